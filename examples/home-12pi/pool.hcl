@@ -1,0 +1,84 @@
+# The production pool: twelve Raspberry Pi 3 (4 cores at 1.2 GHz, 1 GiB each),
+# three of them Nomad and Consul servers as well as clients, mining Litecoin.
+pool "scryptpool" {
+  datacenter = "home"
+  # Where Ansible installs poolctl on every node.
+  poolctl = "/usr/local/bin/poolctl"
+}
+
+cluster {
+  servers        = 3
+  nodes          = 12
+  node_cpu_mhz   = 4800
+  node_memory_mb = 1024
+
+  # What the OS, Consul and Nomad clients take on every node, and what the
+  # Nomad and Consul servers take on top on the three server nodes.
+  reserved_cpu_mhz          = 400
+  reserved_memory_mb        = 200
+  server_reserved_cpu_mhz   = 400
+  server_reserved_memory_mb = 150
+
+  # One Pi may lose power and the pool still runs everything.
+  tolerate_node_failures = 1
+  lan                    = ["192.168.1.0/24"]
+
+  # Chain data on the USB disks of four clients.
+  host_volume "ltc-chain" {
+    nodes = 4
+  }
+  # PostgreSQL and backups on the SSD of one client.
+  host_volume "pool-data" {
+    nodes = 1
+  }
+}
+
+coin "ltc" {
+  network = "mainnet"
+
+  wallet {
+    instances      = 2
+    cpu_mhz        = 1200
+    memory_mb      = 600
+    volume         = "ltc-chain"
+    dbcache_mb     = 100
+    max_connections = 16
+    max_lag_blocks = 2
+    max_tip_age    = "30m"
+  }
+
+  stratum {
+    port        = 3333
+    instances   = 2
+    cpu_mhz     = 1000
+    memory_mb   = 128
+    fee_percent = 1
+    difficulty {
+      start                = 16
+      min                  = 1
+      max                  = 65536
+      target_share_seconds = 15
+    }
+  }
+
+  payout {
+    cron          = "*/30 * * * *"
+    scheme        = "pplns"
+    minimum       = 0.1
+    confirmations = 100
+  }
+}
+
+database {
+  cpu_mhz   = 800
+  memory_mb = 256
+  volume    = "pool-data"
+}
+
+housekeeping {
+  blocks_cron      = "*/2 * * * *"
+  stats_cron       = "*/5 * * * *"
+  backup_cron      = "17 3 * * *"
+  backup_volume    = "pool-data"
+  backup_keep_days = 14
+}

@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+)
+
+func defaultStateDir() string {
+	if d := os.Getenv("POOLCTL_DEV_STATE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "poolctl", "dev")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".poolctl-dev"
+	}
+	return filepath.Join(home, ".local", "state", "poolctl", "dev")
+}
+
+func stateDirFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "state-dir",
+		Usage:   "where the dev cluster keeps its agents' data, logs and host volumes",
+		EnvVars: []string{"POOLCTL_DEV_STATE"},
+		Value:   defaultStateDir(),
+	}
+}
+
+func devCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "dev",
+		Usage: "a local cluster of real Nomad and Consul agents to run the pool on",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "up",
+				Usage:     "start the dev cluster shaped like the pool definition's cluster model",
+				ArgsUsage: "[FILE]",
+				Description: "Starts a Consul dev agent and a Nomad server+client (exec and raw_exec,\n" +
+					"the pool's host volumes, the node's CPU and memory from the cluster block)\n" +
+					"on 127.0.0.1, builds the pinned nomad and consul first if needed, and prints\n" +
+					"NOMAD_ADDR and CONSUL_HTTP_ADDR. Needs root (the exec driver).",
+				Flags: []cli.Flag{stateDirFlag()},
+				Action: func(c *cli.Context) error {
+					r, err := runValidate(poolFile(c), true, c.App.Writer, c.App.ErrWriter)
+					if err != nil {
+						return err
+					}
+					nomadBin, err := binaries.Ensure(c.Context, binaries.Nomad, c.App.ErrWriter)
+					if err != nil {
+						return err
+					}
+					consulBin, err := binaries.Ensure(c.Context, binaries.Consul, c.App.ErrWriter)
+					if err != nil {
+						return err
+					}
+					self, err := os.Executable()
+					if err != nil {
+						return err
+					}
+					owners := jobspec.VolumeOwners(r.Jobs)
+					var volumes []cluster.Volume
+					for name, owner := range owners {
+						volumes = append(volumes, cluster.Volume{Name: name, Owner: owner})
+					}
+					sort.Slice(volumes, func(i, j int) bool { return volumes[i].Name < volumes[j].Name })
+					cl := r.Pool.Cluster
+					dc, err := cluster.Up(c.Context, cluster.Spec{
+						StateDir:         c.String("state-dir"),
+						Slot:             0,
+						Datacenter:       r.Pool.Settings.Datacenter,
+						Region:           r.Pool.Settings.Region,
+						NodeCPUMHz:       cl.NodeCPUMHz,
+						NodeMemoryMB:     cl.NodeMemoryMB,
+						ReservedCPUMHz:   cl.ReservedCPUMHz + cl.ServerReservedCPUMHz,
+						ReservedMemoryMB: cl.ReservedMemoryMB + cl.ServerReservedMemoryMB,
+						Volumes:          volumes,
+						Poolctl:          self,
+						PoolctlDir:       path.Dir(r.Pool.Settings.Poolctl),
+						NomadBin:         nomadBin,
+						ConsulBin:        consulBin,
+						Log:              c.App.ErrWriter,
+					})
+					if err != nil {
+						return err
+					}
+					printEnv(c, dc)
+					return nil
+				},
+			},
+			{
+				Name:  "down",
+				Usage: "stop the dev cluster: jobs first, then agents; nothing left running or bound",
+				Flags: []cli.Flag{
+					stateDirFlag(),
+					&cli.BoolFlag{Name: "purge", Usage: "also delete the state directory (chain data, database, logs)"},
+				},
+				Action: func(c *cli.Context) error {
+					dc, err := cluster.Load(c.String("state-dir"), c.App.ErrWriter)
+					if errors.Is(err, cluster.ErrNoCluster) {
+						fmt.Fprintf(c.App.ErrWriter, "no dev cluster in %s: nothing to stop\n", c.String("state-dir"))
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					if err := dc.Down(c.Context); err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.ErrWriter, "dev cluster stopped")
+					if c.Bool("purge") {
+						return dc.RemoveState()
+					}
+					return nil
+				},
+			},
+			{
+				Name:  "status",
+				Usage: "show whether the dev cluster runs, where, and its host volumes",
+				Flags: []cli.Flag{stateDirFlag()},
+				Action: func(c *cli.Context) error {
+					dc, err := cluster.Load(c.String("state-dir"), c.App.ErrWriter)
+					if err != nil {
+						return err
+					}
+					fmt.Fprint(c.App.Writer, dc.Status())
+					if !dc.Running() {
+						return withCode(ExitRuntime, fmt.Errorf("the dev cluster in %s is not running", dc.StateDir))
+					}
+					return nil
+				},
+			},
+			{
+				Name:  "env",
+				Usage: "print export lines for NOMAD_ADDR and CONSUL_HTTP_ADDR: eval \"$(poolctl dev env)\"",
+				Flags: []cli.Flag{stateDirFlag()},
+				Action: func(c *cli.Context) error {
+					dc, err := cluster.Load(c.String("state-dir"), c.App.ErrWriter)
+					if err != nil {
+						return err
+					}
+					printEnv(c, dc)
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func printEnv(c *cli.Context, dc *cluster.Cluster) {
+	fmt.Fprintf(c.App.Writer, "export NOMAD_ADDR=%s\nexport CONSUL_HTTP_ADDR=%s\n", dc.NomadAddr(), dc.ConsulAddr())
+}

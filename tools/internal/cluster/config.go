@@ -1,0 +1,165 @@
+package cluster
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Ports the agents use, on each node's own address.
+const (
+	NomadHTTPPort  = 4646
+	NomadRPCPort   = 4647
+	NomadSerfPort  = 4648
+	ConsulHTTPPort = 8500
+	ConsulDNSPort  = 8600
+	ConsulGRPCPort = 8502
+	ConsulServer   = 8300
+	ConsulSerfLAN  = 8301
+	ConsulSerfWAN  = 8302
+)
+
+// AllPorts are every port an agent of a node binds, for the check that
+// nothing is left bound after Down.
+var AllPorts = []int{NomadHTTPPort, NomadRPCPort, NomadSerfPort, ConsulHTTPPort, ConsulDNSPort, ConsulGRPCPort, ConsulServer, ConsulSerfLAN, ConsulSerfWAN}
+
+// ChrootEnv is what exec tasks see of the host: only what the pool's
+// programs need (shells and coreutils, the C libraries, litecoind,
+// PostgreSQL, zoneinfo, CA certificates), not Nomad's default of all of
+// /usr. Nomad builds each task's chroot by hard-linking every file of it;
+// with all of /usr that is over 100,000 links and many seconds per task
+// start, worse on an SD card. On merged-/usr systems /lib and /bin are
+// symlinks that Nomad would follow and copy whole, so the multiarch library
+// directory is listed under both of its names instead.
+func ChrootEnv() map[string]string {
+	triplet := map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "arm": "arm-linux-gnueabihf"}[runtime.GOARCH]
+	wanted := []string{
+		"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/lib64", "/usr/lib64",
+		"/lib/" + triplet, "/usr/lib/" + triplet,
+		"/usr/lib/litecoin", "/usr/lib/postgresql", "/usr/share/postgresql", "/usr/share/postgresql-common",
+		"/usr/share/zoneinfo", "/usr/share/ca-certificates", "/usr/lib/locale",
+		"/run/resolvconf", "/run/systemd/resolve",
+	}
+	if runtime.GOARCH == "arm64" {
+		// The dynamic loader sits directly in /lib there.
+		wanted = append(wanted, "/lib/ld-linux-aarch64.so.1")
+	}
+	env := map[string]string{}
+	for _, p := range wanted {
+		if _, err := os.Stat(p); err == nil {
+			env[p] = p
+		}
+	}
+	return env
+}
+
+// FingerprintDenylist turns off the cloud fingerprinters: on this project's
+// machines AWS_CA_BUNDLE makes the AWS one fail the client's start, and a
+// Raspberry Pi is in no cloud.
+const FingerprintDenylist = "env_aws,env_gce,env_azure,env_digitalocean"
+
+func stringMap(m map[string]string) cty.Value {
+	if len(m) == 0 {
+		return cty.MapValEmpty(cty.String)
+	}
+	vals := map[string]cty.Value{}
+	for k, v := range m {
+		vals[k] = cty.StringVal(v)
+	}
+	return cty.MapVal(vals)
+}
+
+func consulConfig(n nodeSpec, c *Cluster) []byte {
+	f := hclwrite.NewEmptyFile()
+	b := f.Body()
+	b.SetAttributeValue("datacenter", cty.StringVal(c.Datacenter))
+	b.SetAttributeValue("node_name", cty.StringVal(n.Name))
+	b.SetAttributeValue("bind_addr", cty.StringVal(n.IP))
+	b.SetAttributeValue("advertise_addr", cty.StringVal(n.IP))
+	b.SetAttributeValue("client_addr", cty.StringVal(n.IP))
+	b.SetAttributeValue("disable_update_check", cty.True)
+	b.SetAttributeValue("log_level", cty.StringVal("INFO"))
+	ports := b.AppendNewBlock("ports", nil).Body()
+	ports.SetAttributeValue("http", cty.NumberIntVal(ConsulHTTPPort))
+	ports.SetAttributeValue("dns", cty.NumberIntVal(ConsulDNSPort))
+	ports.SetAttributeValue("grpc", cty.NumberIntVal(ConsulGRPCPort))
+	ports.SetAttributeValue("grpc_tls", cty.NumberIntVal(-1))
+	ports.SetAttributeValue("server", cty.NumberIntVal(ConsulServer))
+	ports.SetAttributeValue("serf_lan", cty.NumberIntVal(ConsulSerfLAN))
+	ports.SetAttributeValue("serf_wan", cty.NumberIntVal(ConsulSerfWAN))
+	return hclwrite.Format(f.Bytes())
+}
+
+func nomadConfig(n nodeSpec, c *Cluster) []byte {
+	f := hclwrite.NewEmptyFile()
+	b := f.Body()
+	b.SetAttributeValue("name", cty.StringVal(n.Name))
+	b.SetAttributeValue("region", cty.StringVal(c.Region))
+	b.SetAttributeValue("datacenter", cty.StringVal(c.Datacenter))
+	b.SetAttributeValue("data_dir", cty.StringVal(n.NomadDataDir))
+	b.SetAttributeValue("bind_addr", cty.StringVal(n.IP))
+	b.SetAttributeValue("disable_update_check", cty.True)
+	b.SetAttributeValue("log_level", cty.StringVal("INFO"))
+	b.SetAttributeValue("leave_on_interrupt", cty.True)
+	b.SetAttributeValue("leave_on_terminate", cty.True)
+
+	adv := b.AppendNewBlock("advertise", nil).Body()
+	for _, k := range []string{"http", "rpc", "serf"} {
+		adv.SetAttributeValue(k, cty.StringVal(n.IP))
+	}
+	ports := b.AppendNewBlock("ports", nil).Body()
+	ports.SetAttributeValue("http", cty.NumberIntVal(NomadHTTPPort))
+	ports.SetAttributeValue("rpc", cty.NumberIntVal(NomadRPCPort))
+	ports.SetAttributeValue("serf", cty.NumberIntVal(NomadSerfPort))
+
+	server := b.AppendNewBlock("server", nil).Body()
+	server.SetAttributeValue("enabled", cty.True)
+	server.SetAttributeValue("bootstrap_expect", cty.NumberIntVal(1))
+
+	client := b.AppendNewBlock("client", nil).Body()
+	client.SetAttributeValue("enabled", cty.True)
+	client.SetAttributeValue("network_interface", cty.StringVal(n.Interface))
+	client.SetAttributeValue("cgroup_parent", cty.StringVal(n.CgroupParent))
+	if c.NodeCPUMHz > 0 {
+		client.SetAttributeValue("cpu_total_compute", cty.NumberIntVal(int64(c.NodeCPUMHz)))
+	}
+	if c.NodeMemoryMB > 0 {
+		client.SetAttributeValue("memory_total_mb", cty.NumberIntVal(int64(c.NodeMemoryMB)))
+	}
+	client.SetAttributeValue("options", stringMap(map[string]string{"fingerprint.denylist": FingerprintDenylist}))
+	client.SetAttributeValue("meta", stringMap(map[string]string{"consul_http_addr": fmt.Sprintf("%s:%d", n.IP, ConsulHTTPPort)}))
+	chroot := map[string]string{}
+	for k, v := range ChrootEnv() {
+		chroot[k] = v
+	}
+	if c.PoolctlDir != "" {
+		chroot[c.binDir()] = c.PoolctlDir
+	}
+	client.SetAttributeValue("chroot_env", stringMap(chroot))
+	if c.ReservedCPUMHz > 0 || c.ReservedMemoryMB > 0 {
+		r := client.AppendNewBlock("reserved", nil).Body()
+		r.SetAttributeValue("cpu", cty.NumberIntVal(int64(c.ReservedCPUMHz)))
+		r.SetAttributeValue("memory", cty.NumberIntVal(int64(c.ReservedMemoryMB)))
+	}
+	names := make([]string, 0, len(n.Volumes))
+	for name := range n.Volumes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := client.AppendNewBlock("host_volume", []string{name}).Body()
+		v.SetAttributeValue("path", cty.StringVal(n.Volumes[name]))
+		v.SetAttributeValue("read_only", cty.False)
+	}
+
+	raw := b.AppendNewBlock("plugin", []string{"raw_exec"}).Body()
+	raw.AppendNewBlock("config", nil).Body().SetAttributeValue("enabled", cty.True)
+
+	consul := b.AppendNewBlock("consul", nil).Body()
+	consul.SetAttributeValue("address", cty.StringVal(fmt.Sprintf("%s:%d", n.IP, ConsulHTTPPort)))
+	return hclwrite.Format(f.Bytes())
+}

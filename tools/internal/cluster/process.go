@@ -1,0 +1,259 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// startAgent starts an agent in its own session, so that it outlives the
+// `poolctl dev up` that started it and no terminal signal reaches it.
+func startAgent(bin string, args []string, logPath string) (int, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
+	}
+	// Reap it if it ends while this process lives (tests); when this process
+	// exits first, init adopts it.
+	go func() { _ = cmd.Wait() }()
+	return cmd.Process.Pid, nil
+}
+
+// ours tells whether pid is alive and a process of this cluster: one of
+// its agents or their plugins (the nomad or consul binary, with the state
+// directory in its command line or a file in it open), or a raw_exec task
+// (NOMAD_ALLOC_DIR inside the state directory). Exec tasks run in their own
+// mount namespace behind a chroot; sweep finds them by their cgroups. A recycled pid of another
+// program, or a shell that merely looks at the state directory, is never
+// ours.
+func ours(pid int, stateDir string, bins []string) bool {
+	if pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	inside := func(p string) bool { return p == stateDir || strings.HasPrefix(p, stateDir+"/") }
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && slices.Contains(bins, exe) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(string(cmdline), stateDir) {
+			return true
+		}
+		// Plugins such as logmon carry no path in their command line, but
+		// hold the allocation's log files open.
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inside(target) {
+				return true
+			}
+		}
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return false
+	}
+	for _, kv := range strings.Split(string(environ), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "NOMAD_ALLOC_DIR="); ok && inside(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	// A zombie still answers signal 0; its /proc status says Z.
+	if err := syscall.Kill(pid, 0); err != nil {
+		return false
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(status[strings.LastIndexByte(string(status), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// stopProcess sends sig and waits for the process to end, then kills it
+// when grace runs out. Process exit has no event to block on from another
+// session, so this polls /proc at a short interval.
+func stopProcess(ctx context.Context, pid int, sig syscall.Signal, grace time.Duration) (killed bool) {
+	if !alive(pid) {
+		return false
+	}
+	_ = syscall.Kill(pid, sig)
+	if waitGone(ctx, pid, grace) {
+		return false
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	waitGone(ctx, pid, 5*time.Second)
+	return true
+}
+
+func waitGone(ctx context.Context, pid int, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for alive(pid) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+// allocCgroups lists the cgroup directories of the given allocations'
+// tasks, in every controller (cgroups v1) or the unified tree (v2). Nomad
+// names them <alloc id>.<task> whatever cgroup_parent says.
+func allocCgroups(allocIDs []string) []string {
+	var dirs []string
+	for _, id := range allocIDs {
+		for _, pattern := range []string{
+			"/sys/fs/cgroup/*/nomad/" + id + ".*",
+			"/sys/fs/cgroup/nomad.slice/*/" + id + ".*",
+		} {
+			m, _ := filepath.Glob(pattern)
+			dirs = append(dirs, m...)
+		}
+	}
+	return dirs
+}
+
+// sweep kills every process of the cluster still alive: agents' plugins
+// (executors, logmon) and the tasks in the cgroups of the cluster's
+// allocations, which a killed agent leaves running. It returns their
+// descriptions.
+func sweep(ctx context.Context, stateDir string, bins []string, allocIDs []string) []string {
+	pids := map[int]bool{}
+	if entries, err := os.ReadDir("/proc"); err == nil {
+		for _, e := range entries {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && ours(pid, stateDir, bins) {
+				pids[pid] = true
+			}
+		}
+	}
+	for _, dir := range allocCgroups(allocIDs) {
+		procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		for _, f := range strings.Fields(string(procs)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+				pids[pid] = true
+			}
+		}
+	}
+	var killed []string
+	for pid := range pids {
+		if !alive(pid) {
+			continue
+		}
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		killed = append(killed, fmt.Sprintf("%s (pid %d)", strings.TrimSpace(string(comm)), pid))
+		stopProcess(ctx, pid, syscall.SIGKILL, 5*time.Second)
+	}
+	sort.Strings(killed)
+	return killed
+}
+
+// unmountAll detaches every mount below dir, deepest first: the exec
+// driver's bind mounts (alloc, secrets, volumes) outlive a killed client and
+// would make the state directory impossible to remove.
+func unmountAll(dir string) error {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var mounts []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 {
+			p := unescapeMount(fields[4])
+			if p == dir || strings.HasPrefix(p, dir+"/") {
+				mounts = append(mounts, p)
+			}
+		}
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+	var errs []error
+	for _, m := range mounts {
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unescapeMount decodes the octal escapes mountinfo uses for spaces and
+// other characters in paths.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// removeCgroups removes the cgroup directories Nomad made for the
+// cluster: under its cgroup_parent in every controller, and those of its
+// allocations' tasks, children first. A directory still holding a process
+// cannot be removed; that is reported.
+func removeCgroups(parent string, allocIDs []string) error {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	var tops []string
+	for _, root := range roots {
+		tops = append(tops, filepath.Join(root, strings.TrimPrefix(parent, "/")))
+	}
+	tops = append(tops, allocCgroups(allocIDs)...)
+	var errs []error
+	for _, top := range tops {
+		if _, err := os.Stat(top); err != nil {
+			continue
+		}
+		var dirs []string
+		_ = filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+		for _, d := range dirs {
+			if err := syscall.Rmdir(d); err != nil && !errors.Is(err, syscall.ENOENT) {
+				errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,375 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/cronexpr"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// namePattern keeps names valid as Nomad job IDs, Consul service names and
+// DNS labels (Consul DNS answers <service>.service.consul).
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}[a-z0-9]$`)
+
+// placePattern is what Nomad and Consul accept for datacenter and region names.
+var placePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// ReservedPorts are taken by the agents on every node; a stratum port there
+// would never be placed.
+var ReservedPorts = map[int]string{
+	22:   "SSH",
+	4646: "Nomad HTTP",
+	4647: "Nomad RPC",
+	4648: "Nomad Serf",
+	8300: "Consul server RPC",
+	8301: "Consul Serf LAN",
+	8302: "Consul Serf WAN",
+	8500: "Consul HTTP",
+	8501: "Consul HTTPS",
+	8502: "Consul gRPC",
+	8503: "Consul gRPC TLS",
+	8600: "Consul DNS",
+}
+
+// Limits that catch typos and hostile input long before Nomad would.
+const (
+	maxNodes          = 1000
+	maxInstances      = 64
+	maxCPUMHz         = 1_000_000
+	maxMemoryMB       = 16 << 20
+	minMemoryMB       = 10 // Nomad's own floor for a task
+	maxLagBlocks      = 10_000
+	maxConfirmations  = 100_000
+	maxDifficulty     = 1 << 40
+	maxKeepDays       = 3650
+	maxCoinsPerSupply = 84_000_000 // Litecoin's money supply cap, the largest of the known chains
+)
+
+type checker struct {
+	diags hcl.Diagnostics
+}
+
+func (c *checker) add(sev hcl.DiagnosticSeverity, rng hcl.Range, summary, detail string, args ...any) {
+	c.diags = append(c.diags, &hcl.Diagnostic{
+		Severity: sev,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(detail, args...),
+		Subject:  rng.Ptr(),
+	})
+}
+
+func (c *checker) errorf(rng hcl.Range, summary, detail string, args ...any) {
+	c.add(hcl.DiagError, rng, summary, detail, args...)
+}
+
+func (c *checker) warnf(rng hcl.Range, summary, detail string, args ...any) {
+	c.add(hcl.DiagWarning, rng, summary, detail, args...)
+}
+
+// intBetween checks that attribute name of body holds a value in [lo, hi].
+func (c *checker) intBetween(body hcl.Body, fallback hcl.Range, name string, v, lo, hi int) bool {
+	if v < lo || v > hi {
+		c.errorf(AttrRange(body, name, fallback), "Value out of range",
+			"%s must be between %d and %d; it is %d.", name, lo, hi, v)
+		return false
+	}
+	return true
+}
+
+func (c *checker) name(rng hcl.Range, what, name string) {
+	if !namePattern.MatchString(name) {
+		c.errorf(rng, "Invalid name",
+			"The %s name %q must be 2 to 32 characters of lower-case letters, digits and hyphens, start with a letter and not end with a hyphen: it becomes part of Nomad job IDs and Consul service names.", what, name)
+	}
+}
+
+func (c *checker) cron(body hcl.Body, fallback hcl.Range, name, expr string) {
+	if _, err := cronexpr.Parse(expr); err != nil {
+		c.errorf(AttrRange(body, name, fallback), "Invalid cron expression",
+			"%s %q is not a cron expression Nomad accepts: %s. Example: \"*/30 * * * *\" runs every 30 minutes (UTC).", name, expr, err)
+	}
+}
+
+func (c *checker) duration(body hcl.Body, fallback hcl.Range, name, value string, lo, hi time.Duration) {
+	d, err := time.ParseDuration(value)
+	if err != nil {
+		c.errorf(AttrRange(body, name, fallback), "Invalid duration",
+			"%s %q is not a duration such as \"30m\" or \"2h\": %s.", name, value, err)
+		return
+	}
+	if d < lo || d > hi {
+		c.errorf(AttrRange(body, name, fallback), "Value out of range",
+			"%s must be between %s and %s; it is %s.", name, lo, hi, d)
+	}
+}
+
+func (c *checker) resources(body hcl.Body, fallback hcl.Range, cpu, memory int) {
+	c.intBetween(body, fallback, "cpu_mhz", cpu, 1, maxCPUMHz)
+	c.intBetween(body, fallback, "memory_mb", memory, minMemoryMB, maxMemoryMB)
+}
+
+func (c *checker) absPath(body hcl.Body, fallback hcl.Range, name, value string) {
+	if !path.IsAbs(value) || path.Clean(value) != value {
+		c.errorf(AttrRange(body, name, fallback), "Invalid path",
+			"%s must be a clean absolute path on the nodes; it is %q.", name, value)
+	}
+}
+
+func (c *checker) volumeRef(body hcl.Body, fallback hcl.Range, name, value string, volumes map[string]*HostVolume) {
+	if _, ok := volumes[value]; ok {
+		return
+	}
+	known := make([]string, 0, len(volumes))
+	for v := range volumes {
+		known = append(known, fmt.Sprintf("%q", v))
+	}
+	slices.Sort(known)
+	list := "none is declared"
+	if len(known) > 0 {
+		list = "declared: " + strings.Join(known, ", ")
+	}
+	c.errorf(AttrRange(body, name, fallback), "Unknown host volume",
+		"%s refers to host volume %q, which the cluster block does not declare (%s). Add host_volume %q { nodes = N } to the cluster block.", name, value, list, value)
+}
+
+// Check applies the semantic rules to a decoded pool. Capacity is checked
+// elsewhere, against the rendered jobs.
+func Check(p *Pool) hcl.Diagnostics {
+	c := &checker{}
+	whole := p.NameRange
+	c.name(p.NameRange, "pool", p.Name)
+	c.checkSettings(p.Settings, whole)
+	volumes := c.checkCluster(p.Cluster, whole)
+	stratumPorts := map[int]hcl.Range{}
+	coinNames := map[string]hcl.Range{}
+	for _, coin := range p.Coins {
+		if first, dup := coinNames[coin.Name]; dup {
+			c.errorf(coin.NameRange, "Duplicate coin", "Coin %q is already defined at %s.", coin.Name, first)
+			continue
+		}
+		coinNames[coin.Name] = coin.NameRange
+		c.checkCoin(coin, volumes, stratumPorts)
+	}
+	c.checkDatabase(p.Database, whole, volumes)
+	c.checkHousekeeping(p.Housekeeping, whole, volumes)
+	return c.diags
+}
+
+func (c *checker) checkSettings(s *PoolSettings, whole hcl.Range) {
+	for _, attr := range []struct{ name, value string }{{"datacenter", s.Datacenter}, {"region", s.Region}} {
+		if !placePattern.MatchString(attr.value) {
+			c.errorf(AttrRange(s.Body, attr.name, whole), "Invalid name",
+				"%s %q must be lower-case letters, digits, '-' and '_'.", attr.name, attr.value)
+		}
+	}
+	c.absPath(s.Body, whole, "poolctl", s.Poolctl)
+}
+
+func (c *checker) checkCluster(cl *Cluster, whole hcl.Range) map[string]*HostVolume {
+	at := BlockRange(cl.Body, whole)
+	body := cl.Body
+	if c.intBetween(body, at, "nodes", cl.Nodes, 1, maxNodes) {
+		if cl.Servers < 1 || cl.Servers > cl.Nodes {
+			c.errorf(AttrRange(body, "servers", at), "Value out of range",
+				"servers must be between 1 and nodes (%d); it is %d.", cl.Nodes, cl.Servers)
+		} else if cl.Servers%2 == 0 {
+			c.errorf(AttrRange(body, "servers", at), "Even number of servers",
+				"servers is %d. Raft needs a majority: %d servers survive no more failures than %d, and a split leaves no majority. Use %d (or %d).",
+				cl.Servers, cl.Servers, cl.Servers-1, cl.Servers-1, cl.Servers+1)
+		} else if cl.Servers == 1 && cl.Nodes > 1 {
+			c.warnf(AttrRange(body, "servers", at), "Single server",
+				"With one Nomad/Consul server the cluster stops scheduling when that node loses power. Three servers survive the loss of one.")
+		}
+		if cl.TolerateNodeFailures < 0 || cl.TolerateNodeFailures >= cl.Nodes {
+			c.errorf(AttrRange(body, "tolerate_node_failures", at), "Value out of range",
+				"tolerate_node_failures must be between 0 and nodes-1 (%d); it is %d.", cl.Nodes-1, cl.TolerateNodeFailures)
+		} else if quorumLoss := (cl.Servers - 1) / 2; cl.TolerateNodeFailures > quorumLoss && cl.Servers%2 == 1 {
+			c.warnf(AttrRange(body, "tolerate_node_failures", at), "Failures beyond server quorum",
+				"The jobs may fit after losing %d nodes, but %d servers keep a leader only while at most %d of them are down.",
+				cl.TolerateNodeFailures, cl.Servers, quorumLoss)
+		}
+	}
+	c.intBetween(body, at, "node_cpu_mhz", cl.NodeCPUMHz, 100, maxCPUMHz)
+	c.intBetween(body, at, "node_memory_mb", cl.NodeMemoryMB, 128, maxMemoryMB)
+	c.intBetween(body, at, "reserved_cpu_mhz", cl.ReservedCPUMHz, 0, maxCPUMHz)
+	c.intBetween(body, at, "reserved_memory_mb", cl.ReservedMemoryMB, 0, maxMemoryMB)
+	c.intBetween(body, at, "server_reserved_cpu_mhz", cl.ServerReservedCPUMHz, 0, maxCPUMHz)
+	c.intBetween(body, at, "server_reserved_memory_mb", cl.ServerReservedMemoryMB, 0, maxMemoryMB)
+	if cl.ReservedCPUMHz+cl.ServerReservedCPUMHz >= cl.NodeCPUMHz {
+		c.errorf(AttrRange(body, "reserved_cpu_mhz", at), "Reservation exceeds the node",
+			"reserved_cpu_mhz (%d) plus server_reserved_cpu_mhz (%d) leaves nothing of node_cpu_mhz (%d) for jobs.",
+			cl.ReservedCPUMHz, cl.ServerReservedCPUMHz, cl.NodeCPUMHz)
+	}
+	if cl.ReservedMemoryMB+cl.ServerReservedMemoryMB >= cl.NodeMemoryMB {
+		c.errorf(AttrRange(body, "reserved_memory_mb", at), "Reservation exceeds the node",
+			"reserved_memory_mb (%d) plus server_reserved_memory_mb (%d) leaves nothing of node_memory_mb (%d) for jobs.",
+			cl.ReservedMemoryMB, cl.ServerReservedMemoryMB, cl.NodeMemoryMB)
+	}
+	for _, cidr := range cl.LAN {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			c.errorf(AttrRange(body, "lan", at), "Invalid network",
+				"lan entry %q is not a network in CIDR form such as \"192.168.1.0/24\": %s.", cidr, err)
+		}
+	}
+	if len(cl.LAN) == 0 && cl.Nodes > 1 {
+		c.errorf(AttrRange(body, "lan", at), "Missing LAN",
+			"With %d nodes, wallets must accept RPC from the other nodes: set lan to the network(s) the nodes share, for example lan = [\"192.168.1.0/24\"].", cl.Nodes)
+	}
+	volumes := map[string]*HostVolume{}
+	for _, v := range cl.HostVolumes {
+		vr := BlockRange(v.Body, at)
+		c.name(vr, "host volume", v.Name)
+		if first, dup := volumes[v.Name]; dup {
+			c.errorf(vr, "Duplicate host volume", "Host volume %q is already declared at %s.", v.Name, BlockRange(first.Body, at))
+			continue
+		}
+		volumes[v.Name] = v
+		if cl.Nodes >= 1 && cl.Nodes <= maxNodes {
+			c.intBetween(v.Body, vr, "nodes", v.Nodes, 1, cl.Nodes)
+		}
+	}
+	return volumes
+}
+
+func (c *checker) checkCoin(coin *Coin, volumes map[string]*HostVolume, stratumPorts map[int]hcl.Range) {
+	at := coin.NameRange
+	c.name(at, "coin", coin.Name)
+	chain, known := Chains[coin.Chain]
+	if !known {
+		names := make([]string, 0, len(Chains))
+		for n := range Chains {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		c.errorf(AttrRange(coin.Body, "chain", at), "Unknown chain",
+			"chain %q is not one poolctl knows; known: %s.", coin.Chain, strings.Join(names, ", "))
+	} else if !slices.Contains(chain.Networks, coin.Network) {
+		c.errorf(AttrRange(coin.Body, "network", at), "Unknown network",
+			"network %q is not a %s network; use one of %s.", coin.Network, chain.Name, strings.Join(chain.Networks, ", "))
+	}
+
+	w := coin.Wallet
+	wr := BlockRange(w.Body, at)
+	if c.intBetween(w.Body, wr, "instances", w.Instances, 1, maxInstances) && w.Instances < 2 {
+		c.warnf(AttrRange(w.Body, "instances", wr), "Single wallet instance",
+			"With one %s wallet there is no healthy instance to fall back on while it crashes, hangs or lags; use instances = 2 or more.", coin.Name)
+	}
+	c.resources(w.Body, wr, w.CPUMHz, w.MemoryMB)
+	c.volumeRef(w.Body, wr, "volume", w.Volume, volumes)
+	c.absPath(w.Body, wr, "command", w.Command)
+	c.intBetween(w.Body, wr, "max_lag_blocks", w.MaxLagBlocks, 0, maxLagBlocks)
+	c.duration(w.Body, wr, "max_tip_age", w.MaxTipAge, time.Minute, 7*24*time.Hour)
+	if c.intBetween(w.Body, wr, "dbcache_mb", w.DBCacheMB, 4, maxMemoryMB) && w.DBCacheMB >= w.MemoryMB {
+		c.errorf(AttrRange(w.Body, "dbcache_mb", wr), "Cache larger than the wallet",
+			"dbcache_mb (%d) must be well below memory_mb (%d): the daemon needs memory for its mempool, peers and wallet too, and Nomad kills a task that exceeds memory_mb.", w.DBCacheMB, w.MemoryMB)
+	}
+	if w.PruneMB != 0 && (w.PruneMB < 550 || w.PruneMB > maxMemoryMB) {
+		c.errorf(AttrRange(w.Body, "prune_mb", wr), "Value out of range",
+			"prune_mb must be 0 (keep all blocks) or at least 550, the smallest prune target the daemon accepts; it is %d.", w.PruneMB)
+	}
+	c.intBetween(w.Body, wr, "max_connections", w.MaxConnections, 1, 1000)
+
+	s := coin.Stratum
+	sr := BlockRange(s.Body, at)
+	if c.intBetween(s.Body, sr, "port", s.Port, 1, 65535) {
+		if what, taken := ReservedPorts[s.Port]; taken {
+			c.errorf(AttrRange(s.Body, "port", sr), "Port reserved",
+				"Port %d is used by %s on every node.", s.Port, what)
+		} else if first, dup := stratumPorts[s.Port]; dup {
+			c.errorf(AttrRange(s.Body, "port", sr), "Duplicate port",
+				"Stratum port %d is already used at %s; each coin needs its own port.", s.Port, first)
+		} else {
+			stratumPorts[s.Port] = AttrRange(s.Body, "port", sr)
+		}
+	}
+	if c.intBetween(s.Body, sr, "instances", s.Instances, 1, maxInstances) && s.Instances < 2 {
+		c.warnf(AttrRange(s.Body, "instances", sr), "Single stratum instance",
+			"With one %s stratum server, miners lose their connection whenever it restarts or its node fails; use instances = 2 or more on clusters of two or more nodes.", coin.Name)
+	}
+	c.resources(s.Body, sr, s.CPUMHz, s.MemoryMB)
+	if s.FeePercent < 0 || s.FeePercent >= 100 || math.IsNaN(s.FeePercent) {
+		c.errorf(AttrRange(s.Body, "fee_percent", sr), "Value out of range",
+			"fee_percent must be at least 0 and below 100; it is %g.", s.FeePercent)
+	}
+	d := s.Difficulty
+	dr := BlockRange(d.Body, sr)
+	switch {
+	case !(d.Min > 0) || d.Min > maxDifficulty:
+		c.errorf(AttrRange(d.Body, "min", dr), "Value out of range", "min must be above 0 and at most %d; it is %g.", int64(maxDifficulty), d.Min)
+	case !(d.Max >= d.Min) || d.Max > maxDifficulty:
+		c.errorf(AttrRange(d.Body, "max", dr), "Value out of range", "max must be between min (%g) and %d; it is %g.", d.Min, int64(maxDifficulty), d.Max)
+	case !(d.Start >= d.Min && d.Start <= d.Max):
+		c.errorf(AttrRange(d.Body, "start", dr), "Value out of range", "start must be between min (%g) and max (%g); it is %g.", d.Min, d.Max, d.Start)
+	}
+	c.intBetween(d.Body, dr, "target_share_seconds", d.TargetShareSeconds, 1, 600)
+
+	p := coin.Payout
+	pr := BlockRange(p.Body, at)
+	c.cron(p.Body, pr, "cron", p.Cron)
+	if p.Scheme != "pplns" && p.Scheme != "proportional" {
+		c.errorf(AttrRange(p.Body, "scheme", pr), "Unknown payout scheme",
+			"scheme %q is not one of \"pplns\", \"proportional\".", p.Scheme)
+	}
+	if !(p.Minimum > 0) || p.Minimum > maxCoinsPerSupply {
+		c.errorf(AttrRange(p.Body, "minimum", pr), "Value out of range",
+			"minimum must be above 0 and at most %d coins; it is %g.", maxCoinsPerSupply, p.Minimum)
+	} else if known {
+		if decimals(p.Minimum) > unitDecimals(chain.UnitsPerCoin) {
+			c.errorf(AttrRange(p.Body, "minimum", pr), "Too many decimals",
+				"minimum %g is finer than the coin's smallest unit (1/%d).", p.Minimum, chain.UnitsPerCoin)
+		}
+	}
+	floor := 1
+	if known {
+		floor = chain.CoinbaseMaturity
+	}
+	if p.Confirmations < floor || p.Confirmations > maxConfirmations {
+		c.errorf(AttrRange(p.Body, "confirmations", pr), "Value out of range",
+			"confirmations must be between %d and %d; it is %d. Coinbase rewards cannot be spent before %d confirmations, so crediting earlier would promise coins the pool cannot yet pay.",
+			floor, maxConfirmations, p.Confirmations, floor)
+	}
+	c.resources(p.Body, pr, p.CPUMHz, p.MemoryMB)
+}
+
+func (c *checker) checkDatabase(d *Database, whole hcl.Range, volumes map[string]*HostVolume) {
+	at := BlockRange(d.Body, whole)
+	c.resources(d.Body, at, d.CPUMHz, d.MemoryMB)
+	c.volumeRef(d.Body, at, "volume", d.Volume, volumes)
+	c.absPath(d.Body, at, "command", d.Command)
+}
+
+func (c *checker) checkHousekeeping(h *Housekeeping, whole hcl.Range, volumes map[string]*HostVolume) {
+	at := BlockRange(h.Body, whole)
+	c.cron(h.Body, at, "blocks_cron", h.BlocksCron)
+	c.cron(h.Body, at, "stats_cron", h.StatsCron)
+	c.cron(h.Body, at, "backup_cron", h.BackupCron)
+	c.volumeRef(h.Body, at, "backup_volume", h.BackupVolume, volumes)
+	c.intBetween(h.Body, at, "backup_keep_days", h.BackupKeepDays, 1, maxKeepDays)
+	c.resources(h.Body, at, h.CPUMHz, h.MemoryMB)
+}
+
+// decimals counts the digits after the point in the shortest form of v.
+func decimals(v float64) int {
+	s := strconv.FormatFloat(v, 'f', -1, 64)
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return len(s) - i - 1
+	}
+	return 0
+}
+
+// unitDecimals is how many decimals the smallest unit allows (8 for 10^8).
+func unitDecimals(unitsPerCoin int64) int {
+	n := 0
+	for ; unitsPerCoin > 1; unitsPerCoin /= 10 {
+		n++
+	}
+	return n
+}

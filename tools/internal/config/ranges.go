@@ -1,0 +1,31 @@
+package config
+
+import (
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// AttrRange is where attribute name is written in body: its value, so the
+// snippet underlines what must change. An attribute left to its default has
+// no range of its own; then the block is blamed (its opening line), or
+// fallback when the whole block was left out.
+func AttrRange(body hcl.Body, name string, fallback hcl.Range) hcl.Range {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok || sb == nil {
+		return fallback
+	}
+	if attr, ok := sb.Attributes[name]; ok {
+		return attr.Expr.Range()
+	}
+	return BlockRange(body, fallback)
+}
+
+// BlockRange is the opening position of a block's body, or fallback when
+// the block was not written at all.
+func BlockRange(body hcl.Body, fallback hcl.Range) hcl.Range {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok || sb == nil {
+		return fallback
+	}
+	return hcl.Range{Filename: sb.SrcRange.Filename, Start: sb.SrcRange.Start, End: sb.SrcRange.Start}
+}

@@ -1,0 +1,169 @@
+// Package jobspec turns a pool definition into Nomad jobs, built as
+// nomad/api structs: one wallet, stratum, payout and block-tracking job per
+// coin, and the pool-wide database, statistics, backup and health jobs.
+//
+// The settings of each job answer a failure the pool's operator lived
+// through (crashed, hung and lagging wallets, power cuts, cron jobs that ran
+// twice or not at all); the reasons are written into the job files as
+// comments through Notes.
+package jobspec
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
+)
+
+// Kind is the workload a job runs.
+type Kind string
+
+// The workload kinds, one job each (per coin where Coin is set).
+const (
+	KindDatabase Kind = "database"
+	KindWallet   Kind = "wallet"
+	KindStratum  Kind = "stratum"
+	KindHealth   Kind = "health"
+	KindPayout   Kind = "payout"
+	KindBlocks   Kind = "blocks"
+	KindStats    Kind = "stats"
+	KindBackup   Kind = "backup"
+)
+
+// Stage orders deployment: what others depend on comes first.
+type Stage int
+
+// Deployment stages: the database and wallets before the stratum servers
+// that store shares in one and take work from the other, and the periodic
+// jobs and the watcher last.
+const (
+	StageStorage Stage = iota
+	StageWallets
+	StageStratum
+	StagePeriodic
+)
+
+// Job is one rendered job and what poolctl knows about it.
+type Job struct {
+	Job   *api.Job
+	Kind  Kind
+	Coin  string // empty for pool-wide jobs
+	Stage Stage
+	// Subcommand is the poolctl subcommand the job runs ("stratum",
+	// "payout", ...), empty when it runs a program of its own (litecoind,
+	// postgres).
+	Subcommand string
+	// Services are the Consul services the job registers.
+	Services []string
+	// Source is the part of the pool definition the job comes from.
+	Source hcl.Range
+	// Notes explain the settings in the written job file.
+	Notes nomadhcl.Notes
+}
+
+// ID is the Nomad job ID.
+func (j *Job) ID() string { return *j.Job.ID }
+
+// Periodic tells whether the job is launched by a cron schedule.
+func (j *Job) Periodic() bool { return j.Job.Periodic != nil }
+
+// Render builds every job of the pool, in deployment order.
+func Render(p *config.Pool) []*Job {
+	b := builder{pool: p}
+	jobs := []*Job{b.database()}
+	for _, coin := range p.Coins {
+		jobs = append(jobs, b.wallet(coin), b.stratum(coin), b.payout(coin), b.blocks(coin))
+	}
+	jobs = append(jobs, b.stats(), b.backup(), b.health())
+	slices.SortStableFunc(jobs, func(a, b *Job) int { return cmp.Compare(a.Stage, b.Stage) })
+	return jobs
+}
+
+type builder struct {
+	pool *config.Pool
+}
+
+// JobID names the job of a kind for a coin (or pool-wide when coin is "").
+func JobID(pool *config.Pool, coin string, kind Kind) string {
+	if coin == "" {
+		return pool.Name + "-" + string(kind)
+	}
+	return coin + "-" + string(kind)
+}
+
+func (b builder) newJob(coin string, kind Kind, jobType string, priority int) *api.Job {
+	id := JobID(b.pool, coin, kind)
+	meta := map[string]string{"pool": b.pool.Name, "pool_kind": string(kind)}
+	if coin != "" {
+		meta["pool_coin"] = coin
+	}
+	return &api.Job{
+		ID:          ptr(id),
+		Name:        ptr(id),
+		Region:      ptr(b.pool.Settings.Region),
+		Datacenters: []string{b.pool.Settings.Datacenter},
+		Type:        ptr(jobType),
+		Priority:    ptr(priority),
+		Meta:        meta,
+	}
+}
+
+// poolctlTask runs a poolctl subcommand under the exec driver.
+func (b builder) poolctlTask(name, subcommand string, args []string, cpu, memory int) *api.Task {
+	return &api.Task{
+		Name:   name,
+		Driver: "exec",
+		User:   "nobody",
+		Config: map[string]any{
+			"command": b.pool.Settings.Poolctl,
+			"args":    append([]string{subcommand}, args...),
+		},
+		Resources: &api.Resources{CPU: ptr(cpu), MemoryMB: ptr(memory)},
+		LogConfig: smallLogs(),
+	}
+}
+
+// smallLogs keeps task logs to a few megabytes: the Pis' SD cards wear out
+// from writes, and a crash-looping task can write a lot.
+func smallLogs() *api.LogConfig {
+	return &api.LogConfig{MaxFiles: ptr(3), MaxFileSizeMB: ptr(5)}
+}
+
+// spreadOverNodes puts instances of a group on different nodes where there
+// are several: a power cut then takes at most one of them. It is a spread,
+// not a distinct_hosts constraint, so a one-node dev cluster still runs all
+// instances.
+func spreadOverNodes() []*api.Spread {
+	return []*api.Spread{{Attribute: "${node.unique.id}", Weight: ptr(int8(100))}}
+}
+
+func hostVolume(name string, readOnly bool) map[string]*api.VolumeRequest {
+	return map[string]*api.VolumeRequest{
+		name: {Name: name, Type: "host", Source: name, ReadOnly: readOnly},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// VolumeOwners maps each host volume the jobs mount to the user their
+// tasks run as there, which must own the volume's directory.
+func VolumeOwners(jobs []*Job) map[string]string {
+	owners := map[string]string{}
+	for _, j := range jobs {
+		for _, g := range j.Job.TaskGroups {
+			for _, t := range g.Tasks {
+				for _, m := range t.VolumeMounts {
+					v := g.Volumes[*m.Volume]
+					if v != nil && owners[v.Source] == "" {
+						owners[v.Source] = t.User
+					}
+				}
+			}
+		}
+	}
+	return owners
+}

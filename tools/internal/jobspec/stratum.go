@@ -1,0 +1,105 @@
+package jobspec
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
+)
+
+// StratumService is the Consul service miners' endpoints are registered as.
+func StratumService(coin string) string { return coin + "-stratum" }
+
+func (b builder) stratum(coin *config.Coin) *Job {
+	s := coin.Stratum
+	job := b.newJob(coin.Name, KindStratum, "service", 70)
+	job.Update = &api.UpdateStrategy{
+		MaxParallel:      ptr(1),
+		HealthCheck:      ptr("checks"),
+		MinHealthyTime:   ptr(10 * time.Second),
+		HealthyDeadline:  ptr(2 * time.Minute),
+		ProgressDeadline: ptr(5 * time.Minute),
+		AutoRevert:       ptr(true),
+	}
+	args := []string{
+		"--pool", b.pool.Name,
+		"--coin", coin.Name,
+		"--network", coin.Network,
+		"--listen", ":${NOMAD_PORT_stratum}",
+		"--wallet-service", WalletService(coin.Name),
+		"--database-service", DatabaseService(b.pool),
+		"--fee-percent", formatFloat(s.FeePercent),
+		"--difficulty", formatFloat(s.Difficulty.Start),
+		"--min-difficulty", formatFloat(s.Difficulty.Min),
+		"--max-difficulty", formatFloat(s.Difficulty.Max),
+		"--target-share-seconds", strconv.Itoa(s.Difficulty.TargetShareSeconds),
+	}
+	task := b.poolctlTask("stratum", "stratum", args, s.CPUMHz, s.MemoryMB)
+	task.KillSignal = "SIGTERM"
+	task.KillTimeout = ptr(30 * time.Second)
+	group := &api.TaskGroup{
+		Name:          ptr("stratum"),
+		Count:         ptr(s.Instances),
+		Spreads:       spreadOverNodes(),
+		ShutdownDelay: ptr(10 * time.Second),
+		RestartPolicy: &api.RestartPolicy{
+			Attempts: ptr(5),
+			Interval: ptr(5 * time.Minute),
+			Delay:    ptr(5 * time.Second),
+			Mode:     ptr("fail"),
+		},
+		ReschedulePolicy: &api.ReschedulePolicy{
+			Delay:         ptr(15 * time.Second),
+			DelayFunction: ptr("exponential"),
+			MaxDelay:      ptr(5 * time.Minute),
+			Unlimited:     ptr(true),
+		},
+		EphemeralDisk: &api.EphemeralDisk{SizeMB: ptr(100)},
+		Networks: []*api.NetworkResource{{
+			ReservedPorts: []api.Port{{Label: "stratum", Value: s.Port}},
+		}},
+		Services: []*api.Service{{
+			Name:      StratumService(coin.Name),
+			PortLabel: "stratum",
+			Provider:  "consul",
+			Tags:      []string{coin.Network, "stratum"},
+			Meta:      map[string]string{"coin": coin.Name, "network": coin.Network},
+			Checks: []api.ServiceCheck{{
+				Name:     "stratum port open",
+				Type:     "tcp",
+				Interval: 10 * time.Second,
+				Timeout:  2 * time.Second,
+				CheckRestart: &api.CheckRestart{
+					Limit: 3,
+					Grace: ptr(30 * time.Second),
+				},
+			}},
+		}},
+		Tasks: []*api.Task{task},
+	}
+	job.TaskGroups = []*api.TaskGroup{group}
+	return &Job{
+		Job:        job,
+		Kind:       KindStratum,
+		Coin:       coin.Name,
+		Stage:      StageStratum,
+		Subcommand: "stratum",
+		Services:   []string{StratumService(coin.Name)},
+		Source:     config.BlockRange(s.Body, coin.NameRange),
+		Notes: nomadhcl.Notes{
+			"update": "One stratum server at a time: miners reconnect to the other instance\n" +
+				"(client.reconnect) while this one is replaced.",
+			"group.stratum/network": "A static port on every node it runs on, the address miners configure;\n" +
+				"two instances therefore never share a node.",
+			"group.stratum/shutdown_delay": "Leave Consul first, then get SIGTERM: the server sends client.reconnect\n" +
+				"and drains, so miners move without losing shares.",
+			"group.stratum/restart": "Stateless: restarting in place is cheap. Five failures in five minutes\n" +
+				"point at the node, so the allocation moves.",
+		},
+	}
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
