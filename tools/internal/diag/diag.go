@@ -5,9 +5,9 @@ package diag
 
 import (
 	"bytes"
-	"strings"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 )

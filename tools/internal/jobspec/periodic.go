@@ -168,7 +168,7 @@ func (b builder) backup() *Job {
 		volume:  h.BackupVolume,
 		// The backup volume is the database's (owned by postgres) unless the
 		// operator gives backups their own.
-		user: DatabaseUser,
-		source:  config.AttrRange(h.Body, "backup_cron", b.pool.NameRange),
+		user:   DatabaseUser,
+		source: config.AttrRange(h.Body, "backup_cron", b.pool.NameRange),
 	})
 }
