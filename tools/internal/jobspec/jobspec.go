@@ -122,8 +122,14 @@ func (b builder) poolctlTask(name, subcommand string, args []string, cpu, memory
 			"command": b.pool.Settings.Poolctl,
 			"args":    append([]string{subcommand}, args...),
 		},
-		Resources: &api.Resources{CPU: ptr(cpu), MemoryMB: ptr(memory)},
-		LogConfig: smallLogs(),
+		Env: map[string]string{
+			// Each node says where its Consul agent answers (client meta
+			// consul_http_addr, set by provisioning and by poolctl dev up).
+			"CONSUL_HTTP_ADDR": "${meta.consul_http_addr}",
+		},
+		Constraints: []*api.Constraint{{LTarget: "${meta.consul_http_addr}", Operand: "is_set"}},
+		Resources:   &api.Resources{CPU: ptr(cpu), MemoryMB: ptr(memory)},
+		LogConfig:   smallLogs(),
 	}
 }
 

@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
+)
+
+func planCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "plan",
+		Usage:     "validate the jobs on the Nomad servers and show what a deploy would change",
+		ArgsUsage: "[FILE]",
+		Description: "Validates offline first (exit 2), then has Nomad's servers validate and plan\n" +
+			"every job, and prints each diff, what the scheduler would do, and any\n" +
+			"placement failure. Changes nothing. Exit 3 when something would not place.",
+		Flags: connFlags(),
+		Action: func(c *cli.Context) error {
+			plan, err := planPool(c)
+			if err != nil {
+				return err
+			}
+			plan.Write(c.App.Writer)
+			if bad := plan.Unplaceable(); len(bad) > 0 {
+				return withCode(ExitFailed, fmt.Errorf("%d job(s) would not be placed", len(bad)))
+			}
+			return nil
+		},
+	}
+}
+
+// planPool validates the pool offline, connects, and plans every job.
+func planPool(c *cli.Context) (*deploy.Plan, error) {
+	r, err := runValidate(poolFile(c), true, io.Discard, c.App.ErrWriter)
+	if err != nil {
+		return nil, err
+	}
+	clients, err := deploy.Connect(connOptions(c))
+	if err != nil {
+		return nil, withCode(ExitRuntime, err)
+	}
+	plan, err := deploy.MakePlan(clients, r.Jobs, Implemented)
+	var invalid *deploy.Invalid
+	if errors.As(err, &invalid) {
+		return nil, withCode(ExitInvalid, err)
+	}
+	if err != nil {
+		return nil, withCode(ExitRuntime, err)
+	}
+	return plan, nil
+}

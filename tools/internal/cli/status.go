@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "one screen of the pool: nodes, jobs, allocations, Consul checks per service",
+		ArgsUsage: "[FILE]",
+		Flags:     connFlags(),
+		Action: func(c *cli.Context) error {
+			r, err := runValidate(poolFile(c), true, io.Discard, c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
+			clients, err := deploy.Connect(connOptions(c))
+			if err != nil {
+				return withCode(ExitRuntime, err)
+			}
+			s, err := deploy.ReadStatus(clients, r.Pool.Name, r.Jobs)
+			if err != nil {
+				return withCode(ExitRuntime, err)
+			}
+			s.Write(c.App.Writer)
+			return nil
+		},
+	}
+}

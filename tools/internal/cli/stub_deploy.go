@@ -1,5 +1,0 @@
-package cli
-
-import "github.com/urfave/cli/v2"
-
-func deployCommand() *cli.Command { return &cli.Command{Name: "deploy"} }

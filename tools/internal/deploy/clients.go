@@ -1,0 +1,140 @@
+// Package deploy plans and deploys a pool's jobs on Nomad, records the pool
+// in Consul, and reports its state: server-side validation and plans with
+// diffs, registration in dependency order, deployments followed with
+// blocking queries, and the causes of failures from task events.
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+)
+
+// ConnOptions override what NOMAD_* and CONSUL_HTTP_* say; empty fields
+// keep the environment's (or the default) value, as the nomad and consul
+// CLIs do. Tokens are never defaulted or printed.
+type ConnOptions struct {
+	NomadAddress, NomadRegion, NomadNamespace, NomadToken string
+	NomadCACert, NomadClientCert, NomadClientKey          string
+	NomadTLSServerName                                    string
+	NomadTLSSkipVerify                                    bool
+
+	ConsulAddress, ConsulToken           string
+	ConsulCACert, ConsulClientCert       string
+	ConsulClientKey, ConsulTLSServerName string
+	ConsulTLSSkipVerify                  bool
+}
+
+// Clients are connected API clients for Nomad and Consul.
+type Clients struct {
+	Nomad      *nomadapi.Client
+	Consul     *consulapi.Client
+	NomadAddr  string
+	ConsulAddr string
+}
+
+// NewNomad builds a Nomad client from the environment and o.
+func NewNomad(o ConnOptions) (*nomadapi.Client, string, error) {
+	cfg := nomadapi.DefaultConfig()
+	set(&cfg.Address, o.NomadAddress)
+	set(&cfg.Region, o.NomadRegion)
+	set(&cfg.Namespace, o.NomadNamespace)
+	set(&cfg.SecretID, o.NomadToken)
+	set(&cfg.TLSConfig.CACert, o.NomadCACert)
+	set(&cfg.TLSConfig.ClientCert, o.NomadClientCert)
+	set(&cfg.TLSConfig.ClientKey, o.NomadClientKey)
+	set(&cfg.TLSConfig.TLSServerName, o.NomadTLSServerName)
+	if o.NomadTLSSkipVerify {
+		cfg.TLSConfig.Insecure = true
+	}
+	c, err := nomadapi.NewClient(cfg)
+	if err != nil {
+		return nil, cfg.Address, fmt.Errorf("nomad at %s: %w", cfg.Address, err)
+	}
+	return c, cfg.Address, nil
+}
+
+// NewConsul builds a Consul client from the environment and o.
+func NewConsul(o ConnOptions) (*consulapi.Client, string, error) {
+	cfg := consulapi.DefaultConfig()
+	set(&cfg.Address, o.ConsulAddress)
+	set(&cfg.Token, o.ConsulToken)
+	set(&cfg.TLSConfig.CAFile, o.ConsulCACert)
+	set(&cfg.TLSConfig.CertFile, o.ConsulClientCert)
+	set(&cfg.TLSConfig.KeyFile, o.ConsulClientKey)
+	set(&cfg.TLSConfig.Address, o.ConsulTLSServerName)
+	if o.ConsulTLSSkipVerify {
+		cfg.TLSConfig.InsecureSkipVerify = true
+	}
+	addr := cfg.Address
+	if !strings.Contains(addr, "://") {
+		addr = cfg.Scheme + "://" + addr
+	}
+	c, err := consulapi.NewClient(cfg)
+	if err != nil {
+		return nil, addr, fmt.Errorf("consul at %s: %w", addr, err)
+	}
+	return c, addr, nil
+}
+
+func set(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+// Connect builds both clients and checks that each API answers and has a
+// leader, so that a dead or refusing cluster is one clear line before
+// anything is sent.
+func Connect(o ConnOptions) (*Clients, error) {
+	nomad, naddr, err := NewNomad(o)
+	if err != nil {
+		return nil, err
+	}
+	consul, caddr, err := NewConsul(o)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := nomad.Status().Leader(); err != nil {
+		return nil, APIError("nomad", naddr, "ask for its leader", err)
+	}
+	if _, err := consul.Status().Leader(); err != nil {
+		return nil, APIError("consul", caddr, "ask for its leader", err)
+	}
+	return &Clients{Nomad: nomad, Consul: consul, NomadAddr: naddr, ConsulAddr: caddr}, nil
+}
+
+// APIError says in one line which API failed, where, doing what, and why,
+// with a hint for the usual causes.
+func APIError(api, addr, doing string, err error) error {
+	var opErr *net.OpError
+	var urlErr *url.Error
+	msg := err.Error()
+	switch {
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		msg = fmt.Sprintf("unreachable (%v); is it running, and is the address right?", opErr.Err)
+	case errors.As(err, &urlErr) && urlErr.Timeout():
+		msg = "no answer before the timeout"
+	case strings.Contains(msg, "403"):
+		token := "NOMAD_TOKEN"
+		if api == "consul" {
+			token = "CONSUL_HTTP_TOKEN"
+		}
+		msg = fmt.Sprintf("permission denied; set %s to a token allowed to do this (%s)", token, firstLine(msg))
+	case strings.Contains(msg, "No cluster leader"), strings.Contains(msg, "No path to region"):
+		msg = "the servers have no leader (quorum lost?): " + firstLine(msg)
+	default:
+		msg = firstLine(msg)
+	}
+	return fmt.Errorf("%s at %s: %s: %s", api, addr, doing, msg)
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return first
+}

@@ -1,0 +1,409 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
+)
+
+// Options tune a deployment.
+type Options struct {
+	// Progress receives one line per change (stderr).
+	Progress io.Writer
+	// KeepFailed leaves a failed first version registered (Nomad keeps
+	// restarting it) instead of stopping it.
+	KeepFailed bool
+	// Version is recorded with the deployment (poolctl's version).
+	Version string
+}
+
+// Outcome is what became of one job.
+type Outcome struct {
+	Job    string
+	Result string // healthy, registered, failed, reverted, stopped, skipped
+	Detail string
+}
+
+// Failed is returned when a deployment failed or could not be placed; the
+// outcomes say which and why.
+type Failed struct{ Outcomes []Outcome }
+
+func (e *Failed) Error() string {
+	var bad []string
+	for _, o := range e.Outcomes {
+		if o.Result != "healthy" && o.Result != "registered" && o.Result != "skipped" {
+			bad = append(bad, o.Job+" "+o.Result)
+		}
+	}
+	return "deployment failed: " + strings.Join(bad, ", ")
+}
+
+// Expected lists the Consul services the deployable jobs register, with
+// their instance counts: what the pool's check holds the pool to.
+func Expected(plan *Plan) []poolcheck.Expected {
+	var out []poolcheck.Expected
+	for _, j := range plan.Jobs {
+		if j.NotDeployable != "" {
+			continue
+		}
+		for _, g := range j.Job.Job.TaskGroups {
+			for _, s := range g.Services {
+				out = append(out, poolcheck.Expected{Service: s.Name, Job: j.ID(), Instances: *g.Count})
+			}
+		}
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Service < out[k].Service })
+	return out
+}
+
+// Run deploys the planned jobs stage by stage: each stage's jobs are
+// registered with the plan's index (so a change made since the plan is
+// refused rather than overwritten) and followed to healthy before the next
+// stage starts. The first failure stops the rollout. Before any job, the
+// pool's configuration and expected services go to Consul KV and the pool's
+// check is registered.
+func Run(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan, o Options) ([]Outcome, error) {
+	if bad := plan.Unplaceable(); len(bad) > 0 {
+		var outcomes []Outcome
+		for _, j := range bad {
+			var reasons []string
+			for g, m := range j.Plan.FailedTGAllocs {
+				reasons = append(reasons, fmt.Sprintf("group %q: %s", g, strings.Join(FailureReasons(m), "; ")))
+			}
+			outcomes = append(outcomes, Outcome{Job: j.ID(), Result: "unplaceable", Detail: strings.Join(reasons, "; ")})
+		}
+		return outcomes, &Failed{Outcomes: outcomes}
+	}
+	if err := recordPool(c, pool, plan); err != nil {
+		return nil, err
+	}
+	var outcomes []Outcome
+	stages := map[jobspec.Stage][]*PlannedJob{}
+	var order []jobspec.Stage
+	for _, j := range plan.Jobs {
+		if _, ok := stages[j.Stage]; !ok {
+			order = append(order, j.Stage)
+		}
+		stages[j.Stage] = append(stages[j.Stage], j)
+	}
+	sort.Slice(order, func(i, k int) bool { return order[i] < order[k] })
+	for _, stage := range order {
+		var registered []*PlannedJob
+		evals := map[string]string{}
+		for _, j := range stages[stage] {
+			if j.NotDeployable != "" {
+				outcomes = append(outcomes, Outcome{Job: j.ID(), Result: "skipped", Detail: "not yet deployable: " + j.NotDeployable})
+				progress(o, "%s: skipped, not yet deployable: %s", j.ID(), j.NotDeployable)
+				continue
+			}
+			resp, _, err := c.Nomad.Jobs().RegisterOpts(j.Job.Job, &nomadapi.RegisterOptions{
+				EnforceIndex: true,
+				ModifyIndex:  j.Plan.JobModifyIndex,
+			}, (&nomadapi.WriteOptions{}).WithContext(ctx))
+			if err != nil {
+				return outcomes, APIError("nomad", c.NomadAddr, fmt.Sprintf("register job %q", j.ID()), err)
+			}
+			progress(o, "%s: registered", j.ID())
+			registered = append(registered, j)
+			evals[j.ID()] = resp.EvalID
+		}
+		failed := false
+		for _, j := range registered {
+			out, err := follow(ctx, c, j, evals[j.ID()], o)
+			if err != nil {
+				return outcomes, err
+			}
+			outcomes = append(outcomes, out)
+			if out.Result != "healthy" && out.Result != "registered" {
+				failed = true
+			}
+		}
+		if failed {
+			return outcomes, &Failed{Outcomes: outcomes}
+		}
+	}
+	if err := recordDeployment(c, pool, outcomes, o.Version); err != nil {
+		return outcomes, err
+	}
+	if err := publishNow(c, pool, plan); err != nil {
+		return outcomes, err
+	}
+	return outcomes, nil
+}
+
+func progress(o Options, format string, args ...any) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+}
+
+// recordPool writes the pool definition and the expected services to
+// Consul KV and registers the pool's check (critical until the first
+// verdict), so the record of what should run exists before anything runs.
+func recordPool(c *Clients, pool *config.Pool, plan *Plan) error {
+	data, err := json.MarshalIndent(pool, "", "  ")
+	if err != nil {
+		return err
+	}
+	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: poolcheck.ConfigKey(pool.Name), Value: data}, nil); err != nil {
+		return APIError("consul", c.ConsulAddr, "write the pool's configuration to KV", err)
+	}
+	if err := poolcheck.WriteExpected(c.Consul, pool.Name, Expected(plan)); err != nil {
+		return APIError("consul", c.ConsulAddr, "record the expected services", err)
+	}
+	return publishNow(c, pool, plan)
+}
+
+func publishNow(c *Clients, pool *config.Pool, plan *Plan) error {
+	v, err := poolcheck.Evaluate(c.Consul, Expected(plan))
+	if err != nil {
+		return APIError("consul", c.ConsulAddr, "read service health", err)
+	}
+	if err := poolcheck.Publish(c.Consul, pool.Name, v); err != nil {
+		return APIError("consul", c.ConsulAddr, "register the pool's check", err)
+	}
+	return nil
+}
+
+type deploymentRecord struct {
+	Time    time.Time `json:"time"`
+	Poolctl string    `json:"poolctl_version"`
+	Jobs    []Outcome `json:"jobs"`
+}
+
+func recordDeployment(c *Clients, pool *config.Pool, outcomes []Outcome, version string) error {
+	data, err := json.MarshalIndent(deploymentRecord{Time: time.Now().UTC(), Poolctl: version, Jobs: outcomes}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: poolcheck.DeploymentKey(pool.Name), Value: data}, nil); err != nil {
+		return APIError("consul", c.ConsulAddr, "record the deployment in KV", err)
+	}
+	return nil
+}
+
+// follow waits, with blocking queries, for a registered job's evaluation
+// and then its deployment to finish.
+func follow(ctx context.Context, c *Clients, j *PlannedJob, evalID string, o Options) (Outcome, error) {
+	id := j.ID()
+	eval, err := waitEval(ctx, c, evalID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if len(eval.FailedTGAllocs) > 0 {
+		var reasons []string
+		for g, m := range eval.FailedTGAllocs {
+			reasons = append(reasons, fmt.Sprintf("group %q: %s", g, strings.Join(FailureReasons(m), "; ")))
+		}
+		sort.Strings(reasons)
+		progress(o, "%s: could not be placed: %s", id, strings.Join(reasons, "; "))
+		return Outcome{Job: id, Result: "unplaceable", Detail: strings.Join(reasons, "; ")}, nil
+	}
+	if j.Periodic() || *j.Job.Job.Type != "service" {
+		return Outcome{Job: id, Result: "registered", Detail: "periodic job registered"}, nil
+	}
+	deploymentID := eval.DeploymentID
+	if deploymentID == "" {
+		d, _, err := c.Nomad.Jobs().LatestDeployment(id, (&nomadapi.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("read the deployment of %q", id), err)
+		}
+		if d == nil {
+			return Outcome{Job: id, Result: "registered", Detail: "no deployment"}, nil
+		}
+		deploymentID = d.ID
+	}
+	d, err := waitDeployment(ctx, c, id, deploymentID, o)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if d.Status == nomadapi.DeploymentStatusSuccessful {
+		return Outcome{Job: id, Result: "healthy", Detail: fmt.Sprintf("version %d", d.JobVersion)}, nil
+	}
+	causes := failureCauses(ctx, c, d)
+	detail := fmt.Sprintf("deployment %s: %s", d.Status, d.StatusDescription)
+	if len(causes) > 0 {
+		detail += "; " + strings.Join(causes, "; ")
+	}
+	for _, cause := range causes {
+		progress(o, "%s: %s", id, cause)
+	}
+	return afterFailure(ctx, c, id, d, detail, o)
+}
+
+// afterFailure reports what happened after a failed deployment: Nomad reverts
+// to the last stable version itself (auto_revert); when there is none, the
+// failing job is stopped so that it does not crash-loop unattended.
+func afterFailure(ctx context.Context, c *Clients, id string, d *nomadapi.Deployment, detail string, o Options) (Outcome, error) {
+	versions, _, _, err := c.Nomad.Jobs().Versions(id, false, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("read the versions of %q", id), err)
+	}
+	for _, v := range versions {
+		if v.Stable != nil && *v.Stable && *v.Version < d.JobVersion {
+			progress(o, "%s: failed; Nomad reverts it to version %d, the last stable one", id, *v.Version)
+			return Outcome{Job: id, Result: "reverted", Detail: fmt.Sprintf("%s; reverted to version %d", detail, *v.Version)}, nil
+		}
+	}
+	if o.KeepFailed {
+		progress(o, "%s: failed; left running (--keep-failed)", id)
+		return Outcome{Job: id, Result: "failed", Detail: detail}, nil
+	}
+	if _, _, err := c.Nomad.Jobs().Deregister(id, false, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
+		return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("stop failed job %q", id), err)
+	}
+	progress(o, "%s: failed and stopped: no earlier stable version to revert to", id)
+	return Outcome{Job: id, Result: "stopped", Detail: detail + "; stopped (no stable version to revert to)"}, nil
+}
+
+func waitEval(ctx context.Context, c *Clients, evalID string) (*nomadapi.Evaluation, error) {
+	var index uint64
+	for {
+		q := (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: 30 * time.Second}).WithContext(ctx)
+		eval, meta, err := c.Nomad.Evaluations().Info(evalID, q)
+		if err != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, ctx.Err()
+			}
+			return nil, APIError("nomad", c.NomadAddr, "follow evaluation "+evalID[:8], err)
+		}
+		switch eval.Status {
+		case "complete", "failed", "canceled":
+			return eval, nil
+		}
+		index = meta.LastIndex
+	}
+}
+
+func waitDeployment(ctx context.Context, c *Clients, job, id string, o Options) (*nomadapi.Deployment, error) {
+	var index uint64
+	last := ""
+	for {
+		q := (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: 30 * time.Second}).WithContext(ctx)
+		d, meta, err := c.Nomad.Deployments().Info(id, q)
+		if err != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, ctx.Err()
+			}
+			return nil, APIError("nomad", c.NomadAddr, "follow deployment "+id[:8], err)
+		}
+		if line := deploymentLine(d); line != last {
+			progress(o, "%s: %s", job, line)
+			last = line
+		}
+		switch d.Status {
+		case nomadapi.DeploymentStatusSuccessful, nomadapi.DeploymentStatusFailed, nomadapi.DeploymentStatusCancelled:
+			return d, nil
+		}
+		index = meta.LastIndex
+	}
+}
+
+func deploymentLine(d *nomadapi.Deployment) string {
+	groups := make([]string, 0, len(d.TaskGroups))
+	for g := range d.TaskGroups {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	parts := []string{"deployment " + d.Status}
+	for _, g := range groups {
+		s := d.TaskGroups[g]
+		parts = append(parts, fmt.Sprintf("%s %d/%d healthy (%d placed, %d unhealthy)", g, s.HealthyAllocs, s.DesiredTotal, s.PlacedAllocs, s.UnhealthyAllocs))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// failureCauses reads the task events of a failed deployment's unhealthy
+// allocations: the driver failure, exit code or restart verdict that says
+// why, rather than just "unhealthy".
+func failureCauses(ctx context.Context, c *Clients, d *nomadapi.Deployment) []string {
+	allocs, _, err := c.Nomad.Deployments().Allocations(d.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return []string{"task events unavailable: " + err.Error()}
+	}
+	var causes []string
+	for _, a := range allocs {
+		if a.DeploymentStatus != nil && a.DeploymentStatus.Healthy != nil && *a.DeploymentStatus.Healthy {
+			continue
+		}
+		full, _, err := c.Nomad.Allocations().Info(a.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			continue
+		}
+		for _, cause := range TaskCauses(full) {
+			causes = append(causes, fmt.Sprintf("%s (alloc %s): %s", a.Name, a.ID[:8], cause))
+		}
+	}
+	return dedupe(causes)
+}
+
+// causeEvents are the task event types that explain a failure.
+var causeEvents = map[string]bool{
+	nomadapi.TaskDriverFailure:          true,
+	nomadapi.TaskSetupFailure:           true,
+	nomadapi.TaskFailedValidation:       true,
+	nomadapi.TaskArtifactDownloadFailed: true,
+	nomadapi.TaskTerminated:             true,
+	nomadapi.TaskNotRestarting:          true,
+	nomadapi.TaskKilled:                 true,
+	"Alloc Unhealthy":                   true,
+	"Task hook failed":                  true,
+	nomadapi.TaskRestartSignal:          true,
+}
+
+// TaskCauses lists, per task, the most recent events that explain why an
+// allocation is not healthy.
+func TaskCauses(a *nomadapi.Allocation) []string {
+	tasks := make([]string, 0, len(a.TaskStates))
+	for t := range a.TaskStates {
+		tasks = append(tasks, t)
+	}
+	sort.Strings(tasks)
+	var out []string
+	for _, t := range tasks {
+		st := a.TaskStates[t]
+		var msgs []string
+		for i := len(st.Events) - 1; i >= 0 && len(msgs) < 2; i-- {
+			e := st.Events[i]
+			if !causeEvents[e.Type] {
+				continue
+			}
+			msg := e.DisplayMessage
+			if msg == "" {
+				msg = e.Message
+			}
+			if e.Type == nomadapi.TaskTerminated && msg == "" {
+				msg = fmt.Sprintf("exit code %d", e.ExitCode)
+			}
+			msgs = append(msgs, e.Type+": "+msg)
+		}
+		if len(msgs) > 0 {
+			out = append(out, fmt.Sprintf("task %s: %s", t, strings.Join(msgs, " <- ")))
+		}
+	}
+	return out
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,210 @@
+package deploy
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
+)
+
+// Status is one screen of the pool: nodes, jobs, allocations and the
+// Consul checks of every service, as the APIs report them now.
+type Status struct {
+	Pool      string
+	Nodes     []*nomadapi.NodeListStub
+	Jobs      []JobStatus
+	Services  []ServiceStatus
+	PoolCheck *consulapi.HealthCheck
+}
+
+// JobStatus is a job of the pool and its allocations.
+type JobStatus struct {
+	ID         string
+	Kind       jobspec.Kind
+	Registered bool
+	Job        *nomadapi.Job
+	Deployment *nomadapi.Deployment
+	Allocs     []*nomadapi.AllocationListStub
+	NextLaunch time.Time
+}
+
+// ServiceStatus is a Consul service with its instances' checks.
+type ServiceStatus struct {
+	Name      string
+	Instances []*consulapi.ServiceEntry
+}
+
+// ReadStatus gathers the status of the pool's jobs from the clusters.
+func ReadStatus(c *Clients, pool string, jobs []*jobspec.Job) (*Status, error) {
+	s := &Status{Pool: pool}
+	nodes, _, err := c.Nomad.Nodes().List(nil)
+	if err != nil {
+		return nil, APIError("nomad", c.NomadAddr, "list nodes", err)
+	}
+	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
+	s.Nodes = nodes
+	for _, j := range jobs {
+		js := JobStatus{ID: j.ID(), Kind: j.Kind}
+		info, _, err := c.Nomad.Jobs().Info(j.ID(), nil)
+		if err != nil {
+			if !strings.Contains(err.Error(), "404") {
+				return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("read job %q", j.ID()), err)
+			}
+		} else {
+			js.Registered, js.Job = true, info
+			if d, _, err := c.Nomad.Jobs().LatestDeployment(j.ID(), nil); err == nil {
+				js.Deployment = d
+			}
+			allocs, _, err := c.Nomad.Jobs().Allocations(j.ID(), false, nil)
+			if err != nil {
+				return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("list allocations of %q", j.ID()), err)
+			}
+			js.Allocs = allocs
+			if j.Periodic() && info.Periodic != nil {
+				if next, err := info.Periodic.Next(time.Now().UTC()); err == nil {
+					js.NextLaunch = next
+				}
+			}
+		}
+		s.Jobs = append(s.Jobs, js)
+		for _, name := range j.Services {
+			entries, _, err := c.Consul.Health().Service(name, "", false, nil)
+			if err != nil {
+				return nil, APIError("consul", c.ConsulAddr, fmt.Sprintf("read health of %q", name), err)
+			}
+			s.Services = append(s.Services, ServiceStatus{Name: name, Instances: entries})
+		}
+	}
+	check, err := poolcheck.Current(c.Consul, pool)
+	if err != nil {
+		return nil, APIError("consul", c.ConsulAddr, "read the pool's check", err)
+	}
+	s.PoolCheck = check
+	return s, nil
+}
+
+// Write prints the status as tables.
+func (s *Status) Write(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if s.PoolCheck != nil {
+		fmt.Fprintf(tw, "Pool %s: %s\n", s.Pool, s.PoolCheck.Status)
+		for _, line := range strings.Split(s.PoolCheck.Output, "\n") {
+			fmt.Fprintf(tw, "  %s\n", line)
+		}
+	} else {
+		fmt.Fprintf(tw, "Pool %s: never deployed (no pool check in Consul)\n", s.Pool)
+	}
+
+	fmt.Fprintln(tw, "\nNodes")
+	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tELIGIBILITY\tDATACENTER\tEXEC DRIVER")
+	for _, n := range s.Nodes {
+		exec := "missing"
+		if d := n.Drivers["exec"]; d != nil {
+			exec = "unhealthy"
+			if d.Healthy {
+				exec = "healthy"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Address, n.Status, n.SchedulingEligibility, n.Datacenter, exec)
+	}
+
+	fmt.Fprintln(tw, "\nJobs")
+	fmt.Fprintln(tw, "JOB\tKIND\tTYPE\tSTATUS\tVERSION\tDEPLOYMENT\tRUNNING\tFAILED\tNEXT RUN")
+	for _, j := range s.Jobs {
+		if !j.Registered {
+			fmt.Fprintf(tw, "%s\t%s\t-\tnot registered\t-\t-\t-\t-\t-\n", j.ID, j.Kind)
+			continue
+		}
+		deployment := "-"
+		if j.Deployment != nil {
+			deployment = j.Deployment.Status
+		}
+		running, failed := 0, 0
+		for _, a := range j.Allocs {
+			switch a.ClientStatus {
+			case "running":
+				running++
+			case "failed":
+				failed++
+			}
+		}
+		next := "-"
+		if !j.NextLaunch.IsZero() {
+			next = j.NextLaunch.Format("2006-01-02 15:04 MST")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", j.ID, j.Kind, deref(j.Job.Type), deref(j.Job.Status), derefInt(j.Job.Version), deployment, running, failed, next)
+	}
+
+	fmt.Fprintln(tw, "\nAllocations (live, and the last failures)")
+	fmt.Fprintln(tw, "ID\tNAME\tNODE\tSTATUS\tHEALTHY\tAGE")
+	for _, j := range s.Jobs {
+		for _, a := range liveAndRecent(j.Allocs) {
+			healthy := "-"
+			if a.DeploymentStatus != nil && a.DeploymentStatus.Healthy != nil {
+				healthy = fmt.Sprint(*a.DeploymentStatus.Healthy)
+			}
+			age := time.Since(time.Unix(0, a.CreateTime)).Round(time.Second)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ID[:8], a.Name, a.NodeName, a.ClientStatus, healthy, age)
+		}
+	}
+
+	fmt.Fprintln(tw, "\nConsul services")
+	fmt.Fprintln(tw, "SERVICE\tINSTANCE\tCHECK\tSTATUS")
+	for _, svc := range s.Services {
+		if len(svc.Instances) == 0 {
+			fmt.Fprintf(tw, "%s\t-\t-\tno instances\n", svc.Name)
+		}
+		for _, e := range svc.Instances {
+			addr := fmt.Sprintf("%s:%d", e.Service.Address, e.Service.Port)
+			for _, chk := range e.Checks {
+				if chk.ServiceID == "" {
+					continue // node checks (serf health)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", svc.Name, addr, chk.Name, chk.Status)
+			}
+		}
+	}
+	tw.Flush()
+}
+
+// liveAndRecent keeps an allocation list to what an operator needs: what
+// runs or is starting, and the latest few that failed.
+func liveAndRecent(allocs []*nomadapi.AllocationListStub) []*nomadapi.AllocationListStub {
+	sort.Slice(allocs, func(i, k int) bool { return allocs[i].CreateIndex > allocs[k].CreateIndex })
+	var out []*nomadapi.AllocationListStub
+	failed := 0
+	for _, a := range allocs {
+		switch a.ClientStatus {
+		case "running", "pending":
+			out = append(out, a)
+		case "failed", "lost":
+			if failed < 2 {
+				out = append(out, a)
+				failed++
+			}
+		}
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
+}
+
+func derefInt(i *uint64) uint64 {
+	if i == nil {
+		return 0
+	}
+	return *i
+}
