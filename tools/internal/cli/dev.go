@@ -6,13 +6,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
-	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 )
 
 func defaultStateDir() string {
@@ -69,28 +67,19 @@ func devCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					owners := jobspec.VolumeOwners(r.Jobs)
-					var volumes []cluster.Volume
-					for name, owner := range owners {
-						volumes = append(volumes, cluster.Volume{Name: name, Owner: owner})
-					}
-					sort.Slice(volumes, func(i, j int) bool { return volumes[i].Name < volumes[j].Name })
-					cl := r.Pool.Cluster
+					clients := cluster.ModelClients(r.Pool, r.Jobs)
 					dc, err := cluster.Up(c.Context, cluster.Spec{
-						StateDir:         c.String("state-dir"),
-						Slot:             0,
-						Datacenter:       r.Pool.Settings.Datacenter,
-						Region:           r.Pool.Settings.Region,
-						NodeCPUMHz:       cl.NodeCPUMHz,
-						NodeMemoryMB:     cl.NodeMemoryMB,
-						ReservedCPUMHz:   cl.ReservedCPUMHz + cl.ServerReservedCPUMHz,
-						ReservedMemoryMB: cl.ReservedMemoryMB + cl.ServerReservedMemoryMB,
-						Volumes:          volumes,
-						Poolctl:          self,
-						PoolctlDir:       path.Dir(r.Pool.Settings.Poolctl),
-						NomadBin:         nomadBin,
-						ConsulBin:        consulBin,
-						Log:              c.App.ErrWriter,
+						StateDir:       c.String("state-dir"),
+						Slot:           0,
+						Datacenter:     r.Pool.Settings.Datacenter,
+						Region:         r.Pool.Settings.Region,
+						Clients:        clients,
+						SeparateServer: len(clients) > 1,
+						Poolctl:        self,
+						PoolctlDir:     path.Dir(r.Pool.Settings.Poolctl),
+						NomadBin:       nomadBin,
+						ConsulBin:      consulBin,
+						Log:            c.App.ErrWriter,
 					})
 					if err != nil {
 						return err

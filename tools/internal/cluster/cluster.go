@@ -20,11 +20,23 @@ import (
 	"time"
 )
 
-// Volume is a host volume the cluster's client offers, owned by the user
-// the tasks that mount it run as.
+// Volume is a host volume a client offers, owned by the user the tasks
+// that mount it run as.
 type Volume struct {
 	Name  string
 	Owner string
+}
+
+// Client is the shape of one Nomad client: the CPU and memory it reports
+// (0: what the machine has), what it keeps for the OS and agents, and its
+// host volumes.
+type Client struct {
+	Name             string
+	CPUMHz           int
+	MemoryMB         int
+	ReservedCPUMHz   int
+	ReservedMemoryMB int
+	Volumes          []Volume
 }
 
 // Spec describes a cluster to start.
@@ -35,12 +47,11 @@ type Spec struct {
 	Slot       int
 	Datacenter string
 	Region     string
-	// Node shape overrides (0: what the machine has).
-	NodeCPUMHz       int
-	NodeMemoryMB     int
-	ReservedCPUMHz   int
-	ReservedMemoryMB int
-	Volumes          []Volume
+	// Clients are the Nomad clients, one agent each. The first also runs
+	// the Nomad server, unless SeparateServer adds a server-only agent (so
+	// that every client is shaped alike, as in placement tests).
+	Clients        []Client
+	SeparateServer bool
 	// Poolctl is the poolctl binary to offer tasks, at PoolctlDir inside
 	// their chroot (the directory of the pool's poolctl setting).
 	Poolctl    string
@@ -51,50 +62,63 @@ type Spec struct {
 	Log io.Writer
 }
 
-type nodeSpec struct {
+// Node is one agent of the cluster, as saved in its state directory.
+type Node struct {
 	Name         string
+	Server       bool
+	Client       *Client
 	IP           string
 	Interface    string
-	NomadDataDir string
+	Dir          string
 	CgroupParent string
 	Volumes      map[string]string
 	NomadPID     int
-	ConsulPID    int
+	// ConsulPID is set on the first node, which runs the Consul dev agent
+	// every Nomad agent registers its services with.
+	ConsulPID int
 }
+
+// NomadDataDir is the node's Nomad data directory.
+func (n Node) NomadDataDir() string { return filepath.Join(n.Dir, "nomad") }
 
 // Cluster is a running (or stopped) local cluster, as saved in its state
 // directory.
 type Cluster struct {
-	StateDir         string
-	Slot             int
-	Datacenter       string
-	Region           string
-	NodeCPUMHz       int
-	NodeMemoryMB     int
-	ReservedCPUMHz   int
-	ReservedMemoryMB int
-	PoolctlDir       string
-	NomadBin         string
-	ConsulBin        string
-	Nodes            []nodeSpec
+	StateDir   string
+	Slot       int
+	Datacenter string
+	Region     string
+	PoolctlDir string
+	NomadBin   string
+	ConsulBin  string
+	Nodes      []Node
 
 	log io.Writer
 }
 
 const stateFile = "cluster.json"
 
-// NomadAddr is the Nomad HTTP API address, as NOMAD_ADDR takes it.
+// NomadAddr is the Nomad HTTP API address of the server, as NOMAD_ADDR
+// takes it.
 func (c *Cluster) NomadAddr() string {
 	return fmt.Sprintf("http://%s:%d", c.Nodes[0].IP, NomadHTTPPort)
+}
+
+// Clients lists the nodes that run a Nomad client.
+func (c *Cluster) Clients() []Node {
+	var out []Node
+	for _, n := range c.Nodes {
+		if n.Client != nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // ConsulAddr is the Consul HTTP API address, as CONSUL_HTTP_ADDR takes it.
 func (c *Cluster) ConsulAddr() string {
 	return fmt.Sprintf("%s:%d", c.Nodes[0].IP, ConsulHTTPPort)
 }
-
-// VolumePath is where host volume name of node i lives on the machine.
-func (c *Cluster) VolumePath(i int, name string) string { return c.Nodes[i].Volumes[name] }
 
 func (c *Cluster) binDir() string { return filepath.Join(c.StateDir, "bin") }
 
@@ -136,11 +160,11 @@ func Load(stateDir string, log io.Writer) (*Cluster, error) {
 // Running tells whether every agent process of the cluster is alive.
 func (c *Cluster) Running() bool {
 	for _, n := range c.Nodes {
-		if !ours(n.NomadPID, c.StateDir, c.bins()) || !ours(n.ConsulPID, c.StateDir, c.bins()) {
+		if !ours(n.NomadPID, c.StateDir, c.bins()) {
 			return false
 		}
 	}
-	return len(c.Nodes) > 0
+	return len(c.Nodes) > 0 && ours(c.Nodes[0].ConsulPID, c.StateDir, c.bins())
 }
 
 func (c *Cluster) bins() []string { return []string{c.NomadBin, c.ConsulBin} }
@@ -151,9 +175,9 @@ func (c *Cluster) logf(format string, args ...any) {
 	}
 }
 
-// Up starts a one-node cluster (server and client on one agent each) and
-// waits until Nomad has a leader and a ready client with the exec driver,
-// and Consul has a leader. On failure it cleans up what it started.
+// Up starts the cluster and waits until Nomad has a leader and every
+// client is ready with the exec driver, and Consul has a leader. On failure
+// it cleans up what it started.
 func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	stateDir, err := filepath.Abs(spec.StateDir)
 	if err != nil {
@@ -165,10 +189,11 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("a dev cluster needs root: Nomad's exec driver isolates tasks with chroots, namespaces and cgroups")
 	}
+	if len(spec.Clients) == 0 {
+		spec.Clients = []Client{{Name: "dev-1"}}
+	}
 	c := &Cluster{
 		StateDir: stateDir, Datacenter: spec.Datacenter, Region: spec.Region,
-		NodeCPUMHz: spec.NodeCPUMHz, NodeMemoryMB: spec.NodeMemoryMB,
-		ReservedCPUMHz: spec.ReservedCPUMHz, ReservedMemoryMB: spec.ReservedMemoryMB,
 		PoolctlDir: spec.PoolctlDir, NomadBin: spec.NomadBin, ConsulBin: spec.ConsulBin,
 		log: spec.Log,
 	}
@@ -178,21 +203,38 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	if c.Region == "" {
 		c.Region = "global"
 	}
-	const nodes = 1
+	nodes := len(spec.Clients)
+	if spec.SeparateServer {
+		nodes++
+	}
 	plan, err := claimSlot(spec.Slot, nodes)
 	if err != nil {
 		return nil, err
 	}
 	c.Slot = plan.Slot
 	for i := 0; i < nodes; i++ {
-		c.Nodes = append(c.Nodes, nodeSpec{
-			Name:         fmt.Sprintf("dev-%d", i+1),
+		n := Node{
 			IP:           plan.IP(nodes, i),
 			Interface:    plan.Interface(nodes, i),
-			NomadDataDir: filepath.Join(stateDir, fmt.Sprintf("node-%d", i+1), "nomad"),
-			CgroupParent: fmt.Sprintf("poolctl-%d-%d", c.Slot, i+1),
+			CgroupParent: fmt.Sprintf("poolctl-%d-%d", c.Slot, i),
 			Volumes:      map[string]string{},
-		})
+			Server:       i == 0,
+		}
+		k := i
+		if spec.SeparateServer {
+			k--
+		}
+		if k >= 0 {
+			client := spec.Clients[k]
+			if client.Name == "" {
+				client.Name = fmt.Sprintf("dev-%d", k+1)
+			}
+			n.Client, n.Name = &client, client.Name
+		} else {
+			n.Name = "server"
+		}
+		n.Dir = filepath.Join(stateDir, n.Name)
+		c.Nodes = append(c.Nodes, n)
 	}
 	if err := c.start(ctx, spec); err != nil {
 		if downErr := c.Down(context.WithoutCancel(ctx)); downErr != nil {
@@ -228,8 +270,8 @@ func claimSlot(slot, nodes int) (addressPlan, error) {
 }
 
 func (c *Cluster) start(ctx context.Context, spec Spec) error {
-	for i := range c.Nodes {
-		if err := os.RemoveAll(c.Nodes[i].NomadDataDir); err != nil {
+	for _, n := range c.Nodes {
+		if err := os.RemoveAll(n.NomadDataDir()); err != nil {
 			return fmt.Errorf("clear old Nomad state: %w", err)
 		}
 	}
@@ -243,38 +285,38 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 	}
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
-		dir := filepath.Dir(n.NomadDataDir)
-		for _, v := range spec.Volumes {
-			p := filepath.Join(c.StateDir, "volumes", n.Name, v.Name)
-			if err := makeVolume(p, v.Owner); err != nil {
-				return fmt.Errorf("host volume %q: %w", v.Name, err)
+		if n.Client != nil {
+			for _, v := range n.Client.Volumes {
+				p := filepath.Join(c.StateDir, "volumes", n.Name, v.Name)
+				if err := makeVolume(p, v.Owner); err != nil {
+					return fmt.Errorf("host volume %q: %w", v.Name, err)
+				}
+				n.Volumes[v.Name] = p
 			}
-			n.Volumes[v.Name] = p
 		}
-		if err := os.MkdirAll(n.NomadDataDir, 0o755); err != nil {
+		if err := os.MkdirAll(n.NomadDataDir(), 0o755); err != nil {
 			return err
 		}
-		consulHCL := filepath.Join(dir, "consul.hcl")
-		nomadHCL := filepath.Join(dir, "nomad.hcl")
-		if err := os.WriteFile(consulHCL, consulConfig(*n, c), 0o644); err != nil {
-			return err
+		if i == 0 {
+			consulHCL := filepath.Join(n.Dir, "consul.hcl")
+			if err := os.WriteFile(consulHCL, consulConfig(*n, c), 0o644); err != nil {
+				return err
+			}
+			pid, err := startAgent(c.ConsulBin, []string{"agent", "-dev", "-config-file", consulHCL}, filepath.Join(n.Dir, "consul.log"))
+			if err != nil {
+				return err
+			}
+			n.ConsulPID = pid
+			if err := c.save(); err != nil {
+				return err
+			}
+			c.logf("consul agent started (pid %d), API at %s", pid, c.ConsulAddr())
 		}
+		nomadHCL := filepath.Join(n.Dir, "nomad.hcl")
 		if err := os.WriteFile(nomadHCL, nomadConfig(*n, c), 0o644); err != nil {
 			return err
 		}
-		if err := c.save(); err != nil {
-			return err
-		}
-		pid, err := startAgent(c.ConsulBin, []string{"agent", "-dev", "-config-file", consulHCL}, filepath.Join(dir, "consul.log"))
-		if err != nil {
-			return err
-		}
-		n.ConsulPID = pid
-		if err := c.save(); err != nil {
-			return err
-		}
-		c.logf("consul agent %s started (pid %d), API at %s", n.Name, pid, c.ConsulAddr())
-		pid, err = startAgent(c.NomadBin, []string{"agent", "-config", nomadHCL}, filepath.Join(dir, "nomad.log"))
+		pid, err := startAgent(c.NomadBin, []string{"agent", "-config", nomadHCL}, filepath.Join(n.Dir, "nomad.log"))
 		if err != nil {
 			return err
 		}
@@ -282,8 +324,9 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 		if err := c.save(); err != nil {
 			return err
 		}
-		c.logf("nomad agent %s started (pid %d), API at %s", n.Name, pid, c.NomadAddr())
+		c.logf("nomad agent %s started on %s (pid %d)", n.Name, n.IP, pid)
 	}
+	c.logf("nomad API at %s", c.NomadAddr())
 	return c.waitReady(ctx, 2*time.Minute)
 }
 

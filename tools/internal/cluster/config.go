@@ -73,7 +73,7 @@ func stringMap(m map[string]string) cty.Value {
 	return cty.MapVal(vals)
 }
 
-func consulConfig(n nodeSpec, c *Cluster) []byte {
+func consulConfig(n Node, c *Cluster) []byte {
 	f := hclwrite.NewEmptyFile()
 	b := f.Body()
 	b.SetAttributeValue("datacenter", cty.StringVal(c.Datacenter))
@@ -94,13 +94,13 @@ func consulConfig(n nodeSpec, c *Cluster) []byte {
 	return hclwrite.Format(f.Bytes())
 }
 
-func nomadConfig(n nodeSpec, c *Cluster) []byte {
+func nomadConfig(n Node, c *Cluster) []byte {
 	f := hclwrite.NewEmptyFile()
 	b := f.Body()
 	b.SetAttributeValue("name", cty.StringVal(n.Name))
 	b.SetAttributeValue("region", cty.StringVal(c.Region))
 	b.SetAttributeValue("datacenter", cty.StringVal(c.Datacenter))
-	b.SetAttributeValue("data_dir", cty.StringVal(n.NomadDataDir))
+	b.SetAttributeValue("data_dir", cty.StringVal(n.NomadDataDir()))
 	b.SetAttributeValue("bind_addr", cty.StringVal(n.IP))
 	b.SetAttributeValue("disable_update_check", cty.True)
 	b.SetAttributeValue("log_level", cty.StringVal("INFO"))
@@ -116,50 +116,54 @@ func nomadConfig(n nodeSpec, c *Cluster) []byte {
 	ports.SetAttributeValue("rpc", cty.NumberIntVal(NomadRPCPort))
 	ports.SetAttributeValue("serf", cty.NumberIntVal(NomadSerfPort))
 
-	server := b.AppendNewBlock("server", nil).Body()
-	server.SetAttributeValue("enabled", cty.True)
-	server.SetAttributeValue("bootstrap_expect", cty.NumberIntVal(1))
-
-	client := b.AppendNewBlock("client", nil).Body()
-	client.SetAttributeValue("enabled", cty.True)
-	client.SetAttributeValue("network_interface", cty.StringVal(n.Interface))
-	client.SetAttributeValue("cgroup_parent", cty.StringVal(n.CgroupParent))
-	if c.NodeCPUMHz > 0 {
-		client.SetAttributeValue("cpu_total_compute", cty.NumberIntVal(int64(c.NodeCPUMHz)))
+	if n.Server {
+		server := b.AppendNewBlock("server", nil).Body()
+		server.SetAttributeValue("enabled", cty.True)
+		server.SetAttributeValue("bootstrap_expect", cty.NumberIntVal(1))
 	}
-	if c.NodeMemoryMB > 0 {
-		client.SetAttributeValue("memory_total_mb", cty.NumberIntVal(int64(c.NodeMemoryMB)))
+	consulAddr := fmt.Sprintf("%s:%d", c.Nodes[0].IP, ConsulHTTPPort)
+	if n.Client != nil {
+		shape := n.Client
+		client := b.AppendNewBlock("client", nil).Body()
+		client.SetAttributeValue("enabled", cty.True)
+		if !n.Server {
+			client.SetAttributeValue("servers", cty.ListVal([]cty.Value{cty.StringVal(fmt.Sprintf("%s:%d", c.Nodes[0].IP, NomadRPCPort))}))
+		}
+		client.SetAttributeValue("network_interface", cty.StringVal(n.Interface))
+		client.SetAttributeValue("cgroup_parent", cty.StringVal(n.CgroupParent))
+		if shape.CPUMHz > 0 {
+			client.SetAttributeValue("cpu_total_compute", cty.NumberIntVal(int64(shape.CPUMHz)))
+		}
+		if shape.MemoryMB > 0 {
+			client.SetAttributeValue("memory_total_mb", cty.NumberIntVal(int64(shape.MemoryMB)))
+		}
+		client.SetAttributeValue("options", stringMap(map[string]string{"fingerprint.denylist": FingerprintDenylist}))
+		client.SetAttributeValue("meta", stringMap(map[string]string{"consul_http_addr": consulAddr}))
+		chroot := ChrootEnv()
+		if c.PoolctlDir != "" {
+			chroot[c.binDir()] = c.PoolctlDir
+		}
+		client.SetAttributeValue("chroot_env", stringMap(chroot))
+		if shape.ReservedCPUMHz > 0 || shape.ReservedMemoryMB > 0 {
+			r := client.AppendNewBlock("reserved", nil).Body()
+			r.SetAttributeValue("cpu", cty.NumberIntVal(int64(shape.ReservedCPUMHz)))
+			r.SetAttributeValue("memory", cty.NumberIntVal(int64(shape.ReservedMemoryMB)))
+		}
+		names := make([]string, 0, len(n.Volumes))
+		for name := range n.Volumes {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			v := client.AppendNewBlock("host_volume", []string{name}).Body()
+			v.SetAttributeValue("path", cty.StringVal(n.Volumes[name]))
+			v.SetAttributeValue("read_only", cty.False)
+		}
+		raw := b.AppendNewBlock("plugin", []string{"raw_exec"}).Body()
+		raw.AppendNewBlock("config", nil).Body().SetAttributeValue("enabled", cty.True)
 	}
-	client.SetAttributeValue("options", stringMap(map[string]string{"fingerprint.denylist": FingerprintDenylist}))
-	client.SetAttributeValue("meta", stringMap(map[string]string{"consul_http_addr": fmt.Sprintf("%s:%d", n.IP, ConsulHTTPPort)}))
-	chroot := map[string]string{}
-	for k, v := range ChrootEnv() {
-		chroot[k] = v
-	}
-	if c.PoolctlDir != "" {
-		chroot[c.binDir()] = c.PoolctlDir
-	}
-	client.SetAttributeValue("chroot_env", stringMap(chroot))
-	if c.ReservedCPUMHz > 0 || c.ReservedMemoryMB > 0 {
-		r := client.AppendNewBlock("reserved", nil).Body()
-		r.SetAttributeValue("cpu", cty.NumberIntVal(int64(c.ReservedCPUMHz)))
-		r.SetAttributeValue("memory", cty.NumberIntVal(int64(c.ReservedMemoryMB)))
-	}
-	names := make([]string, 0, len(n.Volumes))
-	for name := range n.Volumes {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		v := client.AppendNewBlock("host_volume", []string{name}).Body()
-		v.SetAttributeValue("path", cty.StringVal(n.Volumes[name]))
-		v.SetAttributeValue("read_only", cty.False)
-	}
-
-	raw := b.AppendNewBlock("plugin", []string{"raw_exec"}).Body()
-	raw.AppendNewBlock("config", nil).Body().SetAttributeValue("enabled", cty.True)
 
 	consul := b.AppendNewBlock("consul", nil).Body()
-	consul.SetAttributeValue("address", cty.StringVal(fmt.Sprintf("%s:%d", n.IP, ConsulHTTPPort)))
+	consul.SetAttributeValue("address", cty.StringVal(consulAddr))
 	return hclwrite.Format(f.Bytes())
 }

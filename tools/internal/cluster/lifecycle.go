@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -34,13 +35,20 @@ func (c *Cluster) ConsulClient() (*consulapi.Client, error) {
 
 // agentDied reports an agent that exited, with the end of its log.
 func (c *Cluster) agentDied() error {
-	for _, n := range c.Nodes {
-		for _, a := range []struct {
+	for i, n := range c.Nodes {
+		agents := []struct {
 			name string
 			pid  int
-		}{{"consul", n.ConsulPID}, {"nomad", n.NomadPID}} {
+		}{{"nomad", n.NomadPID}}
+		if i == 0 {
+			agents = append(agents, struct {
+				name string
+				pid  int
+			}{"consul", n.ConsulPID})
+		}
+		for _, a := range agents {
 			if !alive(a.pid) {
-				log := filepath.Join(filepath.Dir(n.NomadDataDir), a.name+".log")
+				log := filepath.Join(n.Dir, a.name+".log")
 				return fmt.Errorf("%s agent of %s exited during start-up; last lines of %s:\n%s", a.name, n.Name, log, tail(log, 15))
 			}
 		}
@@ -109,7 +117,7 @@ func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 				ready++
 			}
 		}
-		if ready == len(c.Nodes) {
+		if ready == len(c.Clients()) {
 			c.logf("nomad: %d client(s) ready with the exec driver", ready)
 			return nil
 		}
@@ -135,7 +143,9 @@ func (c *Cluster) Down(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	for _, n := range c.Nodes {
+	// Clients first, the server last, each leaving gracefully.
+	for i := len(c.Nodes) - 1; i >= 0; i-- {
+		n := c.Nodes[i]
 		if ours(n.NomadPID, c.StateDir, c.bins()) {
 			if stopProcess(ctx, n.NomadPID, syscall.SIGINT, 30*time.Second) {
 				c.logf("nomad agent %s did not stop in 30s and was killed", n.Name)
@@ -146,11 +156,9 @@ func (c *Cluster) Down(ctx context.Context) error {
 	if killed := sweep(ctx, c.StateDir, []string{c.NomadBin}, allocs); len(killed) > 0 {
 		c.logf("killed processes the Nomad agent left behind: %s", strings.Join(killed, ", "))
 	}
-	for _, n := range c.Nodes {
-		if ours(n.ConsulPID, c.StateDir, c.bins()) {
-			if stopProcess(ctx, n.ConsulPID, syscall.SIGINT, 15*time.Second) {
-				c.logf("consul agent %s did not stop in 15s and was killed", n.Name)
-			}
+	if pid := c.Nodes[0].ConsulPID; ours(pid, c.StateDir, c.bins()) {
+		if stopProcess(ctx, pid, syscall.SIGINT, 15*time.Second) {
+			c.logf("consul agent did not stop in 15s and was killed")
 		}
 	}
 	if killed := sweep(ctx, c.StateDir, c.bins(), allocs); len(killed) > 0 {
@@ -166,7 +174,7 @@ func (c *Cluster) Down(ctx context.Context) error {
 		if bound := portsFree(n.IP); len(bound) > 0 {
 			errs = append(errs, fmt.Errorf("ports %v on %s are still bound after the agents stopped", bound, n.IP))
 		}
-		if err := os.RemoveAll(n.NomadDataDir); err != nil {
+		if err := os.RemoveAll(n.NomadDataDir()); err != nil {
 			errs = append(errs, fmt.Errorf("remove Nomad data: %w", err))
 		}
 	}
@@ -194,7 +202,7 @@ func (c *Cluster) RemoveState() error {
 func (c *Cluster) allocIDs() []string {
 	var ids []string
 	for _, n := range c.Nodes {
-		entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir, "alloc"))
+		entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
 		for _, e := range entries {
 			if e.IsDir() {
 				ids = append(ids, e.Name())
@@ -257,9 +265,21 @@ func (c *Cluster) Status() string {
 	fmt.Fprintf(&b, "dev cluster in %s: %s\n", c.StateDir, state)
 	fmt.Fprintf(&b, "  NOMAD_ADDR=%s\n  CONSUL_HTTP_ADDR=%s\n", c.NomadAddr(), c.ConsulAddr())
 	for _, n := range c.Nodes {
-		fmt.Fprintf(&b, "  node %s on %s (%s): nomad pid %d, consul pid %d\n", n.Name, n.IP, n.Interface, n.NomadPID, n.ConsulPID)
-		for name, p := range n.Volumes {
-			fmt.Fprintf(&b, "    host volume %s: %s\n", name, p)
+		role := "client"
+		switch {
+		case n.Server && n.Client != nil:
+			role = "server and client"
+		case n.Server:
+			role = "server"
+		}
+		fmt.Fprintf(&b, "  node %s (%s) on %s (%s): nomad pid %d\n", n.Name, role, n.IP, n.Interface, n.NomadPID)
+		names := make([]string, 0, len(n.Volumes))
+		for name := range n.Volumes {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			fmt.Fprintf(&b, "    host volume %s: %s\n", name, n.Volumes[name])
 		}
 	}
 	return b.String()

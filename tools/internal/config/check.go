@@ -39,6 +39,10 @@ var ReservedPorts = map[int]string{
 	8600: "Consul DNS",
 }
 
+// MaxCoins is how many coins a pool mines at most: the job pack renders
+// four, and twelve Pis have no room for more wallets.
+const MaxCoins = 4
+
 // Limits that catch typos and hostile input long before Nomad would.
 const (
 	maxNodes          = 1000
@@ -150,6 +154,10 @@ func Check(p *Pool) hcl.Diagnostics {
 	volumes := c.checkCluster(p.Cluster, whole)
 	stratumPorts := map[int]hcl.Range{}
 	coinNames := map[string]hcl.Range{}
+	if len(p.Coins) > MaxCoins {
+		c.errorf(p.Coins[MaxCoins].NameRange, "Too many coins",
+			"A pool mines at most %d coins (the job pack renders four); this definition has %d.", MaxCoins, len(p.Coins))
+	}
 	for _, coin := range p.Coins {
 		if first, dup := coinNames[coin.Name]; dup {
 			c.errorf(coin.NameRange, "Duplicate coin", "Coin %q is already defined at %s.", coin.Name, first)

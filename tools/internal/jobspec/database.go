@@ -35,8 +35,8 @@ func (b builder) database() *Job {
 		AutoRevert:       ptr(true),
 	}
 	bin := path.Dir(d.Command)
-	initdb := fmt.Sprintf("test -s %[1]s/PG_VERSION || exec %[2]s/initdb -D %[1]s --username=%[3]s --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale",
-		PGData, bin, DatabaseUser)
+	initdb := fmt.Sprintf(`test -s "$PGDATA/PG_VERSION" || exec %s/initdb --username=%s --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale`,
+		bin, DatabaseUser)
 	volumeMount := []*api.VolumeMount{{Volume: ptr(d.Volume), Destination: ptr(DataMount)}}
 	group := &api.TaskGroup{
 		Name:    ptr("database"),
@@ -85,6 +85,7 @@ func (b builder) database() *Job {
 				User:         DatabaseUser,
 				Lifecycle:    &api.TaskLifecycle{Hook: "prestart"},
 				Config:       map[string]any{"command": "/bin/sh", "args": []string{"-c", initdb}},
+				Env:          map[string]string{"PGDATA": PGData},
 				VolumeMounts: volumeMount,
 				Resources:    &api.Resources{CPU: ptr(200), MemoryMB: ptr(64)},
 				LogConfig:    &api.LogConfig{MaxFiles: ptr(1), MaxFileSizeMB: ptr(1)},
@@ -96,17 +97,17 @@ func (b builder) database() *Job {
 				Config: map[string]any{
 					"command": d.Command,
 					"args": []string{
-						"-D", PGData,
-						"-c", "listen_addresses=${NOMAD_IP_db}",
-						"-c", "port=${NOMAD_PORT_db}",
-						"-c", "unix_socket_directories=${NOMAD_TASK_DIR}",
-						"-c", "hba_file=${NOMAD_TASK_DIR}/pg_hba.conf",
-						"-c", fmt.Sprintf("shared_buffers=%dMB", max(d.MemoryMB/4, 16)),
-						"-c", "max_connections=50",
-						"-c", "dynamic_shared_memory_type=mmap",
-						"-c", "logging_collector=off",
+						"--listen_addresses=${NOMAD_IP_db}",
+						"--port=${NOMAD_PORT_db}",
+						"--unix_socket_directories=${NOMAD_TASK_DIR}",
+						"--hba_file=${NOMAD_TASK_DIR}/pg_hba.conf",
+						fmt.Sprintf("--shared_buffers=%dMB", max(d.MemoryMB/4, 16)),
+						"--max_connections=50",
+						"--dynamic_shared_memory_type=mmap",
+						"--logging_collector=off",
 					},
 				},
+				Env: map[string]string{"PGDATA": PGData},
 				Templates: []*api.Template{{
 					DestPath:     ptr("local/pg_hba.conf"),
 					EmbeddedTmpl: ptr(b.pgHBA()),

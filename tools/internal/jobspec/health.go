@@ -21,7 +21,7 @@ func (b builder) health() *Job {
 		ProgressDeadline: ptr(5 * time.Minute),
 		AutoRevert:       ptr(true),
 	}
-	task := b.poolctlTask("watch", "health", []string{"watch", "--pool", b.pool.Name}, 100, 64)
+	task := b.poolctlTask("watch", "health", []string{"watch", "--pool=" + b.pool.Name}, 100, 64)
 	task.KillTimeout = ptr(10 * time.Second)
 	job.TaskGroups = []*api.TaskGroup{{
 		Name:  ptr("health"),

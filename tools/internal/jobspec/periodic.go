@@ -39,7 +39,7 @@ func (b builder) periodic(spec periodicSpec) *Job {
 		TimeZone:        ptr("UTC"),
 	}
 	sub := string(spec.kind)
-	args := append([]string{"--pool", b.pool.Name}, spec.args...)
+	args := append([]string{"--pool=" + b.pool.Name}, spec.args...)
 	task := b.poolctlTask(sub, sub, args, spec.cpu, spec.memory)
 	if spec.user != "" {
 		task.User = spec.user
@@ -93,13 +93,13 @@ func (b builder) payout(coin *config.Coin) *Job {
 		kind: KindPayout,
 		cron: p.Cron,
 		args: []string{
-			"--coin", coin.Name,
-			"--wallet-service", WalletService(coin.Name),
-			"--database-service", DatabaseService(b.pool),
-			"--scheme", p.Scheme,
-			"--minimum", formatFloat(p.Minimum),
-			"--confirmations", strconv.Itoa(p.Confirmations),
-			"--fee-percent", formatFloat(coin.Stratum.FeePercent),
+			"--coin=" + coin.Name,
+			"--wallet-service=" + WalletService(coin.Name),
+			"--database-service=" + DatabaseService(b.pool),
+			"--scheme=" + p.Scheme,
+			"--minimum=" + formatFloat(p.Minimum),
+			"--confirmations=" + strconv.Itoa(p.Confirmations),
+			"--fee-percent=" + formatFloat(coin.Stratum.FeePercent),
 		},
 		cpu:     p.CPUMHz,
 		memory:  p.MemoryMB,
@@ -119,10 +119,10 @@ func (b builder) blocks(coin *config.Coin) *Job {
 		kind: KindBlocks,
 		cron: h.BlocksCron,
 		args: []string{
-			"--coin", coin.Name,
-			"--wallet-service", WalletService(coin.Name),
-			"--database-service", DatabaseService(b.pool),
-			"--confirmations", strconv.Itoa(coin.Payout.Confirmations),
+			"--coin=" + coin.Name,
+			"--wallet-service=" + WalletService(coin.Name),
+			"--database-service=" + DatabaseService(b.pool),
+			"--confirmations=" + strconv.Itoa(coin.Payout.Confirmations),
 		},
 		cpu:     h.CPUMHz,
 		memory:  h.MemoryMB,
@@ -140,7 +140,7 @@ func (b builder) stats() *Job {
 	return b.periodic(periodicSpec{
 		kind:    KindStats,
 		cron:    h.StatsCron,
-		args:    []string{"--database-service", DatabaseService(b.pool)},
+		args:    []string{"--database-service=" + DatabaseService(b.pool)},
 		cpu:     h.CPUMHz,
 		memory:  h.MemoryMB,
 		retries: 1,
@@ -151,12 +151,12 @@ func (b builder) stats() *Job {
 func (b builder) backup() *Job {
 	h := b.pool.Housekeeping
 	args := []string{
-		"--database-service", DatabaseService(b.pool),
-		"--dir", BackupMount,
-		"--keep-days", strconv.Itoa(h.BackupKeepDays),
+		"--database-service=" + DatabaseService(b.pool),
+		"--dir=" + BackupMount,
+		"--keep-days=" + strconv.Itoa(h.BackupKeepDays),
 	}
 	for _, coin := range b.pool.Coins {
-		args = append(args, "--wallet-service", WalletService(coin.Name))
+		args = append(args, "--wallet-service="+WalletService(coin.Name))
 	}
 	return b.periodic(periodicSpec{
 		kind:    KindBackup,

@@ -1,6 +1,7 @@
 package jobspec
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -25,17 +26,17 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		AutoRevert:       ptr(true),
 	}
 	args := []string{
-		"--pool", b.pool.Name,
-		"--coin", coin.Name,
-		"--network", coin.Network,
-		"--listen", ":${NOMAD_PORT_stratum}",
-		"--wallet-service", WalletService(coin.Name),
-		"--database-service", DatabaseService(b.pool),
-		"--fee-percent", formatFloat(s.FeePercent),
-		"--difficulty", formatFloat(s.Difficulty.Start),
-		"--min-difficulty", formatFloat(s.Difficulty.Min),
-		"--max-difficulty", formatFloat(s.Difficulty.Max),
-		"--target-share-seconds", strconv.Itoa(s.Difficulty.TargetShareSeconds),
+		"--pool=" + b.pool.Name,
+		"--coin=" + coin.Name,
+		"--network=" + coin.Network,
+		"--listen=${NOMAD_ADDR_stratum}",
+		"--wallet-service=" + WalletService(coin.Name),
+		"--database-service=" + DatabaseService(b.pool),
+		"--fee-percent=" + formatFloat(s.FeePercent),
+		"--difficulty=" + formatFloat(s.Difficulty.Start),
+		"--min-difficulty=" + formatFloat(s.Difficulty.Min),
+		"--max-difficulty=" + formatFloat(s.Difficulty.Max),
+		"--target-share-seconds=" + strconv.Itoa(s.Difficulty.TargetShareSeconds),
 	}
 	task := b.poolctlTask("stratum", "stratum", args, s.CPUMHz, s.MemoryMB)
 	task.KillSignal = "SIGTERM"
@@ -102,4 +103,6 @@ func (b builder) stratum(coin *config.Coin) *Job {
 	}
 }
 
-func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+// formatFloat writes f as Go templates print numbers (%v), so that the
+// nomad-pack renders the same arguments.
+func formatFloat(f float64) string { return fmt.Sprint(f) }

@@ -1,0 +1,361 @@
+[[- /*
+  The pool's jobs, one define per kind. The coin_N_<kind> templates render
+  them for the Nth coin (up to four coins), the pool_<kind> templates once.
+  Each define takes (dict "ctx" . "coin" $coin); pool-wide ones take the
+  template context itself. They must stay equivalent to what `poolctl
+  render` writes: a test renders both and compares the parsed jobs.
+*/ -]]
+
+[[- define "pool_meta" -]]
+  meta {
+    pool      = [[ var "pool_name" .ctx | quote ]]
+    [[- if .coin ]]
+    pool_coin = [[ .coin.name | quote ]]
+    [[- end ]]
+    pool_kind = [[ .kind | quote ]]
+  }
+[[- end -]]
+
+[[- define "job_head" -]]
+  region      = [[ var "region" .ctx | quote ]]
+  datacenters = [[ list (var "datacenter" .ctx) | toJson ]]
+  type        = [[ .type | quote ]]
+  priority    = [[ .priority ]]
+[[ template "pool_meta" . ]]
+[[- end -]]
+
+[[- define "poolctl_task_tail" -]]
+      constraint {
+        attribute = "${meta.consul_http_addr}"
+        operator  = "is_set"
+      }
+      # Each node says where its Consul agent answers (client meta
+      # consul_http_addr, set by provisioning and by poolctl dev up).
+      env {
+        CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
+      }
+      resources {
+        cpu    = [[ .cpu ]]
+        memory = [[ .memory ]]
+      }
+      logs {
+        max_files     = 3
+        max_file_size = 5
+      }
+[[- end -]]
+
+[[- define "spread_nodes" -]]
+    # Instances on different nodes where there are several: one power cut
+    # takes at most one of them.
+    spread {
+      attribute = "${node.unique.id}"
+      weight    = 100
+    }
+[[- end -]]
+
+[[- define "wallet" -]]
+[[- $c := .coin -]]
+[[- $w := $c.wallet -]]
+[[- $startup := "15m" -]][[- $progress := "25m" -]]
+[[- if eq $c.network "regtest" -]][[- $startup = "1m" -]][[- $progress = "11m" -]][[- end -]]
+[[- $net := list -]]
+[[- if eq $c.network "regtest" -]][[- $net = list "-regtest" -]][[- end -]]
+[[- if eq $c.network "testnet" -]][[- $net = list "-testnet" -]][[- end -]]
+[[- $datadir := "-datadir=/chain/${NOMAD_ALLOC_INDEX}" -]]
+# [[ $c.name ]]-wallet: wallets: the coin daemons that build work and pay miners.
+job [[ printf "%s-wallet" $c.name | quote ]] {
+[[ template "job_head" (dict "ctx" .ctx "coin" $c "kind" "wallet" "type" "service" "priority" 80) ]]
+  update {
+    stagger           = "30s"
+    max_parallel      = 1
+    health_check      = "checks"
+    min_healthy_time  = "30s"
+    healthy_deadline  = [[ $startup | quote ]]
+    progress_deadline = [[ $progress | quote ]]
+    auto_revert       = true
+  }
+
+  group "wallet" {
+    count          = [[ $w.instances ]]
+    shutdown_delay = "5s"
+[[ template "spread_nodes" ]]
+    volume [[ $w.volume | quote ]] {
+      type   = "host"
+      source = [[ $w.volume | quote ]]
+    }
+    restart {
+      interval = "10m"
+      attempts = 3
+      delay    = "15s"
+      mode     = "fail"
+    }
+    reschedule {
+      delay          = "30s"
+      delay_function = "exponential"
+      max_delay      = "10m"
+      unlimited      = true
+    }
+    ephemeral_disk {
+      size = 150
+    }
+    network {
+      port "rpc" {}
+      port "p2p" {}
+    }
+    service {
+      name     = [[ printf "%s-wallet" $c.name | quote ]]
+      tags     = [[ list $c.network "rpc" | toJson ]]
+      port     = "rpc"
+      provider = "consul"
+      check {
+        name    = "rpc answers"
+        type    = "script"
+        command = [[ printf "/usr/bin/%s-cli" $c.chain | quote ]]
+        args = [[ concat $net (list $datadir "-rpcconnect=${NOMAD_IP_rpc}" "-rpcport=${NOMAD_PORT_rpc}" "-rpcclienttimeout=4" "getblockchaininfo") | toJson ]]
+        interval = "10s"
+        timeout  = "5s"
+        task     = "daemon"
+        check_restart {
+          limit           = 3
+          grace           = [[ $startup | quote ]]
+          ignore_warnings = true
+        }
+      }
+      meta {
+        coin     = [[ $c.name | quote ]]
+        instance = "${NOMAD_ALLOC_INDEX}"
+        network  = [[ $c.network | quote ]]
+      }
+    }
+    service {
+      name     = [[ printf "%s-wallet-p2p" $c.name | quote ]]
+      tags     = [[ list $c.network "p2p" | toJson ]]
+      port     = "p2p"
+      provider = "consul"
+      check {
+        name     = "p2p port open"
+        type     = "tcp"
+        interval = "10s"
+        timeout  = "2s"
+      }
+      meta {
+        coin     = [[ $c.name | quote ]]
+        instance = "${NOMAD_ALLOC_INDEX}"
+        network  = [[ $c.network | quote ]]
+      }
+    }
+
+    task "datadir" {
+      driver = "exec"
+      user   = "nobody"
+      lifecycle {
+        hook = "prestart"
+      }
+      config {
+        command = "/bin/mkdir"
+        args    = ["-p", "/chain/${NOMAD_ALLOC_INDEX}"]
+      }
+      resources {
+        cpu    = 50
+        memory = 16
+      }
+      logs {
+        max_files     = 1
+        max_file_size = 1
+      }
+      volume_mount {
+        volume      = [[ $w.volume | quote ]]
+        destination = "/chain"
+      }
+    }
+
+    task "daemon" {
+      driver       = "exec"
+      user         = "nobody"
+      kill_timeout = "2m"
+      kill_signal  = "SIGTERM"
+      config {
+        command = [[ $w.command | quote ]]
+        [[- $args := concat $net (list $datadir "-server=1" "-printtoconsole=1" "-nodebuglogfile" "-bind=${NOMAD_IP_p2p}:${NOMAD_PORT_p2p}" "-rpcbind=${NOMAD_IP_rpc}" "-rpcport=${NOMAD_PORT_rpc}" "-rpcallowip=127.0.0.1") ]]
+        [[- range (var "lan" .ctx) ]][[ $args = append $args (printf "-rpcallowip=%s" .) ]][[ end ]]
+        [[- $args = concat $args (list (printf "-dbcache=%v" $w.dbcache_mb) (printf "-maxconnections=%v" $w.max_connections) "-upnp=0" "-listenonion=0") ]]
+        [[- if gt (int $w.prune_mb) 0 ]][[ $args = append $args (printf "-prune=%v" $w.prune_mb) ]][[ end ]]
+        args = [[ $args | toJson ]]
+      }
+      resources {
+        cpu    = [[ $w.cpu_mhz ]]
+        memory = [[ $w.memory_mb ]]
+      }
+      logs {
+        max_files     = 3
+        max_file_size = 5
+      }
+      volume_mount {
+        volume      = [[ $w.volume | quote ]]
+        destination = "/chain"
+      }
+    }
+  }
+}
+[[- end -]]
+
+[[- define "stratum" -]]
+[[- $c := .coin -]]
+[[- $s := $c.stratum -]]
+# [[ $c.name ]]-stratum: stratum servers: where miners connect.
+job [[ printf "%s-stratum" $c.name | quote ]] {
+[[ template "job_head" (dict "ctx" .ctx "coin" $c "kind" "stratum" "type" "service" "priority" 70) ]]
+  update {
+    max_parallel      = 1
+    health_check      = "checks"
+    min_healthy_time  = "10s"
+    healthy_deadline  = "2m"
+    progress_deadline = "5m"
+    auto_revert       = true
+  }
+
+  group "stratum" {
+    count          = [[ $s.instances ]]
+    shutdown_delay = "10s"
+[[ template "spread_nodes" ]]
+    restart {
+      interval = "5m"
+      attempts = 5
+      delay    = "5s"
+      mode     = "fail"
+    }
+    reschedule {
+      delay          = "15s"
+      delay_function = "exponential"
+      max_delay      = "5m"
+      unlimited      = true
+    }
+    ephemeral_disk {
+      size = 100
+    }
+    network {
+      port "stratum" {
+        static = [[ $s.port ]]
+      }
+    }
+    service {
+      name     = [[ printf "%s-stratum" $c.name | quote ]]
+      tags     = [[ list $c.network "stratum" | toJson ]]
+      port     = "stratum"
+      provider = "consul"
+      check {
+        name     = "stratum port open"
+        type     = "tcp"
+        interval = "10s"
+        timeout  = "2s"
+        check_restart {
+          limit = 3
+          grace = "30s"
+        }
+      }
+      meta {
+        coin    = [[ $c.name | quote ]]
+        network = [[ $c.network | quote ]]
+      }
+    }
+
+    task "stratum" {
+      driver       = "exec"
+      user         = "nobody"
+      kill_timeout = "30s"
+      kill_signal  = "SIGTERM"
+      config {
+        command = [[ var "poolctl" .ctx | quote ]]
+        args = [[ list "stratum"
+          (printf "--pool=%s" (var "pool_name" .ctx))
+          (printf "--coin=%s" $c.name)
+          (printf "--network=%s" $c.network)
+          "--listen=${NOMAD_ADDR_stratum}"
+          (printf "--wallet-service=%s-wallet" $c.name)
+          (printf "--database-service=%s-database" (var "pool_name" .ctx))
+          (printf "--fee-percent=%v" $s.fee_percent)
+          (printf "--difficulty=%v" $s.difficulty.start)
+          (printf "--min-difficulty=%v" $s.difficulty.min)
+          (printf "--max-difficulty=%v" $s.difficulty.max)
+          (printf "--target-share-seconds=%v" $s.difficulty.target_share_seconds) | toJson ]]
+      }
+[[ template "poolctl_task_tail" (dict "cpu" $s.cpu_mhz "memory" $s.memory_mb) ]]
+    }
+  }
+}
+[[- end -]]
+
+[[- define "periodic" -]]
+# [[ .id ]]: [[ .title ]].
+job [[ .id | quote ]] {
+[[ template "job_head" (dict "ctx" .ctx "coin" .coin "kind" .kind "type" "batch" "priority" 50) ]]
+  periodic {
+    crons            = [[ list .cron | toJson ]]
+    prohibit_overlap = true
+    time_zone        = "UTC"
+  }
+
+  group [[ .kind | quote ]] {
+    count = 1
+    restart {
+      interval = "10m"
+      attempts = [[ .retries ]]
+      delay    = "15s"
+      mode     = "fail"
+    }
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+    ephemeral_disk {
+      size = 100
+    }
+    [[- if .volume ]]
+    volume [[ .volume | quote ]] {
+      type   = "host"
+      source = [[ .volume | quote ]]
+    }
+    [[- end ]]
+
+    task [[ .kind | quote ]] {
+      driver = "exec"
+      user   = [[ .user | default "nobody" | quote ]]
+      config {
+        command = [[ var "poolctl" .ctx | quote ]]
+        args    = [[ concat (list .kind (printf "--pool=%s" (var "pool_name" .ctx))) .args | toJson ]]
+      }
+      [[- if .volume ]]
+      volume_mount {
+        volume      = [[ .volume | quote ]]
+        destination = "/backup"
+      }
+      [[- end ]]
+[[ template "poolctl_task_tail" (dict "cpu" .cpu "memory" .memory) ]]
+    }
+  }
+}
+[[- end -]]
+
+[[- define "payout" -]]
+[[- $c := .coin -]][[- $p := $c.payout -]]
+[[- $args := list (printf "--coin=%s" $c.name) (printf "--wallet-service=%s-wallet" $c.name) (printf "--database-service=%s-database" (var "pool_name" .ctx)) (printf "--scheme=%s" $p.scheme) (printf "--minimum=%v" $p.minimum) (printf "--confirmations=%v" $p.confirmations) (printf "--fee-percent=%v" $c.stratum.fee_percent) -]]
+[[ template "periodic" (dict "ctx" .ctx "coin" $c "kind" "payout" "id" (printf "%s-payout" $c.name) "title" "payouts: pays miners what they are owed, exactly once" "cron" $p.cron "retries" 0 "cpu" $p.cpu_mhz "memory" $p.memory_mb "args" $args) ]]
+[[- end -]]
+
+[[- define "blocks" -]]
+[[- $c := .coin -]][[- $h := var "housekeeping" .ctx -]]
+[[- $args := list (printf "--coin=%s" $c.name) (printf "--wallet-service=%s-wallet" $c.name) (printf "--database-service=%s-database" (var "pool_name" .ctx)) (printf "--confirmations=%v" $c.payout.confirmations) -]]
+[[ template "periodic" (dict "ctx" .ctx "coin" $c "kind" "blocks" "id" (printf "%s-blocks" $c.name) "title" "block tracking: follows found blocks to maturity or orphaning" "cron" $h.blocks_cron "retries" 1 "cpu" $h.cpu_mhz "memory" $h.memory_mb "args" $args) ]]
+[[- end -]]
+
+[[- define "coin" -]]
+[[- $coins := var "coins" .ctx -]]
+[[- if lt .index (len $coins) -]]
+[[- $args := dict "ctx" .ctx "coin" (index $coins .index) -]]
+[[- if eq .kind "wallet" ]][[ template "wallet" $args ]]
+[[- else if eq .kind "stratum" ]][[ template "stratum" $args ]]
+[[- else if eq .kind "payout" ]][[ template "payout" $args ]]
+[[- else if eq .kind "blocks" ]][[ template "blocks" $args ]]
+[[- end -]]
+[[- end -]]
+[[- end -]]

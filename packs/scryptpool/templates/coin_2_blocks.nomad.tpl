@@ -1,0 +1,1 @@
+[[ template "coin" (dict "ctx" . "index" 2 "kind" "blocks") ]]

@@ -1,0 +1,1 @@
+[[ template "coin" (dict "ctx" . "index" 3 "kind" "payout") ]]

@@ -1,0 +1,141 @@
+[[- $d := var "database" . -]]
+[[- $bin := dir $d.command -]]
+# [[ var "pool_name" . ]]-database: PostgreSQL: shares, blocks and the payout ledger.
+job [[ printf "%s-database" (var "pool_name" .) | quote ]] {
+[[ template "job_head" (dict "ctx" . "kind" "database" "type" "service" "priority" 90) ]]
+  update {
+    max_parallel      = 1
+    health_check      = "checks"
+    min_healthy_time  = "10s"
+    healthy_deadline  = "5m"
+    progress_deadline = "10m"
+    auto_revert       = true
+  }
+
+  group "database" {
+    count = 1
+    # The data lives on one node's host volume, so the database runs there
+    # and nowhere else: a copy started empty elsewhere would lose the ledger.
+    volume [[ $d.volume | quote ]] {
+      type   = "host"
+      source = [[ $d.volume | quote ]]
+    }
+    # It cannot move, so it keeps restarting in place (mode delay).
+    restart {
+      interval = "5m"
+      attempts = 3
+      delay    = "10s"
+      mode     = "delay"
+    }
+    reschedule {
+      delay          = "30s"
+      delay_function = "exponential"
+      max_delay      = "5m"
+      unlimited      = true
+    }
+    ephemeral_disk {
+      size = 100
+    }
+    network {
+      port "db" {}
+    }
+    service {
+      name     = [[ printf "%s-database" (var "pool_name" .) | quote ]]
+      tags     = ["postgresql"]
+      port     = "db"
+      provider = "consul"
+      check {
+        name     = "accepts connections"
+        type     = "script"
+        command  = [[ printf "%s/pg_isready" $bin | quote ]]
+        args     = ["--host=${NOMAD_IP_db}", "--port=${NOMAD_PORT_db}", "--timeout=3"]
+        interval = "10s"
+        timeout  = "5s"
+        task     = "postgres"
+        check_restart {
+          limit           = 3
+          grace           = "2m"
+          ignore_warnings = true
+        }
+      }
+    }
+
+    task "initdb" {
+      driver = "exec"
+      user   = "postgres"
+      lifecycle {
+        hook = "prestart"
+      }
+      config {
+        command = "/bin/sh"
+        args    = ["-c", [[ printf "test -s \"$PGDATA/PG_VERSION\" || exec %s/initdb --username=postgres --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale" $bin | quote ]]]
+      }
+      env {
+        PGDATA = "/data/postgresql"
+      }
+      resources {
+        cpu    = 200
+        memory = 64
+      }
+      logs {
+        max_files     = 1
+        max_file_size = 1
+      }
+      volume_mount {
+        volume      = [[ $d.volume | quote ]]
+        destination = "/data"
+      }
+    }
+
+    task "postgres" {
+      driver       = "exec"
+      user         = "postgres"
+      kill_timeout = "1m"
+      # SIGINT is PostgreSQL's fast shutdown: sessions end, a checkpoint is
+      # written, and the next start needs no crash recovery.
+      kill_signal = "SIGINT"
+      config {
+        command = [[ $d.command | quote ]]
+        args = [
+          "--listen_addresses=${NOMAD_IP_db}",
+          "--port=${NOMAD_PORT_db}",
+          "--unix_socket_directories=${NOMAD_TASK_DIR}",
+          "--hba_file=${NOMAD_TASK_DIR}/pg_hba.conf",
+          [[ printf "--shared_buffers=%vMB" (max (div (int $d.memory_mb) 4) 16) | quote ]],
+          "--max_connections=50",
+          "--dynamic_shared_memory_type=mmap",
+          "--logging_collector=off",
+        ]
+      }
+      env {
+        PGDATA = "/data/postgresql"
+      }
+      resources {
+        cpu    = [[ $d.cpu_mhz ]]
+        memory = [[ $d.memory_mb ]]
+      }
+      logs {
+        max_files     = 3
+        max_file_size = 5
+      }
+      template {
+        destination   = "local/pg_hba.conf"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+        perms         = "0600"
+        data          = <<EOT
+# TYPE DATABASE USER ADDRESS METHOD
+local all postgres peer
+host all all 127.0.0.1/32 scram-sha-256
+[[- range var "lan" . ]]
+host all all [[ . ]] scram-sha-256
+[[- end ]]
+EOT
+      }
+      volume_mount {
+        volume      = [[ $d.volume | quote ]]
+        destination = "/data"
+      }
+    }
+  }
+}

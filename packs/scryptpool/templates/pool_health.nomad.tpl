@@ -1,0 +1,42 @@
+# [[ var "pool_name" . ]]-health: pool health: keeps the pool's Consul check current.
+job [[ printf "%s-health" (var "pool_name" .) | quote ]] {
+[[ template "job_head" (dict "ctx" . "kind" "health" "type" "service" "priority" 60) ]]
+  update {
+    max_parallel      = 1
+    health_check      = "task_states"
+    min_healthy_time  = "10s"
+    healthy_deadline  = "2m"
+    progress_deadline = "5m"
+    auto_revert       = true
+  }
+
+  group "health" {
+    count = 1
+    restart {
+      interval = "5m"
+      attempts = 5
+      delay    = "5s"
+      mode     = "fail"
+    }
+    reschedule {
+      delay          = "15s"
+      delay_function = "exponential"
+      max_delay      = "5m"
+      unlimited      = true
+    }
+    ephemeral_disk {
+      size = 50
+    }
+
+    task "watch" {
+      driver       = "exec"
+      user         = "nobody"
+      kill_timeout = "10s"
+      config {
+        command = [[ var "poolctl" . | quote ]]
+        args    = ["health", "watch", [[ printf "--pool=%s" (var "pool_name" .) | quote ]]]
+      }
+[[ template "poolctl_task_tail" (dict "cpu" 100 "memory" 64) ]]
+    }
+  }
+}
