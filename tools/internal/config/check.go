@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/cronexpr"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // namePattern keeps names valid as Nomad job IDs, Consul service names and
@@ -59,6 +60,23 @@ const (
 
 type checker struct {
 	diags hcl.Diagnostics
+	// bad are attributes that failed to decode; rules about them are
+	// skipped, since their value is only the default standing in.
+	bad map[*hclsyntax.Attribute]bool
+}
+
+// skip tells whether any of the named attributes of body failed to decode.
+func (c *checker) skip(body hcl.Body, names ...string) bool {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok || sb == nil {
+		return false
+	}
+	for _, n := range names {
+		if a, ok := sb.Attributes[n]; ok && c.bad[a] {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *checker) add(sev hcl.DiagnosticSeverity, rng hcl.Range, summary, detail string, args ...any) {
@@ -80,6 +98,9 @@ func (c *checker) warnf(rng hcl.Range, summary, detail string, args ...any) {
 
 // intBetween checks that attribute name of body holds a value in [lo, hi].
 func (c *checker) intBetween(body hcl.Body, fallback hcl.Range, name string, v, lo, hi int) bool {
+	if c.skip(body, name) {
+		return false
+	}
 	if v < lo || v > hi {
 		c.errorf(AttrRange(body, name, fallback), "Value out of range",
 			"%s must be between %d and %d; it is %d.", name, lo, hi, v)
@@ -96,6 +117,9 @@ func (c *checker) name(rng hcl.Range, what, name string) {
 }
 
 func (c *checker) cron(body hcl.Body, fallback hcl.Range, name, expr string) {
+	if c.skip(body, name) {
+		return
+	}
 	if _, err := cronexpr.Parse(expr); err != nil {
 		c.errorf(AttrRange(body, name, fallback), "Invalid cron expression",
 			"%s %q is not a cron expression Nomad accepts: %s. Example: \"*/30 * * * *\" runs every 30 minutes (UTC).", name, expr, err)
@@ -103,6 +127,9 @@ func (c *checker) cron(body hcl.Body, fallback hcl.Range, name, expr string) {
 }
 
 func (c *checker) duration(body hcl.Body, fallback hcl.Range, name, value string, lo, hi time.Duration) {
+	if c.skip(body, name) {
+		return
+	}
 	d, err := time.ParseDuration(value)
 	if err != nil {
 		c.errorf(AttrRange(body, name, fallback), "Invalid duration",
@@ -121,14 +148,18 @@ func (c *checker) resources(body hcl.Body, fallback hcl.Range, cpu, memory int) 
 }
 
 func (c *checker) absPath(body hcl.Body, fallback hcl.Range, name, value string) {
+	if c.skip(body, name) {
+		return
+	}
 	if !path.IsAbs(value) || path.Clean(value) != value {
 		c.errorf(AttrRange(body, name, fallback), "Invalid path",
 			"%s must be a clean absolute path on the nodes; it is %q.", name, value)
 	}
 }
 
-func (c *checker) volumeRef(body hcl.Body, fallback hcl.Range, name, value string, volumes map[string]*HostVolume) {
-	if _, ok := volumes[value]; ok {
+func (c *checker) volumeRef(body hcl.Body, fallback hcl.Range, block, name, value string, volumes map[string]*HostVolume) {
+	qualified := block + "." + name
+	if _, ok := volumes[value]; ok || c.skip(body, name) {
 		return
 	}
 	known := make([]string, 0, len(volumes))
@@ -140,14 +171,20 @@ func (c *checker) volumeRef(body hcl.Body, fallback hcl.Range, name, value strin
 	if len(known) > 0 {
 		list = "declared: " + strings.Join(known, ", ")
 	}
+	how := "refers to"
+	if !written(body, name) {
+		how = "defaults to"
+	}
 	c.errorf(AttrRange(body, name, fallback), "Unknown host volume",
-		"%s refers to host volume %q, which the cluster block does not declare (%s). Add host_volume %q { nodes = N } to the cluster block.", name, value, list, value)
+		"%s %s host volume %q, which the cluster block does not declare (%s). Add host_volume %q { nodes = N } to the cluster block.", qualified, how, value, list, value)
 }
 
 // Check applies the semantic rules to a decoded pool. Capacity is checked
 // elsewhere, against the rendered jobs.
-func Check(p *Pool) hcl.Diagnostics {
-	c := &checker{}
+func Check(p *Pool) hcl.Diagnostics { return check(p, nil) }
+
+func check(p *Pool, bad map[*hclsyntax.Attribute]bool) hcl.Diagnostics {
+	c := &checker{bad: bad}
 	whole := p.NameRange
 	c.name(p.NameRange, "pool", p.Name)
 	c.checkSettings(p.Settings, whole)
@@ -185,7 +222,9 @@ func (c *checker) checkCluster(cl *Cluster, whole hcl.Range) map[string]*HostVol
 	at := BlockRange(cl.Body, whole)
 	body := cl.Body
 	if c.intBetween(body, at, "nodes", cl.Nodes, 1, maxNodes) {
-		if cl.Servers < 1 || cl.Servers > cl.Nodes {
+		if c.skip(body, "servers") {
+			// reported by decoding
+		} else if cl.Servers < 1 || cl.Servers > cl.Nodes {
 			c.errorf(AttrRange(body, "servers", at), "Value out of range",
 				"servers must be between 1 and nodes (%d); it is %d.", cl.Nodes, cl.Servers)
 		} else if cl.Servers%2 == 0 {
@@ -196,12 +235,14 @@ func (c *checker) checkCluster(cl *Cluster, whole hcl.Range) map[string]*HostVol
 			c.warnf(AttrRange(body, "servers", at), "Single server",
 				"With one Nomad/Consul server the cluster stops scheduling when that node loses power. Three servers survive the loss of one.")
 		}
-		if cl.TolerateNodeFailures < 0 || cl.TolerateNodeFailures >= cl.Nodes {
+		if c.skip(body, "tolerate_node_failures") {
+			// reported by decoding
+		} else if cl.TolerateNodeFailures < 0 || cl.TolerateNodeFailures >= cl.Nodes {
 			c.errorf(AttrRange(body, "tolerate_node_failures", at), "Value out of range",
 				"tolerate_node_failures must be between 0 and nodes-1 (%d); it is %d.", cl.Nodes-1, cl.TolerateNodeFailures)
-		} else if quorumLoss := (cl.Servers - 1) / 2; cl.TolerateNodeFailures > quorumLoss && cl.Servers%2 == 1 {
+		} else if quorumLoss := (cl.Servers - 1) / 2; cl.Servers > 1 && cl.TolerateNodeFailures > quorumLoss && cl.Servers%2 == 1 {
 			c.warnf(AttrRange(body, "tolerate_node_failures", at), "Failures beyond server quorum",
-				"The jobs may fit after losing %d nodes, but %d servers keep a leader only while at most %d of them are down.",
+				"The jobs may fit after losing %d nodes, but %d servers lose their leader when more than %d of them are down.",
 				cl.TolerateNodeFailures, cl.Servers, quorumLoss)
 		}
 	}
@@ -211,12 +252,12 @@ func (c *checker) checkCluster(cl *Cluster, whole hcl.Range) map[string]*HostVol
 	c.intBetween(body, at, "reserved_memory_mb", cl.ReservedMemoryMB, 0, maxMemoryMB)
 	c.intBetween(body, at, "server_reserved_cpu_mhz", cl.ServerReservedCPUMHz, 0, maxCPUMHz)
 	c.intBetween(body, at, "server_reserved_memory_mb", cl.ServerReservedMemoryMB, 0, maxMemoryMB)
-	if cl.ReservedCPUMHz+cl.ServerReservedCPUMHz >= cl.NodeCPUMHz {
+	if !c.skip(body, "node_cpu_mhz", "reserved_cpu_mhz", "server_reserved_cpu_mhz") && cl.ReservedCPUMHz+cl.ServerReservedCPUMHz >= cl.NodeCPUMHz {
 		c.errorf(AttrRange(body, "reserved_cpu_mhz", at), "Reservation exceeds the node",
 			"reserved_cpu_mhz (%d) plus server_reserved_cpu_mhz (%d) leaves nothing of node_cpu_mhz (%d) for jobs.",
 			cl.ReservedCPUMHz, cl.ServerReservedCPUMHz, cl.NodeCPUMHz)
 	}
-	if cl.ReservedMemoryMB+cl.ServerReservedMemoryMB >= cl.NodeMemoryMB {
+	if !c.skip(body, "node_memory_mb", "reserved_memory_mb", "server_reserved_memory_mb") && cl.ReservedMemoryMB+cl.ServerReservedMemoryMB >= cl.NodeMemoryMB {
 		c.errorf(AttrRange(body, "reserved_memory_mb", at), "Reservation exceeds the node",
 			"reserved_memory_mb (%d) plus server_reserved_memory_mb (%d) leaves nothing of node_memory_mb (%d) for jobs.",
 			cl.ReservedMemoryMB, cl.ServerReservedMemoryMB, cl.NodeMemoryMB)
@@ -227,7 +268,7 @@ func (c *checker) checkCluster(cl *Cluster, whole hcl.Range) map[string]*HostVol
 				"lan entry %q is not a network in CIDR form such as \"192.168.1.0/24\": %s.", cidr, err)
 		}
 	}
-	if len(cl.LAN) == 0 && cl.Nodes > 1 {
+	if len(cl.LAN) == 0 && cl.Nodes > 1 && !c.skip(body, "lan", "nodes") {
 		c.errorf(AttrRange(body, "lan", at), "Missing LAN",
 			"With %d nodes, wallets must accept RPC from the other nodes: set lan to the network(s) the nodes share, for example lan = [\"192.168.1.0/24\"].", cl.Nodes)
 	}
@@ -271,15 +312,17 @@ func (c *checker) checkCoin(coin *Coin, volumes map[string]*HostVolume, stratumP
 			"With one %s wallet there is no healthy instance to fall back on while it crashes, hangs or lags; use instances = 2 or more.", coin.Name)
 	}
 	c.resources(w.Body, wr, w.CPUMHz, w.MemoryMB)
-	c.volumeRef(w.Body, wr, "volume", w.Volume, volumes)
-	c.absPath(w.Body, wr, "command", w.Command)
+	c.volumeRef(w.Body, wr, "wallet", "volume", w.Volume, volumes)
+	if known || w.Command != "" {
+		c.absPath(w.Body, wr, "command", w.Command)
+	}
 	c.intBetween(w.Body, wr, "max_lag_blocks", w.MaxLagBlocks, 0, maxLagBlocks)
 	c.duration(w.Body, wr, "max_tip_age", w.MaxTipAge, time.Minute, 7*24*time.Hour)
-	if c.intBetween(w.Body, wr, "dbcache_mb", w.DBCacheMB, 4, maxMemoryMB) && w.DBCacheMB >= w.MemoryMB {
+	if c.intBetween(w.Body, wr, "dbcache_mb", w.DBCacheMB, 4, maxMemoryMB) && !c.skip(w.Body, "memory_mb") && w.DBCacheMB >= w.MemoryMB {
 		c.errorf(AttrRange(w.Body, "dbcache_mb", wr), "Cache larger than the wallet",
 			"dbcache_mb (%d) must be well below memory_mb (%d): the daemon needs memory for its mempool, peers and wallet too, and Nomad kills a task that exceeds memory_mb.", w.DBCacheMB, w.MemoryMB)
 	}
-	if w.PruneMB != 0 && (w.PruneMB < 550 || w.PruneMB > maxMemoryMB) {
+	if !c.skip(w.Body, "prune_mb") && w.PruneMB != 0 && (w.PruneMB < 550 || w.PruneMB > maxMemoryMB) {
 		c.errorf(AttrRange(w.Body, "prune_mb", wr), "Value out of range",
 			"prune_mb must be 0 (keep all blocks) or at least 550, the smallest prune target the daemon accepts; it is %d.", w.PruneMB)
 	}
@@ -303,13 +346,15 @@ func (c *checker) checkCoin(coin *Coin, volumes map[string]*HostVolume, stratumP
 			"With one %s stratum server, miners lose their connection whenever it restarts or its node fails; use instances = 2 or more on clusters of two or more nodes.", coin.Name)
 	}
 	c.resources(s.Body, sr, s.CPUMHz, s.MemoryMB)
-	if s.FeePercent < 0 || s.FeePercent >= 100 || math.IsNaN(s.FeePercent) {
+	if !c.skip(s.Body, "fee_percent") && (s.FeePercent < 0 || s.FeePercent >= 100 || math.IsNaN(s.FeePercent)) {
 		c.errorf(AttrRange(s.Body, "fee_percent", sr), "Value out of range",
 			"fee_percent must be at least 0 and below 100; it is %g.", s.FeePercent)
 	}
 	d := s.Difficulty
 	dr := BlockRange(d.Body, sr)
 	switch {
+	case c.skip(d.Body, "min", "max", "start"):
+		// reported by decoding
 	case !(d.Min > 0) || d.Min > maxDifficulty:
 		c.errorf(AttrRange(d.Body, "min", dr), "Value out of range", "min must be above 0 and at most %d; it is %g.", int64(maxDifficulty), d.Min)
 	case !(d.Max >= d.Min) || d.Max > maxDifficulty:
@@ -326,7 +371,9 @@ func (c *checker) checkCoin(coin *Coin, volumes map[string]*HostVolume, stratumP
 		c.errorf(AttrRange(p.Body, "scheme", pr), "Unknown payout scheme",
 			"scheme %q is not one of \"pplns\", \"proportional\".", p.Scheme)
 	}
-	if !(p.Minimum > 0) || p.Minimum > maxCoinsPerSupply {
+	if c.skip(p.Body, "minimum") {
+		// reported by decoding
+	} else if !(p.Minimum > 0) || p.Minimum > maxCoinsPerSupply {
 		c.errorf(AttrRange(p.Body, "minimum", pr), "Value out of range",
 			"minimum must be above 0 and at most %d coins; it is %g.", maxCoinsPerSupply, p.Minimum)
 	} else if known {
@@ -339,7 +386,7 @@ func (c *checker) checkCoin(coin *Coin, volumes map[string]*HostVolume, stratumP
 	if known {
 		floor = chain.CoinbaseMaturity
 	}
-	if p.Confirmations < floor || p.Confirmations > maxConfirmations {
+	if !c.skip(p.Body, "confirmations") && (p.Confirmations < floor || p.Confirmations > maxConfirmations) {
 		c.errorf(AttrRange(p.Body, "confirmations", pr), "Value out of range",
 			"confirmations must be between %d and %d; it is %d. Coinbase rewards cannot be spent before %d confirmations, so crediting earlier would promise coins the pool cannot yet pay.",
 			floor, maxConfirmations, p.Confirmations, floor)
@@ -350,7 +397,7 @@ func (c *checker) checkCoin(coin *Coin, volumes map[string]*HostVolume, stratumP
 func (c *checker) checkDatabase(d *Database, whole hcl.Range, volumes map[string]*HostVolume) {
 	at := BlockRange(d.Body, whole)
 	c.resources(d.Body, at, d.CPUMHz, d.MemoryMB)
-	c.volumeRef(d.Body, at, "volume", d.Volume, volumes)
+	c.volumeRef(d.Body, at, "database", "volume", d.Volume, volumes)
 	c.absPath(d.Body, at, "command", d.Command)
 }
 
@@ -359,7 +406,7 @@ func (c *checker) checkHousekeeping(h *Housekeeping, whole hcl.Range, volumes ma
 	c.cron(h.Body, at, "blocks_cron", h.BlocksCron)
 	c.cron(h.Body, at, "stats_cron", h.StatsCron)
 	c.cron(h.Body, at, "backup_cron", h.BackupCron)
-	c.volumeRef(h.Body, at, "backup_volume", h.BackupVolume, volumes)
+	c.volumeRef(h.Body, at, "housekeeping", "backup_volume", h.BackupVolume, volumes)
 	c.intBetween(h.Body, at, "backup_keep_days", h.BackupKeepDays, 1, maxKeepDays)
 	c.resources(h.Body, at, h.CPUMHz, h.MemoryMB)
 }

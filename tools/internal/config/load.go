@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -42,10 +43,17 @@ func Load(path string) (*Pool, map[string]*hcl.File, hcl.Diagnostics) {
 	if file != nil {
 		files[path] = file
 	}
+	if pool == nil {
+		return nil, files, diags
+	}
+	// Decoding problems (a wrong type, an unknown attribute) leave the
+	// attribute at its default; the rules still run so that every problem
+	// is reported at once, but skip the attributes decoding already blamed
+	// rather than judge the default that stands in for them.
+	diags = append(diags, check(pool, badAttributes(file, diags))...)
 	if diags.HasErrors() {
 		return nil, files, diags
 	}
-	diags = append(diags, Check(pool)...)
 	return pool, files, diags
 }
 
@@ -74,8 +82,14 @@ func readBounded(path string) ([]byte, error) {
 
 // Parse decodes a pool definition from src. It reports syntax and schema
 // problems (unknown blocks, wrong types, missing or repeated blocks); the
-// semantic rules are in Check. It never panics, whatever src holds.
+// semantic rules are in Check. It never panics, whatever src holds. The
+// pool is nil when the text cannot be read as a definition at all (not
+// text, syntax errors, a required block missing); otherwise it is returned
+// even with decoding errors, with defaults where values were unusable.
 func Parse(src []byte, filename string) (*Pool, *hcl.File, hcl.Diagnostics) {
+	if d := notText(src, filename); d != nil {
+		return nil, nil, hcl.Diagnostics{d}
+	}
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, file, diags
@@ -123,6 +137,7 @@ func Parse(src []byte, filename string) (*Pool, *hcl.File, hcl.Diagnostics) {
 			diags = append(diags, gohcl.DecodeBody(block.Body, nil, pool.Housekeeping)...)
 		}
 	}
+	complete := seen["pool"] != nil && seen["cluster"] != nil && len(pool.Coins) > 0
 	for _, required := range []string{"pool", "cluster"} {
 		if seen[required] == nil {
 			diags = append(diags, &hcl.Diagnostic{
@@ -148,14 +163,72 @@ func Parse(src []byte, filename string) (*Pool, *hcl.File, hcl.Diagnostics) {
 			}
 		}
 	}
-	if diags.HasErrors() {
+	if !complete {
 		return nil, file, diags
 	}
 	return pool, file, diags
+}
+
+// notText rejects what is not a text file before the parser sees it: one
+// clear diagnostic instead of hundreds, and no control characters echoed
+// to the terminal in snippets.
+func notText(src []byte, filename string) *hcl.Diagnostic {
+	pos := hcl.InitialPos
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		bad := ""
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			bad = fmt.Sprintf("byte 0x%02x is not UTF-8", src[i])
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r', r == 0x7f:
+			bad = fmt.Sprintf("control character 0x%02x", r)
+		}
+		if bad != "" {
+			return &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Not a text file",
+				Detail:   fmt.Sprintf("A pool definition is UTF-8 text; %s found at byte offset %d. Is this the right file?", bad, i),
+				Subject:  &hcl.Range{Filename: filename, Start: pos, End: pos},
+			}
+		}
+		if r == '\n' {
+			pos.Line++
+			pos.Column = 1
+		} else {
+			pos.Column++
+		}
+		pos.Byte += size
+		i += size
+	}
+	return nil
 }
 
 var missingBlockDetail = map[string]string{
 	"pool":    `A pool definition starts with a pool block naming the pool, for example: pool "scryptpool" { datacenter = "home" }.`,
 	"cluster": "A cluster block describes the nodes the pool runs on (servers, nodes, node_cpu_mhz, node_memory_mb), so that poolctl can check the jobs fit.",
 	"coin":    `At least one coin block is required, for example: coin "ltc" { network = "mainnet" stratum { port = 3333 } }.`,
+}
+
+// badAttributes finds the attributes that diagnostics point into.
+func badAttributes(file *hcl.File, diags hcl.Diagnostics) map[*hclsyntax.Attribute]bool {
+	bad := map[*hclsyntax.Attribute]bool{}
+	body, ok := file.Body.(*hclsyntax.Body)
+	if !ok {
+		return bad
+	}
+	var walk func(b *hclsyntax.Body)
+	walk = func(b *hclsyntax.Body) {
+		for _, a := range b.Attributes {
+			for _, d := range diags {
+				if d.Subject != nil && a.SrcRange.ContainsPos(d.Subject.Start) {
+					bad[a] = true
+				}
+			}
+		}
+		for _, blk := range b.Blocks {
+			walk(blk.Body)
+		}
+	}
+	walk(body)
+	return bad
 }

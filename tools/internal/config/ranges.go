@@ -29,3 +29,14 @@ func BlockRange(body hcl.Body, fallback hcl.Range) hcl.Range {
 	}
 	return hcl.Range{Filename: sb.SrcRange.Filename, Start: sb.SrcRange.Start, End: sb.SrcRange.Start}
 }
+
+// written tells whether attribute name appears in body (rather than being
+// left to its default).
+func written(body hcl.Body, name string) bool {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok || sb == nil {
+		return false
+	}
+	_, ok = sb.Attributes[name]
+	return ok
+}

@@ -4,6 +4,8 @@
 package validate
 
 import (
+	"sort"
+
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/capacity"
@@ -25,6 +27,12 @@ func (r *Result) OK() bool { return !r.Diags.HasErrors() }
 
 // File validates the pool definition at path.
 func File(path string) *Result {
+	r := file(path)
+	sortByPosition(r.Diags)
+	return r
+}
+
+func file(path string) *Result {
 	pool, files, diags := config.Load(path)
 	r := &Result{Pool: pool, Files: files, Diags: diags}
 	if diags.HasErrors() {
@@ -38,4 +46,22 @@ func File(path string) *Result {
 		r.Jobs = jobs
 	}
 	return r
+}
+
+// sortByPosition orders diagnostics as they appear in the file, the order
+// people fix them in (the decoder reports in map order).
+func sortByPosition(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		if a == nil || b == nil {
+			return a != nil
+		}
+		if a.Filename != b.Filename {
+			return a.Filename < b.Filename
+		}
+		if a.Start.Line != b.Start.Line {
+			return a.Start.Line < b.Start.Line
+		}
+		return a.Start.Column < b.Start.Column
+	})
 }

@@ -1,0 +1,71 @@
+# ltc-blocks: block tracking: follows found blocks to maturity or orphaning.
+# Rendered by `poolctl render` from pool "scryptpool": edit the pool definition, not this file.
+job "ltc-blocks" {
+  region      = "global"
+  type        = "batch"
+  priority    = 50
+  datacenters = ["home"]
+  # Cron in UTC, so daylight-saving changes neither skip nor repeat a run.
+  # prohibit_overlap stops a slow run from being joined by the next one;
+  # a missed slot runs once, not once per missed slot.
+  periodic {
+    crons            = ["*/2 * * * *"]
+    prohibit_overlap = true
+    time_zone        = "UTC"
+  }
+  meta {
+    pool      = "scryptpool"
+    pool_coin = "ltc"
+    pool_kind = "blocks"
+  }
+  group "blocks" {
+    count = 1
+    # Block tracking is idempotent (a block is credited once, by its hash),
+    # so one quick retry is safe.
+    restart {
+      interval = "10m"
+      attempts = 1
+      delay    = "15s"
+      mode     = "fail"
+    }
+    # A failed run is not moved and rerun by Nomad: the next scheduled run
+    # picks up where it stopped, from what the database and wallet record.
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+    ephemeral_disk {
+      size = 100
+    }
+    task "blocks" {
+      driver = "exec"
+      user   = "nobody"
+      config {
+        command = "/usr/local/bin/poolctl"
+        args = [
+          "blocks",
+          "--pool=scryptpool",
+          "--coin=ltc",
+          "--wallet-service=ltc-wallet",
+          "--database-service=scryptpool-database",
+          "--confirmations=100",
+        ]
+      }
+      constraint {
+        attribute = "${meta.consul_http_addr}"
+        operator  = "is_set"
+      }
+      env {
+        CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
+      }
+      resources {
+        cpu    = 200
+        memory = 128
+      }
+      logs {
+        max_files     = 3
+        max_file_size = 5
+      }
+    }
+  }
+}

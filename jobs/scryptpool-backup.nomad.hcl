@@ -1,0 +1,76 @@
+# scryptpool-backup: backups of the database and wallets.
+# Rendered by `poolctl render` from pool "scryptpool": edit the pool definition, not this file.
+job "scryptpool-backup" {
+  region      = "global"
+  type        = "batch"
+  priority    = 50
+  datacenters = ["home"]
+  # Cron in UTC, so daylight-saving changes neither skip nor repeat a run.
+  # prohibit_overlap stops a slow run from being joined by the next one;
+  # a missed slot runs once, not once per missed slot.
+  periodic {
+    crons            = ["17 3 * * *"]
+    prohibit_overlap = true
+    time_zone        = "UTC"
+  }
+  meta {
+    pool      = "scryptpool"
+    pool_kind = "backup"
+  }
+  group "backup" {
+    count = 1
+    volume "pool-data" {
+      type   = "host"
+      source = "pool-data"
+    }
+    restart {
+      interval = "10m"
+      attempts = 1
+      delay    = "15s"
+      mode     = "fail"
+    }
+    # A failed run is not moved and rerun by Nomad: the next scheduled run
+    # picks up where it stopped, from what the database and wallet record.
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+    ephemeral_disk {
+      size = 100
+    }
+    task "backup" {
+      driver = "exec"
+      user   = "postgres"
+      config {
+        command = "/usr/local/bin/poolctl"
+        args = [
+          "backup",
+          "--pool=scryptpool",
+          "--database-service=scryptpool-database",
+          "--dir=/backup",
+          "--keep-days=14",
+          "--wallet-service=ltc-wallet",
+        ]
+      }
+      constraint {
+        attribute = "${meta.consul_http_addr}"
+        operator  = "is_set"
+      }
+      env {
+        CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
+      }
+      resources {
+        cpu    = 200
+        memory = 128
+      }
+      logs {
+        max_files     = 3
+        max_file_size = 5
+      }
+      volume_mount {
+        volume      = "pool-data"
+        destination = "/backup"
+      }
+    }
+  }
+}

@@ -1,0 +1,64 @@
+# scryptpool-health: pool health: keeps the pool's Consul check current.
+# Rendered by `poolctl render` from pool "scryptpool": edit the pool definition, not this file.
+job "scryptpool-health" {
+  region      = "global"
+  type        = "service"
+  priority    = 60
+  datacenters = ["home"]
+  # No port and no service of its own: healthy means running. What it
+  # watches is the pool's Consul check, registered by poolctl deploy.
+  update {
+    max_parallel      = 1
+    health_check      = "task_states"
+    min_healthy_time  = "10s"
+    healthy_deadline  = "2m"
+    progress_deadline = "5m"
+    auto_revert       = true
+  }
+  meta {
+    pool      = "scryptpool"
+    pool_kind = "health"
+  }
+  group "health" {
+    count = 1
+    restart {
+      interval = "5m"
+      attempts = 5
+      delay    = "5s"
+      mode     = "fail"
+    }
+    reschedule {
+      delay          = "15s"
+      delay_function = "exponential"
+      max_delay      = "5m"
+      unlimited      = true
+    }
+    ephemeral_disk {
+      size = 50
+    }
+    task "watch" {
+      driver       = "exec"
+      user         = "nobody"
+      kill_timeout = "10s"
+      config {
+        command = "/usr/local/bin/poolctl"
+        args    = ["health", "watch", "--pool=scryptpool"]
+      }
+      constraint {
+        attribute = "${meta.consul_http_addr}"
+        operator  = "is_set"
+      }
+      env {
+        CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
+      }
+      resources {
+        cpu    = 100
+        memory = 64
+      }
+      logs {
+        max_files     = 3
+        max_file_size = 5
+      }
+    }
+  }
+}

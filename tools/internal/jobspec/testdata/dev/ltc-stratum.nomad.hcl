@@ -1,0 +1,115 @@
+# ltc-stratum: stratum servers: where miners connect.
+# Rendered by `poolctl render` from pool "devpool": edit the pool definition, not this file.
+job "ltc-stratum" {
+  region      = "global"
+  type        = "service"
+  priority    = 70
+  datacenters = ["dc1"]
+  # One stratum server at a time: miners reconnect to the other instance
+  # (client.reconnect) while this one is replaced.
+  update {
+    max_parallel      = 1
+    health_check      = "checks"
+    min_healthy_time  = "10s"
+    healthy_deadline  = "2m"
+    progress_deadline = "5m"
+    auto_revert       = true
+  }
+  meta {
+    pool      = "devpool"
+    pool_coin = "ltc"
+    pool_kind = "stratum"
+  }
+  group "stratum" {
+    count = 1
+    # Leave Consul first, then get SIGTERM: the server sends client.reconnect
+    # and drains, so miners move without losing shares.
+    shutdown_delay = "10s"
+    spread {
+      attribute = "${node.unique.id}"
+      weight    = 100
+    }
+    # Stateless: restarting in place is cheap. Five failures in five minutes
+    # point at the node, so the allocation moves.
+    restart {
+      interval = "5m"
+      attempts = 5
+      delay    = "5s"
+      mode     = "fail"
+    }
+    reschedule {
+      delay          = "15s"
+      delay_function = "exponential"
+      max_delay      = "5m"
+      unlimited      = true
+    }
+    ephemeral_disk {
+      size = 100
+    }
+    # A static port on every node it runs on, the address miners configure;
+    # two instances therefore never share a node.
+    network {
+      port "stratum" {
+        static = 3333
+      }
+    }
+    service {
+      name     = "ltc-stratum"
+      tags     = ["regtest", "stratum"]
+      port     = "stratum"
+      provider = "consul"
+      check {
+        name     = "stratum port open"
+        type     = "tcp"
+        interval = "10s"
+        timeout  = "2s"
+        check_restart {
+          limit = 3
+          grace = "30s"
+        }
+      }
+      meta {
+        coin    = "ltc"
+        network = "regtest"
+      }
+    }
+    task "stratum" {
+      driver       = "exec"
+      user         = "nobody"
+      kill_timeout = "30s"
+      kill_signal  = "SIGTERM"
+      config {
+        command = "/opt/poolctl/bin/poolctl"
+        args = [
+          "stratum",
+          "--pool=devpool",
+          "--coin=ltc",
+          "--network=regtest",
+          "--listen=${NOMAD_ADDR_stratum}",
+          "--wallet-service=ltc-wallet",
+          "--database-service=devpool-database",
+          "--fee-percent=1",
+          "--difficulty=0.01",
+          "--min-difficulty=0.001",
+          "--max-difficulty=1024",
+          "--target-share-seconds=15",
+        ]
+      }
+      constraint {
+        attribute = "${meta.consul_http_addr}"
+        operator  = "is_set"
+      }
+      env {
+        CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
+      }
+      resources {
+        cpu    = 500
+        memory = 128
+      }
+      logs {
+        max_files     = 3
+        max_file_size = 5
+      }
+    }
+  }
+}

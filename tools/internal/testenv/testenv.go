@@ -1,0 +1,159 @@
+// Package testenv gives integration tests what they need to run against
+// real agents: the pinned nomad, consul and nomad-pack binaries, a built
+// poolctl, and local clusters that are torn down when the test ends.
+//
+// Integration tests skip under -short; without -short they require root
+// (Nomad's exec driver) and fail when a part is missing, so that the test
+// command never passes by skipping.
+package testenv
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+)
+
+// Integration skips t under -short and requires root otherwise.
+func Integration(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: runs against real agents; skipped with -short")
+	}
+	require.Equal(t, 0, os.Geteuid(), "integration tests run Nomad clients with the exec driver, which needs root")
+}
+
+// RepoRoot is the repository's top directory.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	require.True(t, ok)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+}
+
+// Example is the path of examples/<name>/pool.hcl.
+func Example(t testing.TB, name string) string {
+	return filepath.Join(RepoRoot(t), "examples", name, "pool.hcl")
+}
+
+var (
+	toolsOnce sync.Map // tool name -> *toolResult
+)
+
+type toolResult struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Tool returns the path of a pinned binary, building it once if needed.
+func Tool(t testing.TB, tool binaries.Tool) string {
+	t.Helper()
+	v, _ := toolsOnce.LoadOrStore(tool.Name, &toolResult{})
+	r := v.(*toolResult)
+	r.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		defer cancel()
+		r.path, r.err = binaries.Ensure(ctx, tool, os.Stderr)
+	})
+	require.NoError(t, r.err, "find or build %s", tool.Name)
+	return r.path
+}
+
+var (
+	poolctlOnce sync.Once
+	poolctlPath string
+	poolctlErr  error
+)
+
+// Poolctl builds poolctl once per test binary and returns its path.
+func Poolctl(t testing.TB) string {
+	t.Helper()
+	poolctlOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "poolctl-test-bin-")
+		if err != nil {
+			poolctlErr = err
+			return
+		}
+		poolctlPath = filepath.Join(dir, "poolctl")
+		cmd := exec.Command("go", "build", "-o", poolctlPath, "./tools/cmd/poolctl")
+		cmd.Dir = RepoRoot(t)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			poolctlErr = &buildError{out: string(out), err: err}
+		}
+	})
+	require.NoError(t, poolctlErr)
+	return poolctlPath
+}
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return "go build poolctl: " + e.err.Error() + "\n" + e.out }
+
+// LoadPool validates a pool definition file that must be valid.
+func LoadPool(t testing.TB, path string) (*config.Pool, []*jobspec.Job) {
+	t.Helper()
+	pool, _, diags := config.Load(path)
+	require.False(t, diags.HasErrors(), "%s: %s", path, diags.Error())
+	return pool, jobspec.Render(pool)
+}
+
+// StartCluster starts a local cluster in a fresh slot with the given
+// clients and stops it, with everything it ran, when the test ends.
+func StartCluster(t testing.TB, pool *config.Pool, clients []cluster.Client, separateServer bool) *cluster.Cluster {
+	t.Helper()
+	Integration(t)
+	spec := cluster.Spec{
+		StateDir:       t.TempDir(),
+		Slot:           -1,
+		Datacenter:     pool.Settings.Datacenter,
+		Region:         pool.Settings.Region,
+		Clients:        clients,
+		SeparateServer: separateServer,
+		Poolctl:        Poolctl(t),
+		PoolctlDir:     filepath.Dir(pool.Settings.Poolctl),
+		NomadBin:       Tool(t, binaries.Nomad),
+		ConsulBin:      Tool(t, binaries.Consul),
+		Log:            testWriter{t},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := cluster.Up(ctx, spec)
+	require.NoError(t, err, "start a local cluster")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := c.Down(ctx); err != nil {
+			t.Errorf("stop the local cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// DevCluster starts a one-node cluster shaped like the pool's model.
+func DevCluster(t testing.TB, pool *config.Pool, jobs []*jobspec.Job) *cluster.Cluster {
+	t.Helper()
+	return StartCluster(t, pool, cluster.ModelClients(pool, jobs), false)
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}

@@ -1,0 +1,4 @@
+# No cluster block and no coin.
+pool "nothing" {
+  datacenter = "home"
+}

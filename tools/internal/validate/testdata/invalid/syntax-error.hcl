@@ -1,0 +1,5 @@
+pool "broken" {
+  datacenter = "home"
+
+cluster {
+  servers = 1
