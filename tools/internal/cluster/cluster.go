@@ -7,6 +7,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,8 +16,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"syscall"
+	"strings"
 	"time"
 )
 
@@ -52,6 +54,9 @@ type Spec struct {
 	// that every client is shaped alike, as in placement tests).
 	Clients        []Client
 	SeparateServer bool
+	// ACL turns Nomad's ACL system on (not bootstrapped): every request
+	// without a token is refused, as on the provisioned Pis.
+	ACL bool
 	// Poolctl is the poolctl binary to offer tasks, at PoolctlDir inside
 	// their chroot (the directory of the pool's poolctl setting).
 	Poolctl    string
@@ -91,12 +96,19 @@ type Cluster struct {
 	PoolctlDir string
 	NomadBin   string
 	ConsulBin  string
+	ACL        bool
+	// NomadToken is the management token of an ACL cluster, from the
+	// bootstrap; the cluster's own calls (readiness, stopping jobs) use it.
+	NomadToken string `json:"-"`
 	Nodes      []Node
 
 	log io.Writer
 }
 
-const stateFile = "cluster.json"
+const (
+	stateFile = "cluster.json"
+	tokenFile = "nomad-management-token"
+)
 
 // NomadAddr is the Nomad HTTP API address of the server, as NOMAD_ADDR
 // takes it.
@@ -154,6 +166,13 @@ func Load(stateDir string, log io.Writer) (*Cluster, error) {
 	if err := json.Unmarshal(data, c); err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(abs, stateFile), err)
 	}
+	if c.ACL {
+		token, err := os.ReadFile(filepath.Join(abs, tokenFile))
+		if err != nil {
+			return nil, fmt.Errorf("read the cluster's management token: %w", err)
+		}
+		c.NomadToken = strings.TrimSpace(string(token))
+	}
 	return c, nil
 }
 
@@ -195,7 +214,7 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	c := &Cluster{
 		StateDir: stateDir, Datacenter: spec.Datacenter, Region: spec.Region,
 		PoolctlDir: spec.PoolctlDir, NomadBin: spec.NomadBin, ConsulBin: spec.ConsulBin,
-		log: spec.Log,
+		ACL: spec.ACL, log: spec.Log,
 	}
 	if c.Datacenter == "" {
 		c.Datacenter = "dc1"
@@ -362,18 +381,50 @@ func makeVolume(path, owner string) error {
 	return os.Chown(path, uid, gid)
 }
 
-// portsFree lists the agent ports still bound on a node's address.
-func portsFree(ip string) []int {
-	var bound []int
-	for _, p := range AllPorts {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
-		if err != nil {
-			if errors.Is(err, syscall.EADDRINUSE) {
-				bound = append(bound, p)
-			}
+// ListeningPorts lists the TCP ports something listens on at exactly ip,
+// from /proc/net/tcp: a probe by connecting would be answered by whatever
+// the default route leads to once the address is gone. Wildcard listeners
+// belong to the machine, not to a cluster, and are not counted.
+func ListeningPorts(ip string) []int {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return nil
+	}
+	want := net.ParseIP(ip).To4()
+	var ports []int
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		fields := strings.Fields(line)
+		if len(fields) < 4 || fields[3] != "0A" { // 0A: LISTEN
 			continue
 		}
-		l.Close()
+		hostHex, portHex, ok := strings.Cut(fields[1], ":")
+		if !ok || len(hostHex) != 8 {
+			continue
+		}
+		raw, err := hex.DecodeString(hostHex)
+		if err != nil {
+			continue
+		}
+		// /proc/net/tcp prints the address in host (little-endian) order.
+		addr := net.IPv4(raw[3], raw[2], raw[1], raw[0])
+		port, err := strconv.ParseUint(portHex, 16, 16)
+		if err != nil {
+			continue
+		}
+		if addr.Equal(want) {
+			ports = append(ports, int(port))
+		}
+	}
+	return ports
+}
+
+// boundAgentPorts lists the agent ports still listened on at ip.
+func boundAgentPorts(ip string) []int {
+	var bound []int
+	for _, p := range ListeningPorts(ip) {
+		if slices.Contains(AllPorts, p) {
+			bound = append(bound, p)
+		}
 	}
 	return bound
 }

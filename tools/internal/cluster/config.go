@@ -116,6 +116,9 @@ func nomadConfig(n Node, c *Cluster) []byte {
 	ports.SetAttributeValue("rpc", cty.NumberIntVal(NomadRPCPort))
 	ports.SetAttributeValue("serf", cty.NumberIntVal(NomadSerfPort))
 
+	if c.ACL {
+		b.AppendNewBlock("acl", nil).Body().SetAttributeValue("enabled", cty.True)
+	}
 	if n.Server {
 		server := b.AppendNewBlock("server", nil).Body()
 		server.SetAttributeValue("enabled", cty.True)

@@ -21,7 +21,7 @@ func (c *Cluster) NomadClient() (*nomadapi.Client, error) {
 	cfg := nomadapi.DefaultConfig()
 	cfg.Address = c.NomadAddr()
 	cfg.Region = c.Region
-	cfg.SecretID = ""
+	cfg.SecretID = c.NomadToken
 	return nomadapi.NewClient(cfg)
 }
 
@@ -101,6 +101,20 @@ func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 	c.logf("consul and nomad have leaders")
+	if c.ACL && c.NomadToken == "" {
+		token, _, err := nomad.ACLTokens().Bootstrap(nil)
+		if err != nil {
+			return fmt.Errorf("bootstrap Nomad's ACL system: %w", err)
+		}
+		c.NomadToken = token.SecretID
+		if err := os.WriteFile(filepath.Join(c.StateDir, tokenFile), []byte(c.NomadToken+"\n"), 0o600); err != nil {
+			return err
+		}
+		if nomad, err = c.NomadClient(); err != nil {
+			return err
+		}
+		c.logf("nomad ACLs bootstrapped; management token in %s", filepath.Join(c.StateDir, tokenFile))
+	}
 	var index uint64
 	for {
 		q := (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second}).WithContext(ctx)
@@ -171,7 +185,7 @@ func (c *Cluster) Down(ctx context.Context) error {
 		if err := removeCgroups(n.CgroupParent, allocs); err != nil {
 			errs = append(errs, err)
 		}
-		if bound := portsFree(n.IP); len(bound) > 0 {
+		if bound := boundAgentPorts(n.IP); len(bound) > 0 {
 			errs = append(errs, fmt.Errorf("ports %v on %s are still bound after the agents stopped", bound, n.IP))
 		}
 		if err := os.RemoveAll(n.NomadDataDir()); err != nil {

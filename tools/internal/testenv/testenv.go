@@ -113,9 +113,16 @@ func LoadPool(t testing.TB, path string) (*config.Pool, []*jobspec.Job) {
 	return pool, jobspec.Render(pool)
 }
 
-// StartCluster starts a local cluster in a fresh slot with the given
-// clients and stops it, with everything it ran, when the test ends.
-func StartCluster(t testing.TB, pool *config.Pool, clients []cluster.Client, separateServer bool) *cluster.Cluster {
+// ClusterOptions shape a test cluster.
+type ClusterOptions struct {
+	Clients        []cluster.Client
+	SeparateServer bool
+	ACL            bool
+}
+
+// StartCluster starts a local cluster for pool in a fresh slot and stops
+// it, with everything it ran, when the test ends.
+func StartCluster(t testing.TB, pool *config.Pool, o ClusterOptions) *cluster.Cluster {
 	t.Helper()
 	Integration(t)
 	spec := cluster.Spec{
@@ -123,8 +130,9 @@ func StartCluster(t testing.TB, pool *config.Pool, clients []cluster.Client, sep
 		Slot:           -1,
 		Datacenter:     pool.Settings.Datacenter,
 		Region:         pool.Settings.Region,
-		Clients:        clients,
-		SeparateServer: separateServer,
+		Clients:        o.Clients,
+		SeparateServer: o.SeparateServer,
+		ACL:            o.ACL,
 		Poolctl:        Poolctl(t),
 		PoolctlDir:     filepath.Dir(pool.Settings.Poolctl),
 		NomadBin:       Tool(t, binaries.Nomad),
@@ -145,10 +153,13 @@ func StartCluster(t testing.TB, pool *config.Pool, clients []cluster.Client, sep
 	return c
 }
 
-// DevCluster starts a one-node cluster shaped like the pool's model.
+// DevCluster starts a cluster shaped like the pool's model: one node
+// that is server and client for a one-node model, else a server and one
+// client per model node.
 func DevCluster(t testing.TB, pool *config.Pool, jobs []*jobspec.Job) *cluster.Cluster {
 	t.Helper()
-	return StartCluster(t, pool, cluster.ModelClients(pool, jobs), false)
+	clients := cluster.ModelClients(pool, jobs)
+	return StartCluster(t, pool, ClusterOptions{Clients: clients, SeparateServer: len(clients) > 1})
 }
 
 type testWriter struct{ t testing.TB }

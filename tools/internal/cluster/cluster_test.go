@@ -1,0 +1,216 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+)
+
+// sleeper is a job whose task holds a port, so that a leftover task after
+// Down would show as a bound port.
+func sleeper(id string, count int) *nomadapi.Job {
+	job := nomadapi.NewServiceJob(id, id, "global", 50)
+	job.Datacenters = []string{"dc1"}
+	tg := nomadapi.NewTaskGroup("g", count)
+	tg.Networks = []*nomadapi.NetworkResource{{DynamicPorts: []nomadapi.Port{{Label: "p"}}}}
+	task := nomadapi.NewTask("t", "exec")
+	task.Config = map[string]any{"command": "/bin/sh", "args": []string{"-c", "exec sleep 3600"}}
+	task.Resources = &nomadapi.Resources{CPU: ptr(50), MemoryMB: ptr(32)}
+	tg.Tasks = []*nomadapi.Task{task}
+	job.TaskGroups = []*nomadapi.TaskGroup{tg}
+	return job
+}
+
+func ptr[T any](v T) *T { return &v }
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func start(t *testing.T, clients int, log *logBuffer) *cluster.Cluster {
+	t.Helper()
+	testenv.Integration(t)
+	shape := make([]cluster.Client, clients)
+	for i := range shape {
+		shape[i] = cluster.Client{Name: fmt.Sprintf("n%d", i+1), CPUMHz: 4800, MemoryMB: 1024}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := cluster.Up(ctx, cluster.Spec{
+		StateDir:       t.TempDir(),
+		Slot:           -1,
+		Clients:        shape,
+		SeparateServer: clients > 1,
+		NomadBin:       testenv.Tool(t, binaries.Nomad),
+		ConsulBin:      testenv.Tool(t, binaries.Consul),
+		Log:            log,
+	})
+	require.NoError(t, err)
+	return c
+}
+
+// runUntilRunning registers job and waits for its allocations to run.
+func runUntilRunning(t *testing.T, c *cluster.Cluster, job *nomadapi.Job) []*nomadapi.AllocationListStub {
+	t.Helper()
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	_, _, err = nomad.Jobs().Register(job, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var index uint64
+	for {
+		allocs, meta, err := nomad.Jobs().Allocations(*job.ID, false, (&nomadapi.QueryOptions{WaitIndex: index}).WithContext(ctx))
+		require.NoError(t, err, "allocations of %s did not all start", *job.ID)
+		running := 0
+		for _, a := range allocs {
+			if a.ClientStatus == "running" {
+				running++
+			}
+		}
+		if running == *job.TaskGroups[0].Count {
+			return allocs
+		}
+		index = meta.LastIndex
+	}
+}
+
+// leftovers lists what of the cluster still exists on the machine.
+func leftovers(c *cluster.Cluster, taskPIDs []int) []string {
+	var out []string
+	for _, n := range c.Nodes {
+		for _, p := range cluster.ListeningPorts(n.IP) {
+			out = append(out, fmt.Sprintf("port %s:%d listened on", n.IP, p))
+		}
+		if n.Interface != "lo" {
+			if err := exec.Command("ip", "link", "show", n.Interface).Run(); err == nil {
+				out = append(out, "interface "+n.Interface)
+			}
+		}
+		for _, pid := range []int{n.NomadPID, n.ConsulPID} {
+			if pid > 0 && syscall.Kill(pid, 0) == nil && !zombie(pid) {
+				out = append(out, fmt.Sprintf("agent pid %d", pid))
+			}
+		}
+	}
+	for _, pid := range taskPIDs {
+		if syscall.Kill(pid, 0) == nil && !zombie(pid) {
+			out = append(out, fmt.Sprintf("task pid %d", pid))
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), c.StateDir) {
+		out = append(out, "mounts under "+c.StateDir)
+	}
+	return out
+}
+
+func zombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] == "Z"
+}
+
+// sleepPIDs finds the sleep tasks of the cluster by their cgroups.
+func sleepPIDs(t *testing.T) []int {
+	out, err := exec.Command("pgrep", "-x", "sleep").Output()
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		pid, _ := strconv.Atoi(f)
+		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		if strings.Contains(string(cg), "/nomad/") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestUpDownLeavesNothing(t *testing.T) {
+	c := start(t, 1, &logBuffer{})
+	runUntilRunning(t, c, sleeper("sleepers", 2))
+	tasks := sleepPIDs(t)
+	require.NotEmpty(t, tasks)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	require.NoError(t, c.Down(ctx))
+	assert.Empty(t, leftovers(c, tasks))
+}
+
+// A killed Nomad agent leaves its executors and tasks running; Down still
+// finds and ends them, and only them.
+func TestDownAfterAgentWasKilled(t *testing.T) {
+	log := &logBuffer{}
+	c := start(t, 1, log)
+	runUntilRunning(t, c, sleeper("orphans", 2))
+	tasks := sleepPIDs(t)
+	require.NotEmpty(t, tasks)
+	bystander := exec.Command("sleep", "600")
+	require.NoError(t, bystander.Start())
+	t.Cleanup(func() { _ = bystander.Process.Kill(); _ = bystander.Wait() })
+
+	require.NoError(t, syscall.Kill(c.Nodes[0].NomadPID, syscall.SIGKILL))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	require.NoError(t, c.Down(ctx))
+	assert.Contains(t, log.String(), "killed processes the Nomad agent left behind", "Down must say it had to kill left-over processes")
+	assert.Empty(t, leftovers(c, tasks))
+	assert.NoError(t, syscall.Kill(bystander.Process.Pid, 0), "Down ended a process it did not start")
+}
+
+func TestMultiNodeClusterIsPiShaped(t *testing.T) {
+	c := start(t, 3, &logBuffer{})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		assert.NoError(t, c.Down(ctx))
+	})
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	nodes, _, err := nomad.Nodes().List(nil)
+	require.NoError(t, err)
+	require.Len(t, nodes, 3)
+	addresses := map[string]bool{}
+	for _, stub := range nodes {
+		n, _, err := nomad.Nodes().Info(stub.ID, nil)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1024), n.NodeResources.Memory.MemoryMB, n.Name)
+		assert.Equal(t, int64(4800), n.NodeResources.Cpu.CpuShares, n.Name)
+		addresses[n.Attributes["unique.network.ip-address"]] = true
+	}
+	assert.Len(t, addresses, 3, "each client has an address of its own")
+}
