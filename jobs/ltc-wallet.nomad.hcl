@@ -157,6 +157,7 @@ job "ltc-wallet" {
           "-rpcbind=${NOMAD_IP_rpc}",
           "-rpcport=${NOMAD_PORT_rpc}",
           "-rpcallowip=127.0.0.1",
+          "-rpcallowip=${NOMAD_IP_rpc}",
           "-rpcallowip=192.168.1.0/24",
           "-dbcache=100",
           "-maxconnections=16",

@@ -84,7 +84,7 @@ func TestPrestartTasksCountAsTheLargerPhase(t *testing.T) {
 	assert.Equal(t, 520, d[0].MemoryMB)
 }
 
-func cluster(nodesN, servers, tolerate int, volumes ...*config.HostVolume) *config.Cluster {
+func clusterModel(nodesN, servers, tolerate int, volumes ...*config.HostVolume) *config.Cluster {
 	return &config.Cluster{
 		Servers: servers, Nodes: nodesN, NodeCPUMHz: 4800, NodeMemoryMB: 1024,
 		ReservedMemoryMB: 200, ServerReservedMemoryMB: 150, TolerateNodeFailures: tolerate,
@@ -93,12 +93,12 @@ func cluster(nodesN, servers, tolerate int, volumes ...*config.HostVolume) *conf
 }
 
 func TestVolumeLayout(t *testing.T) {
-	cl := cluster(12, 3, 1, &config.HostVolume{Name: "chain", Nodes: 4}, &config.HostVolume{Name: "data", Nodes: 1})
+	cl := clusterModel(12, 3, 1, &config.HostVolume{Name: "chain", Nodes: 4}, &config.HostVolume{Name: "data", Nodes: 1})
 	layout := capacity.VolumeNodes(cl)
 	assert.Equal(t, []int{11, 10, 9, 8}, layout["chain"])
 	assert.Equal(t, []int{7}, layout["data"])
 	// Wrapping around when volumes want more nodes than are left.
-	small := cluster(2, 1, 0, &config.HostVolume{Name: "chain", Nodes: 2}, &config.HostVolume{Name: "data", Nodes: 1})
+	small := clusterModel(2, 1, 0, &config.HostVolume{Name: "chain", Nodes: 2}, &config.HostVolume{Name: "data", Nodes: 1})
 	assert.Equal(t, []int{1}, capacity.VolumeNodes(small)["data"])
 }
 
@@ -124,7 +124,7 @@ func TestNodeLoss(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cl := cluster(5, 1, 0, &config.HostVolume{Name: "chain", Nodes: tc.chainNodes})
+			cl := clusterModel(5, 1, 0, &config.HostVolume{Name: "chain", Nodes: tc.chainNodes})
 			r := capacity.Analyze(cl, mk(tc.memory))
 			require.True(t, r.All.Fits())
 			assert.Equal(t, tc.wantMaxLoss, r.MaxLoss)
@@ -133,7 +133,7 @@ func TestNodeLoss(t *testing.T) {
 }
 
 func TestSingleNodeVolumeStopsRatherThanBreaks(t *testing.T) {
-	cl := cluster(3, 1, 1, &config.HostVolume{Name: "data", Nodes: 1})
+	cl := clusterModel(3, 1, 1, &config.HostVolume{Name: "data", Nodes: 1})
 	jobs := []*jobspec.Job{{Job: &api.Job{ID: ptr("db"), TaskGroups: []*api.TaskGroup{{
 		Name: ptr("g"), Count: ptr(1),
 		Volumes: map[string]*api.VolumeRequest{"data": {Type: "host", Source: "data"}},

@@ -307,8 +307,33 @@ func waitDeployment(ctx context.Context, c *Clients, job, id string, o Options) 
 		case nomadapi.DeploymentStatusSuccessful, nomadapi.DeploymentStatusFailed, nomadapi.DeploymentStatusCancelled:
 			return d, nil
 		}
+		if group, stuck := notConverging(d); stuck {
+			// With a progress deadline Nomad keeps replacing failed
+			// allocations until the deadline (many minutes for a wallet).
+			// When every instance of a group has already failed and none
+			// is healthy, the rollout is not going anywhere: fail it now,
+			// which also triggers auto_revert.
+			progress(o, "%s: every allocation of group %q failed and none is healthy; failing the deployment", job, group)
+			if _, _, err := c.Nomad.Deployments().Fail(d.ID, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
+				return nil, APIError("nomad", c.NomadAddr, "fail deployment "+d.ID[:8], err)
+			}
+		}
 		index = meta.LastIndex
 	}
+}
+
+// notConverging names a group of a running deployment whose allocations
+// have all failed at least once while none became healthy.
+func notConverging(d *nomadapi.Deployment) (string, bool) {
+	if d.Status != nomadapi.DeploymentStatusRunning {
+		return "", false
+	}
+	for name, g := range d.TaskGroups {
+		if g.DesiredTotal > 0 && g.HealthyAllocs == 0 && g.UnhealthyAllocs >= g.DesiredTotal {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 func deploymentLine(d *nomadapi.Deployment) string {
@@ -349,22 +374,26 @@ func failureCauses(ctx context.Context, c *Clients, d *nomadapi.Deployment) []st
 	return dedupe(causes)
 }
 
-// causeEvents are the task event types that explain a failure.
-var causeEvents = map[string]bool{
-	nomadapi.TaskDriverFailure:          true,
-	nomadapi.TaskSetupFailure:           true,
-	nomadapi.TaskFailedValidation:       true,
-	nomadapi.TaskArtifactDownloadFailed: true,
-	nomadapi.TaskTerminated:             true,
-	nomadapi.TaskNotRestarting:          true,
-	nomadapi.TaskKilled:                 true,
-	"Alloc Unhealthy":                   true,
-	"Task hook failed":                  true,
-	nomadapi.TaskRestartSignal:          true,
+// causeRank orders the task events that explain a failure, most telling
+// first: what the driver or setup said beats an exit code, which beats
+// Nomad's verdicts about restarting and health.
+var causeRank = map[string]int{
+	nomadapi.TaskDriverFailure:          0,
+	nomadapi.TaskSetupFailure:           0,
+	nomadapi.TaskFailedValidation:       0,
+	nomadapi.TaskArtifactDownloadFailed: 0,
+	"Task hook failed":                  0,
+	nomadapi.TaskTerminated:             1,
+	nomadapi.TaskKilled:                 2,
+	nomadapi.TaskNotRestarting:          3,
+	"Alloc Unhealthy":                   3,
+	nomadapi.TaskRestartSignal:          4,
 }
 
-// TaskCauses lists, per task, the most recent events that explain why an
-// allocation is not healthy.
+// TaskCauses lists, per task, the events that best explain why an
+// allocation is not healthy: the most telling one, and the latest verdict
+// when that is a different one. A task that ended with exit code 0 (a
+// prestart step) is no cause.
 func TaskCauses(a *nomadapi.Allocation) []string {
 	tasks := make([]string, 0, len(a.TaskStates))
 	for t := range a.TaskStates {
@@ -373,27 +402,38 @@ func TaskCauses(a *nomadapi.Allocation) []string {
 	sort.Strings(tasks)
 	var out []string
 	for _, t := range tasks {
-		st := a.TaskStates[t]
-		var msgs []string
-		for i := len(st.Events) - 1; i >= 0 && len(msgs) < 2; i-- {
-			e := st.Events[i]
-			if !causeEvents[e.Type] {
+		var best, latest *nomadapi.TaskEvent
+		for _, e := range a.TaskStates[t].Events {
+			rank, ok := causeRank[e.Type]
+			if !ok || (e.Type == nomadapi.TaskTerminated && e.ExitCode == 0) {
 				continue
 			}
-			msg := e.DisplayMessage
-			if msg == "" {
-				msg = e.Message
+			if best == nil || rank <= causeRank[best.Type] {
+				best = e
 			}
-			if e.Type == nomadapi.TaskTerminated && msg == "" {
-				msg = fmt.Sprintf("exit code %d", e.ExitCode)
-			}
-			msgs = append(msgs, e.Type+": "+msg)
+			latest = e
 		}
-		if len(msgs) > 0 {
-			out = append(out, fmt.Sprintf("task %s: %s", t, strings.Join(msgs, " <- ")))
+		if best == nil {
+			continue
 		}
+		line := fmt.Sprintf("task %s: %s", t, describe(best))
+		if latest != best {
+			line += " (then " + describe(latest) + ")"
+		}
+		out = append(out, line)
 	}
 	return out
+}
+
+func describe(e *nomadapi.TaskEvent) string {
+	msg := e.DisplayMessage
+	if msg == "" {
+		msg = e.Message
+	}
+	if e.Type == nomadapi.TaskTerminated {
+		msg = fmt.Sprintf("exit code %d %s", e.ExitCode, msg)
+	}
+	return e.Type + ": " + strings.TrimSpace(msg)
 }
 
 func dedupe(in []string) []string {

@@ -66,7 +66,10 @@ func (b builder) wallet(coin *config.Coin) *Job {
 		"-bind=${NOMAD_IP_p2p}:${NOMAD_PORT_p2p}",
 		"-rpcbind=${NOMAD_IP_rpc}",
 		"-rpcport=${NOMAD_PORT_rpc}",
+		// The node's own address: checks and local stratum servers
+		// connect from it.
 		"-rpcallowip=127.0.0.1",
+		"-rpcallowip=${NOMAD_IP_rpc}",
 	)
 	for _, lan := range b.pool.Cluster.LAN {
 		args = append(args, "-rpcallowip="+lan)

@@ -44,7 +44,7 @@ func ptr[T any](v T) *T { return &v }
 func TestInterpolationAndEscapes(t *testing.T) {
 	job := &api.Job{ID: ptr("x"), TaskGroups: []*api.TaskGroup{{Name: ptr("g"), Tasks: []*api.Task{{
 		Name: "t", Driver: "exec",
-		Config: map[string]any{"command": "/bin/echo", "args": []string{"${NOMAD_PORT_rpc}", "${node.unique.id}", "${HOME}", "100%{x}", `say "hi"\n`}},
+		Config:    map[string]any{"command": "/bin/echo", "args": []string{"${NOMAD_PORT_rpc}", "${node.unique.id}", "${HOME}", "100%{x}", `say "hi"\n`}},
 		Templates: []*api.Template{{EmbeddedTmpl: ptr("line ${X}\n{{ env \"A\" }}\n")}},
 	}}}}}
 	out := string(nomadhcl.Encode(job, "", nil))

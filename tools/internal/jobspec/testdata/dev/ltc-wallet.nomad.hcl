@@ -159,6 +159,7 @@ job "ltc-wallet" {
           "-rpcbind=${NOMAD_IP_rpc}",
           "-rpcport=${NOMAD_PORT_rpc}",
           "-rpcallowip=127.0.0.1",
+          "-rpcallowip=${NOMAD_IP_rpc}",
           "-rpcallowip=127.0.0.0/8",
           "-dbcache=16",
           "-maxconnections=16",

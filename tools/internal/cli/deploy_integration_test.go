@@ -1,0 +1,159 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cli"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+)
+
+// withCommand writes a copy of the dev example whose wallets run command.
+func withCommand(t *testing.T, command string) string {
+	t.Helper()
+	src, err := os.ReadFile(dev)
+	require.NoError(t, err)
+	out := strings.Replace(string(src), "    dbcache_mb = 16\n", "    dbcache_mb = 16\n    command    = \""+command+"\"\n", 1)
+	require.NotEqual(t, string(src), out)
+	path := filepath.Join(t.TempDir(), "pool.hcl")
+	require.NoError(t, os.WriteFile(path, []byte(out), 0o644))
+	return path
+}
+
+func connArgs(c *cluster.Cluster) []string {
+	return []string{"--address", c.NomadAddr(), "--consul-address", c.ConsulAddr()}
+}
+
+func jobVersion(t *testing.T, c *cluster.Cluster, id string) uint64 {
+	t.Helper()
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	job, _, err := nomad.Jobs().Info(id, nil)
+	require.NoError(t, err)
+	return *job.Version
+}
+
+// The dev example on a dev-shaped cluster of real agents: a first deploy
+// whose wallets cannot start is stopped with the cause; a good deploy makes
+// every deployable job healthy and says which are not deployable yet; a
+// broken update is reverted by Nomad; a redeploy changes nothing; and an
+// invalid definition sends nothing.
+func TestDeployDevExample(t *testing.T) {
+	pool, jobs := testenv.LoadPool(t, dev)
+	c := testenv.DevCluster(t, pool, jobs)
+	conn := connArgs(c)
+	broken := withCommand(t, "/usr/lib/litecoin/no-such-litecoind")
+
+	t.Run("first version fails and is stopped", func(t *testing.T) {
+		code, stdout, stderr := run(t, append([]string{"deploy"}, append(conn, broken)...)...)
+		require.Equal(t, cli.ExitFailed, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+		assert.Contains(t, stdout, "devpool-database         healthy")
+		assert.Regexp(t, `ltc-wallet\s+stopped`, stdout)
+		assert.Contains(t, stderr, "no-such-litecoind", "the cause from the task events")
+		nomad, err := c.NomadClient()
+		require.NoError(t, err)
+		job, _, err := nomad.Jobs().Info("ltc-wallet", nil)
+		require.NoError(t, err)
+		assert.True(t, *job.Stop, "a failed first version must not crash-loop unattended")
+	})
+
+	t.Run("deploy makes every deployable job healthy", func(t *testing.T) {
+		code, stdout, stderr := run(t, append([]string{"deploy"}, append(conn, dev)...)...)
+		require.Equal(t, cli.ExitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+		for _, healthy := range []string{"devpool-database", "ltc-wallet", "devpool-health"} {
+			assert.Regexp(t, healthy+`\s+healthy`, stdout)
+		}
+		for _, skipped := range []string{"ltc-stratum", "ltc-payout", "ltc-blocks", "devpool-stats", "devpool-backup"} {
+			assert.Regexp(t, skipped+`\s+skipped\s+not yet deployable: runs .poolctl `, stdout)
+		}
+		assert.Contains(t, stderr, "ltc-wallet: deployment successful, wallet 2/2 healthy")
+
+		consul, err := c.ConsulClient()
+		require.NoError(t, err)
+		check, err := poolcheck.Current(consul, "devpool")
+		require.NoError(t, err)
+		require.NotNil(t, check, "deploy registers the pool's check")
+		assert.Equal(t, "passing", check.Status, check.Output)
+		pair, _, err := consul.KV().Get(poolcheck.ConfigKey("devpool"), nil)
+		require.NoError(t, err)
+		require.NotNil(t, pair, "deploy writes the pool's configuration to Consul KV")
+		assert.Contains(t, string(pair.Value), `"name": "devpool"`)
+	})
+
+	t.Run("status shows the pool on one screen", func(t *testing.T) {
+		code, stdout, stderr := run(t, append([]string{"status"}, append(conn, dev)...)...)
+		require.Equal(t, cli.ExitOK, code, stderr)
+		assert.Contains(t, stdout, "Pool devpool: passing")
+		assert.Regexp(t, `node-01\s+\S+\s+ready\s+eligible`, stdout)
+		assert.Regexp(t, `ltc-wallet\s+wallet\s+service\s+running`, stdout)
+		assert.Regexp(t, `ltc-wallet\s+\S+\s+rpc answers\s+passing`, stdout)
+		assert.Regexp(t, `devpool-database\s+\S+\s+accepts connections\s+passing`, stdout)
+	})
+
+	t.Run("redeploy and plan change nothing", func(t *testing.T) {
+		before := jobVersion(t, c, "ltc-wallet")
+		code, stdout, stderr := run(t, append([]string{"plan"}, append(conn, dev)...)...)
+		require.Equal(t, cli.ExitOK, code, stderr)
+		assert.Contains(t, stdout, `Job: "ltc-wallet" (no changes)`)
+		code, _, stderr = run(t, append([]string{"deploy"}, append(conn, dev)...)...)
+		require.Equal(t, cli.ExitOK, code, stderr)
+		assert.Equal(t, before, jobVersion(t, c, "ltc-wallet"))
+	})
+
+	t.Run("a broken update is reverted", func(t *testing.T) {
+		stable := jobVersion(t, c, "ltc-wallet")
+		code, stdout, stderr := run(t, append([]string{"deploy"}, append(conn, broken)...)...)
+		require.Equal(t, cli.ExitFailed, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+		assert.Regexp(t, `ltc-wallet\s+reverted`, stdout)
+		assert.Contains(t, stderr, "no-such-litecoind")
+		nomad, err := c.NomadClient()
+		require.NoError(t, err)
+		job, _, err := nomad.Jobs().Info("ltc-wallet", nil)
+		require.NoError(t, err)
+		assert.Equal(t, "/usr/lib/litecoin/litecoind", job.TaskGroups[0].Tasks[1].Config["command"], "Nomad reverted to version %d", stable)
+	})
+
+	t.Run("an invalid definition sends nothing", func(t *testing.T) {
+		nomad, err := c.NomadClient()
+		require.NoError(t, err)
+		before, _, err := nomad.Jobs().List(nil)
+		require.NoError(t, err)
+		code, _, stderr := run(t, append([]string{"deploy"}, append(conn, "../validate/testdata/invalid/duplicate-names.hcl")...)...)
+		assert.Equal(t, cli.ExitInvalid, code)
+		assert.Contains(t, stderr, "Duplicate coin")
+		after, _, err := nomad.Jobs().List(nil)
+		require.NoError(t, err)
+		assert.Equal(t, modifyIndexes(before), modifyIndexes(after))
+	})
+}
+
+func modifyIndexes(jobs []*nomadapi.JobListStub) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, j := range jobs {
+		out[j.ID] = j.JobModifyIndex
+	}
+	return out
+}
+
+// A Nomad that refuses the request (ACLs on, no token) is one line that
+// says so and names the variable to set, and exit 1.
+func TestRefusingNomad(t *testing.T) {
+	pool, jobs := testenv.LoadPool(t, dev)
+	clients := cluster.ModelClients(pool, jobs)
+	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: clients, ACL: true})
+	t.Setenv("NOMAD_TOKEN", "")
+	code, _, stderr := run(t, append([]string{"plan"}, append(connArgs(c), dev)...)...)
+	assert.Equal(t, cli.ExitRuntime, code)
+	last := strings.TrimSpace(stderr)
+	last = last[strings.LastIndex(last, "\n")+1:]
+	assert.Contains(t, last, "nomad at "+c.NomadAddr())
+	assert.Contains(t, last, "permission denied; set NOMAD_TOKEN")
+}
