@@ -85,8 +85,7 @@ func (d Demand) String() string {
 	return fmt.Sprintf("%s.%s[%d]", d.Job, d.Group, d.Index)
 }
 
-// Demands lists the allocations of jobs in deployment order, the order in
-// which Nomad will be asked to place them.
+// Demands lists the allocations of jobs, in deployment order.
 func Demands(jobs []*jobspec.Job) []Demand {
 	var out []Demand
 	for _, j := range jobs {

@@ -48,10 +48,14 @@ type Placement struct {
 // Fits tells whether every allocation was placed.
 func (p *Placement) Fits() bool { return len(p.Failures) == 0 }
 
-// Place assigns demands to nodes in order, each to a node with room for it,
-// with the static ports it needs free and the host volumes it mounts.
-// Among such nodes it picks, like Nomad's spread and bin-packing scores, the
-// one with fewest instances of the same group, then the fullest.
+// Place assigns demands to nodes, each to a node with room for it, with
+// the static ports it needs free and the host volumes it mounts. It answers
+// whether a placement exists, so it places the most constrained demands
+// first (host volumes few nodes hold, then static ports, then the largest),
+// and among the nodes that can take a demand it picks, like Nomad's spread
+// and bin-packing scores, the one with fewest instances of the same group,
+// then the one whose scarce volumes the demand does not need, then the
+// fullest.
 func Place(nodes []Node, demands []Demand) *Placement {
 	p := &Placement{
 		Nodes:    nodes,
@@ -66,7 +70,13 @@ func Place(nodes []Node, demands []Demand) *Placement {
 		ports[i] = map[int]bool{}
 		groupCount[i] = map[string]int{}
 	}
-	for _, d := range demands {
+	holders := map[string]int{}
+	for _, n := range nodes {
+		for v := range n.Volumes {
+			holders[v]++
+		}
+	}
+	for _, d := range mostConstrainedFirst(demands, holders, len(nodes)) {
 		group := d.Job + "." + d.Group
 		best := -1
 		exhausted := map[string]int{}
@@ -75,7 +85,7 @@ func Place(nodes []Node, demands []Demand) *Placement {
 				exhausted[reason]++
 				continue
 			}
-			if best < 0 || better(d, i, best, groupCount, group, p.FreeMem) {
+			if best < 0 || p.better(d, i, best, groupCount, group) {
 				best = i
 			}
 		}
@@ -92,6 +102,28 @@ func Place(nodes []Node, demands []Demand) *Placement {
 		groupCount[best][group]++
 	}
 	return p
+}
+
+func mostConstrainedFirst(demands []Demand, holders map[string]int, nodes int) []Demand {
+	scarcity := func(d Demand) int {
+		s := nodes
+		for _, v := range d.Volumes {
+			s = min(s, holders[v])
+		}
+		return s
+	}
+	out := slices.Clone(demands)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if sa, sb := scarcity(a), scarcity(b); sa != sb {
+			return sa < sb
+		}
+		if (len(a.Ports) > 0) != (len(b.Ports) > 0) {
+			return len(a.Ports) > 0
+		}
+		return a.MemoryMB > b.MemoryMB
+	})
+	return out
 }
 
 // unfit says why node i cannot take d, or "" when it can. The reasons are
@@ -116,11 +148,26 @@ func (p *Placement) unfit(i int, n Node, d Demand, usedPorts map[int]bool) strin
 	return ""
 }
 
-func better(d Demand, i, best int, groupCount []map[string]int, group string, freeMem []int) bool {
+func (p *Placement) better(d Demand, i, best int, groupCount []map[string]int, group string) bool {
 	if d.Spread && groupCount[i][group] != groupCount[best][group] {
 		return groupCount[i][group] < groupCount[best][group]
 	}
-	return freeMem[i] < freeMem[best]
+	if wi, wb := p.spareVolumes(i, d), p.spareVolumes(best, d); wi != wb {
+		return wi < wb
+	}
+	return p.FreeMem[i] < p.FreeMem[best]
+}
+
+// spareVolumes counts the host volumes of node i that d does not mount:
+// room there is worth keeping for the jobs that can only run there.
+func (p *Placement) spareVolumes(i int, d Demand) int {
+	n := 0
+	for v := range p.Nodes[i].Volumes {
+		if !slices.Contains(d.Volumes, v) {
+			n++
+		}
+	}
+	return n
 }
 
 // Totals sums what the nodes offer and what the demands take.

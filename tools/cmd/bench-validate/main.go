@@ -1,0 +1,191 @@
+// Command bench-validate measures the offline check of the pool's jobs
+// against the round trip it replaces, side by side in one run:
+//
+//   - poolctl's validate+render of the production example, in process: the
+//     pool definition's rules, the capacity model with every node-loss
+//     case, and all jobs written as HCL;
+//   - the same as two poolctl processes (validate, then render), as an
+//     operator runs them;
+//   - the baseline: `nomad job validate` of the same rendered files through
+//     the nomad CLI against a real local agent.
+//
+// Target (issue 3): the full offline check under 100 ms and at least ten
+// times faster than the CLI round trip. Run it with `task bench`; it needs
+// root for the local agent.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/validate"
+)
+
+const (
+	example     = "examples/home-12pi/pool.hcl"
+	inProcRuns  = 200
+	processRuns = 20
+	cliRuns     = 5
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-validate:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	what   string
+	runs   int
+	median time.Duration
+	min    time.Duration
+}
+
+func measure(what string, runs int, f func() error) (result, error) {
+	times := make([]time.Duration, 0, runs)
+	for i := 0; i < runs; i++ {
+		start := time.Now()
+		if err := f(); err != nil {
+			return result{}, fmt.Errorf("%s: %w", what, err)
+		}
+		times = append(times, time.Since(start))
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	return result{what: what, runs: runs, median: times[len(times)/2], min: times[0]}, nil
+}
+
+func run() error {
+	ctx := context.Background()
+	nomadBin, err := binaries.Ensure(ctx, binaries.Nomad, os.Stderr)
+	if err != nil {
+		return err
+	}
+	consulBin, err := binaries.Ensure(ctx, binaries.Consul, os.Stderr)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "bench-validate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	poolctl := filepath.Join(work, "poolctl")
+	if out, err := exec.Command("go", "build", "-o", poolctl, "./tools/cmd/poolctl").CombinedOutput(); err != nil {
+		return fmt.Errorf("build poolctl: %v\n%s", err, out)
+	}
+
+	r := validate.File(example)
+	if !r.OK() {
+		return fmt.Errorf("%s is not valid", example)
+	}
+	jobsDir := filepath.Join(work, "jobs")
+	files, err := jobspec.WriteFiles(jobsDir, r.Pool.Name, r.Jobs, false)
+	if err != nil {
+		return err
+	}
+
+	var results []result
+	inProc, err := measure("poolctl validate+render, in process", inProcRuns, func() error {
+		res := validate.File(example)
+		if !res.OK() {
+			return fmt.Errorf("invalid")
+		}
+		for _, j := range res.Jobs {
+			if len(j.HCL(res.Pool.Name)) == 0 {
+				return fmt.Errorf("empty job file")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	results = append(results, inProc)
+
+	procs, err := measure("poolctl validate + poolctl render -o DIR (2 processes)", processRuns, func() error {
+		if out, err := exec.Command(poolctl, "validate", "-q", example).CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		out, err := exec.Command(poolctl, "render", "-o", filepath.Join(work, "render"), example).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	results = append(results, procs)
+
+	fmt.Fprintln(os.Stderr, "starting a local Nomad agent for the baseline")
+	c, err := cluster.Up(ctx, cluster.Spec{
+		StateDir:  filepath.Join(work, "cluster"),
+		Slot:      -1,
+		NomadBin:  nomadBin,
+		ConsulBin: consulBin,
+	})
+	if err != nil {
+		return fmt.Errorf("start a local cluster for the baseline: %w", err)
+	}
+	defer func() {
+		if err := c.Down(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "stop the local cluster:", err)
+		}
+	}()
+	baseline, err := measure(fmt.Sprintf("nomad job validate, %d files via the CLI (baseline)", len(files)), cliRuns, func() error {
+		for _, f := range files {
+			cmd := exec.Command(nomadBin, "job", "validate", f)
+			cmd.Env = append(os.Environ(), "NOMAD_ADDR="+c.NomadAddr())
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: %v: %s", f, err, out)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	results = append(results, baseline)
+
+	fmt.Printf("\nFull offline check of the production example: %d jobs on a %d-node cluster model, every node-loss case up to the first that breaks\n\n", len(r.Jobs), len(r.Capacity.Nodes))
+	fmt.Printf("%-62s %6s %12s %12s\n", "", "runs", "median", "fastest")
+	for _, res := range results {
+		fmt.Printf("%-62s %6d %12s %12s\n", res.what, res.runs, round(res.median), round(res.min))
+	}
+	speedup := float64(baseline.median) / float64(inProc.median)
+	processSpeedup := float64(baseline.median) / float64(procs.median)
+	fmt.Printf("\nspeed-up over the CLI round trip: %.0fx in process, %.1fx as two processes\n", speedup, processSpeedup)
+	underTarget := inProc.median < 100*time.Millisecond
+	fmt.Printf("target: under 100 ms (%s: %s) and at least 10x faster (%.0fx: %s)\n",
+		round(inProc.median), verdict(underTarget), speedup, verdict(speedup >= 10))
+	if !underTarget || speedup < 10 {
+		return fmt.Errorf("target missed")
+	}
+	return nil
+}
+
+func round(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	default:
+		return d.Round(10 * time.Microsecond).String()
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
