@@ -34,13 +34,9 @@ func deployCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			plan, err := planPool(c)
+			clients, plan, err := planPool(c, r)
 			if err != nil {
 				return err
-			}
-			clients, err := deploy.Connect(connOptions(c))
-			if err != nil {
-				return withCode(ExitRuntime, err)
 			}
 			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 			defer cancel()

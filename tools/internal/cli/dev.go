@@ -51,6 +51,11 @@ func devCommand() *cli.Command {
 					"NOMAD_ADDR and CONSUL_HTTP_ADDR. Needs root (the exec driver).",
 				Flags: []cli.Flag{stateDirFlag()},
 				Action: func(c *cli.Context) error {
+					if running, err := cluster.Load(c.String("state-dir"), c.App.ErrWriter); err == nil && running.Running() {
+						fmt.Fprintf(c.App.ErrWriter, "the dev cluster in %s is already running\n", running.StateDir)
+						printEnv(c, running)
+						return nil
+					}
 					r, err := runValidate(poolFile(c), true, c.App.Writer, c.App.ErrWriter)
 					if err != nil {
 						return err

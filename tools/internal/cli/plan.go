@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/validate"
 )
 
 func planCommand() *cli.Command {
@@ -20,7 +21,11 @@ func planCommand() *cli.Command {
 			"placement failure. Changes nothing. Exit 3 when something would not place.",
 		Flags: connFlags(),
 		Action: func(c *cli.Context) error {
-			plan, err := planPool(c)
+			r, err := runValidate(poolFile(c), true, io.Discard, c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
+			_, plan, err := planPool(c, r)
 			if err != nil {
 				return err
 			}
@@ -33,23 +38,19 @@ func planCommand() *cli.Command {
 	}
 }
 
-// planPool validates the pool offline, connects, and plans every job.
-func planPool(c *cli.Context) (*deploy.Plan, error) {
-	r, err := runValidate(poolFile(c), true, io.Discard, c.App.ErrWriter)
-	if err != nil {
-		return nil, err
-	}
+// planPool connects and plans every job of a validated pool.
+func planPool(c *cli.Context, r *validate.Result) (*deploy.Clients, *deploy.Plan, error) {
 	clients, err := deploy.Connect(connOptions(c))
 	if err != nil {
-		return nil, withCode(ExitRuntime, err)
+		return nil, nil, withCode(ExitRuntime, err)
 	}
 	plan, err := deploy.MakePlan(clients, r.Jobs, Implemented)
 	var invalid *deploy.Invalid
 	if errors.As(err, &invalid) {
-		return nil, withCode(ExitInvalid, err)
+		return nil, nil, withCode(ExitInvalid, err)
 	}
 	if err != nil {
-		return nil, withCode(ExitRuntime, err)
+		return nil, nil, withCode(ExitRuntime, err)
 	}
-	return plan, nil
+	return clients, plan, nil
 }

@@ -23,7 +23,7 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return withCode(ExitRuntime, err)
 			}
-			s, err := deploy.ReadStatus(clients, r.Pool.Name, r.Jobs)
+			s, err := deploy.ReadStatus(clients, r.Pool.Name, r.Jobs, Implemented)
 			if err != nil {
 				return withCode(ExitRuntime, err)
 			}

@@ -30,6 +30,8 @@ type JobStatus struct {
 	ID         string
 	Kind       jobspec.Kind
 	Registered bool
+	// NotDeployable says why the job is not deployed yet, if it is not.
+	NotDeployable string
 	Job        *nomadapi.Job
 	Deployment *nomadapi.Deployment
 	Allocs     []*nomadapi.AllocationListStub
@@ -43,7 +45,7 @@ type ServiceStatus struct {
 }
 
 // ReadStatus gathers the status of the pool's jobs from the clusters.
-func ReadStatus(c *Clients, pool string, jobs []*jobspec.Job) (*Status, error) {
+func ReadStatus(c *Clients, pool string, jobs []*jobspec.Job, implemented func(string) bool) (*Status, error) {
 	s := &Status{Pool: pool}
 	nodes, _, err := c.Nomad.Nodes().List(nil)
 	if err != nil {
@@ -53,6 +55,9 @@ func ReadStatus(c *Clients, pool string, jobs []*jobspec.Job) (*Status, error) {
 	s.Nodes = nodes
 	for _, j := range jobs {
 		js := JobStatus{ID: j.ID(), Kind: j.Kind}
+		if j.Subcommand != "" && !implemented(j.Subcommand) {
+			js.NotDeployable = "poolctl " + j.Subcommand + " not implemented yet"
+		}
 		info, _, err := c.Nomad.Jobs().Info(j.ID(), nil)
 		if err != nil {
 			if !strings.Contains(err.Error(), "404") {
@@ -120,7 +125,11 @@ func (s *Status) Write(w io.Writer) {
 	fmt.Fprintln(tw, "JOB\tKIND\tTYPE\tSTATUS\tVERSION\tDEPLOYMENT\tRUNNING\tFAILED\tNEXT RUN")
 	for _, j := range s.Jobs {
 		if !j.Registered {
-			fmt.Fprintf(tw, "%s\t%s\t-\tnot registered\t-\t-\t-\t-\t-\n", j.ID, j.Kind)
+			why := "not registered"
+			if j.NotDeployable != "" {
+				why = "not deployable yet (" + j.NotDeployable + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t-\t%s\t-\t-\t-\t-\t-\n", j.ID, j.Kind, why)
 			continue
 		}
 		deployment := "-"
