@@ -32,10 +32,10 @@ type JobStatus struct {
 	Registered bool
 	// NotDeployable says why the job is not deployed yet, if it is not.
 	NotDeployable string
-	Job        *nomadapi.Job
-	Deployment *nomadapi.Deployment
-	Allocs     []*nomadapi.AllocationListStub
-	NextLaunch time.Time
+	Job           *nomadapi.Job
+	Deployment    *nomadapi.Deployment
+	Allocs        []*nomadapi.AllocationListStub
+	NextLaunch    time.Time
 }
 
 // ServiceStatus is a Consul service with its instances' checks.
