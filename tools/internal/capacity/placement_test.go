@@ -150,6 +150,11 @@ func TestSchedulerAgreesWithTheModel(t *testing.T) {
 	nomad, err := c.NomadClient()
 	require.NoError(t, err)
 
+	// The checked-in jobs themselves, as an operator would run them.
+	t.Run("jobs dir passes nomad job validate and plan", func(t *testing.T) {
+		testenv.NomadValidateAndPlan(t, c.NomadAddr(), filepath.Join(testenv.RepoRoot(t), "jobs"))
+	})
+
 	cases := []struct {
 		name         string
 		replacements []string

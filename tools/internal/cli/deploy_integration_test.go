@@ -1,11 +1,14 @@
 package cli_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -52,6 +55,13 @@ func TestDeployDevExample(t *testing.T) {
 	conn := connArgs(c)
 	broken := withCommand(t, "/usr/lib/litecoin/no-such-litecoind")
 
+	t.Run("rendered jobs pass nomad job validate and plan", func(t *testing.T) {
+		dir := t.TempDir()
+		code, _, stderr := run(t, "render", "-o", dir, dev)
+		require.Equal(t, cli.ExitOK, code, stderr)
+		testenv.NomadValidateAndPlan(t, c.NomadAddr(), dir)
+	})
+
 	t.Run("first version fails and is stopped", func(t *testing.T) {
 		code, stdout, stderr := run(t, append([]string{"deploy"}, append(conn, broken)...)...)
 		require.Equal(t, cli.ExitFailed, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
@@ -96,6 +106,26 @@ func TestDeployDevExample(t *testing.T) {
 		assert.Regexp(t, `ltc-wallet\s+wallet\s+service\s+running`, stdout)
 		assert.Regexp(t, `ltc-wallet\s+\S+\s+rpc answers\s+passing`, stdout)
 		assert.Regexp(t, `devpool-database\s+\S+\s+accepts connections\s+passing`, stdout)
+	})
+
+	t.Run("the health watcher follows a lost wallet", func(t *testing.T) {
+		nomad, err := c.NomadClient()
+		require.NoError(t, err)
+		allocs, _, err := nomad.Jobs().Allocations("ltc-wallet", false, nil)
+		require.NoError(t, err)
+		var victim string
+		for _, a := range allocs {
+			if a.ClientStatus == "running" {
+				victim = a.ID
+				break
+			}
+		}
+		require.NotEmpty(t, victim)
+		_, err = nomad.Allocations().Stop(&nomadapi.Allocation{ID: victim}, nil)
+		require.NoError(t, err)
+		// The watcher, not deploy, must publish both changes.
+		waitPoolCheck(t, c, "warning")
+		waitPoolCheck(t, c, "passing")
 	})
 
 	t.Run("redeploy and plan change nothing", func(t *testing.T) {
@@ -156,4 +186,26 @@ func TestRefusingNomad(t *testing.T) {
 	last = last[strings.LastIndex(last, "\n")+1:]
 	assert.Contains(t, last, "nomad at "+c.NomadAddr())
 	assert.Contains(t, last, "permission denied; set NOMAD_TOKEN")
+}
+
+// waitPoolCheck follows the pool's check with blocking queries until it
+// has the given status.
+func waitPoolCheck(t *testing.T, c *cluster.Cluster, status string) {
+	t.Helper()
+	consul, err := c.ConsulClient()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var index uint64
+	for {
+		checks, meta, err := consul.Health().Node("devpool-pool", (&consulapi.QueryOptions{WaitIndex: index}).WithContext(ctx))
+		require.NoError(t, err, "the pool's check did not become %s", status)
+		for _, chk := range checks {
+			if chk.Name == poolcheck.CheckName && chk.Status == status {
+				t.Logf("pool check %s:\n%s", status, chk.Output)
+				return
+			}
+		}
+		index = meta.LastIndex
+	}
 }
