@@ -49,7 +49,12 @@ func devCommand() *cli.Command {
 					"the pool's host volumes, the node's CPU and memory from the cluster block)\n" +
 					"on 127.0.0.1, builds the pinned nomad and consul first if needed, and prints\n" +
 					"NOMAD_ADDR and CONSUL_HTTP_ADDR. Needs root (the exec driver).",
-				Flags: []cli.Flag{stateDirFlag()},
+				Flags: []cli.Flag{
+					stateDirFlag(),
+					// Tests run dev clusters beside the operator's: -1 takes
+					// the first free slot of 198.18.N.0 addresses.
+					&cli.IntFlag{Name: "slot", Value: 0, Hidden: true},
+				},
 				Action: func(c *cli.Context) error {
 					if running, err := cluster.Load(c.String("state-dir"), c.App.ErrWriter); err == nil && running.Running() {
 						fmt.Fprintf(c.App.ErrWriter, "the dev cluster in %s is already running\n", running.StateDir)
@@ -75,7 +80,7 @@ func devCommand() *cli.Command {
 					clients := cluster.ModelClients(r.Pool, r.Jobs)
 					dc, err := cluster.Up(c.Context, cluster.Spec{
 						StateDir:       c.String("state-dir"),
-						Slot:           0,
+						Slot:           c.Int("slot"),
 						Datacenter:     r.Pool.Settings.Datacenter,
 						Region:         r.Pool.Settings.Region,
 						Clients:        clients,
