@@ -151,6 +151,14 @@ func TestDeployDevExample(t *testing.T) {
 		assert.Equal(t, "/usr/lib/litecoin/litecoind", job.TaskGroups[0].Tasks[1].Config["command"], "Nomad reverted to version %d", stable)
 	})
 
+	t.Run("an unreachable Consul is one line", func(t *testing.T) {
+		code, _, stderr := run(t, "deploy", "--address", c.NomadAddr(), "--consul-address", "127.0.0.1:1", dev)
+		assert.Equal(t, cli.ExitRuntime, code)
+		last := strings.TrimSpace(stderr)
+		last = last[strings.LastIndex(last, "\n")+1:]
+		assert.Contains(t, last, "consul at http://127.0.0.1:1: ask for its leader: unreachable")
+	})
+
 	t.Run("an invalid definition sends nothing", func(t *testing.T) {
 		nomad, err := c.NomadClient()
 		require.NoError(t, err)

@@ -26,35 +26,18 @@ func DatabaseService(p *config.Pool) string { return p.Name + "-database" }
 func (b builder) database() *Job {
 	d := b.pool.Database
 	job := b.newJob("", KindDatabase, "service", 90)
-	job.Update = &api.UpdateStrategy{
-		MaxParallel:      ptr(1),
-		HealthCheck:      ptr("checks"),
-		MinHealthyTime:   ptr(10 * time.Second),
-		HealthyDeadline:  ptr(5 * time.Minute),
-		ProgressDeadline: ptr(10 * time.Minute),
-		AutoRevert:       ptr(true),
-	}
+	job.Update = oneAtATime("checks", 10*time.Second, 5*time.Minute, 10*time.Minute)
 	bin := path.Dir(d.Command)
 	initdb := fmt.Sprintf(`test -s "$PGDATA/PG_VERSION" || exec %s/initdb --username=%s --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale`,
 		bin, DatabaseUser)
 	volumeMount := []*api.VolumeMount{{Volume: ptr(d.Volume), Destination: ptr(DataMount)}}
 	group := &api.TaskGroup{
-		Name:    ptr("database"),
-		Count:   ptr(1),
-		Volumes: hostVolume(d.Volume, false),
-		RestartPolicy: &api.RestartPolicy{
-			Attempts: ptr(3),
-			Interval: ptr(5 * time.Minute),
-			Delay:    ptr(10 * time.Second),
-			Mode:     ptr("delay"),
-		},
-		ReschedulePolicy: &api.ReschedulePolicy{
-			Delay:         ptr(30 * time.Second),
-			DelayFunction: ptr("exponential"),
-			MaxDelay:      ptr(5 * time.Minute),
-			Unlimited:     ptr(true),
-		},
-		EphemeralDisk: &api.EphemeralDisk{SizeMB: ptr(100)},
+		Name:             ptr("database"),
+		Count:            ptr(1),
+		Volumes:          hostVolume(d.Volume, false),
+		RestartPolicy:    restart(3, 5*time.Minute, 10*time.Second, "delay"),
+		ReschedulePolicy: rescheduleForever(30*time.Second, 5*time.Minute),
+		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(100)},
 		Networks: []*api.NetworkResource{{
 			DynamicPorts: []api.Port{{Label: "db"}},
 		}},

@@ -13,33 +13,16 @@ import (
 // KV) with blocking queries and keeps the pool's own Consul check current.
 func (b builder) health() *Job {
 	job := b.newJob("", KindHealth, "service", 60)
-	job.Update = &api.UpdateStrategy{
-		MaxParallel:      ptr(1),
-		HealthCheck:      ptr("task_states"),
-		MinHealthyTime:   ptr(10 * time.Second),
-		HealthyDeadline:  ptr(2 * time.Minute),
-		ProgressDeadline: ptr(5 * time.Minute),
-		AutoRevert:       ptr(true),
-	}
+	job.Update = oneAtATime("task_states", 10*time.Second, 2*time.Minute, 5*time.Minute)
 	task := b.poolctlTask("watch", "health", []string{"watch", "--pool=" + b.pool.Name}, 100, 64)
 	task.KillTimeout = ptr(10 * time.Second)
 	job.TaskGroups = []*api.TaskGroup{{
-		Name:  ptr("health"),
-		Count: ptr(1),
-		RestartPolicy: &api.RestartPolicy{
-			Attempts: ptr(5),
-			Interval: ptr(5 * time.Minute),
-			Delay:    ptr(5 * time.Second),
-			Mode:     ptr("fail"),
-		},
-		ReschedulePolicy: &api.ReschedulePolicy{
-			Delay:         ptr(15 * time.Second),
-			DelayFunction: ptr("exponential"),
-			MaxDelay:      ptr(5 * time.Minute),
-			Unlimited:     ptr(true),
-		},
-		EphemeralDisk: &api.EphemeralDisk{SizeMB: ptr(50)},
-		Tasks:         []*api.Task{task},
+		Name:             ptr("health"),
+		Count:            ptr(1),
+		RestartPolicy:    restart(5, 5*time.Minute, 5*time.Second, "fail"),
+		ReschedulePolicy: rescheduleForever(15*time.Second, 5*time.Minute),
+		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(50)},
+		Tasks:            []*api.Task{task},
 	}}
 	return &Job{
 		Job:        job,

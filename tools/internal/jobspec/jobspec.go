@@ -11,6 +11,7 @@ package jobspec
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/nomad/api"
@@ -145,6 +146,38 @@ func smallLogs() *api.LogConfig {
 // instances.
 func spreadOverNodes() []*api.Spread {
 	return []*api.Spread{{Attribute: "${node.unique.id}", Weight: ptr(int8(100))}}
+}
+
+// oneAtATime updates one allocation at a time and only moves on once it is
+// healthy by healthCheck ("checks" or "task_states") for minHealthy; a
+// deployment that fails is reverted to the last stable version.
+func oneAtATime(healthCheck string, minHealthy, healthyDeadline, progressDeadline time.Duration) *api.UpdateStrategy {
+	return &api.UpdateStrategy{
+		MaxParallel:      ptr(1),
+		HealthCheck:      ptr(healthCheck),
+		MinHealthyTime:   ptr(minHealthy),
+		HealthyDeadline:  ptr(healthyDeadline),
+		ProgressDeadline: ptr(progressDeadline),
+		AutoRevert:       ptr(true),
+	}
+}
+
+// restart restarts a failed task in place up to attempts times per
+// interval, delay apart; then mode decides ("fail": give the allocation up
+// to rescheduling; "delay": wait and keep trying in place).
+func restart(attempts int, interval, delay time.Duration, mode string) *api.RestartPolicy {
+	return &api.RestartPolicy{Attempts: ptr(attempts), Interval: ptr(interval), Delay: ptr(delay), Mode: ptr(mode)}
+}
+
+// rescheduleForever replaces a failed allocation on another node, without
+// limit, backing off exponentially from delay to maxDelay.
+func rescheduleForever(delay, maxDelay time.Duration) *api.ReschedulePolicy {
+	return &api.ReschedulePolicy{
+		Delay:         ptr(delay),
+		DelayFunction: ptr("exponential"),
+		MaxDelay:      ptr(maxDelay),
+		Unlimited:     ptr(true),
+	}
 }
 
 func hostVolume(name string, readOnly bool) map[string]*api.VolumeRequest {

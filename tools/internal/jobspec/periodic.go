@@ -45,14 +45,9 @@ func (b builder) periodic(spec periodicSpec) *Job {
 		task.User = spec.user
 	}
 	group := &api.TaskGroup{
-		Name:  ptr(sub),
-		Count: ptr(1),
-		RestartPolicy: &api.RestartPolicy{
-			Attempts: ptr(spec.retries),
-			Interval: ptr(10 * time.Minute),
-			Delay:    ptr(15 * time.Second),
-			Mode:     ptr("fail"),
-		},
+		Name:          ptr(sub),
+		Count:         ptr(1),
+		RestartPolicy: restart(spec.retries, 10*time.Minute, 15*time.Second, "fail"),
 		ReschedulePolicy: &api.ReschedulePolicy{
 			Attempts:  ptr(0),
 			Unlimited: ptr(false),

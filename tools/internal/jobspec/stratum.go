@@ -17,14 +17,7 @@ func StratumService(coin string) string { return coin + "-stratum" }
 func (b builder) stratum(coin *config.Coin) *Job {
 	s := coin.Stratum
 	job := b.newJob(coin.Name, KindStratum, "service", 70)
-	job.Update = &api.UpdateStrategy{
-		MaxParallel:      ptr(1),
-		HealthCheck:      ptr("checks"),
-		MinHealthyTime:   ptr(10 * time.Second),
-		HealthyDeadline:  ptr(2 * time.Minute),
-		ProgressDeadline: ptr(5 * time.Minute),
-		AutoRevert:       ptr(true),
-	}
+	job.Update = oneAtATime("checks", 10*time.Second, 2*time.Minute, 5*time.Minute)
 	args := []string{
 		"--pool=" + b.pool.Name,
 		"--coin=" + coin.Name,
@@ -42,23 +35,13 @@ func (b builder) stratum(coin *config.Coin) *Job {
 	task.KillSignal = "SIGTERM"
 	task.KillTimeout = ptr(30 * time.Second)
 	group := &api.TaskGroup{
-		Name:          ptr("stratum"),
-		Count:         ptr(s.Instances),
-		Spreads:       spreadOverNodes(),
-		ShutdownDelay: ptr(10 * time.Second),
-		RestartPolicy: &api.RestartPolicy{
-			Attempts: ptr(5),
-			Interval: ptr(5 * time.Minute),
-			Delay:    ptr(5 * time.Second),
-			Mode:     ptr("fail"),
-		},
-		ReschedulePolicy: &api.ReschedulePolicy{
-			Delay:         ptr(15 * time.Second),
-			DelayFunction: ptr("exponential"),
-			MaxDelay:      ptr(5 * time.Minute),
-			Unlimited:     ptr(true),
-		},
-		EphemeralDisk: &api.EphemeralDisk{SizeMB: ptr(100)},
+		Name:             ptr("stratum"),
+		Count:            ptr(s.Instances),
+		Spreads:          spreadOverNodes(),
+		ShutdownDelay:    ptr(10 * time.Second),
+		RestartPolicy:    restart(5, 5*time.Minute, 5*time.Second, "fail"),
+		ReschedulePolicy: rescheduleForever(15*time.Second, 5*time.Minute),
+		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(100)},
 		Networks: []*api.NetworkResource{{
 			ReservedPorts: []api.Port{{Label: "stratum", Value: s.Port}},
 		}},

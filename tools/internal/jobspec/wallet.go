@@ -35,15 +35,8 @@ func (b builder) wallet(coin *config.Coin) *Job {
 	w := coin.Wallet
 	job := b.newJob(coin.Name, KindWallet, "service", 80)
 	startup := walletStartup(coin.Network)
-	job.Update = &api.UpdateStrategy{
-		MaxParallel:      ptr(1),
-		HealthCheck:      ptr("checks"),
-		MinHealthyTime:   ptr(30 * time.Second),
-		HealthyDeadline:  ptr(startup),
-		ProgressDeadline: ptr(startup + 10*time.Minute),
-		AutoRevert:       ptr(true),
-		Stagger:          ptr(30 * time.Second),
-	}
+	job.Update = oneAtATime("checks", 30*time.Second, startup, startup+10*time.Minute)
+	job.Update.Stagger = ptr(30 * time.Second)
 	datadir := path.Join(ChainMount, "${NOMAD_ALLOC_INDEX}")
 	network := []string{}
 	switch coin.Network {
@@ -84,24 +77,14 @@ func (b builder) wallet(coin *config.Coin) *Job {
 		args = append(args, fmt.Sprintf("-prune=%d", w.PruneMB))
 	}
 	group := &api.TaskGroup{
-		Name:          ptr("wallet"),
-		Count:         ptr(w.Instances),
-		Spreads:       spreadOverNodes(),
-		Volumes:       hostVolume(w.Volume, false),
-		ShutdownDelay: ptr(5 * time.Second),
-		RestartPolicy: &api.RestartPolicy{
-			Attempts: ptr(3),
-			Interval: ptr(10 * time.Minute),
-			Delay:    ptr(15 * time.Second),
-			Mode:     ptr("fail"),
-		},
-		ReschedulePolicy: &api.ReschedulePolicy{
-			Delay:         ptr(30 * time.Second),
-			DelayFunction: ptr("exponential"),
-			MaxDelay:      ptr(10 * time.Minute),
-			Unlimited:     ptr(true),
-		},
-		EphemeralDisk: &api.EphemeralDisk{SizeMB: ptr(150)},
+		Name:             ptr("wallet"),
+		Count:            ptr(w.Instances),
+		Spreads:          spreadOverNodes(),
+		Volumes:          hostVolume(w.Volume, false),
+		ShutdownDelay:    ptr(5 * time.Second),
+		RestartPolicy:    restart(3, 10*time.Minute, 15*time.Second, "fail"),
+		ReschedulePolicy: rescheduleForever(30*time.Second, 10*time.Minute),
+		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(150)},
 		Networks: []*api.NetworkResource{{
 			DynamicPorts: []api.Port{{Label: "rpc"}, {Label: "p2p"}},
 		}},
