@@ -41,7 +41,19 @@ type Report struct {
 	// SingleNodeVolumes maps a host volume held by one node to the jobs
 	// that stop while that node is down.
 	SingleNodeVolumes map[string][]string
+	// Unfinished is set when the loss cases up to Tolerate did not all
+	// fit in the work budget; MaxLoss is then a lower bound at best.
+	Unfinished bool
+	// AtLeast is set when the search beyond Tolerate ran out of budget:
+	// MaxLoss nodes may be lost, perhaps more.
+	AtLeast bool
 }
+
+// workBudget bounds the node-loss search, in node x allocation
+// comparisons: every way of losing k unlike nodes is tried, and that
+// number grows fast with k and with how many kinds of nodes there are. A
+// 12-Pi pool needs a few hundred thousand.
+const workBudget = 5_000_000
 
 // Analyze places jobs on the cluster model with every node up and after
 // every combination of lost nodes, up to the first that breaks the pool.
@@ -73,9 +85,21 @@ func Analyze(cl *config.Cluster, jobs []*jobspec.Job) *Report {
 		return r
 	}
 	r.MaxLoss = len(nodes) - 1
+	work := 0
 	for k := 1; k < len(nodes); k++ {
 		var worst *LossCase
-		for _, lost := range lossSets(nodes, k) {
+		sets := lossSets(nodes, k)
+		if work+len(sets)*len(nodes)*len(demands) > workBudget {
+			r.MaxLoss = k - 1
+			if k <= r.Tolerate {
+				r.Unfinished = true
+			} else {
+				r.AtLeast = true
+			}
+			break
+		}
+		work += len(sets) * len(nodes) * len(demands)
+		for _, lost := range sets {
 			c := lose(nodes, demands, lost)
 			if !c.Placement.Fits() {
 				r.Breaking = c
@@ -146,30 +170,17 @@ func lose(nodes []Node, demands []Demand, lost []int) *LossCase {
 // size and volumes are interchangeable, so only how many of each kind are
 // lost matters; the last ones of a kind stand for them.
 func lossSets(nodes []Node, k int) [][]int {
-	classes := map[string][]int{}
-	var keys []string
-	for i, n := range nodes {
-		vols := make([]string, 0, len(n.Volumes))
-		for v := range n.Volumes {
-			vols = append(vols, v)
-		}
-		sort.Strings(vols)
-		key := fmt.Sprintf("%t/%d/%d/%s", n.Server, n.CPUMHz, n.MemoryMB, strings.Join(vols, ","))
-		if _, ok := classes[key]; !ok {
-			keys = append(keys, key)
-		}
-		classes[key] = append(classes[key], i)
-	}
+	classes := nodeClasses(nodes)
 	var out [][]int
 	var walk func(ci, left int, acc []int)
 	walk = func(ci, left int, acc []int) {
-		if ci == len(keys) {
+		if ci == len(classes) {
 			if left == 0 {
 				out = append(out, slices.Clone(acc))
 			}
 			return
 		}
-		members := classes[keys[ci]]
+		members := classes[ci]
 		for take := 0; take <= min(left, len(members)); take++ {
 			walk(ci+1, left-take, append(acc, members[len(members)-take:]...))
 		}
@@ -204,6 +215,15 @@ func (r *Report) Diagnostics(cl *config.Cluster, whole hcl.Range) hcl.Diagnostic
 			Subject:  f.Demand.Source.Ptr(),
 		})
 	}
+	if r.Unfinished {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Node failures too many to check",
+			Detail: fmt.Sprintf("Checking every way of losing %d nodes of this cluster would take too long (%d kinds of nodes); the jobs survive losing %d. Lower tolerate_node_failures or declare fewer host volumes.",
+				r.Tolerate, len(nodeClasses(r.Nodes)), r.MaxLoss),
+			Subject: config.AttrRange(cl.Body, "tolerate_node_failures", whole).Ptr(),
+		})
+	}
 	if r.All.Fits() && r.MaxLoss < r.Tolerate && r.Breaking != nil {
 		var parts []string
 		for _, f := range r.Breaking.Placement.Failures {
@@ -218,4 +238,27 @@ func (r *Report) Diagnostics(cl *config.Cluster, whole hcl.Range) hcl.Diagnostic
 		})
 	}
 	return diags
+}
+
+// nodeClasses groups the nodes (by index) that are alike in role, size and
+// host volumes.
+func nodeClasses(nodes []Node) [][]int {
+	byKey := map[string]int{}
+	var classes [][]int
+	for i, n := range nodes {
+		vols := make([]string, 0, len(n.Volumes))
+		for v := range n.Volumes {
+			vols = append(vols, v)
+		}
+		sort.Strings(vols)
+		key := fmt.Sprintf("%t/%d/%d/%s", n.Server, n.CPUMHz, n.MemoryMB, strings.Join(vols, ","))
+		c, ok := byKey[key]
+		if !ok {
+			c = len(classes)
+			byKey[key] = c
+			classes = append(classes, nil)
+		}
+		classes[c] = append(classes[c], i)
+	}
+	return classes
 }

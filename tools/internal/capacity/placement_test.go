@@ -35,7 +35,8 @@ func placeholder(j *jobspec.Job) *nomadapi.Job {
 		var tasks []*nomadapi.Task
 		for _, t := range g.Tasks {
 			tc := *t
-			tc.Driver, tc.User = "raw_exec", ""
+			// raw_exec may not run tasks as root on these clusters.
+			tc.Driver, tc.User = "raw_exec", "nobody"
 			tc.Services, tc.Templates, tc.VolumeMounts, tc.Env = nil, nil, nil, nil
 			tc.Config = map[string]any{"command": "/bin/sleep", "args": []string{"3600"}}
 			if t.Lifecycle != nil {

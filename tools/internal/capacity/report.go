@@ -38,6 +38,8 @@ func (r *Report) WriteSummary(w io.Writer) {
 	switch {
 	case len(r.Nodes) == 1:
 		fmt.Fprintf(w, "  node loss:  a single node: nothing to fail over to\n")
+	case r.AtLeast:
+		fmt.Fprintf(w, "  node loss:  everything still fits with any %s lost (more not checked: too many cases)\n", count(r.MaxLoss, "node"))
 	case r.Breaking == nil:
 		fmt.Fprintf(w, "  node loss:  everything still fits with any %s lost\n", count(r.MaxLoss, "node"))
 	default:

@@ -20,6 +20,13 @@ var Version = "dev"
 func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal cancels the command's context (a deploy stops
+	// following, a watcher ends); after it, signals act as usual again, so
+	// a second Ctrl-C ends whatever does not listen.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	app := newApp(stdout, stderr)
 	return exitCode(app.RunContext(ctx, args), stderr)
 }

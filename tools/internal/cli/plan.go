@@ -40,11 +40,11 @@ func planCommand() *cli.Command {
 
 // planPool connects and plans every job of a validated pool.
 func planPool(c *cli.Context, r *validate.Result) (*deploy.Clients, *deploy.Plan, error) {
-	clients, err := deploy.Connect(connOptions(c))
+	clients, err := deploy.Connect(c.Context, connOptions(c))
 	if err != nil {
 		return nil, nil, withCode(ExitRuntime, err)
 	}
-	plan, err := deploy.MakePlan(clients, r.Jobs, Implemented)
+	plan, err := deploy.MakePlan(c.Context, clients, r.Jobs, Implemented)
 	var invalid *deploy.Invalid
 	if errors.As(err, &invalid) {
 		return nil, nil, withCode(ExitInvalid, err)

@@ -19,11 +19,11 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			clients, err := deploy.Connect(connOptions(c))
+			clients, err := deploy.Connect(c.Context, connOptions(c))
 			if err != nil {
 				return withCode(ExitRuntime, err)
 			}
-			s, err := deploy.ReadStatus(clients, r.Pool.Name, r.Jobs, Implemented)
+			s, err := deploy.ReadStatus(c.Context, clients, r.Pool.Name, r.Jobs, Implemented)
 			if err != nil {
 				return withCode(ExitRuntime, err)
 			}

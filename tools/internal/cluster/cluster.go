@@ -54,8 +54,10 @@ type Spec struct {
 	// that every client is shaped alike, as in placement tests).
 	Clients        []Client
 	SeparateServer bool
-	// ACL turns Nomad's ACL system on (not bootstrapped): every request
-	// without a token is refused, as on the provisioned Pis.
+	// ACL turns Nomad's ACL system on and bootstraps it; the management
+	// token stays in the state directory (mode 0600) for the cluster's own
+	// calls, and every request without a token is refused, as on the
+	// provisioned Pis.
 	ACL bool
 	// Poolctl is the poolctl binary to offer tasks, at PoolctlDir inside
 	// their chroot (the directory of the pool's poolctl setting).
@@ -69,15 +71,14 @@ type Spec struct {
 
 // Node is one agent of the cluster, as saved in its state directory.
 type Node struct {
-	Name         string
-	Server       bool
-	Client       *Client
-	IP           string
-	Interface    string
-	Dir          string
-	CgroupParent string
-	Volumes      map[string]string
-	NomadPID     int
+	Name      string
+	Server    bool
+	Client    *Client
+	IP        string
+	Interface string
+	Dir       string
+	Volumes   map[string]string
+	NomadPID  int
 	// ConsulPID is set on the first node, which runs the Consul dev agent
 	// every Nomad agent registers its services with.
 	ConsulPID int
@@ -166,6 +167,9 @@ func Load(stateDir string, log io.Writer) (*Cluster, error) {
 	if err := json.Unmarshal(data, c); err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(abs, stateFile), err)
 	}
+	if len(c.Nodes) == 0 || c.StateDir != abs {
+		return nil, fmt.Errorf("%s does not describe a cluster in %s; remove it", filepath.Join(abs, stateFile), abs)
+	}
 	if c.ACL {
 		token, err := os.ReadFile(filepath.Join(abs, tokenFile))
 		if err != nil {
@@ -202,12 +206,29 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if old, err := Load(stateDir, spec.Log); err == nil && old.Running() {
-		return nil, fmt.Errorf("a cluster is already running in %s (Nomad at %s); run `poolctl dev down` first", stateDir, old.NomadAddr())
-	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("a dev cluster needs root: Nomad's exec driver isolates tasks with chroots, namespaces and cgroups")
 	}
+	if old, err := Load(stateDir, spec.Log); err == nil {
+		if old.Running() {
+			return nil, fmt.Errorf("a cluster is already running in %s (Nomad at %s); run `poolctl dev down` first", stateDir, old.NomadAddr())
+		}
+		// A cluster that died without Down may have left tasks, mounts and
+		// interfaces; its Nomad data (the allocation list the sweep needs)
+		// is about to be wiped, so clean up first.
+		if err := old.Down(ctx); err != nil {
+			return nil, fmt.Errorf("clean up the previous cluster in %s: %w", stateDir, err)
+		}
+	}
+	nomadBin, err := resolved(spec.NomadBin)
+	if err != nil {
+		return nil, err
+	}
+	consulBin, err := resolved(spec.ConsulBin)
+	if err != nil {
+		return nil, err
+	}
+	spec.NomadBin, spec.ConsulBin = nomadBin, consulBin
 	if len(spec.Clients) == 0 {
 		spec.Clients = []Client{{Name: "dev-1"}}
 	}
@@ -226,18 +247,17 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	if spec.SeparateServer {
 		nodes++
 	}
-	plan, err := claimSlot(spec.Slot, nodes)
+	plan, err := claimSlot(spec.Slot, nodes, stateDir)
 	if err != nil {
 		return nil, err
 	}
 	c.Slot = plan.Slot
 	for i := 0; i < nodes; i++ {
 		n := Node{
-			IP:           plan.IP(nodes, i),
-			Interface:    plan.Interface(nodes, i),
-			CgroupParent: fmt.Sprintf("poolctl-%d-%d", c.Slot, i),
-			Volumes:      map[string]string{},
-			Server:       i == 0,
+			IP:        plan.IP(nodes, i),
+			Interface: plan.Interface(nodes, i),
+			Volumes:   map[string]string{},
+			Server:    i == 0,
 		}
 		k := i
 		if spec.SeparateServer {
@@ -264,10 +284,10 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	return c, nil
 }
 
-func claimSlot(slot, nodes int) (addressPlan, error) {
+func claimSlot(slot, nodes int, owner string) (addressPlan, error) {
 	if slot >= 0 {
 		p := addressPlan{Slot: slot}
-		if err := p.setUp(nodes); err != nil {
+		if err := p.setUp(nodes, owner); err != nil {
 			if errors.Is(err, errSlotTaken) {
 				return p, fmt.Errorf("the addresses of slot %d are taken (interface %s exists): another cluster runs there", slot, p.Interface(nodes, 0))
 			}
@@ -277,7 +297,7 @@ func claimSlot(slot, nodes int) (addressPlan, error) {
 	}
 	for s := 1; s < 255; s++ {
 		p := addressPlan{Slot: s}
-		err := p.setUp(nodes)
+		err := p.setUp(nodes, owner)
 		if err == nil {
 			return p, nil
 		}
@@ -347,6 +367,20 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 	}
 	c.logf("nomad API at %s", c.NomadAddr())
 	return c.waitReady(ctx, 2*time.Minute)
+}
+
+// resolved is bin as /proc/<pid>/exe will show it: absolute, with
+// symlinks resolved, so that the cluster recognizes its agents.
+func resolved(bin string) (string, error) {
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("find %s: %w", bin, err)
+	}
+	return real, nil
 }
 
 // installFile copies src to dst (executable). A copy, not a link: the

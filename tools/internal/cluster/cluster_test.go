@@ -57,6 +57,11 @@ func (l *logBuffer) String() string {
 
 func start(t *testing.T, clients int, log *logBuffer) *cluster.Cluster {
 	t.Helper()
+	return startIn(t, t.TempDir(), clients, log)
+}
+
+func startIn(t *testing.T, stateDir string, clients int, log *logBuffer) *cluster.Cluster {
+	t.Helper()
 	testenv.Integration(t)
 	shape := make([]cluster.Client, clients)
 	for i := range shape {
@@ -65,7 +70,7 @@ func start(t *testing.T, clients int, log *logBuffer) *cluster.Cluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c, err := cluster.Up(ctx, cluster.Spec{
-		StateDir:       t.TempDir(),
+		StateDir:       stateDir,
 		Slot:           -1,
 		Clients:        shape,
 		SeparateServer: clients > 1,
@@ -213,4 +218,48 @@ func TestMultiNodeClusterIsPiShaped(t *testing.T) {
 		addresses[n.Attributes["unique.network.ip-address"]] = true
 	}
 	assert.Len(t, addresses, 3, "each client has an address of its own")
+}
+
+// A cluster in .../dev2 is not the cluster in .../dev: stopping one leaves
+// the other's agents and tasks alone.
+func TestTwoClustersDoNotTouchEachOther(t *testing.T) {
+	base := t.TempDir()
+	a := startIn(t, base+"/dev", 1, &logBuffer{})
+	b := startIn(t, base+"/dev2", 1, &logBuffer{})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		assert.NoError(t, b.Down(ctx))
+	})
+	runUntilRunning(t, b, sleeper("keep", 1))
+	kept := sleepPIDs(t)
+	require.Len(t, kept, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	require.NoError(t, a.Down(ctx))
+	assert.True(t, b.Running(), "the other cluster's agents must survive")
+	assert.NoError(t, syscall.Kill(kept[0], 0), "the other cluster's task must survive")
+}
+
+// An Up over a cluster that crashed (agents killed, tasks orphaned) first
+// cleans up what the crash left, then starts afresh.
+func TestUpAfterACrash(t *testing.T) {
+	state := t.TempDir()
+	c := startIn(t, state, 1, &logBuffer{})
+	runUntilRunning(t, c, sleeper("orphan", 1))
+	orphans := sleepPIDs(t)
+	require.NotEmpty(t, orphans)
+	require.NoError(t, syscall.Kill(c.Nodes[0].NomadPID, syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(c.Nodes[0].ConsulPID, syscall.SIGKILL))
+
+	again := startIn(t, state, 1, &logBuffer{})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		assert.NoError(t, again.Down(ctx))
+	})
+	assert.True(t, again.Running())
+	for _, pid := range orphans {
+		assert.True(t, syscall.Kill(pid, 0) != nil || zombie(pid), "task %d of the crashed cluster still runs", pid)
+	}
 }

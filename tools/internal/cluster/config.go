@@ -133,7 +133,6 @@ func nomadConfig(n Node, c *Cluster) []byte {
 			client.SetAttributeValue("servers", cty.ListVal([]cty.Value{cty.StringVal(fmt.Sprintf("%s:%d", c.Nodes[0].IP, NomadRPCPort))}))
 		}
 		client.SetAttributeValue("network_interface", cty.StringVal(n.Interface))
-		client.SetAttributeValue("cgroup_parent", cty.StringVal(n.CgroupParent))
 		if shape.CPUMHz > 0 {
 			client.SetAttributeValue("cpu_total_compute", cty.NumberIntVal(int64(shape.CPUMHz)))
 		}
@@ -162,8 +161,13 @@ func nomadConfig(n Node, c *Cluster) []byte {
 			v.SetAttributeValue("path", cty.StringVal(n.Volumes[name]))
 			v.SetAttributeValue("read_only", cty.False)
 		}
-		raw := b.AppendNewBlock("plugin", []string{"raw_exec"}).Body()
-		raw.AppendNewBlock("config", nil).Body().SetAttributeValue("enabled", cty.True)
+		// raw_exec runs tasks without isolation; on a root agent that would
+		// let anyone who can reach the API run commands as root, so tasks
+		// may not run as root (uid and gid 0) under it.
+		raw := b.AppendNewBlock("plugin", []string{"raw_exec"}).Body().AppendNewBlock("config", nil).Body()
+		raw.SetAttributeValue("enabled", cty.True)
+		raw.SetAttributeValue("denied_host_uids", cty.StringVal("0"))
+		raw.SetAttributeValue("denied_host_gids", cty.StringVal("0"))
 	}
 
 	consul := b.AppendNewBlock("consul", nil).Body()

@@ -17,19 +17,30 @@ import (
 )
 
 // NomadClient returns an API client for the cluster's Nomad.
+//
+// The clients are built from scratch rather than from the environment: the
+// NOMAD_* and CONSUL_* variables in the operator's shell may well point at
+// the real cluster, with its tokens and certificates.
 func (c *Cluster) NomadClient() (*nomadapi.Client, error) {
-	cfg := nomadapi.DefaultConfig()
-	cfg.Address = c.NomadAddr()
-	cfg.Region = c.Region
-	cfg.SecretID = c.NomadToken
-	return nomadapi.NewClient(cfg)
+	return nomadapi.NewClient(&nomadapi.Config{
+		Address:   c.NomadAddr(),
+		Region:    c.Region,
+		Namespace: "default",
+		SecretID:  c.NomadToken,
+		TLSConfig: &nomadapi.TLSConfig{},
+	})
 }
 
-// ConsulClient returns an API client for the cluster's Consul.
+// ConsulClient returns an API client for the cluster's Consul (see
+// NomadClient on the environment).
 func (c *Cluster) ConsulClient() (*consulapi.Client, error) {
 	cfg := consulapi.DefaultNonPooledConfig()
-	cfg.Address = c.ConsulAddr()
-	cfg.Token = ""
+	cfg.Address, cfg.Scheme, cfg.HttpAuth = c.ConsulAddr(), "http", nil
+	cfg.TLSConfig = consulapi.TLSConfig{}
+	cfg.Namespace, cfg.Partition, cfg.TokenFile = "", "", ""
+	// NewClient fills an empty token from CONSUL_HTTP_TOKEN; the
+	// well-known anonymous token is what a dev agent expects anyway.
+	cfg.Token = "anonymous"
 	return consulapi.NewClient(cfg)
 }
 
@@ -190,18 +201,25 @@ func (c *Cluster) Down(ctx context.Context) error {
 	if err := unmountAll(c.StateDir); err != nil {
 		errs = append(errs, err)
 	}
+	if err := removeCgroups(allocs); err != nil {
+		errs = append(errs, err)
+	}
 	for _, n := range c.Nodes {
-		if err := removeCgroups(n.CgroupParent, allocs); err != nil {
-			errs = append(errs, err)
-		}
 		if bound := boundAgentPorts(n.IP); len(bound) > 0 {
 			errs = append(errs, fmt.Errorf("ports %v on %s are still bound after the agents stopped", bound, n.IP))
 		}
+	}
+	addressPlan{Slot: c.Slot}.tearDown(len(c.Nodes), c.StateDir)
+	if len(errs) > 0 {
+		// Keep the state (and the allocation list in Nomad's data) so that
+		// another Down can finish the job.
+		return errors.Join(errs...)
+	}
+	for _, n := range c.Nodes {
 		if err := os.RemoveAll(n.NomadDataDir()); err != nil {
 			errs = append(errs, fmt.Errorf("remove Nomad data: %w", err))
 		}
 	}
-	addressPlan{Slot: c.Slot}.tearDown(len(c.Nodes))
 	if err := os.Remove(filepath.Join(c.StateDir, stateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}

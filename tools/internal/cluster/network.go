@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -45,7 +46,7 @@ var errSlotTaken = errors.New("slot taken")
 
 // setUp creates the veth pairs of the plan. Creating the first one is what
 // claims the slot, atomically, against other clusters starting at once.
-func (p addressPlan) setUp(nodes int) error {
+func (p addressPlan) setUp(nodes int, owner string) error {
 	if p.loopbackOnly(nodes) {
 		return nil
 	}
@@ -55,16 +56,19 @@ func (p addressPlan) setUp(nodes int) error {
 			if i == 0 && strings.Contains(string(out), "File exists") {
 				return errSlotTaken
 			}
-			p.tearDown(nodes)
+			p.tearDown(nodes, owner)
 			return fmt.Errorf("create interface %s (needs root and iproute2): %s", name, strings.TrimSpace(string(out)))
 		}
 		for _, args := range [][]string{
+			// The alias says which cluster owns the interface, so that a
+			// Down never removes another cluster's.
+			{"link", "set", name, "alias", owner},
 			{"addr", "add", p.IP(nodes, i) + "/32", "dev", name},
 			{"link", "set", name, "up"},
 			{"link", "set", name + "p", "up"},
 		} {
 			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-				p.tearDown(nodes)
+				p.tearDown(nodes, owner)
 				return fmt.Errorf("ip %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
 			}
 		}
@@ -72,13 +76,19 @@ func (p addressPlan) setUp(nodes int) error {
 	return nil
 }
 
-// tearDown deletes the veth pairs of the plan; deleting one end deletes
-// its peer. Missing interfaces are fine: down may run twice.
-func (p addressPlan) tearDown(nodes int) {
+// tearDown deletes the veth pairs of the plan that owner holds; deleting
+// one end deletes its peer. Missing interfaces are fine: Down may run
+// twice. An interface another cluster has claimed since is left alone.
+func (p addressPlan) tearDown(nodes int, owner string) {
 	if p.loopbackOnly(nodes) {
 		return
 	}
 	for i := 0; i < nodes; i++ {
-		_ = exec.Command("ip", "link", "del", p.Interface(nodes, i)).Run()
+		name := p.Interface(nodes, i)
+		alias, err := os.ReadFile("/sys/class/net/" + name + "/ifalias")
+		if err != nil || strings.TrimSpace(string(alias)) != owner {
+			continue
+		}
+		_ = exec.Command("ip", "link", "del", name).Run()
 	}
 }

@@ -37,24 +37,30 @@ func startAgent(bin string, args []string, logPath string) (int, error) {
 }
 
 // ours tells whether pid is alive and a process of this cluster: one of
-// its agents or their plugins (the nomad or consul binary, with the state
-// directory in its command line or a file in it open), or a raw_exec task
-// (NOMAD_ALLOC_DIR inside the state directory). Exec tasks run in their own
-// mount namespace behind a chroot; sweep finds them by their cgroups. A recycled pid of another
-// program, or a shell that merely looks at the state directory, is never
-// ours.
+// its agents or their plugins (the nomad or consul binary, with a path in
+// the state directory among its arguments or a file there open), or a
+// raw_exec task (NOMAD_ALLOC_DIR inside the state directory). Exec tasks run
+// in their own mount namespace behind a chroot; sweep finds them by their
+// cgroups. Paths are compared as paths, so that a cluster in .../dev2 is
+// not taken for one in .../dev; a recycled pid of another program, or a
+// shell that merely looks at the state directory, is never ours.
 func ours(pid int, stateDir string, bins []string) bool {
 	if pid <= 0 || pid == os.Getpid() {
 		return false
 	}
 	inside := func(p string) bool { return p == stateDir || strings.HasPrefix(p, stateDir+"/") }
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && slices.Contains(bins, exe) {
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && slices.Contains(bins, strings.TrimSuffix(exe, " (deleted)")) {
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.Contains(string(cmdline), stateDir) {
-			return true
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			if _, value, ok := strings.Cut(arg, "="); ok {
+				arg = value
+			}
+			if inside(arg) {
+				return true
+			}
 		}
-		// Plugins such as logmon carry no path in their command line, but
-		// hold the allocation's log files open.
+		// Plugins such as logmon and executors carry no path as an
+		// argument of their own, but hold the allocation's files open.
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		for _, fd := range fds {
 			if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inside(target) {
@@ -224,23 +230,12 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// removeCgroups removes the cgroup directories Nomad made for the
-// cluster: under its cgroup_parent in every controller, and those of its
-// allocations' tasks, children first. A directory still holding a process
-// cannot be removed; that is reported.
-func removeCgroups(parent string, allocIDs []string) error {
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
-	roots = append(roots, "/sys/fs/cgroup")
-	var tops []string
-	for _, root := range roots {
-		tops = append(tops, filepath.Join(root, strings.TrimPrefix(parent, "/")))
-	}
-	tops = append(tops, allocCgroups(allocIDs)...)
+// removeCgroups removes the cgroup directories of the given allocations'
+// tasks, children first; Nomad leaves them behind when its agent is killed.
+// A directory still holding a process cannot be removed; that is reported.
+func removeCgroups(allocIDs []string) error {
 	var errs []error
-	for _, top := range tops {
-		if _, err := os.Stat(top); err != nil {
-			continue
-		}
+	for _, top := range allocCgroups(allocIDs) {
 		var dirs []string
 		_ = filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {

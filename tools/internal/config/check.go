@@ -46,7 +46,8 @@ const MaxCoins = 4
 
 // Limits that catch typos and hostile input long before Nomad would.
 const (
-	maxNodes          = 1000
+	maxNodes          = 100
+	maxHostVolumes    = 16
 	maxInstances      = 64
 	maxCPUMHz         = 1_000_000
 	maxMemoryMB       = 16 << 20
@@ -116,13 +117,38 @@ func (c *checker) name(rng hcl.Range, what, name string) {
 	}
 }
 
+// cronRange matches a range within a cron field, such as 5-1 in 5-1/2.
+var cronRange = regexp.MustCompile(`(\d+)-(\d+)`)
+
 func (c *checker) cron(body hcl.Body, fallback hcl.Range, name, expr string) {
 	if c.skip(body, name) {
 		return
 	}
-	if _, err := cronexpr.Parse(expr); err != nil {
-		c.errorf(AttrRange(body, name, fallback), "Invalid cron expression",
-			"%s %q is not a cron expression Nomad accepts: %s. Example: \"*/30 * * * *\" runs every 30 minutes (UTC).", name, expr, err)
+	rng := AttrRange(body, name, fallback)
+	const example = `Example: "*/30 * * * *" runs every 30 minutes (UTC).`
+	fields := strings.Fields(expr)
+	if len(fields) != 5 {
+		// Nomad also takes seconds and years, but cron's five fields are
+		// what operators write, and the extra fields admit expressions
+		// whose next run the scheduler searches for forever.
+		c.errorf(rng, "Invalid cron expression", "%s %q must have the five fields minute, hour, day of month, month and day of week. %s", name, expr, example)
+		return
+	}
+	for _, m := range cronRange.FindAllStringSubmatch(expr, -1) {
+		lo, _ := strconv.Atoi(m[1])
+		hi, _ := strconv.Atoi(m[2])
+		if lo > hi {
+			c.errorf(rng, "Invalid cron expression", "%s %q has the range %s, which runs backwards and matches nothing. %s", name, expr, m[0], example)
+			return
+		}
+	}
+	parsed, err := cronexpr.Parse(expr)
+	if err != nil {
+		c.errorf(rng, "Invalid cron expression", "%s %q is not a cron expression Nomad accepts: %s. %s", name, expr, err, example)
+		return
+	}
+	if parsed.Next(time.Now().UTC()).IsZero() {
+		c.errorf(rng, "Cron expression never fires", "%s %q matches no time at all (such as the 31st of February), so the job would never run. %s", name, expr, example)
 	}
 }
 
@@ -147,13 +173,17 @@ func (c *checker) resources(body hcl.Body, fallback hcl.Range, cpu, memory int) 
 	c.intBetween(body, fallback, "memory_mb", memory, minMemoryMB, maxMemoryMB)
 }
 
+// pathPattern keeps paths to characters that need no quoting anywhere they
+// end up: job files, command lines and the shell of a prestart task.
+var pathPattern = regexp.MustCompile(`^[A-Za-z0-9._/+-]+$`)
+
 func (c *checker) absPath(body hcl.Body, fallback hcl.Range, name, value string) {
 	if c.skip(body, name) {
 		return
 	}
-	if !path.IsAbs(value) || path.Clean(value) != value {
+	if !path.IsAbs(value) || path.Clean(value) != value || !pathPattern.MatchString(value) {
 		c.errorf(AttrRange(body, name, fallback), "Invalid path",
-			"%s must be a clean absolute path on the nodes; it is %q.", name, value)
+			"%s must be a clean absolute path on the nodes, of letters, digits and . _ / + -; it is %q.", name, value)
 	}
 }
 
@@ -273,6 +303,12 @@ func (c *checker) checkCluster(cl *Cluster, whole hcl.Range) map[string]*HostVol
 			"With %d nodes, wallets must accept RPC from the other nodes: set lan to the network(s) the nodes share, for example lan = [\"192.168.1.0/24\"].", cl.Nodes)
 	}
 	volumes := map[string]*HostVolume{}
+	if len(cl.HostVolumes) > maxHostVolumes {
+		// Every distinct set of volumes makes nodes that are not alike,
+		// and the node-loss check tries every way of losing unlike nodes.
+		c.errorf(BlockRange(cl.HostVolumes[maxHostVolumes].Body, at), "Too many host volumes",
+			"A cluster declares at most %d host volumes; this one declares %d.", maxHostVolumes, len(cl.HostVolumes))
+	}
 	for _, v := range cl.HostVolumes {
 		vr := BlockRange(v.Body, at)
 		c.name(vr, "host volume", v.Name)

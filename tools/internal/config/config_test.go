@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,6 +74,16 @@ func TestNotTextIsOneDiagnostic(t *testing.T) {
 			assert.Equal(t, "Not a text file", diags[0].Summary)
 		})
 	}
+}
+
+// The parser recurses per nesting level; a deep enough file would
+// overflow the stack, which no recover can catch.
+func TestDeepNestingIsRejectedBeforeParsing(t *testing.T) {
+	src := []byte("pool \"p\" { datacenter = " + strings.Repeat("[", 100_000) + " }")
+	p, _, diags := config.Parse(src, "deep.hcl")
+	assert.Nil(t, p)
+	require.Len(t, diags, 1)
+	assert.Equal(t, "Nested too deeply", diags[0].Summary)
 }
 
 // FuzzParse feeds arbitrary bytes through decoding and every rule: none of

@@ -13,7 +13,13 @@ import (
 
 // MaxFileBytes bounds what Load reads: a pool definition is a few kilobytes,
 // and anything far larger is a mistake (a chain file, a disk image).
-const MaxFileBytes = 1 << 20
+const MaxFileBytes = 256 << 10
+
+// maxNesting bounds how deep brackets, braces and parentheses may nest.
+// The HCL parser recurses once per level, and a few tens of thousands of
+// levels overflow the stack (a fatal error, not a panic); a pool
+// definition nests three or four deep.
+const maxNesting = 64
 
 var topSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
@@ -70,6 +76,10 @@ func readBounded(path string) ([]byte, error) {
 	if info.IsDir() {
 		return nil, fmt.Errorf("%s is a directory, not a pool definition file", path)
 	}
+	if !info.Mode().IsRegular() {
+		// A FIFO or device would block or never end.
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
 	src, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
 		return nil, err
@@ -88,6 +98,9 @@ func readBounded(path string) ([]byte, error) {
 // even with decoding errors, with defaults where values were unusable.
 func Parse(src []byte, filename string) (*Pool, *hcl.File, hcl.Diagnostics) {
 	if d := notText(src, filename); d != nil {
+		return nil, nil, hcl.Diagnostics{d}
+	}
+	if d := tooDeep(src, filename); d != nil {
 		return nil, nil, hcl.Diagnostics{d}
 	}
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
@@ -231,4 +244,34 @@ func badAttributes(file *hcl.File, diags hcl.Diagnostics) map[*hclsyntax.Attribu
 	}
 	walk(body)
 	return bad
+}
+
+// tooDeep rejects nesting deeper than maxNesting before the parser sees it.
+// It counts every bracket, brace and parenthesis, also inside strings: a
+// real pool definition never comes close, and being strict is safe.
+func tooDeep(src []byte, filename string) *hcl.Diagnostic {
+	depth := 0
+	pos := hcl.InitialPos
+	for i, b := range src {
+		switch b {
+		case '[', '{', '(':
+			depth++
+			if depth > maxNesting {
+				return &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Nested too deeply",
+					Detail:   fmt.Sprintf("Brackets, braces and parentheses nest more than %d deep at byte offset %d; a pool definition needs a handful.", maxNesting, i),
+					Subject:  &hcl.Range{Filename: filename, Start: pos, End: pos},
+				}
+			}
+		case ']', '}', ')':
+			depth--
+		case '\n':
+			pos.Line++
+			pos.Column = 0
+		}
+		pos.Column++
+		pos.Byte++
+	}
+	return nil
 }

@@ -5,6 +5,7 @@
 package deploy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -91,7 +92,7 @@ func set(dst *string, v string) {
 // Connect builds both clients and checks that each API answers and has a
 // leader, so that a dead or refusing cluster is one clear line before
 // anything is sent.
-func Connect(o ConnOptions) (*Clients, error) {
+func Connect(ctx context.Context, o ConnOptions) (*Clients, error) {
 	nomad, naddr, err := NewNomad(o)
 	if err != nil {
 		return nil, err
@@ -103,11 +104,22 @@ func Connect(o ConnOptions) (*Clients, error) {
 	if _, err := nomad.Status().Leader(); err != nil {
 		return nil, APIError("nomad", naddr, "ask for its leader", err)
 	}
-	if _, err := consul.Status().Leader(); err != nil {
+	if _, err := consul.Status().LeaderWithQueryOptions((&consulapi.QueryOptions{}).WithContext(ctx)); err != nil {
 		return nil, APIError("consul", caddr, "ask for its leader", err)
 	}
 	return &Clients{Nomad: nomad, Consul: consul, NomadAddr: naddr, ConsulAddr: caddr}, nil
 }
+
+// apiError is one line saying which API failed, where, doing what, and
+// why; it wraps the cause, so that a context's deadline or cancellation
+// stays recognizable.
+type apiError struct {
+	msg string
+	err error
+}
+
+func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Unwrap() error { return e.err }
 
 // APIError says in one line which API failed, where, doing what, and why,
 // with a hint for the usual causes.
@@ -116,6 +128,10 @@ func APIError(api, addr, doing string, err error) error {
 	var urlErr *url.Error
 	msg := err.Error()
 	switch {
+	case errors.Is(err, context.Canceled):
+		msg = "interrupted"
+	case errors.Is(err, context.DeadlineExceeded):
+		msg = "out of time"
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		msg = fmt.Sprintf("unreachable (%v); is it running, and is the address right?", opErr.Err)
 	case errors.As(err, &urlErr) && urlErr.Timeout():
@@ -131,7 +147,7 @@ func APIError(api, addr, doing string, err error) error {
 	default:
 		msg = firstLine(msg)
 	}
-	return fmt.Errorf("%s at %s: %s: %s", api, addr, doing, msg)
+	return &apiError{msg: fmt.Sprintf("%s at %s: %s: %s", api, addr, doing, msg), err: err}
 }
 
 func firstLine(s string) string {

@@ -32,7 +32,7 @@ type Options struct {
 // Outcome is what became of one job.
 type Outcome struct {
 	Job    string
-	Result string // healthy, registered, failed, reverted, stopped, skipped
+	Result string // healthy, registered, skipped; failed, reverted, stopped, superseded, unplaceable
 	Detail string
 }
 
@@ -40,10 +40,14 @@ type Outcome struct {
 // outcomes say which and why.
 type Failed struct{ Outcomes []Outcome }
 
+func (o Outcome) ok() bool {
+	return o.Result == "healthy" || o.Result == "registered" || o.Result == "skipped"
+}
+
 func (e *Failed) Error() string {
 	var bad []string
 	for _, o := range e.Outcomes {
-		if o.Result != "healthy" && o.Result != "registered" && o.Result != "skipped" {
+		if !o.ok() {
 			bad = append(bad, o.Job+" "+o.Result)
 		}
 	}
@@ -78,15 +82,11 @@ func Run(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan, o Optio
 	if bad := plan.Unplaceable(); len(bad) > 0 {
 		var outcomes []Outcome
 		for _, j := range bad {
-			var reasons []string
-			for g, m := range j.Plan.FailedTGAllocs {
-				reasons = append(reasons, fmt.Sprintf("group %q: %s", g, strings.Join(FailureReasons(m), "; ")))
-			}
-			outcomes = append(outcomes, Outcome{Job: j.ID(), Result: "unplaceable", Detail: strings.Join(reasons, "; ")})
+			outcomes = append(outcomes, Outcome{Job: j.ID(), Result: "unplaceable", Detail: placementReasons(j.Plan.FailedTGAllocs)})
 		}
 		return outcomes, &Failed{Outcomes: outcomes}
 	}
-	if err := recordPool(c, pool, plan); err != nil {
+	if err := recordPool(ctx, c, pool, plan); err != nil {
 		return nil, err
 	}
 	var outcomes []Outcome
@@ -126,7 +126,7 @@ func Run(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan, o Optio
 				return outcomes, err
 			}
 			outcomes = append(outcomes, out)
-			if out.Result != "healthy" && out.Result != "registered" {
+			if !out.ok() {
 				failed = true
 			}
 		}
@@ -134,10 +134,10 @@ func Run(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan, o Optio
 			return outcomes, &Failed{Outcomes: outcomes}
 		}
 	}
-	if err := recordDeployment(c, pool, outcomes, o.Version); err != nil {
+	if err := recordDeployment(ctx, c, pool, outcomes, o.Version); err != nil {
 		return outcomes, err
 	}
-	if err := publishNow(c, pool, plan); err != nil {
+	if err := publishNow(ctx, c, pool, plan); err != nil {
 		return outcomes, err
 	}
 	return outcomes, nil
@@ -150,28 +150,29 @@ func progress(o Options, format string, args ...any) {
 }
 
 // recordPool writes the pool definition and the expected services to
-// Consul KV and registers the pool's check (critical until the first
-// verdict), so the record of what should run exists before anything runs.
-func recordPool(c *Clients, pool *config.Pool, plan *Plan) error {
+// Consul KV and registers the pool's check, so the record of what should
+// run exists before anything runs.
+func recordPool(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan) error {
 	data, err := json.MarshalIndent(pool, "", "  ")
 	if err != nil {
 		return err
 	}
-	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: poolcheck.ConfigKey(pool.Name), Value: data}, nil); err != nil {
+	w := (&consulapi.WriteOptions{}).WithContext(ctx)
+	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: poolcheck.ConfigKey(pool.Name), Value: data}, w); err != nil {
 		return APIError("consul", c.ConsulAddr, "write the pool's configuration to KV", err)
 	}
-	if err := poolcheck.WriteExpected(c.Consul, pool.Name, Expected(plan)); err != nil {
+	if err := poolcheck.WriteExpected(ctx, c.Consul, pool.Name, Expected(plan)); err != nil {
 		return APIError("consul", c.ConsulAddr, "record the expected services", err)
 	}
-	return publishNow(c, pool, plan)
+	return publishNow(ctx, c, pool, plan)
 }
 
-func publishNow(c *Clients, pool *config.Pool, plan *Plan) error {
-	v, err := poolcheck.Evaluate(c.Consul, Expected(plan))
+func publishNow(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan) error {
+	v, err := poolcheck.Evaluate(ctx, c.Consul, Expected(plan))
 	if err != nil {
 		return APIError("consul", c.ConsulAddr, "read service health", err)
 	}
-	if err := poolcheck.Publish(c.Consul, pool.Name, v); err != nil {
+	if err := poolcheck.Publish(ctx, c.Consul, pool.Name, v); err != nil {
 		return APIError("consul", c.ConsulAddr, "register the pool's check", err)
 	}
 	return nil
@@ -183,12 +184,12 @@ type deploymentRecord struct {
 	Jobs    []Outcome `json:"jobs"`
 }
 
-func recordDeployment(c *Clients, pool *config.Pool, outcomes []Outcome, version string) error {
+func recordDeployment(ctx context.Context, c *Clients, pool *config.Pool, outcomes []Outcome, version string) error {
 	data, err := json.MarshalIndent(deploymentRecord{Time: time.Now().UTC(), Poolctl: version, Jobs: outcomes}, "", "  ")
 	if err != nil {
 		return err
 	}
-	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: poolcheck.DeploymentKey(pool.Name), Value: data}, nil); err != nil {
+	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: poolcheck.DeploymentKey(pool.Name), Value: data}, (&consulapi.WriteOptions{}).WithContext(ctx)); err != nil {
 		return APIError("consul", c.ConsulAddr, "record the deployment in KV", err)
 	}
 	return nil
@@ -198,30 +199,39 @@ func recordDeployment(c *Clients, pool *config.Pool, outcomes []Outcome, version
 // and then its deployment to finish.
 func follow(ctx context.Context, c *Clients, j *PlannedJob, evalID string, o Options) (Outcome, error) {
 	id := j.ID()
+	if evalID == "" {
+		// Periodic (and parameterized) jobs get no evaluation when
+		// registered: Nomad launches them on schedule.
+		return Outcome{Job: id, Result: "registered", Detail: "periodic job registered"}, nil
+	}
 	eval, err := waitEval(ctx, c, evalID)
 	if err != nil {
 		return Outcome{}, err
 	}
-	if len(eval.FailedTGAllocs) > 0 {
-		var reasons []string
-		for g, m := range eval.FailedTGAllocs {
-			reasons = append(reasons, fmt.Sprintf("group %q: %s", g, strings.Join(FailureReasons(m), "; ")))
-		}
-		sort.Strings(reasons)
-		progress(o, "%s: could not be placed: %s", id, strings.Join(reasons, "; "))
-		return Outcome{Job: id, Result: "unplaceable", Detail: strings.Join(reasons, "; ")}, nil
+	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
+	job, _, err := c.Nomad.Jobs().Info(id, q)
+	if err != nil {
+		return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("read job %q", id), err)
 	}
-	if j.Periodic() || *j.Job.Job.Type != "service" {
-		return Outcome{Job: id, Result: "registered", Detail: "periodic job registered"}, nil
+	version := *job.Version
+	if len(eval.FailedTGAllocs) > 0 {
+		// Something changed since the plan. Nomad would keep the blocked
+		// work waiting for room; put back what ran before instead.
+		reasons := placementReasons(eval.FailedTGAllocs)
+		progress(o, "%s: could not be placed: %s", id, reasons)
+		return afterFailure(ctx, c, id, version, "unplaceable", "could not be placed: "+reasons, false, o)
+	}
+	if *j.Job.Job.Type != "service" {
+		return Outcome{Job: id, Result: "registered"}, nil
 	}
 	deploymentID := eval.DeploymentID
 	if deploymentID == "" {
-		d, _, err := c.Nomad.Jobs().LatestDeployment(id, (&nomadapi.QueryOptions{}).WithContext(ctx))
+		d, _, err := c.Nomad.Jobs().LatestDeployment(id, q)
 		if err != nil {
 			return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("read the deployment of %q", id), err)
 		}
-		if d == nil {
-			return Outcome{Job: id, Result: "registered", Detail: "no deployment"}, nil
+		if d == nil || d.JobVersion != version {
+			return Outcome{Job: id, Result: "registered", Detail: "no deployment for this version"}, nil
 		}
 		deploymentID = d.ID
 	}
@@ -229,8 +239,14 @@ func follow(ctx context.Context, c *Clients, j *PlannedJob, evalID string, o Opt
 	if err != nil {
 		return Outcome{}, err
 	}
-	if d.Status == nomadapi.DeploymentStatusSuccessful {
+	switch d.Status {
+	case nomadapi.DeploymentStatusSuccessful:
 		return Outcome{Job: id, Result: "healthy", Detail: fmt.Sprintf("version %d", d.JobVersion)}, nil
+	case nomadapi.DeploymentStatusCancelled:
+		// A newer version was registered meanwhile (by hand, or by another
+		// deploy); that one is now in charge.
+		progress(o, "%s: deployment cancelled by a newer version of the job", id)
+		return Outcome{Job: id, Result: "superseded", Detail: d.StatusDescription}, nil
 	}
 	causes := failureCauses(ctx, c, d)
 	detail := fmt.Sprintf("deployment %s: %s", d.Status, d.StatusDescription)
@@ -240,31 +256,53 @@ func follow(ctx context.Context, c *Clients, j *PlannedJob, evalID string, o Opt
 	for _, cause := range causes {
 		progress(o, "%s: %s", id, cause)
 	}
-	return afterFailure(ctx, c, id, d, detail, o)
+	return afterFailure(ctx, c, id, d.JobVersion, "failed", detail, true, o)
 }
 
-// afterFailure reports what happened after a failed deployment: Nomad reverts
-// to the last stable version itself (auto_revert); when there is none, the
-// failing job is stopped so that it does not crash-loop unattended.
-func afterFailure(ctx context.Context, c *Clients, id string, d *nomadapi.Deployment, detail string, o Options) (Outcome, error) {
+// placementReasons explains placement failures, group by group, in a
+// stable order.
+func placementReasons(failed map[string]*nomadapi.AllocationMetric) string {
+	reasons := make([]string, 0, len(failed))
+	for g, m := range failed {
+		reasons = append(reasons, fmt.Sprintf("group %q: %s", g, strings.Join(FailureReasons(m), "; ")))
+	}
+	sort.Strings(reasons)
+	return strings.Join(reasons, "; ")
+}
+
+// afterFailure puts back the last stable version of a job that failed at
+// version: Nomad does it itself for a failed deployment (auto_revert,
+// nomadReverts); otherwise poolctl asks for the revert. With no stable
+// version to go back to, the job is stopped so that it does not crash-loop
+// unattended. The calls here must happen even when the deploy ran out of
+// time, so they get a little time of their own.
+func afterFailure(ctx context.Context, c *Clients, id string, version uint64, result, detail string, nomadReverts bool, o Options) (Outcome, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	versions, _, _, err := c.Nomad.Jobs().Versions(id, false, (&nomadapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("read the versions of %q", id), err)
 	}
 	for _, v := range versions {
-		if v.Stable != nil && *v.Stable && *v.Version < d.JobVersion {
-			progress(o, "%s: failed; Nomad reverts it to version %d, the last stable one", id, *v.Version)
-			return Outcome{Job: id, Result: "reverted", Detail: fmt.Sprintf("%s; reverted to version %d", detail, *v.Version)}, nil
+		if v.Stable == nil || !*v.Stable || *v.Version >= version {
+			continue
 		}
+		if !nomadReverts {
+			if _, _, err := c.Nomad.Jobs().Revert(id, *v.Version, &version, (&nomadapi.WriteOptions{}).WithContext(ctx), "", ""); err != nil {
+				return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("revert %q to version %d", id, *v.Version), err)
+			}
+		}
+		progress(o, "%s: %s; reverted to version %d, the last stable one", id, result, *v.Version)
+		return Outcome{Job: id, Result: "reverted", Detail: fmt.Sprintf("%s; reverted to version %d", detail, *v.Version)}, nil
 	}
 	if o.KeepFailed {
-		progress(o, "%s: failed; left running (--keep-failed)", id)
-		return Outcome{Job: id, Result: "failed", Detail: detail}, nil
+		progress(o, "%s: %s; left as it is (--keep-failed)", id, result)
+		return Outcome{Job: id, Result: result, Detail: detail}, nil
 	}
 	if _, _, err := c.Nomad.Jobs().Deregister(id, false, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
 		return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("stop failed job %q", id), err)
 	}
-	progress(o, "%s: failed and stopped: no earlier stable version to revert to", id)
+	progress(o, "%s: %s and stopped: no earlier stable version to revert to", id, result)
 	return Outcome{Job: id, Result: "stopped", Detail: detail + "; stopped (no stable version to revert to)"}, nil
 }
 
@@ -277,7 +315,7 @@ func waitEval(ctx context.Context, c *Clients, evalID string) (*nomadapi.Evaluat
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, ctx.Err()
 			}
-			return nil, APIError("nomad", c.NomadAddr, "follow evaluation "+evalID[:8], err)
+			return nil, APIError("nomad", c.NomadAddr, "follow evaluation "+short(evalID), err)
 		}
 		switch eval.Status {
 		case "complete", "failed", "canceled":
@@ -297,7 +335,7 @@ func waitDeployment(ctx context.Context, c *Clients, job, id string, o Options) 
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, ctx.Err()
 			}
-			return nil, APIError("nomad", c.NomadAddr, "follow deployment "+id[:8], err)
+			return nil, APIError("nomad", c.NomadAddr, "follow deployment "+short(id), err)
 		}
 		if line := deploymentLine(d); line != last {
 			progress(o, "%s: %s", job, line)
@@ -315,7 +353,7 @@ func waitDeployment(ctx context.Context, c *Clients, job, id string, o Options) 
 			// which also triggers auto_revert.
 			progress(o, "%s: every allocation of group %q failed and none is healthy; failing the deployment", job, group)
 			if _, _, err := c.Nomad.Deployments().Fail(d.ID, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
-				return nil, APIError("nomad", c.NomadAddr, "fail deployment "+d.ID[:8], err)
+				return nil, APIError("nomad", c.NomadAddr, "fail deployment "+short(d.ID), err)
 			}
 		}
 		index = meta.LastIndex
@@ -368,7 +406,7 @@ func failureCauses(ctx context.Context, c *Clients, d *nomadapi.Deployment) []st
 			continue
 		}
 		for _, cause := range TaskCauses(full) {
-			causes = append(causes, fmt.Sprintf("%s (alloc %s): %s", a.Name, a.ID[:8], cause))
+			causes = append(causes, fmt.Sprintf("%s (alloc %s): %s", a.Name, short(a.ID), cause))
 		}
 	}
 	return dedupe(causes)
@@ -446,4 +484,12 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+// short is the 8-character prefix Nomad's CLI shows for IDs.
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
 }

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -35,11 +36,12 @@ func (e *Invalid) Error() string {
 // MakePlan validates every job on the servers and plans it with a diff.
 // Jobs whose poolctl subcommand is not implemented are planned too (they
 // must be valid) but marked not deployable.
-func MakePlan(c *Clients, jobs []*jobspec.Job, implemented func(string) bool) (*Plan, error) {
+func MakePlan(ctx context.Context, c *Clients, jobs []*jobspec.Job, implemented func(string) bool) (*Plan, error) {
+	w := (&nomadapi.WriteOptions{}).WithContext(ctx)
 	p := &Plan{}
 	var problems []string
 	for _, j := range jobs {
-		v, _, err := c.Nomad.Jobs().Validate(j.Job, nil)
+		v, _, err := c.Nomad.Jobs().Validate(j.Job, w)
 		if err != nil {
 			return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("validate job %q", j.ID()), err)
 		}
@@ -58,7 +60,7 @@ func MakePlan(c *Clients, jobs []*jobspec.Job, implemented func(string) bool) (*
 		if j.Subcommand != "" && !implemented(j.Subcommand) {
 			pj.NotDeployable = fmt.Sprintf("runs `poolctl %s`, which this poolctl does not implement yet", j.Subcommand)
 		}
-		resp, _, err := c.Nomad.Jobs().Plan(j.Job, true, nil)
+		resp, _, err := c.Nomad.Jobs().Plan(j.Job, true, w)
 		if err != nil {
 			return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("plan job %q", j.ID()), err)
 		}

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -45,9 +46,11 @@ type ServiceStatus struct {
 }
 
 // ReadStatus gathers the status of the pool's jobs from the clusters.
-func ReadStatus(c *Clients, pool string, jobs []*jobspec.Job, implemented func(string) bool) (*Status, error) {
+func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Job, implemented func(string) bool) (*Status, error) {
 	s := &Status{Pool: pool}
-	nodes, _, err := c.Nomad.Nodes().List(nil)
+	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
+	cq := (&consulapi.QueryOptions{}).WithContext(ctx)
+	nodes, _, err := c.Nomad.Nodes().List(q)
 	if err != nil {
 		return nil, APIError("nomad", c.NomadAddr, "list nodes", err)
 	}
@@ -58,17 +61,17 @@ func ReadStatus(c *Clients, pool string, jobs []*jobspec.Job, implemented func(s
 		if j.Subcommand != "" && !implemented(j.Subcommand) {
 			js.NotDeployable = "poolctl " + j.Subcommand + " not implemented yet"
 		}
-		info, _, err := c.Nomad.Jobs().Info(j.ID(), nil)
+		info, _, err := c.Nomad.Jobs().Info(j.ID(), q)
 		if err != nil {
 			if !strings.Contains(err.Error(), "404") {
 				return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("read job %q", j.ID()), err)
 			}
 		} else {
 			js.Registered, js.Job = true, info
-			if d, _, err := c.Nomad.Jobs().LatestDeployment(j.ID(), nil); err == nil {
+			if d, _, err := c.Nomad.Jobs().LatestDeployment(j.ID(), q); err == nil {
 				js.Deployment = d
 			}
-			allocs, _, err := c.Nomad.Jobs().Allocations(j.ID(), false, nil)
+			allocs, _, err := c.Nomad.Jobs().Allocations(j.ID(), false, q)
 			if err != nil {
 				return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("list allocations of %q", j.ID()), err)
 			}
@@ -81,7 +84,7 @@ func ReadStatus(c *Clients, pool string, jobs []*jobspec.Job, implemented func(s
 		}
 		s.Jobs = append(s.Jobs, js)
 		for _, name := range j.Services {
-			entries, _, err := c.Consul.Health().Service(name, "", false, nil)
+			entries, _, err := c.Consul.Health().Service(name, "", false, cq)
 			if err != nil {
 				return nil, APIError("consul", c.ConsulAddr, fmt.Sprintf("read health of %q", name), err)
 			}
@@ -161,7 +164,7 @@ func (s *Status) Write(w io.Writer) {
 				healthy = fmt.Sprint(*a.DeploymentStatus.Healthy)
 			}
 			age := time.Since(time.Unix(0, a.CreateTime)).Round(time.Second)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ID[:8], a.Name, a.NodeName, a.ClientStatus, healthy, age)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", short(a.ID), a.Name, a.NodeName, a.ClientStatus, healthy, age)
 		}
 	}
 

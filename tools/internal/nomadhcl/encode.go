@@ -155,18 +155,43 @@ func encodeBlocks(body *hclwrite.Body, name string, v reflect.Value, path string
 			keys := v.MapKeys()
 			sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 			for _, k := range keys {
-				encodeBlocks(body, name, v.MapIndex(k), path, notes)
+				elem := v.MapIndex(k)
+				if elem.Kind() == reflect.Struct {
+					// Map values cannot be addressed; the block writer
+					// needs to.
+					addressable := reflect.New(elem.Type()).Elem()
+					addressable.Set(elem)
+					elem = addressable
+				}
+				encodeBlocks(body, name, elem, path, notes)
 			}
 			return
 		}
-		// Maps of plain values are blocks of attributes: meta, env, config.
 		blockPath := join(path, name)
 		if note, ok := notes[blockPath]; ok {
 			appendComment(body, note)
 		}
+		if !allIdentifiers(v) {
+			// Keys such as "a.b" cannot be argument names in a block; an
+			// attribute with an object value takes them quoted.
+			if tokens, ok := valueTokens(v); ok {
+				body.SetAttributeRaw(name, tokens)
+			}
+			return
+		}
+		// Maps of plain values are blocks of attributes: meta, env, config.
 		block := body.AppendNewBlock(name, nil)
 		encodeMapAttributes(block.Body(), v)
 	}
+}
+
+func allIdentifiers(m reflect.Value) bool {
+	for _, k := range m.MapKeys() {
+		if !hclsyntax.ValidIdentifier(k.String()) {
+			return false
+		}
+	}
+	return true
 }
 
 // preferredOrder puts the attributes people look for first in a driver's
@@ -192,17 +217,8 @@ func encodeMapAttributes(body *hclwrite.Body, m reflect.Value) {
 		return keys[i] < keys[j]
 	})
 	for _, k := range keys {
-		tokens, ok := valueTokens(m.MapIndex(reflect.ValueOf(k)))
-		if !ok {
-			continue
-		}
-		if hclsyntax.ValidIdentifier(k) {
+		if tokens, ok := valueTokens(m.MapIndex(reflect.ValueOf(k))); ok {
 			body.SetAttributeRaw(k, tokens)
-		} else {
-			// Meta keys such as "a.b" are not identifiers; Nomad reads
-			// them from quoted keys.
-			body.AppendUnstructuredTokens(append(quoted(k), &hclwrite.Token{Type: hclsyntax.TokenEqual, Bytes: []byte("=")}))
-			body.AppendUnstructuredTokens(append(tokens, newline()))
 		}
 	}
 }
@@ -277,7 +293,9 @@ func valueTokens(v reflect.Value) (hclwrite.Tokens, bool) {
 	switch v.Kind() {
 	case reflect.String:
 		s := v.String()
-		if strings.Contains(strings.TrimSuffix(s, "\n"), "\n") {
+		// A heredoc's text ends with a newline; only such strings can be
+		// written as one without changing them.
+		if strings.HasSuffix(s, "\n") && strings.Contains(strings.TrimSuffix(s, "\n"), "\n") {
 			return heredoc(s), true
 		}
 		return quoted(s), true
@@ -370,9 +388,6 @@ func heredoc(s string) hclwrite.Tokens {
 		marker += "X"
 	}
 	text := escapeTemplate(s)
-	if !strings.HasSuffix(text, "\n") {
-		text += "\n"
-	}
 	return hclwrite.Tokens{
 		{Type: hclsyntax.TokenOHeredoc, Bytes: []byte("<<" + marker + "\n")},
 		{Type: hclsyntax.TokenStringLit, Bytes: []byte(text)},

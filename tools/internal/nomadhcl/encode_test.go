@@ -108,3 +108,36 @@ func canonical(j *api.Job) *api.Job {
 	c.Canonicalize()
 	return &c
 }
+
+// What the encoder writes, Nomad reads back unchanged: meta keys that are
+// not identifiers, multi-line strings with and without a final newline.
+func TestAwkwardValuesRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the nomad binary")
+	}
+	nomad := testenv.Tool(t, binaries.Nomad)
+	job := &api.Job{
+		ID: ptr("awkward"), Datacenters: []string{"dc1"},
+		Meta: map[string]string{"a.b": "dotted", "plain": "x"},
+		TaskGroups: []*api.TaskGroup{{Name: ptr("g"), Tasks: []*api.Task{{
+			Name: "t", Driver: "exec",
+			Config: map[string]any{"command": "/bin/true"},
+			Templates: []*api.Template{
+				{DestPath: ptr("local/a"), EmbeddedTmpl: ptr("two\nlines")},
+				{DestPath: ptr("local/b"), EmbeddedTmpl: ptr("two\nlines\n")},
+			},
+		}}}},
+	}
+	path := filepath.Join(t.TempDir(), "awkward.nomad.hcl")
+	require.NoError(t, os.WriteFile(path, nomadhcl.Encode(job, "", nil), 0o644))
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(nomad, "job", "run", "-output", path)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	var parsed api.JobRegisterRequest
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &parsed))
+	assert.Equal(t, job.Meta, parsed.Job.Meta)
+	tpl := parsed.Job.TaskGroups[0].Tasks[0].Templates
+	assert.Equal(t, "two\nlines", *tpl[0].EmbeddedTmpl)
+	assert.Equal(t, "two\nlines\n", *tpl[1].EmbeddedTmpl)
+}

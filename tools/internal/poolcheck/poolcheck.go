@@ -7,6 +7,7 @@
 package poolcheck
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -107,10 +108,10 @@ func StateOf(e Expected, entries []*consulapi.ServiceEntry) ServiceState {
 }
 
 // Evaluate reads the current health of every expected service.
-func Evaluate(consul *consulapi.Client, expected []Expected) (Verdict, error) {
+func Evaluate(ctx context.Context, consul *consulapi.Client, expected []Expected) (Verdict, error) {
 	states := make([]ServiceState, 0, len(expected))
 	for _, e := range expected {
-		entries, _, err := consul.Health().Service(e.Service, "", false, nil)
+		entries, _, err := consul.Health().Service(e.Service, "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
 		if err != nil {
 			return Verdict{}, fmt.Errorf("read health of service %q: %w", e.Service, err)
 		}
@@ -137,12 +138,12 @@ func ReadExpected(consul *consulapi.Client, pool string, q *consulapi.QueryOptio
 }
 
 // WriteExpected records the services the pool expects.
-func WriteExpected(consul *consulapi.Client, pool string, expected []Expected) error {
+func WriteExpected(ctx context.Context, consul *consulapi.Client, pool string, expected []Expected) error {
 	data, err := json.Marshal(expected)
 	if err != nil {
 		return err
 	}
-	if _, err := consul.KV().Put(&consulapi.KVPair{Key: ServicesKey(pool), Value: data}, nil); err != nil {
+	if _, err := consul.KV().Put(&consulapi.KVPair{Key: ServicesKey(pool), Value: data}, (&consulapi.WriteOptions{}).WithContext(ctx)); err != nil {
 		return fmt.Errorf("write %s to Consul KV: %w", ServicesKey(pool), err)
 	}
 	return nil
@@ -151,7 +152,7 @@ func WriteExpected(consul *consulapi.Client, pool string, expected []Expected) e
 // Publish registers (or updates) the pool's external service and its check
 // in the Consul catalog with verdict v. External nodes are not owned by any
 // agent, so anti-entropy leaves them alone and any node may update them.
-func Publish(consul *consulapi.Client, pool string, v Verdict) error {
+func Publish(ctx context.Context, consul *consulapi.Client, pool string, v Verdict) error {
 	reg := &consulapi.CatalogRegistration{
 		Node:     externalNode(pool),
 		Address:  "127.0.0.1",
@@ -172,7 +173,7 @@ func Publish(consul *consulapi.Client, pool string, v Verdict) error {
 			Notes:     "Every service of the pool has all its instances passing. Kept current by the pool's health watcher.",
 		},
 	}
-	if _, err := consul.Catalog().Register(reg, nil); err != nil {
+	if _, err := consul.Catalog().Register(reg, (&consulapi.WriteOptions{}).WithContext(ctx)); err != nil {
 		return fmt.Errorf("register the pool's check in the Consul catalog: %w", err)
 	}
 	return nil

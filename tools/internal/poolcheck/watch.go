@@ -79,6 +79,28 @@ func follow(ctx context.Context, consul *consulapi.Client, pool string, expected
 		states[i] = ServiceState{Expected: e}
 	}
 	last := ""
+	// retry fires when a publication failed: the verdict must reach
+	// Consul even if nothing changes afterwards.
+	retry := time.NewTimer(0)
+	<-retry.C
+	defer retry.Stop()
+	publish := func() {
+		if !allTrue(seen) {
+			return // publish once every service has been read
+		}
+		v := Judge(append([]ServiceState(nil), states...))
+		now := v.Status + "\n" + v.Output()
+		if now == last {
+			return
+		}
+		if err := Publish(ctx, consul, pool, v); err != nil {
+			fmt.Fprintf(log, "health: %v; retrying\n", err)
+			retry.Reset(retryDelay)
+			return
+		}
+		last = now
+		fmt.Fprintf(log, "health: pool %s is %s\n%s\n", pool, v.Status, v.Output())
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -86,21 +108,12 @@ func follow(ctx context.Context, consul *consulapi.Client, pool string, expected
 		case <-changed:
 			fmt.Fprintf(log, "health: the expected services changed\n")
 			return
+		case <-retry.C:
+			publish()
 		case u := <-updates:
 			states[u.i] = StateOf(expected[u.i], u.entries)
 			seen[u.i] = true
-			if !allTrue(seen) {
-				continue // publish once every service has been read
-			}
-			v := Judge(append([]ServiceState(nil), states...))
-			if now := v.Status + "\n" + v.Output(); now != last {
-				if err := Publish(consul, pool, v); err != nil {
-					fmt.Fprintf(log, "health: %v\n", err)
-					continue
-				}
-				last = now
-				fmt.Fprintf(log, "health: pool %s is %s\n%s\n", pool, v.Status, v.Output())
-			}
+			publish()
 		}
 	}
 }
