@@ -1,0 +1,276 @@
+package walletprobe
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+)
+
+// Discovery finds the other wallets of the coin.
+type Discovery interface {
+	// Wallets lists the RPC addresses (host:port) of every instance,
+	// healthy or not: a lagging instance must still see the best height.
+	Wallets(ctx context.Context) ([]string, error)
+	// PeerAddrs lists the peer-to-peer addresses of every instance.
+	PeerAddrs(ctx context.Context) ([]string, error)
+}
+
+// Probe follows one wallet.
+type Probe struct {
+	RPC *chain.Client
+	// Self and SelfP2P are this wallet's own addresses, left out of the
+	// comparison and of peering.
+	Self    string
+	SelfP2P string
+	// Discovery may be nil: then the wallet is compared with its peers
+	// only.
+	Discovery Discovery
+	// Wallet is the name of the wallet (keys) the daemon must have loaded;
+	// empty to leave wallets alone.
+	Wallet     string
+	Limits     Limits
+	Poll       time.Duration
+	RPCTimeout time.Duration
+	// PeerEvery is how many polls pass between peering rounds.
+	PeerEvery int
+	Log       io.Writer
+
+	mu       sync.Mutex
+	state    State
+	tipHash  string
+	walletOK bool
+	logged   string
+}
+
+func (p *Probe) now() time.Time { return time.Now() }
+
+// Snapshot returns the state as last seen.
+func (p *Probe) Snapshot() State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
+// Run polls the wallet until ctx ends.
+func (p *Probe) Run(ctx context.Context) {
+	tick := time.NewTicker(p.Poll)
+	defer tick.Stop()
+	for round := 0; ; round++ {
+		p.poll(ctx, p.PeerEvery > 0 && round%p.PeerEvery == 0)
+		p.logTransitions()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *Probe) call(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, timeout)
+}
+
+// poll asks the wallet, then the other instances and peers, and records
+// what it saw.
+func (p *Probe) poll(ctx context.Context, peering bool) {
+	callCtx, cancel := p.call(ctx, p.RPCTimeout)
+	info, err := p.RPC.BlockchainInfo(callCtx)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	now := p.now()
+	if err != nil {
+		p.mu.Lock()
+		p.state.CheckedAt = now
+		p.state.Failure, p.state.FailureText = chain.KindOf(err), err.Error()
+		if k := chain.KindOf(err); k != chain.Timeout && k != chain.Unreachable && k != "" {
+			// It answered, if not usefully: not hung.
+			p.state.AnsweredAt = now
+		}
+		p.mu.Unlock()
+		return
+	}
+
+	next := State{
+		CheckedAt: now, AnsweredAt: now,
+		Height: info.Blocks, Headers: info.Headers, IBD: info.InitialBlockDownload,
+		Best: info.Headers, BestFrom: "its own headers",
+	}
+	p.mu.Lock()
+	next.TipTime, next.Others = p.state.TipTime, p.state.Others
+	tipHash := p.tipHash
+	p.mu.Unlock()
+	if info.BestBlockHash != tipHash {
+		callCtx, cancel := p.call(ctx, p.RPCTimeout)
+		if t, err := p.RPC.BlockTime(callCtx, info.BestBlockHash); err == nil {
+			next.TipTime, tipHash = t, info.BestBlockHash
+		}
+		cancel()
+	}
+	connected := map[string]bool{}
+	callCtx, cancel = p.call(ctx, p.RPCTimeout)
+	if peers, err := p.RPC.Peers(callCtx); err == nil {
+		next.Peers = len(peers)
+		for _, peer := range peers {
+			connected[peer.Addr] = true
+			if peer.SyncedHeaders > next.Best {
+				next.Best, next.BestFrom = peer.SyncedHeaders, "peer "+peer.Addr
+			}
+		}
+	}
+	cancel()
+	if p.Wallet != "" && !p.walletOK {
+		callCtx, cancel = p.call(ctx, p.RPCTimeout)
+		if err := p.RPC.EnsureWallet(callCtx, p.Wallet); err == nil {
+			p.walletOK = true
+		} else {
+			fmt.Fprintf(p.Log, "probe: load or create wallet %q: %v\n", p.Wallet, err)
+		}
+		cancel()
+	}
+	if p.Discovery != nil {
+		p.compare(ctx, &next)
+		if peering {
+			p.peer(ctx, connected)
+		}
+	}
+	if next.Height > next.Best {
+		next.Best, next.BestFrom = next.Height, "itself"
+	}
+	p.mu.Lock()
+	p.state, p.tipHash = next, tipHash
+	p.mu.Unlock()
+}
+
+// compare asks every other instance of the coin for its height, at once.
+func (p *Probe) compare(ctx context.Context, next *State) {
+	callCtx, cancel := p.call(ctx, p.RPCTimeout)
+	defer cancel()
+	addrs, err := p.Discovery.Wallets(callCtx)
+	if err != nil {
+		fmt.Fprintf(p.Log, "probe: list the coin's wallets: %v\n", err)
+		return
+	}
+	type answer struct {
+		addr   string
+		height int64
+	}
+	answers := make(chan answer, len(addrs))
+	var wg sync.WaitGroup
+	for _, addr := range addrs {
+		if addr == p.Self {
+			continue
+		}
+		wg.Add(1)
+		go func(addr string) {
+			defer wg.Done()
+			other := *p.RPC
+			other.URL = "http://" + addr
+			if h, err := other.BlockCount(callCtx); err == nil {
+				answers <- answer{addr, h}
+			}
+		}(addr)
+	}
+	wg.Wait()
+	close(answers)
+	next.Others = 0
+	for a := range answers {
+		next.Others++
+		if a.height > next.Best {
+			next.Best, next.BestFrom = a.height, "instance "+a.addr
+		}
+	}
+}
+
+// peer keeps the daemon connected to the coin's other wallets: addnode
+// for every instance Consul knows that it is not connected to, so that a
+// wallet replaced on another node, or back from a network cut, is found
+// again without a restart.
+func (p *Probe) peer(ctx context.Context, connected map[string]bool) {
+	callCtx, cancel := p.call(ctx, p.RPCTimeout)
+	defer cancel()
+	addrs, err := p.Discovery.PeerAddrs(callCtx)
+	if err != nil {
+		return
+	}
+	for _, addr := range addrs {
+		if addr == p.SelfP2P || connected[addr] {
+			continue
+		}
+		if err := p.RPC.AddNode(callCtx, addr); err != nil {
+			fmt.Fprintf(p.Log, "probe: addnode %s: %v\n", addr, err)
+		}
+	}
+}
+
+// logTransitions writes a line when a check's status changes, not every
+// second.
+func (p *Probe) logTransitions() {
+	s := p.Snapshot()
+	now := p.now()
+	live, sync := s.Live(now, p.Limits), s.Sync(now, p.Limits)
+	key := live.Status + "/" + sync.Status
+	p.mu.Lock()
+	changed := key != p.logged
+	p.logged = key
+	p.mu.Unlock()
+	if changed {
+		fmt.Fprintf(p.Log, "probe: live %s (%s); sync %s (%s)\n", live.Status, live.Reason, sync.Status, sync.Reason)
+	}
+}
+
+// Report is /v1/status.
+type Report struct {
+	State
+	Lag  int64   `json:"lag"`
+	Live Verdict `json:"live"`
+	Sync Verdict `json:"sync"`
+}
+
+// Handler serves the checks from the last state, without calling the
+// wallet: instant even when the wallet hangs.
+func (p *Probe) Handler() http.Handler {
+	mux := http.NewServeMux()
+	verdict := func(f func(State, time.Time, Limits) Verdict) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			v := f(p.Snapshot(), p.now(), p.Limits)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(v.HTTPCode())
+			fmt.Fprintf(w, "%s: %s\n", v.Status, v.Reason)
+		}
+	}
+	mux.Handle("/v1/live", verdict(State.Live))
+	mux.Handle("/v1/sync", verdict(State.Sync))
+	mux.HandleFunc("/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		s, now := p.Snapshot(), p.now()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(Report{State: s, Lag: s.Lag(), Live: s.Live(now, p.Limits), Sync: s.Sync(now, p.Limits)})
+	})
+	return mux
+}
+
+// FetchReport reads another probe's /v1/status (poolctl status).
+func FetchReport(ctx context.Context, client *http.Client, addr string) (*Report, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+strings.TrimPrefix(addr, "http://")+"/v1/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r Report
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&r); err != nil {
+		return nil, fmt.Errorf("probe at %s: %w", addr, err)
+	}
+	return &r, nil
+}

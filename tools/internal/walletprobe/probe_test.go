@@ -1,0 +1,165 @@
+package walletprobe
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+)
+
+func newProbe(rpc *chain.Client, self, selfP2P string, d Discovery) *Probe {
+	return &Probe{
+		RPC: rpc, Self: self, SelfP2P: selfP2P, Discovery: d, Wallet: "pool",
+		Limits:     Limits{Hung: 200 * time.Millisecond, MaxLagBlocks: 2, MaxTipAge: 30 * time.Minute},
+		Poll:       time.Second,
+		RPCTimeout: 400 * time.Millisecond,
+		PeerEvery:  1,
+		Log:        io.Discard,
+	}
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func mine(t *testing.T, l *testenv.Litecoind, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := l.Client()
+	addr, err := c.NewAddress(ctx)
+	require.NoError(t, err)
+	_, err = c.GenerateToAddress(ctx, n, addr)
+	require.NoError(t, err)
+}
+
+// waitFor polls the probe until its sync check reaches status.
+func waitFor(t *testing.T, p *Probe, status string) Verdict {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		p.poll(ctx, true)
+		v := p.Snapshot().Sync(time.Now(), p.Limits)
+		if v.Status == status {
+			return v
+		}
+		select {
+		case <-ctx.Done():
+			require.Failf(t, "probe never reached "+status, "last: %s: %s", v.Status, v.Reason)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Two real regtest wallets, A probed, B its sibling instance.
+func TestProbeAgainstLitecoind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts litecoind")
+	}
+	a, b := testenv.StartLitecoind(t), testenv.StartLitecoind(t)
+	d := StaticDiscovery{RPC: []string{a.RPCAddr, b.RPCAddr}, P2P: []string{a.P2PAddr, b.P2PAddr}}
+	p := newProbe(a.Client(), a.RPCAddr, a.P2PAddr, d)
+	h := p.Handler()
+
+	t.Run("synced, and peering with its sibling", func(t *testing.T) {
+		mine(t, b, 1)
+		v := waitFor(t, p, Passing)
+		assert.Contains(t, v.Reason, "synced at height 1")
+		code, body := get(t, h, "/v1/sync")
+		assert.Equal(t, 200, code, body)
+		assert.Equal(t, 1, p.Snapshot().Others)
+	})
+
+	t.Run("cut off while the sibling mines: warning, then critical, no restart needed", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, a.Client().SetNetworkActive(ctx, false))
+		mine(t, b, 1)
+		v := waitFor(t, p, Warning)
+		assert.Contains(t, v.Reason, "lagging 1 block(s)")
+		code, _ := get(t, h, "/v1/sync")
+		assert.Equal(t, 429, code)
+		mine(t, b, 2)
+		v = waitFor(t, p, Critical)
+		assert.Contains(t, v.Reason, "behind by 3 blocks (max_lag_blocks 2)")
+		assert.Contains(t, v.Reason, "instance "+b.RPCAddr)
+		code, _ = get(t, h, "/v1/live")
+		assert.Equal(t, 200, code, "a lagging wallet is alive: it must not be restarted")
+
+		require.NoError(t, a.Client().SetNetworkActive(ctx, true))
+		waitFor(t, p, Passing)
+	})
+
+	t.Run("hung: critical, and the probe still answers at once", func(t *testing.T) {
+		require.NoError(t, a.Cmd.Process.Signal(syscall.SIGSTOP))
+		defer func() { _ = a.Cmd.Process.Signal(syscall.SIGCONT) }()
+		p.poll(context.Background(), false) // times out
+		code, body := get(t, h, "/v1/live")
+		assert.Equal(t, 503, code)
+		assert.Contains(t, body, "hung: no RPC answer")
+		require.NoError(t, a.Cmd.Process.Signal(syscall.SIGCONT))
+		waitFor(t, p, Passing)
+	})
+
+	t.Run("wrong credentials: alive but unusable", func(t *testing.T) {
+		wrong := chain.NewClient(a.RPCAddr, a.User, "not-the-password")
+		q := newProbe(wrong, a.RPCAddr, a.P2PAddr, nil)
+		q.poll(context.Background(), false)
+		s := q.Snapshot()
+		assert.Equal(t, Passing, s.Live(time.Now(), q.Limits).Status)
+		v := s.Sync(time.Now(), q.Limits)
+		assert.Equal(t, Critical, v.Status)
+		assert.Contains(t, v.Reason, "credentials refused")
+	})
+
+	t.Run("crashed: unreachable", func(t *testing.T) {
+		require.NoError(t, a.Cmd.Process.Kill())
+		_ = a.Cmd.Wait()
+		time.Sleep(p.Limits.Hung) // the last answer must age past the limit
+		p.poll(context.Background(), false)
+		code, body := get(t, h, "/v1/live")
+		assert.Equal(t, 503, code)
+		assert.Contains(t, body, "unreachable")
+	})
+}
+
+// A node still in initial block download is not usable.
+func TestProbeInitialBlockDownload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts litecoind")
+	}
+	// Without -maxtipage a regtest node whose tip is the 2011 genesis block
+	// reports initial block download.
+	l := testenv.StartLitecoind(t, "-maxtipage=60")
+	p := newProbe(l.Client(), l.RPCAddr, l.P2PAddr, nil)
+	v := waitFor(t, p, Critical)
+	assert.Contains(t, v.Reason, "initial block download")
+}
+
+// garbageDaemon is a fake: no real daemon answers like this.
+func TestProbeGarbage(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("<html>captive portal</html>"))
+	}))
+	defer srv.Close()
+	p := newProbe(chain.NewClient(strings.TrimPrefix(srv.URL, "http://"), "u", "p"), "", "", nil)
+	p.poll(context.Background(), false)
+	code, body := get(t, p.Handler(), "/v1/sync")
+	assert.Equal(t, 503, code)
+	assert.Contains(t, body, "answers garbage")
+	assert.Contains(t, body, "captive portal")
+}

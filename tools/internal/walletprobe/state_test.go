@@ -1,0 +1,52 @@
+package walletprobe
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+)
+
+func TestVerdicts(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	limits := Limits{Hung: 3 * time.Second, MaxLagBlocks: 2, MaxTipAge: 30 * time.Minute}
+	fresh := State{AnsweredAt: now.Add(-time.Second), CheckedAt: now.Add(-time.Second), Height: 100, Headers: 100, Best: 100, BestFrom: "itself", TipTime: now.Add(-5 * time.Minute)}
+	with := func(f func(*State)) State { s := fresh; f(&s); return s }
+	for _, tc := range []struct {
+		name       string
+		state      State
+		live, sync string
+		reason     string
+	}{
+		{"synced", fresh, Passing, Passing, "synced at height 100"},
+		{"starting", State{}, Critical, Critical, "starting"},
+		{"crashed", with(func(s *State) {
+			s.AnsweredAt, s.Failure, s.FailureText = now.Add(-10*time.Second), chain.Unreachable, "connection refused"
+		}), Critical, Critical, "unreachable: connection refused"},
+		{"hung", with(func(s *State) { s.AnsweredAt = now.Add(-4 * time.Second) }), Critical, Critical, "hung: no RPC answer for 4s"},
+		{"one call timed out, not yet hung", with(func(s *State) { s.Failure = chain.Timeout }), Passing, Passing, "synced"},
+		{"credentials refused", with(func(s *State) { s.Failure, s.FailureText = chain.Auth, "credentials refused (HTTP 401)" }), Passing, Critical, "credentials refused"},
+		{"garbage", with(func(s *State) { s.Failure, s.FailureText = chain.Garbage, `answer is not JSON-RPC: "<html>"` }), Passing, Critical, "answers garbage"},
+		{"warming up", with(func(s *State) { s.Failure, s.FailureText = chain.RPC, "RPC error -28: Loading block index..." }), Passing, Critical, "not ready"},
+		{"initial block download", with(func(s *State) { s.IBD = true }), Passing, Critical, "initial block download"},
+		{"lagging within limits", with(func(s *State) { s.Best, s.BestFrom = 102, "instance x" }), Passing, Warning, "lagging 2 block(s)"},
+		{"too far behind", with(func(s *State) { s.Best, s.BestFrom = 103, "instance x" }), Passing, Critical, "behind by 3 blocks (max_lag_blocks 2)"},
+		{"stuck on an old tip", with(func(s *State) { s.Best, s.TipTime = 101, now.Add(-time.Hour) }), Passing, Critical, "tip is 1h0m0s old"},
+		{"old tip but nobody has newer", with(func(s *State) { s.TipTime = now.Add(-time.Hour) }), Passing, Passing, "synced"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			live, sync := tc.state.Live(now, limits), tc.state.Sync(now, limits)
+			assert.Equal(t, tc.live, live.Status, live.Reason)
+			assert.Equal(t, tc.sync, sync.Status, sync.Reason)
+			assert.Contains(t, sync.Reason, tc.reason)
+		})
+	}
+}
+
+func TestHTTPCodesAreWhatConsulReads(t *testing.T) {
+	assert.Equal(t, 200, Verdict{Status: Passing}.HTTPCode())
+	assert.Equal(t, 429, Verdict{Status: Warning}.HTTPCode())
+	assert.Equal(t, 503, Verdict{Status: Critical}.HTTPCode())
+}
