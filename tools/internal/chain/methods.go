@@ -70,9 +70,27 @@ func (c *Client) AddNode(ctx context.Context, addr string) error {
 	return c.Call(ctx, "addnode", []any{addr, "onetry"}, nil)
 }
 
-// SetNetworkActive turns all peer-to-peer networking on or off.
+// SetNetworkActive turns all peer-to-peer networking on or off. Turning
+// it off returns before the daemon has closed its connections; this waits
+// until it has none, so that nothing reaches it afterwards.
 func (c *Client) SetNetworkActive(ctx context.Context, active bool) error {
-	return c.Call(ctx, "setnetworkactive", []any{active}, nil)
+	if err := c.Call(ctx, "setnetworkactive", []any{active}, nil); err != nil || active {
+		return err
+	}
+	for {
+		peers, err := c.Peers(ctx)
+		if err != nil {
+			return err
+		}
+		if len(peers) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // NewAddress returns a new receiving address of the daemon's wallet.

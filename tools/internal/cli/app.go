@@ -54,6 +54,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			devCommand(),
 			toolsCommand(),
 			healthCommand(),
+			walletCommand(),
 		},
 	}
 	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
 
 // Options tune a deployment.
@@ -87,6 +88,9 @@ func Run(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan, o Optio
 		return outcomes, &Failed{Outcomes: outcomes}
 	}
 	if err := recordPool(ctx, c, pool, plan); err != nil {
+		return nil, err
+	}
+	if err := ensureSecrets(ctx, c, plan, o); err != nil {
 		return nil, err
 	}
 	var outcomes []Outcome
@@ -174,6 +178,25 @@ func publishNow(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan) 
 	}
 	if err := poolcheck.Publish(ctx, c.Consul, pool.Name, v); err != nil {
 		return APIError("consul", c.ConsulAddr, "register the pool's check", err)
+	}
+	return nil
+}
+
+// ensureSecrets creates the wallets' RPC credentials in Nomad Variables
+// the first time a coin is deployed; the jobs' templates read them there.
+func ensureSecrets(ctx context.Context, c *Clients, plan *Plan, o Options) error {
+	for _, j := range plan.Jobs {
+		if j.Kind != jobspec.KindWallet || j.NotDeployable != "" {
+			continue
+		}
+		path := jobspec.WalletSecretsPath(j.Coin)
+		created, err := secrets.EnsureWallet(ctx, c.Nomad, path)
+		if err != nil {
+			return APIError("nomad", c.NomadAddr, "keep the wallet credentials", err)
+		}
+		if created {
+			progress(o, "%s: RPC credentials created in Nomad variable %s", j.ID(), path)
+		}
 	}
 	return nil
 }

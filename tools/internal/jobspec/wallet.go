@@ -3,16 +3,26 @@ package jobspec
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
 
 // ChainMount is where a wallet's host volume appears inside its task.
 const ChainMount = "/chain"
+
+// NobodyID is the uid and gid of nobody on Debian and Raspberry Pi OS: the
+// wallet's secrets are rendered for the user its tasks run as.
+const NobodyID = 65534
+
+// WalletName is the wallet (keys) the pool's daemons keep loaded: block
+// rewards are paid to it and payouts are sent from it.
+const WalletName = "pool"
 
 // WalletService is the Consul service of a coin's wallet RPC endpoints.
 func WalletService(coin string) string { return coin + "-wallet" }
@@ -20,6 +30,17 @@ func WalletService(coin string) string { return coin + "-wallet" }
 // WalletP2PService is the Consul service of a coin's wallet peer-to-peer
 // endpoints, which the wallets use to find each other.
 func WalletP2PService(coin string) string { return coin + "-wallet-p2p" }
+
+// WalletSecretsPath is the Nomad variable holding a coin's wallet RPC
+// credentials. Under nomad/jobs/<job>, the wallet job's own tasks may read
+// it without any ACL policy.
+func WalletSecretsPath(coin string) string { return "nomad/jobs/" + coin + "-wallet" }
+
+// Wallet check names, which poolctl status and the failover benchmark read.
+const (
+	CheckLive = "rpc answers"
+	CheckSync = "in sync"
+)
 
 // walletStartup is how long a wallet may take to open its chain state before
 // Nomad counts it unhealthy. On mainnet a Pi verifies recent blocks at start
@@ -31,35 +52,50 @@ func walletStartup(network string) time.Duration {
 	return 15 * time.Minute
 }
 
+// walletKillTimeout is how long the daemon may take to stop. It flushes
+// its chain state on SIGTERM, which on a Pi's USB disk takes a while; an
+// unclean stop costs a replay of recent blocks at the next start. A hung
+// daemon (the reason check_restart stops it) does not act on SIGTERM at
+// all and is killed when this runs out, so it also bounds how long a hang
+// lasts. Regtest chains are tiny and flush at once.
+func walletKillTimeout(network string) time.Duration {
+	if network == "regtest" {
+		return 3 * time.Second
+	}
+	return 45 * time.Second
+}
+
+// configSection is the daemon's name for a network in its config file;
+// peer settings only count inside their network's section.
+var configSection = map[string]string{"mainnet": "main", "testnet": "test", "regtest": "regtest"}
+
 func (b builder) wallet(coin *config.Coin) *Job {
 	w := coin.Wallet
 	job := b.newJob(coin.Name, KindWallet, "service", 80)
 	startup := walletStartup(coin.Network)
-	job.Update = oneAtATime("checks", 30*time.Second, startup, startup+10*time.Minute)
+	job.Update = oneAtATime("checks", 10*time.Second, startup, startup+10*time.Minute)
 	job.Update.Stagger = ptr(30 * time.Second)
 	datadir := path.Join(ChainMount, "${NOMAD_ALLOC_INDEX}")
-	network := []string{}
+	args := []string{}
 	switch coin.Network {
 	case "regtest":
-		network = []string{"-regtest"}
+		// An idle regtest chain's tip is the 2011 genesis block; without
+		// this the daemon reports initial block download until a block is
+		// mined.
+		args = append(args, "-regtest", "-maxtipage=2147483647")
 	case "testnet":
-		network = []string{"-testnet"}
+		args = append(args, "-testnet")
 	}
-	rpcArgs := append(append([]string{}, network...),
+	args = append(args,
 		"-datadir="+datadir,
-		"-rpcconnect=${NOMAD_IP_rpc}",
-		"-rpcport=${NOMAD_PORT_rpc}",
-		"-rpcclienttimeout=4",
-	)
-	args := append(append([]string{}, network...),
-		"-datadir="+datadir,
+		"-conf=${NOMAD_SECRETS_DIR}/litecoin.conf",
 		"-server=1",
 		"-printtoconsole=1",
 		"-nodebuglogfile",
 		"-bind=${NOMAD_IP_p2p}:${NOMAD_PORT_p2p}",
 		"-rpcbind=${NOMAD_IP_rpc}",
 		"-rpcport=${NOMAD_PORT_rpc}",
-		// The node's own address: checks and local stratum servers
+		// The node's own address: the probe and local stratum servers
 		// connect from it.
 		"-rpcallowip=127.0.0.1",
 		"-rpcallowip=${NOMAD_IP_rpc}",
@@ -76,17 +112,57 @@ func (b builder) wallet(coin *config.Coin) *Job {
 	if w.PruneMB > 0 {
 		args = append(args, fmt.Sprintf("-prune=%d", w.PruneMB))
 	}
+	secretsPath := WalletSecretsPath(coin.Name)
+	conf := fmt.Sprintf(`# Rendered by Nomad: the RPC login from the Nomad variable %[1]s
+# (hashed: the daemon keeps no password), and the coin's other wallets as
+# peers, as Consul knew them when this instance started; the probe keeps
+# them connected after that.
+{{ with nomadVar %[2]q }}rpcauth={{ .%[3]s }}{{ end }}
+[%[4]s]
+{{ range service %[5]q }}addnode={{ .Address }}:{{ .Port }}
+{{ end }}
+`, secretsPath, secretsPath, secrets.ItemRPCAuth, configSection[coin.Network], WalletP2PService(coin.Name)+"|any")
+	credentials := fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemUser, secrets.ItemPassword)
+
+	probe := b.poolctlTask("probe", "wallet", []string{
+		"probe",
+		"--rpc=${NOMAD_ADDR_rpc}",
+		"--p2p=${NOMAD_ADDR_p2p}",
+		"--listen=${NOMAD_ADDR_probe}",
+		"--credentials=${NOMAD_SECRETS_DIR}/rpc.credentials",
+		"--wallet-service=" + WalletService(coin.Name),
+		"--p2p-service=" + WalletP2PService(coin.Name),
+		"--wallet-name=" + WalletName,
+		"--max-lag-blocks=" + strconv.Itoa(w.MaxLagBlocks),
+		"--max-tip-age=" + w.MaxTipAge,
+	}, 100, 64)
+	probe.Lifecycle = &api.TaskLifecycle{Hook: "poststart", Sidecar: true}
+	probe.Templates = []*api.Template{secretTemplate("secrets/rpc.credentials", credentials)}
+	probe.KillTimeout = ptr(5 * time.Second)
+
+	check := func(name, path string) api.ServiceCheck {
+		return api.ServiceCheck{
+			Name:      name,
+			Type:      "http",
+			PortLabel: "probe",
+			Path:      path,
+			Interval:  time.Second,
+			Timeout:   time.Second,
+		}
+	}
+	live := check(CheckLive, "/v1/live")
+	live.CheckRestart = &api.CheckRestart{Limit: 2, Grace: ptr(startup), IgnoreWarnings: true}
 	group := &api.TaskGroup{
 		Name:             ptr("wallet"),
 		Count:            ptr(w.Instances),
 		Spreads:          spreadOverNodes(),
 		Volumes:          hostVolume(w.Volume, false),
-		ShutdownDelay:    ptr(5 * time.Second),
-		RestartPolicy:    restart(3, 10*time.Minute, 15*time.Second, "fail"),
+		ShutdownDelay:    ptr(2 * time.Second),
+		RestartPolicy:    restart(5, 10*time.Minute, 2*time.Second, "fail"),
 		ReschedulePolicy: rescheduleForever(30*time.Second, 10*time.Minute),
 		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(150)},
 		Networks: []*api.NetworkResource{{
-			DynamicPorts: []api.Port{{Label: "rpc"}, {Label: "p2p"}},
+			DynamicPorts: []api.Port{{Label: "rpc"}, {Label: "p2p"}, {Label: "probe"}},
 		}},
 		Services: []*api.Service{
 			{
@@ -94,21 +170,12 @@ func (b builder) wallet(coin *config.Coin) *Job {
 				PortLabel: "rpc",
 				Provider:  "consul",
 				Tags:      []string{coin.Network, "rpc"},
-				Meta:      map[string]string{"coin": coin.Name, "network": coin.Network, "instance": "${NOMAD_ALLOC_INDEX}"},
-				Checks: []api.ServiceCheck{{
-					Name:     "rpc answers",
-					Type:     "script",
-					TaskName: "daemon",
-					Command:  "/usr/bin/" + cliName(coin),
-					Args:     append(rpcArgs, "getblockchaininfo"),
-					Interval: 10 * time.Second,
-					Timeout:  5 * time.Second,
-					CheckRestart: &api.CheckRestart{
-						Limit:          3,
-						Grace:          ptr(startup),
-						IgnoreWarnings: true,
-					},
-				}},
+				Meta: map[string]string{
+					"coin": coin.Name, "network": coin.Network,
+					"instance": "${NOMAD_ALLOC_INDEX}",
+					"probe":    "${NOMAD_ADDR_probe}",
+				},
+				Checks: []api.ServiceCheck{live, check(CheckSync, "/v1/sync")},
 			},
 			{
 				Name:      WalletP2PService(coin.Name),
@@ -146,47 +213,71 @@ func (b builder) wallet(coin *config.Coin) *Job {
 					"command": w.Command,
 					"args":    args,
 				},
+				Templates:    []*api.Template{secretTemplate("secrets/litecoin.conf", conf)},
 				VolumeMounts: []*api.VolumeMount{{Volume: ptr(w.Volume), Destination: ptr(ChainMount)}},
 				Resources:    &api.Resources{CPU: ptr(w.CPUMHz), MemoryMB: ptr(w.MemoryMB)},
-				KillTimeout:  ptr(2 * time.Minute),
+				KillTimeout:  ptr(walletKillTimeout(coin.Network)),
 				KillSignal:   "SIGTERM",
 				LogConfig:    smallLogs(),
 			},
+			probe,
 		},
 	}
 	job.TaskGroups = []*api.TaskGroup{group}
 	return &Job{
-		Job:      job,
-		Kind:     KindWallet,
-		Coin:     coin.Name,
-		Stage:    StageWallets,
-		Services: []string{WalletService(coin.Name), WalletP2PService(coin.Name)},
-		Source:   config.BlockRange(w.Body, coin.NameRange),
+		Job:        job,
+		Kind:       KindWallet,
+		Coin:       coin.Name,
+		Stage:      StageWallets,
+		Subcommand: "wallet",
+		Services:   []string{WalletService(coin.Name), WalletP2PService(coin.Name)},
+		Source:     config.BlockRange(w.Body, coin.NameRange),
 		Notes: nomadhcl.Notes{
 			"priority": "Wallets outrank everything else: without one the pool cannot build work or pay.",
-			"update": "One wallet at a time, and only after the new one answers RPC: the other\n" +
+			"update": "One wallet at a time, and only after the new one is in sync: the other\n" +
 				"instance keeps serving work to the stratum servers during an upgrade.",
 			"group.wallet/spread": "Instances on different nodes where there are several, so one power cut\n" +
 				"takes at most one wallet.",
 			"group.wallet/restart": "A crashed wallet restarts in place quickly: its chain data is on this\n" +
-				"node. Three crashes in ten minutes point at the node (disk, memory), so\n" +
+				"node. Five failures in ten minutes point at the node (disk, memory), so\n" +
 				"the allocation fails and is rescheduled elsewhere.",
 			"group.wallet/reschedule": "Never give up on a wallet, but back off so that a broken binary or\n" +
 				"datadir does not thrash the cluster.",
 			"group.wallet/shutdown_delay": "Deregister from Consul before stopping, so stratum servers switch to\n" +
 				"the other wallet before this one goes away.",
-			"group.wallet/service." + WalletService(coin.Name) + "/check.rpc answers": "A hung wallet keeps its port open but stops answering RPC; the script\n" +
-				"check times out, and check_restart restarts the task after three\n" +
-				"failures. The grace covers start-up (block verification).",
+			"group.wallet/service." + WalletService(coin.Name) + "/check." + CheckLive: "The probe answers from its last poll, at once even when the wallet\n" +
+				"hangs: a hung wallet keeps its port open but stops answering RPC, which\n" +
+				"a TCP check would never see. check_restart restarts it after two\n" +
+				"failures in a row; the grace covers start-up (block verification).",
+			"group.wallet/service." + WalletService(coin.Name) + "/check." + CheckSync: "Lagging, in initial block download, stuck on an old tip: out of\n" +
+				"service (critical) while it catches up, and not restarted, which would\n" +
+				"only start the catching up over. A few blocks behind is a warning.",
 			"group.wallet/task.datadir": "Each instance keeps its chain in its own directory of the host volume,\n" +
 				"never in the allocation directory, so a restart does not resync.",
-			"group.wallet/task.daemon/kill_timeout": "The daemon flushes its chain state on SIGTERM; killing it mid-flush\n" +
-				"forces a reindex that takes a Pi days.",
+			"group.wallet/task.daemon/kill_timeout": "The daemon flushes its chain state on SIGTERM; an unclean stop costs a\n" +
+				"replay of recent blocks at the next start. A hung daemon ignores\n" +
+				"SIGTERM, so this also bounds how long a hang lasts.",
+			"group.wallet/task.daemon/template": "RPC credentials come from a Nomad variable that poolctl deploy creates:\n" +
+				"never in this file, pool.hcl, Consul or logs. Rendered only for the\n" +
+				"task's user (nobody), and not re-rendered into a restart of every\n" +
+				"instance at once.",
+			"group.wallet/task.probe": "The health probe beside the daemon: it serves the checks above, keeps\n" +
+				"the wallets peered through Consul, and loads the pool's wallet.",
 		},
 	}
 }
 
-// cliName is the RPC client shipped beside the daemon ("litecoin-cli").
-func cliName(coin *config.Coin) string {
-	return coin.Chain + "-cli"
+// secretTemplate renders data into a file only the tasks' user (nobody)
+// can read. A change (credentials rotated, peers moved) is written but does
+// not restart the task: restarting every instance at once would take the
+// coin's wallets down together.
+func secretTemplate(dest, data string) *api.Template {
+	return &api.Template{
+		DestPath:     ptr(dest),
+		EmbeddedTmpl: ptr(data),
+		ChangeMode:   ptr("noop"),
+		Perms:        ptr("0400"),
+		Uid:          ptr(NobodyID),
+		Gid:          ptr(NobodyID),
+	}
 }

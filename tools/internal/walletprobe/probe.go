@@ -42,11 +42,15 @@ type Probe struct {
 	PeerEvery int
 	Log       io.Writer
 
-	mu       sync.Mutex
-	state    State
-	tipHash  string
-	walletOK bool
-	logged   string
+	mu         sync.Mutex
+	state      State
+	tipHash    string
+	peerBest   int64
+	peerFrom   string
+	othersBest int64
+	othersFrom string
+	walletOK   bool
+	logged     string
 }
 
 func (p *Probe) now() time.Time { return time.Now() }
@@ -58,8 +62,13 @@ func (p *Probe) Snapshot() State {
 	return p.state
 }
 
-// Run polls the wallet until ctx ends.
+// Run polls the wallet until ctx ends. The other instances are asked in
+// a loop of their own: one of them hanging must not delay this wallet's
+// own answers, or a healthy wallet would look hung next to a hung sibling.
 func (p *Probe) Run(ctx context.Context) {
+	if p.Discovery != nil {
+		go p.compareLoop(ctx)
+	}
 	tick := time.NewTicker(p.Poll)
 	defer tick.Stop()
 	for round := 0; ; round++ {
@@ -73,12 +82,24 @@ func (p *Probe) Run(ctx context.Context) {
 	}
 }
 
+func (p *Probe) compareLoop(ctx context.Context) {
+	tick := time.NewTicker(p.Poll)
+	defer tick.Stop()
+	for {
+		p.compare(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 func (p *Probe) call(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, timeout)
 }
 
-// poll asks the wallet, then the other instances and peers, and records
-// what it saw.
+// poll asks the wallet how it is, and its peers, and records what it saw.
 func (p *Probe) poll(ctx context.Context, peering bool) {
 	callCtx, cancel := p.call(ctx, p.RPCTimeout)
 	info, err := p.RPC.BlockchainInfo(callCtx)
@@ -98,31 +119,31 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 		p.mu.Unlock()
 		return
 	}
-
-	next := State{
-		CheckedAt: now, AnsweredAt: now,
-		Height: info.Blocks, Headers: info.Headers, IBD: info.InitialBlockDownload,
-		Best: info.Headers, BestFrom: "its own headers",
-	}
+	// Record the answer at once; the calls below may take a while.
 	p.mu.Lock()
-	next.TipTime, next.Others = p.state.TipTime, p.state.Others
+	p.state.CheckedAt, p.state.AnsweredAt = now, now
+	p.state.Failure, p.state.FailureText = "", ""
+	p.state.Height, p.state.Headers, p.state.IBD = info.Blocks, info.Headers, info.InitialBlockDownload
 	tipHash := p.tipHash
 	p.mu.Unlock()
+
+	tipTime := time.Time{}
 	if info.BestBlockHash != tipHash {
 		callCtx, cancel := p.call(ctx, p.RPCTimeout)
 		if t, err := p.RPC.BlockTime(callCtx, info.BestBlockHash); err == nil {
-			next.TipTime, tipHash = t, info.BestBlockHash
+			tipTime, tipHash = t, info.BestBlockHash
 		}
 		cancel()
 	}
 	connected := map[string]bool{}
+	peers, peerBest, peerFrom := -1, int64(0), ""
 	callCtx, cancel = p.call(ctx, p.RPCTimeout)
-	if peers, err := p.RPC.Peers(callCtx); err == nil {
-		next.Peers = len(peers)
-		for _, peer := range peers {
+	if list, err := p.RPC.Peers(callCtx); err == nil {
+		peers = len(list)
+		for _, peer := range list {
 			connected[peer.Addr] = true
-			if peer.SyncedHeaders > next.Best {
-				next.Best, next.BestFrom = peer.SyncedHeaders, "peer "+peer.Addr
+			if peer.SyncedHeaders > peerBest {
+				peerBest, peerFrom = peer.SyncedHeaders, "peer "+peer.Addr
 			}
 		}
 	}
@@ -136,22 +157,40 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 		}
 		cancel()
 	}
-	if p.Discovery != nil {
-		p.compare(ctx, &next)
-		if peering {
-			p.peer(ctx, connected)
-		}
-	}
-	if next.Height > next.Best {
-		next.Best, next.BestFrom = next.Height, "itself"
+	if peering && p.Discovery != nil {
+		p.peer(ctx, connected)
 	}
 	p.mu.Lock()
-	p.state, p.tipHash = next, tipHash
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	if !tipTime.IsZero() {
+		p.state.TipTime, p.tipHash = tipTime, tipHash
+	}
+	if peers >= 0 {
+		p.state.Peers = peers
+		p.peerBest, p.peerFrom = peerBest, peerFrom
+	}
+	p.updateBest()
 }
 
-// compare asks every other instance of the coin for its height, at once.
-func (p *Probe) compare(ctx context.Context, next *State) {
+// updateBest recomputes the best known height from the wallet's own
+// headers, its peers and the other instances. Called with p.mu held.
+func (p *Probe) updateBest() {
+	s := &p.state
+	s.Best, s.BestFrom = s.Height, "itself"
+	if s.Headers > s.Best {
+		s.Best, s.BestFrom = s.Headers, "its own headers"
+	}
+	if p.peerBest > s.Best {
+		s.Best, s.BestFrom = p.peerBest, p.peerFrom
+	}
+	if p.othersBest > s.Best {
+		s.Best, s.BestFrom = p.othersBest, p.othersFrom
+	}
+}
+
+// compare asks every other instance of the coin for its height, at once,
+// each with a short timeout: a hung sibling must not hold this up.
+func (p *Probe) compare(ctx context.Context) {
 	callCtx, cancel := p.call(ctx, p.RPCTimeout)
 	defer cancel()
 	addrs, err := p.Discovery.Wallets(callCtx)
@@ -181,13 +220,17 @@ func (p *Probe) compare(ctx context.Context, next *State) {
 	}
 	wg.Wait()
 	close(answers)
-	next.Others = 0
+	others, best, from := 0, int64(0), ""
 	for a := range answers {
-		next.Others++
-		if a.height > next.Best {
-			next.Best, next.BestFrom = a.height, "instance "+a.addr
+		others++
+		if a.height > best {
+			best, from = a.height, "instance "+a.addr
 		}
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state.Others, p.othersBest, p.othersFrom = others, best, from
+	p.updateBest()
 }
 
 // peer keeps the daemon connected to the coin's other wallets: addnode

@@ -53,6 +53,9 @@ func waitFor(t *testing.T, p *Probe, status string) Verdict {
 	defer cancel()
 	for {
 		p.poll(ctx, true)
+		if p.Discovery != nil {
+			p.compare(ctx)
+		}
 		v := p.Snapshot().Sync(time.Now(), p.Limits)
 		if v.Status == status {
 			return v
@@ -82,6 +85,22 @@ func TestProbeAgainstLitecoind(t *testing.T) {
 		code, body := get(t, h, "/v1/sync")
 		assert.Equal(t, 200, code, body)
 		assert.Equal(t, 1, p.Snapshot().Others)
+	})
+
+	t.Run("a hung sibling does not make this wallet look hung", func(t *testing.T) {
+		require.NoError(t, b.Cmd.Process.Signal(syscall.SIGSTOP))
+		defer func() { _ = b.Cmd.Process.Signal(syscall.SIGCONT) }()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); p.compareLoop(ctx) }()
+		for i := 0; i < 5; i++ {
+			p.poll(context.Background(), false)
+			code, body := get(t, h, "/v1/live")
+			require.Equal(t, 200, code, body)
+		}
+		cancel()
+		<-done
+		require.NoError(t, b.Cmd.Process.Signal(syscall.SIGCONT))
 	})
 
 	t.Run("cut off while the sibling mines: warning, then critical, no restart needed", func(t *testing.T) {

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/walletprobe"
+)
+
+func walletCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "wallet",
+		Usage: "the pool's wallets (run by the <coin>-wallet jobs)",
+		Subcommands: []*cli.Command{{
+			Name:  "probe",
+			Usage: "follow one wallet and answer Consul's checks for it",
+			Description: "Polls the wallet's RPC every --poll, compares its height with the coin's\n" +
+				"other instances (from Consul) and its peers, keeps it peered with them, and\n" +
+				"serves /v1/live (answers at all), /v1/sync (usable: synced, 429 when a\n" +
+				"little behind, 503 when too far behind, in initial block download, stuck,\n" +
+				"or refusing the credentials) and /v1/status (JSON) from the last poll.",
+			Flags: append(connFlags(),
+				&cli.StringFlag{Name: "rpc", Required: true, Usage: "the wallet's RPC address, host:port"},
+				&cli.StringFlag{Name: "p2p", Usage: "the wallet's peer-to-peer address, host:port (left out of peering)"},
+				&cli.StringFlag{Name: "listen", Required: true, Usage: "address to serve the checks on, host:port"},
+				&cli.StringFlag{Name: "credentials", Required: true, Usage: "file holding the RPC user:password"},
+				&cli.StringFlag{Name: "wallet-service", Usage: "Consul service of the coin's wallets, to compare heights with"},
+				&cli.StringFlag{Name: "p2p-service", Usage: "Consul service of the coin's wallets' peer-to-peer ports, to peer with"},
+				&cli.StringFlag{Name: "wallet-name", Value: "pool", Usage: "wallet the daemon must have loaded (created the first time)"},
+				&cli.Int64Flag{Name: "max-lag-blocks", Value: 2, Usage: "blocks behind the best height before the wallet is out of service"},
+				&cli.DurationFlag{Name: "max-tip-age", Value: 30 * time.Minute, Usage: "tip age that, with others ahead, puts the wallet out of service"},
+				&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "how often to ask the wallet"},
+				&cli.DurationFlag{Name: "rpc-timeout", Value: 2 * time.Second, Usage: "how long one RPC call may take"},
+				&cli.DurationFlag{Name: "hung-after", Value: 3 * time.Second, Usage: "no answer for this long means the wallet hangs"},
+			),
+			Action: func(c *cli.Context) error {
+				user, password, err := chain.ReadCredentials(c.String("credentials"))
+				if err != nil {
+					return withCode(ExitInvalid, fmt.Errorf("read the wallet's credentials: %w", err))
+				}
+				p := &walletprobe.Probe{
+					RPC:     chain.NewClient(c.String("rpc"), user, password),
+					Self:    c.String("rpc"),
+					SelfP2P: c.String("p2p"),
+					Wallet:  c.String("wallet-name"),
+					Limits: walletprobe.Limits{
+						Hung:         c.Duration("hung-after"),
+						MaxLagBlocks: c.Int64("max-lag-blocks"),
+						MaxTipAge:    c.Duration("max-tip-age"),
+					},
+					Poll:       c.Duration("poll"),
+					RPCTimeout: c.Duration("rpc-timeout"),
+					PeerEvery:  10,
+					Log:        c.App.ErrWriter,
+				}
+				if svc := c.String("wallet-service"); svc != "" {
+					consul, _, err := deploy.NewConsul(connOptions(c))
+					if err != nil {
+						return withCode(ExitRuntime, err)
+					}
+					p.Discovery = walletprobe.ConsulDiscovery{Consul: consul, WalletService: svc, P2PService: c.String("p2p-service")}
+				}
+				return serveProbe(c.Context, p, c.String("listen"))
+			},
+		}},
+	}
+}
+
+// serveProbe runs the probe and its HTTP server until ctx ends.
+func serveProbe(ctx context.Context, p *walletprobe.Probe, listen string) error {
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return withCode(ExitRuntime, fmt.Errorf("listen on %s: %w", listen, err))
+	}
+	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 2 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Run(ctx)
+	}()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	err = srv.Serve(l)
+	<-done
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
