@@ -56,11 +56,13 @@
 [[- define "wallet" -]]
 [[- $c := .coin -]]
 [[- $w := $c.wallet -]]
-[[- $startup := "15m" -]][[- $progress := "25m" -]]
-[[- if eq $c.network "regtest" -]][[- $startup = "1m" -]][[- $progress = "11m" -]][[- end -]]
+[[- $startup := "15m" -]][[- $progress := "25m" -]][[- $kill := "45s" -]]
+[[- if eq $c.network "regtest" -]][[- $startup = "1m" -]][[- $progress = "11m" -]][[- $kill = "3s" -]][[- end -]]
 [[- $net := list -]]
-[[- if eq $c.network "regtest" -]][[- $net = list "-regtest" -]][[- end -]]
+[[- if eq $c.network "regtest" -]][[- $net = list "-regtest" "-maxtipage=2147483647" -]][[- end -]]
 [[- if eq $c.network "testnet" -]][[- $net = list "-testnet" -]][[- end -]]
+[[- $section := get (dict "mainnet" "main" "testnet" "test" "regtest" "regtest") $c.network -]]
+[[- $secrets := printf "nomad/jobs/%s-wallet" $c.name -]]
 [[- $datadir := "-datadir=/chain/${NOMAD_ALLOC_INDEX}" -]]
 # [[ $c.name ]]-wallet: wallets: the coin daemons that build work and pay miners.
 job [[ printf "%s-wallet" $c.name | quote ]] {
@@ -69,7 +71,7 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
     stagger           = "30s"
     max_parallel      = 1
     health_check      = "checks"
-    min_healthy_time  = "30s"
+    min_healthy_time  = "10s"
     healthy_deadline  = [[ $startup | quote ]]
     progress_deadline = [[ $progress | quote ]]
     auto_revert       = true
@@ -77,7 +79,7 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
 
   group "wallet" {
     count          = [[ $w.instances ]]
-    shutdown_delay = "5s"
+    shutdown_delay = "2s"
 [[ template "spread_nodes" ]]
     volume [[ $w.volume | quote ]] {
       type   = "host"
@@ -85,8 +87,8 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
     }
     restart {
       interval = "10m"
-      attempts = 3
-      delay    = "15s"
+      attempts = 5
+      delay    = "2s"
       mode     = "fail"
     }
     reschedule {
@@ -101,30 +103,41 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
     network {
       port "rpc" {}
       port "p2p" {}
+      port "probe" {}
     }
     service {
       name     = [[ printf "%s-wallet" $c.name | quote ]]
       tags     = [[ list $c.network "rpc" | toJson ]]
       port     = "rpc"
       provider = "consul"
+      # The probe beside the wallet answers from its last poll: a hung
+      # wallet is restarted, a lagging one only taken out of service.
       check {
-        name    = "rpc answers"
-        type    = "script"
-        command = [[ printf "/usr/bin/%s-cli" $c.chain | quote ]]
-        args = [[ concat $net (list $datadir "-rpcconnect=${NOMAD_IP_rpc}" "-rpcport=${NOMAD_PORT_rpc}" "-rpcclienttimeout=4" "getblockchaininfo") | toJson ]]
-        interval = "10s"
-        timeout  = "5s"
-        task     = "daemon"
+        name     = "rpc answers"
+        type     = "http"
+        path     = "/v1/live"
+        port     = "probe"
+        interval = "1s"
+        timeout  = "1s"
         check_restart {
-          limit           = 3
+          limit           = 2
           grace           = [[ $startup | quote ]]
           ignore_warnings = true
         }
+      }
+      check {
+        name     = "in sync"
+        type     = "http"
+        path     = "/v1/sync"
+        port     = "probe"
+        interval = "1s"
+        timeout  = "1s"
       }
       meta {
         coin     = [[ $c.name | quote ]]
         instance = "${NOMAD_ALLOC_INDEX}"
         network  = [[ $c.network | quote ]]
+        probe    = "${NOMAD_ADDR_probe}"
       }
     }
     service {
@@ -172,11 +185,11 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
     task "daemon" {
       driver       = "exec"
       user         = "nobody"
-      kill_timeout = "2m"
+      kill_timeout = [[ $kill | quote ]]
       kill_signal  = "SIGTERM"
       config {
         command = [[ $w.command | quote ]]
-        [[- $args := concat $net (list $datadir "-server=1" "-printtoconsole=1" "-nodebuglogfile" "-bind=${NOMAD_IP_p2p}:${NOMAD_PORT_p2p}" "-rpcbind=${NOMAD_IP_rpc}" "-rpcport=${NOMAD_PORT_rpc}" "-rpcallowip=127.0.0.1" "-rpcallowip=${NOMAD_IP_rpc}") ]]
+        [[- $args := concat $net (list $datadir "-conf=${NOMAD_SECRETS_DIR}/litecoin.conf" "-server=1" "-printtoconsole=1" "-nodebuglogfile" "-bind=${NOMAD_IP_p2p}:${NOMAD_PORT_p2p}" "-rpcbind=${NOMAD_IP_rpc}" "-rpcport=${NOMAD_PORT_rpc}" "-rpcallowip=127.0.0.1" "-rpcallowip=${NOMAD_IP_rpc}") ]]
         [[- range (var "lan" .ctx) ]][[ $args = append $args (printf "-rpcallowip=%s" .) ]][[ end ]]
         [[- $args = concat $args (list (printf "-dbcache=%v" $w.dbcache_mb) (printf "-maxconnections=%v" $w.max_connections) "-upnp=0" "-listenonion=0") ]]
         [[- if gt (int $w.prune_mb) 0 ]][[ $args = append $args (printf "-prune=%v" $w.prune_mb) ]][[ end ]]
@@ -190,10 +203,63 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
         max_files     = 3
         max_file_size = 5
       }
+      # RPC login from the Nomad variable poolctl deploy creates; peers as
+      # Consul knew them at start (the probe keeps them connected).
+      template {
+        destination = "secrets/litecoin.conf"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+        data        = <<EOT
+# Rendered by Nomad: the RPC login from the Nomad variable [[ $secrets ]]
+# (hashed: the daemon keeps no password), and the coin's other wallets as
+# peers, as Consul knew them when this instance started; the probe keeps
+# them connected after that.
+{{ with nomadVar "[[ $secrets ]]" }}rpcauth={{ .rpcauth }}{{ end }}
+[[ printf "[%s]" $section ]]
+{{ range service "[[ $c.name ]]-wallet-p2p|any" }}addnode={{ .Address }}:{{ .Port }}
+{{ end }}
+EOT
+      }
       volume_mount {
         volume      = [[ $w.volume | quote ]]
         destination = "/chain"
       }
+    }
+
+    task "probe" {
+      driver       = "exec"
+      user         = "nobody"
+      kill_timeout = "5s"
+      lifecycle {
+        hook    = "poststart"
+        sidecar = true
+      }
+      config {
+        command = [[ var "poolctl" .ctx | quote ]]
+        args = [[ list "wallet" "probe"
+          "--rpc=${NOMAD_ADDR_rpc}"
+          "--p2p=${NOMAD_ADDR_p2p}"
+          "--listen=${NOMAD_ADDR_probe}"
+          "--credentials=${NOMAD_SECRETS_DIR}/rpc.credentials"
+          (printf "--wallet-service=%s-wallet" $c.name)
+          (printf "--p2p-service=%s-wallet-p2p" $c.name)
+          "--wallet-name=pool"
+          (printf "--max-lag-blocks=%v" $w.max_lag_blocks)
+          (printf "--max-tip-age=%s" $w.max_tip_age) | toJson ]]
+      }
+      template {
+        destination = "secrets/rpc.credentials"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+        data        = <<EOT
+{{ with nomadVar "[[ $secrets ]]" }}{{ .rpc_user }}:{{ .rpc_password }}{{ end }}
+EOT
+      }
+[[ template "poolctl_task_tail" (dict "cpu" 100 "memory" 64) ]]
     }
   }
 }

@@ -6,13 +6,13 @@ job "ltc-wallet" {
   # Wallets outrank everything else: without one the pool cannot build work or pay.
   priority    = 80
   datacenters = ["dc1"]
-  # One wallet at a time, and only after the new one answers RPC: the other
+  # One wallet at a time, and only after the new one is in sync: the other
   # instance keeps serving work to the stratum servers during an upgrade.
   update {
     stagger           = "30s"
     max_parallel      = 1
     health_check      = "checks"
-    min_healthy_time  = "30s"
+    min_healthy_time  = "10s"
     healthy_deadline  = "1m"
     progress_deadline = "11m"
     auto_revert       = true
@@ -26,7 +26,7 @@ job "ltc-wallet" {
     count = 2
     # Deregister from Consul before stopping, so stratum servers switch to
     # the other wallet before this one goes away.
-    shutdown_delay = "5s"
+    shutdown_delay = "2s"
     # Instances on different nodes where there are several, so one power cut
     # takes at most one wallet.
     spread {
@@ -38,12 +38,12 @@ job "ltc-wallet" {
       source = "ltc-chain"
     }
     # A crashed wallet restarts in place quickly: its chain data is on this
-    # node. Three crashes in ten minutes point at the node (disk, memory), so
+    # node. Five failures in ten minutes point at the node (disk, memory), so
     # the allocation fails and is rescheduled elsewhere.
     restart {
       interval = "10m"
-      attempts = 3
-      delay    = "15s"
+      attempts = 5
+      delay    = "2s"
       mode     = "fail"
     }
     # Never give up on a wallet, but back off so that a broken binary or
@@ -62,40 +62,47 @@ job "ltc-wallet" {
       }
       port "p2p" {
       }
+      port "probe" {
+      }
     }
     service {
       name     = "ltc-wallet"
       tags     = ["regtest", "rpc"]
       port     = "rpc"
       provider = "consul"
-      # A hung wallet keeps its port open but stops answering RPC; the script
-      # check times out, and check_restart restarts the task after three
-      # failures. The grace covers start-up (block verification).
+      # The probe answers from its last poll, at once even when the wallet
+      # hangs: a hung wallet keeps its port open but stops answering RPC, which
+      # a TCP check would never see. check_restart restarts it after two
+      # failures in a row; the grace covers start-up (block verification).
       check {
-        name    = "rpc answers"
-        type    = "script"
-        command = "/usr/bin/litecoin-cli"
-        args = [
-          "-regtest",
-          "-datadir=/chain/${NOMAD_ALLOC_INDEX}",
-          "-rpcconnect=${NOMAD_IP_rpc}",
-          "-rpcport=${NOMAD_PORT_rpc}",
-          "-rpcclienttimeout=4",
-          "getblockchaininfo",
-        ]
-        interval = "10s"
-        timeout  = "5s"
-        task     = "daemon"
+        name     = "rpc answers"
+        type     = "http"
+        path     = "/v1/live"
+        port     = "probe"
+        interval = "1s"
+        timeout  = "1s"
         check_restart {
-          limit           = 3
+          limit           = 2
           grace           = "1m"
           ignore_warnings = true
         }
+      }
+      # Lagging, in initial block download, stuck on an old tip: out of
+      # service (critical) while it catches up, and not restarted, which would
+      # only start the catching up over. A few blocks behind is a warning.
+      check {
+        name     = "in sync"
+        type     = "http"
+        path     = "/v1/sync"
+        port     = "probe"
+        interval = "1s"
+        timeout  = "1s"
       }
       meta {
         coin     = "ltc"
         instance = "${NOMAD_ALLOC_INDEX}"
         network  = "regtest"
+        probe    = "${NOMAD_ADDR_probe}"
       }
     }
     service {
@@ -143,15 +150,18 @@ job "ltc-wallet" {
     task "daemon" {
       driver = "exec"
       user   = "nobody"
-      # The daemon flushes its chain state on SIGTERM; killing it mid-flush
-      # forces a reindex that takes a Pi days.
-      kill_timeout = "2m"
+      # The daemon flushes its chain state on SIGTERM; an unclean stop costs a
+      # replay of recent blocks at the next start. A hung daemon ignores
+      # SIGTERM, so this also bounds how long a hang lasts.
+      kill_timeout = "3s"
       kill_signal  = "SIGTERM"
       config {
         command = "/usr/lib/litecoin/litecoind"
         args = [
           "-regtest",
+          "-maxtipage=2147483647",
           "-datadir=/chain/${NOMAD_ALLOC_INDEX}",
+          "-conf=${NOMAD_SECRETS_DIR}/litecoin.conf",
           "-server=1",
           "-printtoconsole=1",
           "-nodebuglogfile",
@@ -175,9 +185,80 @@ job "ltc-wallet" {
         max_files     = 3
         max_file_size = 5
       }
+      # RPC credentials come from a Nomad variable that poolctl deploy creates:
+      # never in this file, pool.hcl, Consul or logs. Rendered only for the
+      # task's user (nobody), and not re-rendered into a restart of every
+      # instance at once.
+      template {
+        destination = "secrets/litecoin.conf"
+        data        = <<EOT
+# Rendered by Nomad: the RPC login from the Nomad variable nomad/jobs/ltc-wallet
+# (hashed: the daemon keeps no password), and the coin's other wallets as
+# peers, as Consul knew them when this instance started; the probe keeps
+# them connected after that.
+{{ with nomadVar "nomad/jobs/ltc-wallet" }}rpcauth={{ .rpcauth }}{{ end }}
+[regtest]
+{{ range service "ltc-wallet-p2p|any" }}addnode={{ .Address }}:{{ .Port }}
+{{ end }}
+EOT
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+      }
       volume_mount {
         volume      = "ltc-chain"
         destination = "/chain"
+      }
+    }
+    # The health probe beside the daemon: it serves the checks above, keeps
+    # the wallets peered through Consul, and loads the pool's wallet.
+    task "probe" {
+      driver       = "exec"
+      user         = "nobody"
+      kill_timeout = "5s"
+      lifecycle {
+        hook    = "poststart"
+        sidecar = true
+      }
+      config {
+        command = "/opt/poolctl/bin/poolctl"
+        args = [
+          "wallet",
+          "probe",
+          "--rpc=${NOMAD_ADDR_rpc}",
+          "--p2p=${NOMAD_ADDR_p2p}",
+          "--listen=${NOMAD_ADDR_probe}",
+          "--credentials=${NOMAD_SECRETS_DIR}/rpc.credentials",
+          "--wallet-service=ltc-wallet",
+          "--p2p-service=ltc-wallet-p2p",
+          "--wallet-name=pool",
+          "--max-lag-blocks=2",
+          "--max-tip-age=30m",
+        ]
+      }
+      constraint {
+        attribute = "${meta.consul_http_addr}"
+        operator  = "is_set"
+      }
+      env {
+        CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
+      }
+      resources {
+        cpu    = 100
+        memory = 64
+      }
+      logs {
+        max_files     = 3
+        max_file_size = 5
+      }
+      template {
+        destination = "secrets/rpc.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/ltc-wallet\" }}{{ .rpc_user }}:{{ .rpc_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
       }
     }
   }

@@ -4,7 +4,7 @@ pool "tiny" {}
 cluster {
   servers                = 1
   nodes                  = 1
-  node_cpu_mhz           = 4000
+  node_cpu_mhz           = 5000
   node_memory_mb         = 4096
   tolerate_node_failures = 0
   host_volume "ltc-chain" { nodes = 1 }

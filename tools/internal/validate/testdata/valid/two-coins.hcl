@@ -30,7 +30,8 @@ coin "tltc" {
   network = "testnet"
   wallet {
     instances = 2
-    memory_mb = 400
+    memory_mb = 300
+    dbcache_mb = 50
     prune_mb  = 550
   }
   stratum {
