@@ -145,8 +145,8 @@ func purge(t *testing.T, nomad *nomadapi.Client) {
 func TestSchedulerAgreesWithTheModel(t *testing.T) {
 	prodPool, prodJobs := testenv.LoadPool(t, testenv.Example(t, "home-12pi"))
 	c := testenv.StartCluster(t, prodPool, testenv.ClusterOptions{
-		Clients:        cluster.ModelClients(prodPool, prodJobs),
-		SeparateServer: true,
+		Clients: cluster.ModelClients(prodPool, prodJobs),
+		Servers: 1,
 	})
 	nomad, err := c.NomadClient()
 	require.NoError(t, err)

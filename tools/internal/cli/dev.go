@@ -51,6 +51,10 @@ func devCommand() *cli.Command {
 					"NOMAD_ADDR and CONSUL_HTTP_ADDR. Needs root (the exec driver).",
 				Flags: []cli.Flag{
 					stateDirFlag(),
+					&cli.IntFlag{Name: "nodes", Usage: "start this many Pi-sized clients instead of the pool's cluster model (each with every host volume)"},
+					&cli.IntFlag{Name: "servers", Value: 1, Usage: "with --nodes: server-only agents beside the clients (1, 3 or 5)"},
+					&cli.IntFlag{Name: "node-cpu-mhz", Value: 4800, Usage: "with --nodes: each client's CPU (a Pi 3: 4 x 1200 MHz)"},
+					&cli.IntFlag{Name: "node-memory-mb", Value: 1024, Usage: "with --nodes: each client's memory (a Pi 3: 1 GiB)"},
 					// Tests run dev clusters beside the operator's: -1 takes
 					// the first free slot of 198.18.N.0 addresses.
 					&cli.IntFlag{Name: "slot", Value: 0, Hidden: true},
@@ -78,18 +82,26 @@ func devCommand() *cli.Command {
 						return err
 					}
 					clients := cluster.ModelClients(r.Pool, r.Jobs)
+					servers := 0
+					if len(clients) > 1 {
+						servers = 1
+					}
+					if n := c.Int("nodes"); n > 0 {
+						clients = cluster.PiClients(n, c.Int("node-cpu-mhz"), c.Int("node-memory-mb"), r.Jobs)
+						servers = c.Int("servers")
+					}
 					dc, err := cluster.Up(c.Context, cluster.Spec{
-						StateDir:       c.String("state-dir"),
-						Slot:           c.Int("slot"),
-						Datacenter:     r.Pool.Settings.Datacenter,
-						Region:         r.Pool.Settings.Region,
-						Clients:        clients,
-						SeparateServer: len(clients) > 1,
-						Poolctl:        self,
-						PoolctlDir:     path.Dir(r.Pool.Settings.Poolctl),
-						NomadBin:       nomadBin,
-						ConsulBin:      consulBin,
-						Log:            c.App.ErrWriter,
+						StateDir:   c.String("state-dir"),
+						Slot:       c.Int("slot"),
+						Datacenter: r.Pool.Settings.Datacenter,
+						Region:     r.Pool.Settings.Region,
+						Clients:    clients,
+						Servers:    servers,
+						Poolctl:    self,
+						PoolctlDir: path.Dir(r.Pool.Settings.Poolctl),
+						NomadBin:   nomadBin,
+						ConsulBin:  consulBin,
+						Log:        c.App.ErrWriter,
 					})
 					if err != nil {
 						return err

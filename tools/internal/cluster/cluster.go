@@ -49,11 +49,13 @@ type Spec struct {
 	Slot       int
 	Datacenter string
 	Region     string
-	// Clients are the Nomad clients, one agent each. The first also runs
-	// the Nomad server, unless SeparateServer adds a server-only agent (so
-	// that every client is shaped alike, as in placement tests).
-	Clients        []Client
-	SeparateServer bool
+	// Clients are the Nomad clients, one agent each. With Servers 0 the
+	// first client runs the Nomad server too; otherwise Servers
+	// server-only agents come first (so that every client is shaped alike,
+	// as in placement tests, and a client can lose power while the servers
+	// keep a quorum).
+	Clients []Client
+	Servers int
 	// ACL turns Nomad's ACL system on and bootstraps it; the management
 	// token stays in the state directory (mode 0600) for the cluster's own
 	// calls, and every request without a token is refused, as on the
@@ -115,6 +117,17 @@ const (
 // takes it.
 func (c *Cluster) NomadAddr() string {
 	return fmt.Sprintf("http://%s:%d", c.Nodes[0].IP, NomadHTTPPort)
+}
+
+// Servers lists the nodes that run a Nomad server.
+func (c *Cluster) Servers() []Node {
+	var out []Node
+	for _, n := range c.Nodes {
+		if n.Server {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Clients lists the nodes that run a Nomad client.
@@ -243,10 +256,10 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	if c.Region == "" {
 		c.Region = "global"
 	}
-	nodes := len(spec.Clients)
-	if spec.SeparateServer {
-		nodes++
+	if spec.Servers < 0 || spec.Servers%2 == 0 && spec.Servers > 0 {
+		return nil, fmt.Errorf("a cluster has 0 (combined with the first client), 1, 3 or 5 servers, not %d", spec.Servers)
 	}
+	nodes := spec.Servers + len(spec.Clients)
 	plan, err := claimSlot(spec.Slot, nodes, stateDir)
 	if err != nil {
 		return nil, err
@@ -257,20 +270,16 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 			IP:        plan.IP(nodes, i),
 			Interface: plan.Interface(nodes, i),
 			Volumes:   map[string]string{},
-			Server:    i == 0,
+			Server:    i < max(spec.Servers, 1),
 		}
-		k := i
-		if spec.SeparateServer {
-			k--
-		}
-		if k >= 0 {
+		if k := i - spec.Servers; k >= 0 {
 			client := spec.Clients[k]
 			if client.Name == "" {
 				client.Name = fmt.Sprintf("dev-%d", k+1)
 			}
 			n.Client, n.Name = &client, client.Name
 		} else {
-			n.Name = "server"
+			n.Name = fmt.Sprintf("server-%d", i+1)
 		}
 		n.Dir = filepath.Join(stateDir, n.Name)
 		c.Nodes = append(c.Nodes, n)

@@ -70,13 +70,13 @@ func startIn(t *testing.T, stateDir string, clients int, log *logBuffer) *cluste
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c, err := cluster.Up(ctx, cluster.Spec{
-		StateDir:       stateDir,
-		Slot:           -1,
-		Clients:        shape,
-		SeparateServer: clients > 1,
-		NomadBin:       testenv.Tool(t, binaries.Nomad),
-		ConsulBin:      testenv.Tool(t, binaries.Consul),
-		Log:            log,
+		StateDir:  stateDir,
+		Slot:      -1,
+		Clients:   shape,
+		Servers:   min(clients-1, 1),
+		NomadBin:  testenv.Tool(t, binaries.Nomad),
+		ConsulBin: testenv.Tool(t, binaries.Consul),
+		Log:       log,
 	})
 	require.NoError(t, err)
 	return c

@@ -119,10 +119,18 @@ func nomadConfig(n Node, c *Cluster) []byte {
 	if c.ACL {
 		b.AppendNewBlock("acl", nil).Body().SetAttributeValue("enabled", cty.True)
 	}
+	var serverRPC, serverSerf []cty.Value
+	for _, s := range c.Servers() {
+		serverRPC = append(serverRPC, cty.StringVal(fmt.Sprintf("%s:%d", s.IP, NomadRPCPort)))
+		serverSerf = append(serverSerf, cty.StringVal(fmt.Sprintf("%s:%d", s.IP, NomadSerfPort)))
+	}
 	if n.Server {
 		server := b.AppendNewBlock("server", nil).Body()
 		server.SetAttributeValue("enabled", cty.True)
-		server.SetAttributeValue("bootstrap_expect", cty.NumberIntVal(1))
+		server.SetAttributeValue("bootstrap_expect", cty.NumberIntVal(int64(len(serverSerf))))
+		if len(serverSerf) > 1 {
+			server.AppendNewBlock("server_join", nil).Body().SetAttributeValue("retry_join", cty.ListVal(serverSerf))
+		}
 	}
 	consulAddr := fmt.Sprintf("%s:%d", c.Nodes[0].IP, ConsulHTTPPort)
 	if n.Client != nil {
@@ -130,7 +138,7 @@ func nomadConfig(n Node, c *Cluster) []byte {
 		client := b.AppendNewBlock("client", nil).Body()
 		client.SetAttributeValue("enabled", cty.True)
 		if !n.Server {
-			client.SetAttributeValue("servers", cty.ListVal([]cty.Value{cty.StringVal(fmt.Sprintf("%s:%d", c.Nodes[0].IP, NomadRPCPort))}))
+			client.SetAttributeValue("servers", cty.ListVal(serverRPC))
 		}
 		client.SetAttributeValue("network_interface", cty.StringVal(n.Interface))
 		if shape.CPUMHz > 0 {

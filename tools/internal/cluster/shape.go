@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/capacity"
@@ -30,6 +31,28 @@ func ModelClients(p *config.Pool, jobs []*jobspec.Job) []Client {
 			c.Volumes = append(c.Volumes, Volume{Name: v, Owner: owners[v]})
 		}
 		sort.Slice(c.Volumes, func(a, b int) bool { return c.Volumes[a].Name < c.Volumes[b].Name })
+		clients[i] = c
+	}
+	return clients
+}
+
+// PiClients shapes n alike clients of the given size for a local cluster,
+// each offering every host volume the jobs mount: a wallet or database
+// moved off a node that lost power finds its volume (empty, in a dev
+// cluster) wherever it lands.
+func PiClients(n, cpuMHz, memoryMB int, jobs []*jobspec.Job) []Client {
+	owners := jobspec.VolumeOwners(jobs)
+	names := make([]string, 0, len(owners))
+	for v := range owners {
+		names = append(names, v)
+	}
+	sort.Strings(names)
+	clients := make([]Client, n)
+	for i := range clients {
+		c := Client{Name: fmt.Sprintf("node-%02d", i+1), CPUMHz: cpuMHz, MemoryMB: memoryMB}
+		for _, v := range names {
+			c.Volumes = append(c.Volumes, Volume{Name: v, Owner: owners[v]})
+		}
 		clients[i] = c
 	}
 	return clients

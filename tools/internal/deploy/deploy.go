@@ -429,6 +429,9 @@ func failureCauses(ctx context.Context, c *Clients, d *nomadapi.Deployment) []st
 			continue
 		}
 		for _, cause := range TaskCauses(full) {
+			if tail := logTail(ctx, c, full, cause.Task); tail != "" {
+				cause.Text += "; it said: " + tail
+			}
 			causes = append(causes, fmt.Sprintf("%s (alloc %s): %s", a.Name, short(a.ID), cause))
 		}
 	}
@@ -451,17 +454,25 @@ var causeRank = map[string]int{
 	nomadapi.TaskRestartSignal:          4,
 }
 
+// Cause is why one task of an allocation is not healthy.
+type Cause struct {
+	Task string
+	Text string
+}
+
+func (c Cause) String() string { return "task " + c.Task + ": " + c.Text }
+
 // TaskCauses lists, per task, the events that best explain why an
 // allocation is not healthy: the most telling one, and the latest verdict
 // when that is a different one. A task that ended with exit code 0 (a
 // prestart step) is no cause.
-func TaskCauses(a *nomadapi.Allocation) []string {
+func TaskCauses(a *nomadapi.Allocation) []Cause {
 	tasks := make([]string, 0, len(a.TaskStates))
 	for t := range a.TaskStates {
 		tasks = append(tasks, t)
 	}
 	sort.Strings(tasks)
-	var out []string
+	var out []Cause
 	for _, t := range tasks {
 		var best, latest *nomadapi.TaskEvent
 		for _, e := range a.TaskStates[t].Events {
@@ -477,13 +488,58 @@ func TaskCauses(a *nomadapi.Allocation) []string {
 		if best == nil {
 			continue
 		}
-		line := fmt.Sprintf("task %s: %s", t, describe(best))
+		text := describe(best)
 		if latest != best {
-			line += " (then " + describe(latest) + ")"
+			text += " (then " + describe(latest) + ")"
 		}
-		out = append(out, line)
+		out = append(out, Cause{Task: t, Text: text})
 	}
 	return out
+}
+
+// logTail is the end of what a failed task wrote to stderr: an exit code
+// says that a daemon failed, its last words say why ("Error opening block
+// database", "Unable to bind to ..."). Empty when there is nothing.
+func logTail(ctx context.Context, c *Clients, a *nomadapi.Allocation, task string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	frames, errs := c.Nomad.AllocFS().Logs(a, false, task, "stderr", "end", 2048, ctx.Done(), (&nomadapi.QueryOptions{}).WithContext(ctx))
+	var data []byte
+	for {
+		select {
+		case f, ok := <-frames:
+			if !ok {
+				return lastLines(data, 2)
+			}
+			if f != nil {
+				data = append(data, f.Data...)
+			}
+		case <-errs:
+			return lastLines(data, 2)
+		case <-ctx.Done():
+			return lastLines(data, 2)
+		}
+	}
+}
+
+// lastLines keeps the last n non-empty lines, printable, joined.
+func lastLines(data []byte, n int) string {
+	var lines []string
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return ' '
+			}
+			return r
+		}, l))
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " / ")
 }
 
 func describe(e *nomadapi.TaskEvent) string {

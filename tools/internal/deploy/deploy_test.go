@@ -20,16 +20,14 @@ func TestTaskCausesPreferWhatTheDriverSaid(t *testing.T) {
 			{Type: "Alloc Unhealthy", DisplayMessage: "Unhealthy because of failed task"},
 		}},
 	}}
-	assert.Equal(t, []string{
-		"task daemon: Driver Failure: file /usr/lib/litecoin/nope not found (then Alloc Unhealthy: Unhealthy because of failed task)",
-	}, TaskCauses(a))
+	assert.Equal(t, []Cause{{Task: "daemon", Text: "Driver Failure: file /usr/lib/litecoin/nope not found (then Alloc Unhealthy: Unhealthy because of failed task)"}}, TaskCauses(a))
 }
 
 func TestTaskCausesExitCode(t *testing.T) {
 	a := &nomadapi.Allocation{TaskStates: map[string]*nomadapi.TaskState{
 		"daemon": {Events: []*nomadapi.TaskEvent{{Type: nomadapi.TaskTerminated, ExitCode: 1}}},
 	}}
-	assert.Equal(t, []string{"task daemon: Terminated: exit code 1"}, TaskCauses(a))
+	assert.Equal(t, []Cause{{Task: "daemon", Text: "Terminated: exit code 1"}}, TaskCauses(a))
 }
 
 func TestNotConverging(t *testing.T) {
@@ -49,4 +47,10 @@ func TestNotConverging(t *testing.T) {
 			assert.Equal(t, tc.stuck, stuck)
 		})
 	}
+}
+
+func TestLastLines(t *testing.T) {
+	assert.Equal(t, ": Error opening block database. / Please restart with -reindex", lastLines([]byte("x\n: Error opening block database.\nPlease restart with -reindex\n\n"), 2))
+	assert.Equal(t, "a b", lastLines([]byte("a\x1bb"), 2))
+	assert.Equal(t, "", lastLines(nil, 2))
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/walletprobe"
 )
 
 // Status is one screen of the pool: nodes, jobs, allocations and the
@@ -23,7 +26,21 @@ type Status struct {
 	Nodes     []*nomadapi.NodeListStub
 	Jobs      []JobStatus
 	Services  []ServiceStatus
+	Wallets   []WalletStatus
 	PoolCheck *consulapi.HealthCheck
+}
+
+// WalletStatus is one wallet instance: what its Consul checks say and what
+// its probe last saw.
+type WalletStatus struct {
+	Coin     string
+	Instance string
+	Node     string
+	Address  string
+	Checks   map[string]*consulapi.HealthCheck
+	Report   *walletprobe.Report
+	// ProbeError says why the probe's report is missing.
+	ProbeError string
 }
 
 // JobStatus is a job of the pool and its allocations.
@@ -91,12 +108,61 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 			s.Services = append(s.Services, ServiceStatus{Name: name, Instances: entries})
 		}
 	}
+	for _, j := range jobs {
+		if j.Kind != jobspec.KindWallet {
+			continue
+		}
+		s.Wallets = append(s.Wallets, readWallets(ctx, c, j.Coin)...)
+	}
 	check, err := poolcheck.Current(c.Consul, pool)
 	if err != nil {
 		return nil, APIError("consul", c.ConsulAddr, "read the pool's check", err)
 	}
 	s.PoolCheck = check
 	return s, nil
+}
+
+// readWallets asks every wallet instance's probe for its report, in
+// parallel, each briefly: a probe that does not answer is itself news.
+func readWallets(ctx context.Context, c *Clients, coin string) []WalletStatus {
+	entries, _, err := c.Consul.Health().Service(jobspec.WalletService(coin), "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil
+	}
+	out := make([]WalletStatus, len(entries))
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 2 * time.Second}
+	for i, e := range entries {
+		w := WalletStatus{
+			Coin: coin, Instance: e.Service.Meta["instance"], Node: e.Node.Node,
+			Address: fmt.Sprintf("%s:%d", e.Service.Address, e.Service.Port),
+			Checks:  map[string]*consulapi.HealthCheck{},
+		}
+		for _, chk := range e.Checks {
+			if chk.ServiceID != "" {
+				w.Checks[chk.Name] = chk
+			}
+		}
+		out[i] = w
+		probe := e.Service.Meta["probe"]
+		if probe == "" {
+			out[i].ProbeError = "no probe registered"
+			continue
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r, err := walletprobe.FetchReport(ctx, client, probe)
+			if err != nil {
+				out[i].ProbeError = err.Error()
+				return
+			}
+			out[i].Report = r
+		}(i)
+	}
+	wg.Wait()
+	sort.Slice(out, func(a, b int) bool { return out[a].Instance < out[b].Instance })
+	return out
 }
 
 // Write prints the status as tables.
@@ -168,6 +234,36 @@ func (s *Status) Write(w io.Writer) {
 		}
 	}
 
+	if len(s.Wallets) > 0 {
+		fmt.Fprintln(tw, "\nWallets")
+		fmt.Fprintln(tw, "COIN\tINSTANCE\tRPC\tHEIGHT\tLAG\tTIP AGE\tPEERS\tRPC ANSWERS\tIN SYNC")
+		for _, w := range s.Wallets {
+			status := func(name string) string {
+				if chk := w.Checks[name]; chk != nil {
+					return chk.Status
+				}
+				return "-"
+			}
+			height, lag, tip, peers := "-", "-", "-", "-"
+			if r := w.Report; r != nil {
+				height, lag, peers = fmt.Sprint(r.Height), fmt.Sprint(r.Lag), fmt.Sprint(r.Peers)
+				if !r.TipTime.IsZero() {
+					tip = shortDuration(time.Since(r.TipTime))
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", w.Coin, w.Instance, w.Address, height, lag, tip, peers,
+				status(jobspec.CheckLive), status(jobspec.CheckSync))
+		}
+		for _, w := range s.Wallets {
+			switch {
+			case w.Report != nil && w.Report.Sync.Status != "passing":
+				fmt.Fprintf(tw, "  %s wallet %s: %s\n", w.Coin, w.Instance, w.Report.Sync.Reason)
+			case w.ProbeError != "":
+				fmt.Fprintf(tw, "  %s wallet %s: probe unreachable: %s\n", w.Coin, w.Instance, w.ProbeError)
+			}
+		}
+	}
+
 	fmt.Fprintln(tw, "\nConsul services")
 	fmt.Fprintln(tw, "SERVICE\tINSTANCE\tCHECK\tSTATUS")
 	for _, svc := range s.Services {
@@ -219,4 +315,17 @@ func derefInt(i *uint64) uint64 {
 		return 0
 	}
 	return *i
+}
+
+// shortDuration writes an age the way people say it: 45s, 12m, 3h, 9d.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

@@ -115,9 +115,11 @@ func LoadPool(t testing.TB, path string) (*config.Pool, []*jobspec.Job) {
 
 // ClusterOptions shape a test cluster.
 type ClusterOptions struct {
-	Clients        []cluster.Client
-	SeparateServer bool
-	ACL            bool
+	Clients []cluster.Client
+	// Servers is the number of server-only agents (0: the first client
+	// is the server).
+	Servers int
+	ACL     bool
 }
 
 // StartCluster starts a local cluster for pool in a fresh slot and stops
@@ -126,18 +128,18 @@ func StartCluster(t testing.TB, pool *config.Pool, o ClusterOptions) *cluster.Cl
 	t.Helper()
 	Integration(t)
 	spec := cluster.Spec{
-		StateDir:       t.TempDir(),
-		Slot:           -1,
-		Datacenter:     pool.Settings.Datacenter,
-		Region:         pool.Settings.Region,
-		Clients:        o.Clients,
-		SeparateServer: o.SeparateServer,
-		ACL:            o.ACL,
-		Poolctl:        Poolctl(t),
-		PoolctlDir:     filepath.Dir(pool.Settings.Poolctl),
-		NomadBin:       Tool(t, binaries.Nomad),
-		ConsulBin:      Tool(t, binaries.Consul),
-		Log:            testWriter{t},
+		StateDir:   t.TempDir(),
+		Slot:       -1,
+		Datacenter: pool.Settings.Datacenter,
+		Region:     pool.Settings.Region,
+		Clients:    o.Clients,
+		Servers:    o.Servers,
+		ACL:        o.ACL,
+		Poolctl:    Poolctl(t),
+		PoolctlDir: filepath.Dir(pool.Settings.Poolctl),
+		NomadBin:   Tool(t, binaries.Nomad),
+		ConsulBin:  Tool(t, binaries.Consul),
+		Log:        testWriter{t},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -159,7 +161,11 @@ func StartCluster(t testing.TB, pool *config.Pool, o ClusterOptions) *cluster.Cl
 func DevCluster(t testing.TB, pool *config.Pool, jobs []*jobspec.Job) *cluster.Cluster {
 	t.Helper()
 	clients := cluster.ModelClients(pool, jobs)
-	return StartCluster(t, pool, ClusterOptions{Clients: clients, SeparateServer: len(clients) > 1})
+	servers := 0
+	if len(clients) > 1 {
+		servers = 1
+	}
+	return StartCluster(t, pool, ClusterOptions{Clients: clients, Servers: servers})
 }
 
 type testWriter struct{ t testing.TB }

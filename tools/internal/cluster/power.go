@@ -1,0 +1,81 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+)
+
+func (c *Cluster) node(name string) (*Node, error) {
+	for i := range c.Nodes {
+		if c.Nodes[i].Name == name {
+			return &c.Nodes[i], nil
+		}
+	}
+	return nil, fmt.Errorf("no node %q in the cluster", name)
+}
+
+// PowerOff kills a client node as a power cut would: its Nomad agent and
+// every process it runs (executors, logmon, tasks) at once, with SIGKILL.
+// Nothing is told to the servers; they notice when heartbeats stop.
+func (c *Cluster) PowerOff(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	if n.Server {
+		return fmt.Errorf("node %s runs a server; cut the power of a client", name)
+	}
+	if ours(n.NomadPID, n.Dir, c.bins()) {
+		_ = syscall.Kill(n.NomadPID, syscall.SIGKILL)
+	}
+	var allocs []string
+	entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
+	for _, e := range entries {
+		allocs = append(allocs, e.Name())
+	}
+	killed := sweep(ctx, n.Dir, []string{c.NomadBin}, allocs)
+	c.logf("power cut on %s: killed its agent and %d processes", name, len(killed))
+	return nil
+}
+
+// PowerOn starts a node's Nomad agent again, with its state as the power
+// cut left it, and waits until the servers see it ready.
+func (c *Cluster) PowerOn(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	pid, err := startAgent(c.NomadBin, []string{"agent", "-config", filepath.Join(n.Dir, "nomad.hcl")}, filepath.Join(n.Dir, "nomad.log"))
+	if err != nil {
+		return err
+	}
+	n.NomadPID = pid
+	if err := c.save(); err != nil {
+		return err
+	}
+	nomad, err := c.NomadClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var index uint64
+	for {
+		nodes, meta, err := nomad.Nodes().List((&nomadapi.QueryOptions{WaitIndex: index, WaitTime: 10 * time.Second}).WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("wait for %s to come back: %w", name, err)
+		}
+		for _, stub := range nodes {
+			if stub.Name == name && stub.Status == "ready" {
+				return nil
+			}
+		}
+		index = meta.LastIndex
+	}
+}
