@@ -81,8 +81,10 @@ type Node struct {
 	Dir       string
 	Volumes   map[string]string
 	NomadPID  int
-	// ConsulPID is set on the first node, which runs the Consul dev agent
-	// every Nomad agent registers its services with.
+	// ConsulPID is the node's own Consul agent: every Nomad agent talks to
+	// the Consul agent of its node, as on the Pis (Nomad clients take the
+	// services they do not know off their agent, so two must not share
+	// one). The first node's agent is the Consul server, in dev mode.
 	ConsulPID int
 }
 
@@ -196,11 +198,11 @@ func Load(stateDir string, log io.Writer) (*Cluster, error) {
 // Running tells whether every agent process of the cluster is alive.
 func (c *Cluster) Running() bool {
 	for _, n := range c.Nodes {
-		if !ours(n.NomadPID, c.StateDir, c.bins()) {
+		if !ours(n.NomadPID, c.StateDir, c.bins()) || !ours(n.ConsulPID, c.StateDir, c.bins()) {
 			return false
 		}
 	}
-	return len(c.Nodes) > 0 && ours(c.Nodes[0].ConsulPID, c.StateDir, c.bins())
+	return len(c.Nodes) > 0
 }
 
 func (c *Cluster) bins() []string { return []string{c.NomadBin, c.ConsulBin} }
@@ -345,20 +347,8 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 		if err := os.MkdirAll(n.NomadDataDir(), 0o755); err != nil {
 			return err
 		}
-		if i == 0 {
-			consulHCL := filepath.Join(n.Dir, "consul.hcl")
-			if err := os.WriteFile(consulHCL, consulConfig(*n, c), 0o644); err != nil {
-				return err
-			}
-			pid, err := startAgent(c.ConsulBin, []string{"agent", "-dev", "-config-file", consulHCL}, filepath.Join(n.Dir, "consul.log"))
-			if err != nil {
-				return err
-			}
-			n.ConsulPID = pid
-			if err := c.save(); err != nil {
-				return err
-			}
-			c.logf("consul agent started (pid %d), API at %s", pid, c.ConsulAddr())
+		if err := c.startConsul(n, i == 0); err != nil {
+			return err
 		}
 		nomadHCL := filepath.Join(n.Dir, "nomad.hcl")
 		if err := os.WriteFile(nomadHCL, nomadConfig(*n, c), 0o644); err != nil {
@@ -376,6 +366,29 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 	}
 	c.logf("nomad API at %s", c.NomadAddr())
 	return c.waitReady(ctx, 2*time.Minute)
+}
+
+// startConsul starts the node's Consul agent: the dev-mode server on the
+// first node, a client joining it on the others.
+func (c *Cluster) startConsul(n *Node, server bool) error {
+	consulHCL := filepath.Join(n.Dir, "consul.hcl")
+	if err := os.WriteFile(consulHCL, consulConfig(*n, c, server), 0o644); err != nil {
+		return err
+	}
+	args := []string{"agent", "-config-file", consulHCL}
+	if server {
+		args = []string{"agent", "-dev", "-config-file", consulHCL}
+	}
+	pid, err := startAgent(c.ConsulBin, args, filepath.Join(n.Dir, "consul.log"))
+	if err != nil {
+		return err
+	}
+	n.ConsulPID = pid
+	if err := c.save(); err != nil {
+		return err
+	}
+	c.logf("consul agent %s started on %s (pid %d)", n.Name, n.IP, pid)
+	return nil
 }
 
 // resolved is bin as /proc/<pid>/exe will show it: absolute, with

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 
@@ -73,7 +74,7 @@ func stringMap(m map[string]string) cty.Value {
 	return cty.MapVal(vals)
 }
 
-func consulConfig(n Node, c *Cluster) []byte {
+func consulConfig(n Node, c *Cluster, server bool) []byte {
 	f := hclwrite.NewEmptyFile()
 	b := f.Body()
 	b.SetAttributeValue("datacenter", cty.StringVal(c.Datacenter))
@@ -83,6 +84,12 @@ func consulConfig(n Node, c *Cluster) []byte {
 	b.SetAttributeValue("client_addr", cty.StringVal(n.IP))
 	b.SetAttributeValue("disable_update_check", cty.True)
 	b.SetAttributeValue("log_level", cty.StringVal("INFO"))
+	if !server {
+		b.SetAttributeValue("data_dir", cty.StringVal(filepath.Join(n.Dir, "consul")))
+		b.SetAttributeValue("server", cty.False)
+		b.SetAttributeValue("retry_join", cty.ListVal([]cty.Value{cty.StringVal(c.Nodes[0].IP)}))
+		b.SetAttributeValue("retry_interval", cty.StringVal("1s"))
+	}
 	ports := b.AppendNewBlock("ports", nil).Body()
 	ports.SetAttributeValue("http", cty.NumberIntVal(ConsulHTTPPort))
 	ports.SetAttributeValue("dns", cty.NumberIntVal(ConsulDNSPort))
@@ -132,7 +139,8 @@ func nomadConfig(n Node, c *Cluster) []byte {
 			server.AppendNewBlock("server_join", nil).Body().SetAttributeValue("retry_join", cty.ListVal(serverSerf))
 		}
 	}
-	consulAddr := fmt.Sprintf("%s:%d", c.Nodes[0].IP, ConsulHTTPPort)
+	// Each node's Nomad agent talks to its own node's Consul agent.
+	consulAddr := fmt.Sprintf("%s:%d", n.IP, ConsulHTTPPort)
 	if n.Client != nil {
 		shape := n.Client
 		client := b.AppendNewBlock("client", nil).Body()

@@ -46,17 +46,11 @@ func (c *Cluster) ConsulClient() (*consulapi.Client, error) {
 
 // agentDied reports an agent that exited, with the end of its log.
 func (c *Cluster) agentDied() error {
-	for i, n := range c.Nodes {
+	for _, n := range c.Nodes {
 		agents := []struct {
 			name string
 			pid  int
-		}{{"nomad", n.NomadPID}}
-		if i == 0 {
-			agents = append(agents, struct {
-				name string
-				pid  int
-			}{"consul", n.ConsulPID})
-		}
+		}{{"nomad", n.NomadPID}, {"consul", n.ConsulPID}}
 		for _, a := range agents {
 			if !alive(a.pid) {
 				log := filepath.Join(n.Dir, a.name+".log")
@@ -108,6 +102,26 @@ func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("agents did not elect leaders within %s (consul: %v, nomad: %v); see the logs in %s", timeout, cerr, nerr, c.StateDir)
+		case <-tick.C:
+		}
+	}
+	for {
+		members, err := consul.Agent().Members(false)
+		alive := 0
+		for _, m := range members {
+			if m.Status == 1 { // serf: alive
+				alive++
+			}
+		}
+		if err == nil && alive == len(c.Nodes) {
+			break
+		}
+		if err := c.agentDied(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not every node's Consul agent joined within %s (%d of %d)", timeout, alive, len(c.Nodes))
 		case <-tick.C:
 		}
 	}
@@ -190,9 +204,12 @@ func (c *Cluster) Down(ctx context.Context) error {
 	if killed := sweep(ctx, c.StateDir, []string{c.NomadBin}, allocs); len(killed) > 0 {
 		c.logf("killed processes the Nomad agent left behind: %s", strings.Join(killed, ", "))
 	}
-	if pid := c.Nodes[0].ConsulPID; ours(pid, c.StateDir, c.bins()) {
-		if stopProcess(ctx, pid, syscall.SIGINT, 15*time.Second) {
-			c.logf("consul agent did not stop in 15s and was killed")
+	for i := len(c.Nodes) - 1; i >= 0; i-- {
+		n := c.Nodes[i]
+		if ours(n.ConsulPID, c.StateDir, c.bins()) {
+			if stopProcess(ctx, n.ConsulPID, syscall.SIGINT, 15*time.Second) {
+				c.logf("consul agent %s did not stop in 15s and was killed", n.Name)
+			}
 		}
 	}
 	if killed := sweep(ctx, c.StateDir, c.bins(), allocs); len(killed) > 0 {

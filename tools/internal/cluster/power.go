@@ -20,8 +20,9 @@ func (c *Cluster) node(name string) (*Node, error) {
 	return nil, fmt.Errorf("no node %q in the cluster", name)
 }
 
-// PowerOff kills a client node as a power cut would: its Nomad agent and
-// every process it runs (executors, logmon, tasks) at once, with SIGKILL.
+// PowerOff kills a client node as a power cut would: its Nomad and Consul
+// agents and every process they run (executors, logmon, tasks) at once,
+// with SIGKILL.
 // Nothing is told to the servers; they notice when heartbeats stop.
 func (c *Cluster) PowerOff(ctx context.Context, name string) error {
 	n, err := c.node(name)
@@ -31,8 +32,10 @@ func (c *Cluster) PowerOff(ctx context.Context, name string) error {
 	if n.Server {
 		return fmt.Errorf("node %s runs a server; cut the power of a client", name)
 	}
-	if ours(n.NomadPID, n.Dir, c.bins()) {
-		_ = syscall.Kill(n.NomadPID, syscall.SIGKILL)
+	for _, pid := range []int{n.NomadPID, n.ConsulPID} {
+		if ours(pid, n.Dir, c.bins()) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 	var allocs []string
 	entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
@@ -49,6 +52,9 @@ func (c *Cluster) PowerOff(ctx context.Context, name string) error {
 func (c *Cluster) PowerOn(ctx context.Context, name string) error {
 	n, err := c.node(name)
 	if err != nil {
+		return err
+	}
+	if err := c.startConsul(n, false); err != nil {
 		return err
 	}
 	pid, err := startAgent(c.NomadBin, []string{"agent", "-config", filepath.Join(n.Dir, "nomad.hcl")}, filepath.Join(n.Dir, "nomad.log"))

@@ -174,3 +174,14 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+// Deploy runs the built poolctl's deploy of pool on the cluster and
+// requires it to succeed.
+func Deploy(t testing.TB, c *cluster.Cluster, pool string) string {
+	t.Helper()
+	cmd := exec.Command(Poolctl(t), "deploy", "--address", c.NomadAddr(), "--consul-address", c.ConsulAddr(), pool)
+	cmd.Env = append(os.Environ(), "NOMAD_TOKEN=", "CONSUL_HTTP_TOKEN=")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "poolctl deploy %s:\n%s", pool, out)
+	return string(out)
+}

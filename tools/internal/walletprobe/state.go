@@ -90,7 +90,8 @@ func (s State) Live(now time.Time, l Limits) Verdict {
 	switch {
 	case s.AnsweredAt.IsZero() && s.Failure == "":
 		return Verdict{Critical, "starting: no RPC answer yet"}
-	case s.Failure == chain.Unreachable && (s.AnsweredAt.IsZero() || now.Sub(s.AnsweredAt) > l.Hung):
+	case s.Failure == chain.Unreachable:
+		// Nothing listens: the daemon crashed or is not up yet.
 		return Verdict{Critical, "unreachable: " + s.FailureText}
 	case now.Sub(s.AnsweredAt) > l.Hung:
 		return Verdict{Critical, fmt.Sprintf("hung: no RPC answer for %s", now.Sub(s.AnsweredAt).Round(100*time.Millisecond))}
@@ -104,6 +105,9 @@ func (s State) Sync(now time.Time, l Limits) Verdict {
 		return live
 	}
 	switch s.Failure {
+	case chain.Timeout:
+		// One call went unanswered: not hung yet, but not usable now.
+		return Verdict{Critical, "slow: " + s.FailureText}
 	case chain.Auth:
 		return Verdict{Critical, "credentials refused: " + s.FailureText + " (check the wallet's Nomad variable)"}
 	case chain.Garbage, chain.HTTPStatus:

@@ -26,7 +26,8 @@ func TestVerdicts(t *testing.T) {
 			s.AnsweredAt, s.Failure, s.FailureText = now.Add(-10*time.Second), chain.Unreachable, "connection refused"
 		}), Critical, Critical, "unreachable: connection refused"},
 		{"hung", with(func(s *State) { s.AnsweredAt = now.Add(-4 * time.Second) }), Critical, Critical, "hung: no RPC answer for 4s"},
-		{"one call timed out, not yet hung", with(func(s *State) { s.Failure = chain.Timeout }), Passing, Passing, "synced"},
+		{"one call timed out, not yet hung", with(func(s *State) { s.Failure, s.FailureText = chain.Timeout, "no answer in time" }), Passing, Critical, "slow: no answer in time"},
+		{"just crashed", with(func(s *State) { s.Failure, s.FailureText = chain.Unreachable, "connection refused" }), Critical, Critical, "unreachable"},
 		{"credentials refused", with(func(s *State) { s.Failure, s.FailureText = chain.Auth, "credentials refused (HTTP 401)" }), Passing, Critical, "credentials refused"},
 		{"garbage", with(func(s *State) { s.Failure, s.FailureText = chain.Garbage, `answer is not JSON-RPC: "<html>"` }), Passing, Critical, "answers garbage"},
 		{"warming up", with(func(s *State) { s.Failure, s.FailureText = chain.RPC, "RPC error -28: Loading block index..." }), Passing, Critical, "not ready"},

@@ -1,0 +1,432 @@
+// Command bench-failover measures how the pool's wallets survive the
+// failures the operator lived through, beside a baseline, in one run.
+//
+// It starts a cluster of real Nomad and Consul agents with three Pi-sized
+// clients (1 GiB, 4 x 1.2 GHz), deploys the dev example (two regtest
+// litecoind wallets with their health probes) and, beside them, the same
+// wallet as a plain Nomad job: Nomad's default restart, reschedule and
+// update settings and a TCP check. Into each it injects, one after the
+// other:
+//
+//   - a crash: SIGKILL of one daemon;
+//   - a hang: SIGSTOP of one daemon (its port stays open, nothing answers);
+//   - a lag: one instance cut off from its peer while the other mines;
+//   - a power cut: the node of one instance loses power (its agents and
+//     everything they run are killed).
+//
+// For each it prints how long until Consul marked the instance not
+// passing, how long until a healthy instance served again, and whether a
+// usable wallet of the coin (one Consul offered that answered RPC and was
+// in sync) was there at every moment, sampled every 250 ms. Run it with
+// `task bench:failover` (root; about fifteen minutes).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+)
+
+const example = "examples/dev/pool.hcl"
+
+// patience is how long a case waits for detection or recovery before it
+// says "not within".
+const patience = 90 * time.Second
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-failover:", err)
+		os.Exit(1)
+	}
+}
+
+type system struct {
+	name    string
+	service string
+	obs     *failover.Observer
+	rpc     func(addr string) *chain.Client
+	ours    bool
+}
+
+type result struct {
+	system, fault  string
+	detected       time.Duration
+	detectedOK     bool
+	recovered      time.Duration
+	recoveredOK    bool
+	restartedAfter time.Duration
+	restarted      bool
+	avail          failover.Availability
+	note           string
+}
+
+type bench struct {
+	ctx     context.Context
+	cluster *cluster.Cluster
+	nomad   *nomadapi.Client
+	maxLag  int64
+	results []result
+}
+
+func run() error {
+	ctx := context.Background()
+	nomadBin, err := binaries.Ensure(ctx, binaries.Nomad, os.Stderr)
+	if err != nil {
+		return err
+	}
+	consulBin, err := binaries.Ensure(ctx, binaries.Consul, os.Stderr)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "bench-failover-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	poolctl := filepath.Join(work, "poolctl")
+	if out, err := exec.Command("go", "build", "-o", poolctl, "./tools/cmd/poolctl").CombinedOutput(); err != nil {
+		return fmt.Errorf("build poolctl: %v\n%s", err, out)
+	}
+	pool, _, diags := config.Load(example)
+	if diags.HasErrors() {
+		return fmt.Errorf("%s: %s", example, diags.Error())
+	}
+	jobs := jobspec.Render(pool)
+	c, err := cluster.Up(ctx, cluster.Spec{
+		StateDir: filepath.Join(work, "cluster"), Slot: -1,
+		Datacenter: pool.Settings.Datacenter, Region: pool.Settings.Region,
+		Clients: cluster.PiClients(3, 4800, 1024, jobs), Servers: 1,
+		Poolctl: poolctl, PoolctlDir: filepath.Dir(pool.Settings.Poolctl),
+		NomadBin: nomadBin, ConsulBin: consulBin, Log: os.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := c.Down(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "stop the cluster:", err)
+		}
+	}()
+
+	deploy := exec.Command(poolctl, "deploy", "--address", c.NomadAddr(), "--consul-address", c.ConsulAddr(), example)
+	deploy.Env = append(os.Environ(), "NOMAD_TOKEN=", "CONSUL_HTTP_TOKEN=")
+	deploy.Stderr = os.Stderr
+	if err := deploy.Run(); err != nil {
+		return fmt.Errorf("deploy %s: %w", example, err)
+	}
+	nomad, err := c.NomadClient()
+	if err != nil {
+		return err
+	}
+	consul, err := c.ConsulClient()
+	if err != nil {
+		return err
+	}
+	var wallet *jobspec.Job
+	for _, j := range jobs {
+		if j.Kind == jobspec.KindWallet {
+			wallet = j
+		}
+	}
+	if _, _, err := nomad.Jobs().Register(failover.Baseline(wallet), nil); err != nil {
+		return fmt.Errorf("register the baseline wallet: %w", err)
+	}
+	creds, _, err := nomad.Variables().Read(jobspec.WalletSecretsPath(wallet.Coin), nil)
+	if err != nil {
+		return err
+	}
+	rpc := func(addr string) *chain.Client {
+		return chain.NewClient(addr, creds.Items["rpc_user"], creds.Items["rpc_password"])
+	}
+	ours := &system{name: "poolctl wallet (probe, check_restart)", service: jobspec.WalletService(wallet.Coin), rpc: rpc, ours: true}
+	base := &system{name: "baseline (Nomad defaults, TCP check)", service: jobspec.WalletService(wallet.Coin) + failover.BaselineSuffix, rpc: rpc}
+	for _, s := range []*system{ours, base} {
+		s.obs = failover.NewObserver(ctx, consul, s.service)
+	}
+	b := &bench{ctx: ctx, cluster: c, nomad: nomad, maxLag: int64(pool.Coins[0].Wallet.MaxLagBlocks)}
+	for _, s := range []*system{ours, base} {
+		if _, err := b.healthy(s); err != nil {
+			return err
+		}
+	}
+	for _, fault := range []struct {
+		name string
+		do   func(*system) (result, error)
+	}{
+		{"crash", b.crash}, {"hang", b.hang}, {"lag", b.lag}, {"power cut", b.power},
+	} {
+		for _, s := range []*system{ours, base} {
+			fmt.Fprintf(os.Stderr, "--- %s: %s\n", fault.name, s.name)
+			r, err := fault.do(s)
+			if err != nil {
+				return fmt.Errorf("%s of %s: %w", fault.name, s.name, err)
+			}
+			r.system, r.fault = s.name, fault.name
+			b.results = append(b.results, r)
+			for _, other := range []*system{ours, base} {
+				if _, err := b.healthy(other); err != nil {
+					return fmt.Errorf("after the %s: %w", fault.name, err)
+				}
+			}
+		}
+	}
+	b.print(pool)
+	return nil
+}
+
+// healthy waits until both instances of s pass and returns the snapshot.
+func (b *bench) healthy(s *system) (failover.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Minute)
+	defer cancel()
+	return s.obs.WaitFor(ctx, s.name+": both instances passing", func(snap failover.Snapshot) bool {
+		return snap.Passing() == 2 && len(snap.Instances) == 2
+	})
+}
+
+func (b *bench) victim(s *system) (failover.Instance, failover.Instance, error) {
+	snap, err := b.healthy(s)
+	if err != nil {
+		return failover.Instance{}, failover.Instance{}, err
+	}
+	return snap.Instances[0], snap.Instances[1], nil
+}
+
+// follow samples availability from t0 and measures detection (victim not
+// passing) and recovery (two passing instances, none of them the victim
+// if it is gone for good), each within patience.
+func (b *bench) follow(s *system, victim failover.Instance, t0 time.Time, recoveredFrom func() time.Time, replaced bool) result {
+	var r result
+	notPassing := func(snap failover.Snapshot) bool {
+		i, ok := snap.Find(victim.AllocID)
+		return !ok || !i.Passing
+	}
+	deadline := time.Now().Add(patience)
+	for time.Now().Before(deadline) {
+		if at, ok := s.obs.FirstAfter(t0, notPassing); ok {
+			r.detected, r.detectedOK = at.Sub(t0), true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !r.detectedOK {
+		return r
+	}
+	from := recoveredFrom()
+	recovered := func(snap failover.Snapshot) bool {
+		passing := 0
+		for _, i := range snap.Instances {
+			if i.Passing && (!replaced || i.AllocID != victim.AllocID) {
+				passing++
+			}
+		}
+		return passing == 2
+	}
+	deadline = time.Now().Add(patience)
+	for time.Now().Before(deadline) {
+		if at, ok := s.obs.FirstAfter(t0.Add(r.detected), recovered); ok {
+			r.recovered, r.recoveredOK = at.Sub(from), true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return r
+}
+
+func (b *bench) crash(s *system) (result, error) {
+	victim, _, err := b.victim(s)
+	if err != nil {
+		return result{}, err
+	}
+	sampler := failover.StartSampler(b.ctx, s.obs, s.rpc, b.maxLag, 250*time.Millisecond)
+	t0 := time.Now()
+	if err := failover.Crash(victim.AllocID); err != nil {
+		return result{}, err
+	}
+	r := b.follow(s, victim, t0, func() time.Time { return t0 }, false)
+	if at, ok := failover.TaskStartedAfter(b.ctx, b.nomad, victim.AllocID, "daemon", t0); ok {
+		r.restartedAfter, r.restarted = at.Sub(t0), true
+	}
+	r.avail = sampler.Stop()
+	return r, nil
+}
+
+func (b *bench) hang(s *system) (result, error) {
+	victim, _, err := b.victim(s)
+	if err != nil {
+		return result{}, err
+	}
+	if s.ours {
+		// check_restart ignores failures within its grace after a start.
+		b.pastGrace(victim.AllocID)
+	}
+	sampler := failover.StartSampler(b.ctx, s.obs, s.rpc, b.maxLag, 250*time.Millisecond)
+	t0 := time.Now()
+	if err := failover.Hang(victim.AllocID); err != nil {
+		return result{}, err
+	}
+	r := b.follow(s, victim, t0, func() time.Time { return t0 }, false)
+	if at, ok := failover.TaskStartedAfter(b.ctx, b.nomad, victim.AllocID, "daemon", t0); ok {
+		r.restartedAfter, r.restarted = at.Sub(t0), true
+	}
+	if !r.detectedOK {
+		r.note = fmt.Sprintf("frozen for %s: the TCP check passed, nothing restarted it", patience)
+	}
+	r.avail = sampler.Stop()
+	_ = failover.Resume(victim.AllocID) // a hang nobody fixed, let go
+	return r, nil
+}
+
+func (b *bench) lag(s *system) (result, error) {
+	victim, other, err := b.victim(s)
+	if err != nil {
+		return result{}, err
+	}
+	sampler := failover.StartSampler(b.ctx, s.obs, s.rpc, b.maxLag, 250*time.Millisecond)
+	lagging, miner := s.rpc(victim.Address), s.rpc(other.Address)
+	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	if err := lagging.SetNetworkActive(ctx, false); err != nil {
+		return result{}, err
+	}
+	if err := failover.Mine(ctx, miner, int(b.maxLag)+1); err != nil {
+		return result{}, err
+	}
+	// Now the victim is more than max_lag_blocks behind.
+	t0 := time.Now()
+	var reconnected time.Time
+	r := b.follow(s, victim, t0, func() time.Time {
+		reconnected = time.Now()
+		_ = lagging.SetNetworkActive(b.ctx, true)
+		return reconnected
+	}, false)
+	if !r.detectedOK {
+		_ = lagging.SetNetworkActive(b.ctx, true)
+		r.note = fmt.Sprintf("%d blocks behind for %s: the TCP check passed", b.maxLag+1, patience)
+	} else {
+		r.note = "recovery counted from the reconnection"
+	}
+	if _, ok := failover.TaskStartedAfter(b.ctx, b.nomad, victim.AllocID, "daemon", t0); ok {
+		r.restarted = true
+	}
+	r.avail = sampler.Stop()
+	return r, nil
+}
+
+func (b *bench) power(s *system) (result, error) {
+	victim, _, err := b.victim(s)
+	if err != nil {
+		return result{}, err
+	}
+	node, err := failover.NodeOf(b.ctx, b.nomad, victim.AllocID)
+	if err != nil {
+		return result{}, err
+	}
+	sampler := failover.StartSampler(b.ctx, s.obs, s.rpc, b.maxLag, 250*time.Millisecond)
+	t0 := time.Now()
+	if err := b.cluster.PowerOff(b.ctx, node); err != nil {
+		return result{}, err
+	}
+	r := b.follow(s, victim, t0, func() time.Time { return t0 }, true)
+	r.note = "replacement on a surviving node"
+	r.avail = sampler.Stop()
+	if err := b.cluster.PowerOn(b.ctx, node); err != nil {
+		return result{}, err
+	}
+	return r, nil
+}
+
+func (b *bench) pastGrace(allocID string) {
+	a, _, err := b.nomad.Allocations().Info(allocID, nil)
+	if err != nil || a.TaskStates["daemon"] == nil {
+		return
+	}
+	st := a.TaskStates["daemon"]
+	started := st.StartedAt
+	if st.LastRestart.After(started) {
+		started = st.LastRestart
+	}
+	if wait := time.Until(started.Add(time.Minute + 5*time.Second)); wait > 0 {
+		time.Sleep(wait)
+	}
+}
+
+func seconds(d time.Duration, ok bool) string {
+	if !ok {
+		return "never (" + patience.String() + ")"
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+func (b *bench) print(pool *config.Pool) {
+	w := pool.Coins[0].Wallet
+	fmt.Printf("\nWallet failover: the dev example's two regtest wallets on 3 Pi-sized nodes (1 GiB, 4 x 1.2 GHz),\n")
+	fmt.Printf("max_lag_blocks %d; each fault injected once into each system\n\n", w.MaxLagBlocks)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "fault\twallet\tnot passing after\trestarted after\thealthy again after\tusable wallet at every moment\tConsul offered a broken one for\tnote")
+	for _, r := range b.results {
+		restarted := "-"
+		if r.restarted {
+			restarted = fmt.Sprintf("%.1fs", r.restartedAfter.Seconds())
+		}
+		if r.fault == "lag" && r.restarted {
+			restarted = "yes (should not be)"
+		}
+		recovered := seconds(r.recovered, r.recoveredOK)
+		if !r.detectedOK {
+			recovered = "-"
+		}
+		always := "yes"
+		if r.avail.Unserved > 0 {
+			always = fmt.Sprintf("no: %d of %d samples", r.avail.Unserved, r.avail.Samples)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1fs\t%s\n", r.fault, strings.SplitN(r.system, " (", 2)[0], seconds(r.detected, r.detectedOK), restarted, recovered, always, r.avail.Misled.Seconds(), r.note)
+	}
+	tw.Flush()
+	b.verdict()
+}
+
+// verdict checks the issue's targets against the pool's wallets.
+func (b *bench) verdict() {
+	get := func(fault string) result {
+		for _, r := range b.results {
+			if r.fault == fault && strings.HasPrefix(r.system, "poolctl") {
+				return r
+			}
+		}
+		return result{}
+	}
+	check := func(what string, ok bool) {
+		v := "met"
+		if !ok {
+			v = "MISSED"
+		}
+		fmt.Printf("  %-66s %s\n", what, v)
+	}
+	fmt.Println("\ntargets (poolctl wallets):")
+	hang, lag, crash := get("hang"), get("lag"), get("crash")
+	always := true
+	for _, r := range b.results {
+		if strings.HasPrefix(r.system, "poolctl") && r.avail.Unserved > 0 {
+			always = false
+		}
+	}
+	check("a usable wallet of the coin at every moment, in all four cases", always)
+	check(fmt.Sprintf("hang detected within 5s (%.1fs)", hang.detected.Seconds()), hang.detectedOK && hang.detected <= 5*time.Second)
+	check(fmt.Sprintf("hung wallet restarted within 20s (%.1fs)", hang.restartedAfter.Seconds()), hang.restarted && hang.restartedAfter <= 20*time.Second)
+	check(fmt.Sprintf("lag flagged within 5s of exceeding max_lag_blocks (%.1fs)", lag.detected.Seconds()), lag.detectedOK && lag.detected <= 5*time.Second && !lag.restarted)
+	check(fmt.Sprintf("crash: restarted within 15s (%.1fs), healthy at %.1fs with start-up", crash.restartedAfter.Seconds(), crash.recovered.Seconds()), crash.restarted && crash.restartedAfter <= 15*time.Second)
+}

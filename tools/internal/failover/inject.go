@@ -1,0 +1,106 @@
+package failover
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
+)
+
+// TaskPID finds the main process of an allocation's task by its cgroup,
+// which Nomad names <alloc id>.<task>.
+func TaskPID(allocID, task string) (int, error) {
+	patterns := []string{
+		"/sys/fs/cgroup/pids/nomad/" + allocID + "." + task + "/cgroup.procs",
+		"/sys/fs/cgroup/*/nomad/" + allocID + "." + task + "/cgroup.procs",
+		"/sys/fs/cgroup/nomad.slice/*/" + allocID + "." + task + ".scope/cgroup.procs",
+	}
+	for _, pattern := range patterns {
+		matches, _ := filepath.Glob(pattern)
+		for _, m := range matches {
+			data, err := os.ReadFile(m)
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(data)) {
+				pid, err := strconv.Atoi(f)
+				if err != nil {
+					continue
+				}
+				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+				if strings.TrimSpace(string(comm)) != "" {
+					return pid, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no process of task %s in allocation %s", task, allocID)
+}
+
+// Crash kills the wallet daemon of an allocation, as a crash would.
+func Crash(allocID string) error { return signal(allocID, syscall.SIGKILL) }
+
+// Hang freezes the wallet daemon: it keeps its ports open and answers
+// nothing, as a hung daemon does.
+func Hang(allocID string) error { return signal(allocID, syscall.SIGSTOP) }
+
+// Resume lets a frozen daemon run again.
+func Resume(allocID string) error { return signal(allocID, syscall.SIGCONT) }
+
+func signal(allocID string, sig syscall.Signal) error {
+	pid, err := TaskPID(allocID, "daemon")
+	if err != nil {
+		return err
+	}
+	return syscall.Kill(pid, sig)
+}
+
+// WalletClient returns an RPC client for a wallet instance, with the
+// coin's credentials from Nomad Variables.
+func WalletClient(ctx context.Context, nomad *nomadapi.Client, secretsPath, addr string) (*chain.Client, error) {
+	v, _, err := nomad.Variables().Read(secretsPath, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read the wallet credentials: %w", err)
+	}
+	return chain.NewClient(addr, v.Items[secrets.ItemUser], v.Items[secrets.ItemPassword]), nil
+}
+
+// Mine has a wallet mine n regtest blocks to its own wallet.
+func Mine(ctx context.Context, c *chain.Client, n int) error {
+	addr, err := c.NewAddress(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.GenerateToAddress(ctx, n, addr)
+	return err
+}
+
+// NodeOf names the node an allocation runs on.
+func NodeOf(ctx context.Context, nomad *nomadapi.Client, allocID string) (string, error) {
+	a, _, err := nomad.Allocations().Info(allocID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return "", err
+	}
+	return a.NodeName, nil
+}
+
+// Restarts counts how often an allocation's task was restarted by Nomad.
+func Restarts(ctx context.Context, nomad *nomadapi.Client, allocID, task string) (uint64, error) {
+	a, _, err := nomad.Allocations().Info(allocID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return 0, err
+	}
+	st := a.TaskStates[task]
+	if st == nil {
+		return 0, fmt.Errorf("allocation %s has no task %s", allocID, task)
+	}
+	return st.Restarts, nil
+}
