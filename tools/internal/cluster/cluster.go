@@ -39,6 +39,10 @@ type Client struct {
 	ReservedCPUMHz   int
 	ReservedMemoryMB int
 	Volumes          []Volume
+	// MinDynamicPort and MaxDynamicPort narrow the ports Nomad hands out
+	// (0: Nomad's default range).
+	MinDynamicPort int
+	MaxDynamicPort int
 }
 
 // Spec describes a cluster to start.

@@ -155,6 +155,10 @@ func nomadConfig(n Node, c *Cluster) []byte {
 		if shape.MemoryMB > 0 {
 			client.SetAttributeValue("memory_total_mb", cty.NumberIntVal(int64(shape.MemoryMB)))
 		}
+		if shape.MinDynamicPort > 0 {
+			client.SetAttributeValue("min_dynamic_port", cty.NumberIntVal(int64(shape.MinDynamicPort)))
+			client.SetAttributeValue("max_dynamic_port", cty.NumberIntVal(int64(shape.MaxDynamicPort)))
+		}
 		client.SetAttributeValue("options", stringMap(map[string]string{"fingerprint.denylist": FingerprintDenylist}))
 		client.SetAttributeValue("meta", stringMap(map[string]string{"consul_http_addr": consulAddr}))
 		chroot := ChrootEnv()

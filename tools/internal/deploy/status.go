@@ -54,6 +54,9 @@ type JobStatus struct {
 	Deployment    *nomadapi.Deployment
 	Allocs        []*nomadapi.AllocationListStub
 	NextLaunch    time.Time
+	// Causes explain the latest failed allocation, when the job has no
+	// running one: why a wallet never started.
+	Causes []string
 }
 
 // ServiceStatus is a Consul service with its instances' checks.
@@ -93,6 +96,7 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 				return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("list allocations of %q", j.ID()), err)
 			}
 			js.Allocs = allocs
+			js.Causes = latestFailureCauses(ctx, c, allocs)
 			if j.Periodic() && info.Periodic != nil {
 				if next, err := info.Periodic.Next(time.Now().UTC()); err == nil {
 					js.NextLaunch = next
@@ -120,6 +124,37 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 	}
 	s.PoolCheck = check
 	return s, nil
+}
+
+// latestFailureCauses explains the newest failed allocation of a job that
+// has nothing running: the task events and last words of what failed.
+func latestFailureCauses(ctx context.Context, c *Clients, allocs []*nomadapi.AllocationListStub) []string {
+	var latest *nomadapi.AllocationListStub
+	for _, a := range allocs {
+		switch a.ClientStatus {
+		case "running":
+			return nil
+		case "failed":
+			if latest == nil || a.CreateIndex > latest.CreateIndex {
+				latest = a
+			}
+		}
+	}
+	if latest == nil {
+		return nil
+	}
+	full, _, err := c.Nomad.Allocations().Info(latest.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, cause := range TaskCauses(full) {
+		if tail := logTail(ctx, c, full, cause.Task); tail != "" {
+			cause.Text += "; it said: " + tail
+		}
+		out = append(out, fmt.Sprintf("%s (alloc %s): %s", latest.Name, short(latest.ID), cause))
+	}
+	return out
 }
 
 // readWallets asks every wallet instance's probe for its report, in
@@ -219,6 +254,12 @@ func (s *Status) Write(w io.Writer) {
 			next = j.NextLaunch.Format("2006-01-02 15:04 MST")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", j.ID, j.Kind, deref(j.Job.Type), deref(j.Job.Status), derefInt(j.Job.Version), deployment, running, failed, next)
+	}
+
+	for _, j := range s.Jobs {
+		for _, cause := range j.Causes {
+			fmt.Fprintf(tw, "  %s failed: %s\n", j.ID, cause)
+		}
 	}
 
 	fmt.Fprintln(tw, "\nAllocations (live, and the last failures)")
