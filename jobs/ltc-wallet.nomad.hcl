@@ -173,6 +173,7 @@ job "ltc-wallet" {
           "-maxconnections=16",
           "-upnp=0",
           "-listenonion=0",
+          "-prune=10000",
         ]
       }
       resources {

@@ -37,12 +37,16 @@ coin "ltc" {
   network = "mainnet"
 
   wallet {
-    instances      = 2
-    cpu_mhz        = 1200
-    memory_mb      = 600
-    volume         = "ltc-chain"
-    dbcache_mb     = 100
+    instances       = 2
+    cpu_mhz         = 1200
+    memory_mb       = 600
+    volume          = "ltc-chain"
+    dbcache_mb      = 100
     max_connections = 16
+    # Keep about 10 GB of recent blocks instead of the whole chain: payouts
+    # and block confirmations only read the pool's own wallet transactions
+    # and recent blocks. Set 0 if you ever need to rescan or import old keys.
+    prune_mb       = 10000
     max_lag_blocks = 2
     max_tip_age    = "30m"
   }

@@ -86,7 +86,7 @@ variable "coins" {
         max_lag_blocks  = 2
         max_tip_age     = "30m"
         dbcache_mb      = 100
-        prune_mb        = 0
+        prune_mb        = 10000
         max_connections = 16
       }
       stratum = {

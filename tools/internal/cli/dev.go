@@ -45,9 +45,12 @@ func devCommand() *cli.Command {
 				Name:      "up",
 				Usage:     "start the dev cluster shaped like the pool definition's cluster model",
 				ArgsUsage: "[FILE]",
-				Description: "Starts a Consul dev agent and a Nomad server+client (exec and raw_exec,\n" +
-					"the pool's host volumes, the node's CPU and memory from the cluster block)\n" +
-					"on 127.0.0.1, builds the pinned nomad and consul first if needed, and prints\n" +
+				Description: "Starts real Consul and Nomad agents shaped like the pool's cluster model\n" +
+					"(exec and raw_exec, the pool's host volumes where the model puts them, each\n" +
+					"node's CPU and memory from the cluster block): one node runs on 127.0.0.1;\n" +
+					"several, or --nodes N Pi-sized clients beside --servers S servers, each get\n" +
+					"an address of their own (198.18.x.y on a veth pair) and their own Consul\n" +
+					"agent. Builds the pinned nomad and consul first if needed, and prints\n" +
 					"NOMAD_ADDR and CONSUL_HTTP_ADDR. Needs root (the exec driver).",
 				Flags: []cli.Flag{
 					stateDirFlag(),

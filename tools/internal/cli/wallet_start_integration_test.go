@@ -48,7 +48,9 @@ func TestWalletWithCorruptChainData(t *testing.T) {
 }
 
 // A port Nomad hands out that something else on the node already holds:
-// whichever task gets it cannot bind, and deploy says which and why.
+// whichever task gets it (the database, a wallet's RPC or P2P, a probe)
+// cannot bind, and deploy says which and why within a minute or two, not
+// at the progress deadline.
 func TestPortTakenOutsideNomad(t *testing.T) {
 	pool, jobs := testenv.LoadPool(t, dev)
 	clients := cluster.ModelClients(pool, jobs)
@@ -64,6 +66,6 @@ func TestPortTakenOutsideNomad(t *testing.T) {
 	code, stdout, stderr := run(t, append([]string{"deploy"}, append(connArgs(c), dev)...)...)
 	require.Equal(t, cli.ExitFailed, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	lower := strings.ToLower(stderr)
-	assert.True(t, strings.Contains(lower, "address already in use") || strings.Contains(lower, "unable to bind"),
-		"the cause names the taken port:\n%s", stderr)
+	assert.True(t, strings.Contains(lower, "in use") || strings.Contains(stderr, strconv.Itoa(first+3)),
+		"the cause names the taken port or says it is in use:\n%s", stderr)
 }

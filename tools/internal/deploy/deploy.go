@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -371,10 +373,11 @@ func waitDeployment(ctx context.Context, c *Clients, job, id string, o Options) 
 		if group, stuck := notConverging(d); stuck {
 			// With a progress deadline Nomad keeps replacing failed
 			// allocations until the deadline (many minutes for a wallet).
-			// When every instance of a group has already failed and none
-			// is healthy, the rollout is not going anywhere: fail it now,
-			// which also triggers auto_revert.
-			progress(o, "%s: every allocation of group %q failed and none is healthy; failing the deployment", job, group)
+			// Once a group has failed as often as it has instances, the
+			// rollout is not going anywhere: fail it now, which also
+			// triggers auto_revert.
+			g := d.TaskGroups[group]
+			progress(o, "%s: group %q has had %d failed allocations for %d instances (%d healthy); failing the deployment", job, group, g.UnhealthyAllocs, g.DesiredTotal, g.HealthyAllocs)
 			if _, _, err := c.Nomad.Deployments().Fail(d.ID, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
 				return nil, APIError("nomad", c.NomadAddr, "fail deployment "+short(d.ID), err)
 			}
@@ -383,14 +386,16 @@ func waitDeployment(ctx context.Context, c *Clients, job, id string, o Options) 
 	}
 }
 
-// notConverging names a group of a running deployment whose allocations
-// have all failed at least once while none became healthy.
+// notConverging names a group of a running deployment that has had as
+// many failed allocations as it has instances. Replacements count: one
+// instance that keeps failing (a port taken on its node, a broken disk)
+// fails the rollout as surely as every instance failing once.
 func notConverging(d *nomadapi.Deployment) (string, bool) {
 	if d.Status != nomadapi.DeploymentStatusRunning {
 		return "", false
 	}
 	for name, g := range d.TaskGroups {
-		if g.DesiredTotal > 0 && g.HealthyAllocs == 0 && g.UnhealthyAllocs >= g.DesiredTotal {
+		if g.DesiredTotal > 0 && g.UnhealthyAllocs >= g.DesiredTotal {
 			return name, true
 		}
 	}
@@ -497,33 +502,63 @@ func TaskCauses(a *nomadapi.Allocation) []Cause {
 	return out
 }
 
-// logTail is the end of what a failed task wrote to stderr: an exit code
-// says that a daemon failed, its last words say why ("Error opening block
-// database", "Unable to bind to ..."). Empty when there is nothing.
+// logTail is what a task said last, with the first line that reads like
+// an error, which is usually the cause where the last lines are its
+// consequences: litecoind logs "Binding RPC on address ... failed" on
+// stdout and only "Unable to start HTTP server" on stderr; PostgreSQL's
+// "could not bind ...: Address already in use" comes lines before its
+// "FATAL: could not create any TCP/IP sockets".
 func logTail(ctx context.Context, c *Clients, a *nomadapi.Allocation, task string) string {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	frames, errs := c.Nomad.AllocFS().Logs(a, false, task, "stderr", "end", 2048, ctx.Done(), (&nomadapi.QueryOptions{}).WithContext(ctx))
+	return tellingLines(readLog(ctx, c, a, task, "stderr"), readLog(ctx, c, a, task, "stdout"))
+}
+
+func readLog(ctx context.Context, c *Clients, a *nomadapi.Allocation, task, stream string) []byte {
+	frames, errs := c.Nomad.AllocFS().Logs(a, false, task, stream, "end", 4096, ctx.Done(), (&nomadapi.QueryOptions{}).WithContext(ctx))
 	var data []byte
 	for {
 		select {
 		case f, ok := <-frames:
 			if !ok {
-				return lastLines(data, 2)
+				return data
 			}
 			if f != nil {
 				data = append(data, f.Data...)
 			}
 		case <-errs:
-			return lastLines(data, 2)
+			return data
 		case <-ctx.Done():
-			return lastLines(data, 2)
+			return data
 		}
 	}
 }
 
-// lastLines keeps the last n non-empty lines, printable, joined.
-func lastLines(data []byte, n int) string {
+var errorWords = regexp.MustCompile(`(?i)\b(error|failed|fatal|unable|cannot|can't|could not|denied|in use)\b`)
+
+// tellingLines joins the first error-like line of stdout and of stderr
+// (within the tail read) and the last two distinct lines of stderr.
+func tellingLines(stderr, stdout []byte) string {
+	errLines := distinct(printableLines(stderr))
+	last := errLines
+	if len(last) > 2 {
+		last = last[len(last)-2:]
+	}
+	var lines []string
+	for _, candidates := range [][]string{printableLines(stdout), errLines} {
+		for _, l := range candidates {
+			if errorWords.MatchString(l) {
+				if !slices.Contains(last, l) && !slices.Contains(lines, l) {
+					lines = append(lines, l)
+				}
+				break
+			}
+		}
+	}
+	return strings.Join(append(lines, last...), " / ")
+}
+
+func printableLines(data []byte) []string {
 	var lines []string
 	for _, l := range strings.Split(string(data), "\n") {
 		l = strings.TrimSpace(strings.Map(func(r rune) rune {
@@ -536,10 +571,19 @@ func lastLines(data []byte, n int) string {
 			lines = append(lines, l)
 		}
 	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+	return lines
+}
+
+// distinct drops repeats of a line (a task restarted in place says the
+// same thing each time), keeping the last occurrence's place.
+func distinct(lines []string) []string {
+	var out []string
+	for k, l := range lines {
+		if !slices.Contains(lines[k+1:], l) {
+			out = append(out, l)
+		}
 	}
-	return strings.Join(lines, " / ")
+	return out
 }
 
 func describe(e *nomadapi.TaskEvent) string {
@@ -547,8 +591,8 @@ func describe(e *nomadapi.TaskEvent) string {
 	if msg == "" {
 		msg = e.Message
 	}
-	if e.Type == nomadapi.TaskTerminated {
-		msg = fmt.Sprintf("exit code %d %s", e.ExitCode, msg)
+	if e.Type == nomadapi.TaskTerminated && !strings.Contains(strings.ToLower(msg), "exit code") {
+		msg = strings.TrimSpace(fmt.Sprintf("exit code %d %s", e.ExitCode, msg))
 	}
 	return e.Type + ": " + strings.TrimSpace(msg)
 }

@@ -28,6 +28,10 @@ func TestTaskCausesExitCode(t *testing.T) {
 		"daemon": {Events: []*nomadapi.TaskEvent{{Type: nomadapi.TaskTerminated, ExitCode: 1}}},
 	}}
 	assert.Equal(t, []Cause{{Task: "daemon", Text: "Terminated: exit code 1"}}, TaskCauses(a))
+	b := &nomadapi.Allocation{TaskStates: map[string]*nomadapi.TaskState{
+		"daemon": {Events: []*nomadapi.TaskEvent{{Type: nomadapi.TaskTerminated, ExitCode: 1, DisplayMessage: "Exit Code: 1"}}},
+	}}
+	assert.Equal(t, []Cause{{Task: "daemon", Text: "Terminated: Exit Code: 1"}}, TaskCauses(b), "said once")
 }
 
 func TestNotConverging(t *testing.T) {
@@ -40,6 +44,8 @@ func TestNotConverging(t *testing.T) {
 		{"one failed, one healthy", nomadapi.DeploymentState{DesiredTotal: 2, HealthyAllocs: 1, UnhealthyAllocs: 1}, false},
 		{"one of two failed", nomadapi.DeploymentState{DesiredTotal: 2, UnhealthyAllocs: 1}, false},
 		{"all failed", nomadapi.DeploymentState{DesiredTotal: 2, UnhealthyAllocs: 2}, true},
+		{"one healthy, the other failed twice", nomadapi.DeploymentState{DesiredTotal: 2, HealthyAllocs: 1, UnhealthyAllocs: 2}, true},
+		{"one of one failed", nomadapi.DeploymentState{DesiredTotal: 1, UnhealthyAllocs: 1}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &nomadapi.Deployment{Status: nomadapi.DeploymentStatusRunning, TaskGroups: map[string]*nomadapi.DeploymentState{"g": &tc.state}}
@@ -49,8 +55,27 @@ func TestNotConverging(t *testing.T) {
 	}
 }
 
-func TestLastLines(t *testing.T) {
-	assert.Equal(t, ": Error opening block database. / Please restart with -reindex", lastLines([]byte("x\n: Error opening block database.\nPlease restart with -reindex\n\n"), 2))
-	assert.Equal(t, "a b", lastLines([]byte("a\x1bb"), 2))
-	assert.Equal(t, "", lastLines(nil, 2))
+func TestTellingLines(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		stderr, stdout string
+		want           string
+	}{
+		{"last two stderr lines", "x\n: Error opening block database.\nPlease restart with -reindex\n\n", "", ": Error opening block database. / Please restart with -reindex"},
+		{"control characters", "a\x1bb", "", "a b"},
+		{"nothing", "", "", ""},
+		{"a restarted task's repeats once",
+			"Error: Unable to start HTTP server.\nError: Unable to start HTTP server.\n",
+			"2026-11-25T04:17:59Z Loading wallet...\n2026-11-25T04:17:59Z Binding RPC on address 198.18.1.1 port 24603 failed.\n2026-11-25T04:17:59Z Shutdown: done\n",
+			"2026-11-25T04:17:59Z Binding RPC on address 198.18.1.1 port 24603 failed. / Error: Unable to start HTTP server."},
+		{"stdout line already on stderr", "Error: disk full\n", "Error: disk full\n", "Error: disk full"},
+		{"the first error is the cause",
+			"LOG:  could not bind IPv4 address \"198.18.1.1\": Address already in use\nHINT:  Is another postmaster already running on port 24603?\nWARNING:  could not create listen socket for \"198.18.1.1\"\nFATAL:  could not create any TCP/IP sockets\nLOG:  database system is shut down\n",
+			"",
+			`LOG:  could not bind IPv4 address "198.18.1.1": Address already in use / FATAL:  could not create any TCP/IP sockets / LOG:  database system is shut down`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tellingLines([]byte(tc.stderr), []byte(tc.stdout)))
+		})
+	}
 }

@@ -93,6 +93,10 @@ func (s State) Live(now time.Time, l Limits) Verdict {
 	case s.Failure == chain.Unreachable:
 		// Nothing listens: the daemon crashed or is not up yet.
 		return Verdict{Critical, "unreachable: " + s.FailureText}
+	case s.AnsweredAt.IsZero():
+		// Something listens but has never answered: not up yet, or not a
+		// wallet (a port taken by another program).
+		return Verdict{Critical, fmt.Sprintf("no RPC answer yet (%s: %s)", s.Failure, s.FailureText)}
 	case now.Sub(s.AnsweredAt) > l.Hung:
 		return Verdict{Critical, fmt.Sprintf("hung: no RPC answer for %s", now.Sub(s.AnsweredAt).Round(100*time.Millisecond))}
 	}

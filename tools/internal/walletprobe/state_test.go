@@ -22,6 +22,7 @@ func TestVerdicts(t *testing.T) {
 	}{
 		{"synced", fresh, Passing, Passing, "synced at height 100"},
 		{"starting", State{}, Critical, Critical, "starting"},
+		{"never answered", State{Failure: chain.Timeout, FailureText: "no answer within 2s"}, Critical, Critical, "no RPC answer yet (timeout: no answer within 2s)"},
 		{"crashed", with(func(s *State) {
 			s.AnsweredAt, s.Failure, s.FailureText = now.Add(-10*time.Second), chain.Unreachable, "connection refused"
 		}), Critical, Critical, "unreachable: connection refused"},
