@@ -26,8 +26,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -83,12 +85,10 @@ type bench struct {
 }
 
 func run() error {
-	ctx := context.Background()
-	nomadBin, err := binaries.Ensure(ctx, binaries.Nomad, os.Stderr)
-	if err != nil {
-		return err
-	}
-	consulBin, err := binaries.Ensure(ctx, binaries.Consul, os.Stderr)
+	// Ctrl-C ends the run but still stops the agents it started.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	nomadBin, consulBin, err := binaries.EnsureAgents(ctx, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -97,9 +97,9 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	poolctl := filepath.Join(work, "poolctl")
-	if out, err := exec.Command("go", "build", "-o", poolctl, "./tools/cmd/poolctl").CombinedOutput(); err != nil {
-		return fmt.Errorf("build poolctl: %v\n%s", err, out)
+	poolctl, err := binaries.BuildPoolctl(work)
+	if err != nil {
+		return err
 	}
 	pool, _, diags := config.Load(example)
 	if diags.HasErrors() {

@@ -19,8 +19,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
@@ -64,12 +66,10 @@ func measure(what string, runs int, f func() error) (result, error) {
 }
 
 func run() error {
-	ctx := context.Background()
-	nomadBin, err := binaries.Ensure(ctx, binaries.Nomad, os.Stderr)
-	if err != nil {
-		return err
-	}
-	consulBin, err := binaries.Ensure(ctx, binaries.Consul, os.Stderr)
+	// Ctrl-C ends the run but still stops the agents it started.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	nomadBin, consulBin, err := binaries.EnsureAgents(ctx, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -78,10 +78,9 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(work)
-
-	poolctl := filepath.Join(work, "poolctl")
-	if out, err := exec.Command("go", "build", "-o", poolctl, "./tools/cmd/poolctl").CombinedOutput(); err != nil {
-		return fmt.Errorf("build poolctl: %v\n%s", err, out)
+	poolctl, err := binaries.BuildPoolctl(work)
+	if err != nil {
+		return err
 	}
 
 	r := validate.File(example)

@@ -282,3 +282,25 @@ func copyTree(from, to string) error {
 		}
 	})
 }
+
+// EnsureAgents finds or builds the pinned nomad and consul.
+func EnsureAgents(ctx context.Context, log io.Writer) (nomad, consul string, err error) {
+	if nomad, err = Ensure(ctx, Nomad, log); err != nil {
+		return "", "", err
+	}
+	if consul, err = Ensure(ctx, Consul, log); err != nil {
+		return "", "", err
+	}
+	return nomad, consul, nil
+}
+
+// BuildPoolctl builds this checkout's poolctl into dir, for programs that
+// run it the way an operator does (a separate process, its own exit code).
+// It must run from the module's root.
+func BuildPoolctl(dir string) (string, error) {
+	poolctl := filepath.Join(dir, "poolctl")
+	if out, err := exec.Command("go", "build", "-o", poolctl, "./tools/cmd/poolctl").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build poolctl: %v\n%s", err, out)
+	}
+	return poolctl, nil
+}

@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -48,24 +50,64 @@ func TestWalletWithCorruptChainData(t *testing.T) {
 }
 
 // A port Nomad hands out that something else on the node already holds:
-// whichever task gets it (the database, a wallet's RPC or P2P, a probe)
-// cannot bind, and deploy says which and why within a minute or two, not
-// at the progress deadline.
+// the wallet that gets it cannot bind, and deploy says which and why
+// within a minute or two, not at the progress deadline.
 func TestPortTakenOutsideNomad(t *testing.T) {
 	pool, jobs := testenv.LoadPool(t, dev)
 	clients := cluster.ModelClients(pool, jobs)
 	// Exactly the ports the database and two wallets (rpc, p2p, probe
-	// each) need, so Nomad must hand out the one taken below.
-	const first = 24600
-	clients[0].MinDynamicPort, clients[0].MaxDynamicPort = first, first+6
+	// each) need, so a wallet must get the one taken below.
+	const first, last = 24600, 24606
+	clients[0].MinDynamicPort, clients[0].MaxDynamicPort = first, last
 	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: clients})
-	taken, err := net.Listen("tcp", net.JoinHostPort(c.Nodes[0].IP, strconv.Itoa(first+3)))
+
+	type outcome struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		code, stdout, stderr := run(t, append([]string{"deploy"}, append(connArgs(c), dev)...)...)
+		done <- outcome{code, stdout, stderr}
+	}()
+	// The database is placed first and the wallets only once it is
+	// healthy: take a port the database did not get before they are.
+	dbPort := allocatedPort(t, c, "devpool-database")
+	port := first
+	if port == dbPort {
+		port++
+	}
+	taken, err := net.Listen("tcp", net.JoinHostPort(c.Nodes[0].IP, strconv.Itoa(port)))
 	require.NoError(t, err)
 	defer taken.Close()
 
-	code, stdout, stderr := run(t, append([]string{"deploy"}, append(connArgs(c), dev)...)...)
-	require.Equal(t, cli.ExitFailed, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
-	lower := strings.ToLower(stderr)
-	assert.True(t, strings.Contains(lower, "in use") || strings.Contains(stderr, strconv.Itoa(first+3)),
-		"the cause names the taken port or says it is in use:\n%s", stderr)
+	o := <-done
+	require.Equal(t, cli.ExitFailed, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
+	assert.Regexp(t, `devpool-database\s+healthy`, o.stdout)
+	assert.Regexp(t, `ltc-wallet\s+stopped`, o.stdout)
+	// litecoind: "Binding RPC on address ... port N failed" or "Unable to
+	// bind to ...:N"; the probe: "bind: address already in use".
+	assert.True(t, strings.Contains(strings.ToLower(o.stderr), "in use") || strings.Contains(o.stderr, strconv.Itoa(port)),
+		"the cause names the taken port or says it is in use:\n%s", o.stderr)
+}
+
+// allocatedPort waits, with blocking queries, for the job's first
+// allocation and returns the host port Nomad gave its group.
+func allocatedPort(t *testing.T, c *cluster.Cluster, job string) int {
+	t.Helper()
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	var index uint64
+	for {
+		allocs, meta, err := nomad.Jobs().Allocations(job, false, &nomadapi.QueryOptions{WaitIndex: index, WaitTime: time.Minute})
+		require.NoError(t, err)
+		for _, stub := range allocs {
+			a, _, err := nomad.Allocations().Info(stub.ID, nil)
+			require.NoError(t, err)
+			if a.AllocatedResources != nil && len(a.AllocatedResources.Shared.Ports) > 0 {
+				return a.AllocatedResources.Shared.Ports[0].Value
+			}
+		}
+		index = meta.LastIndex
+	}
 }

@@ -2,9 +2,18 @@ package failover_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,7 +34,7 @@ func TestWalletsHealThemselves(t *testing.T) {
 		Clients: cluster.PiClients(3, 4800, 1024, jobs),
 		Servers: 1,
 	})
-	testenv.Deploy(t, c, poolPath)
+	deployOutput := testenv.Deploy(t, c, poolPath)
 
 	nomad, err := c.NomadClient()
 	require.NoError(t, err)
@@ -55,6 +64,10 @@ func TestWalletsHealThemselves(t *testing.T) {
 			assert.True(t, ok && inst.Passing, "the other wallet was not passing at %s: %+v", s.At.Format(time.RFC3339Nano), inst)
 		}
 	}
+
+	t.Run("the RPC credentials stay in the Nomad variable", func(t *testing.T) {
+		secretsStaySecret(t, c, nomad, consul, poolPath, deployOutput, start)
+	})
 
 	t.Run("crash: restarted in place", func(t *testing.T) {
 		v, other := victim()
@@ -178,4 +191,65 @@ func waitFor(ctx context.Context, step time.Duration, obs *failover.Observer, wh
 	ctx, cancel := context.WithTimeout(ctx, step)
 	defer cancel()
 	return obs.WaitFor(ctx, what, cond)
+}
+
+// secretsStaySecret checks that the wallets' RPC password and its hash
+// are nowhere but in the Nomad variable and the tasks' secrets files
+// (0400, the task's user): not in the job Nomad stores, Consul's KV, any
+// task's logs, pool.hcl, or what poolctl prints.
+func secretsStaySecret(t *testing.T, c *cluster.Cluster, nomad *nomadapi.Client, consul *consulapi.Client, poolPath, deployOutput string, s failover.Snapshot) {
+	v, _, err := nomad.Variables().Read(jobspec.WalletSecretsPath("ltc"), nil)
+	require.NoError(t, err)
+	password, rpcauth := v.Items["rpc_password"], v.Items["rpcauth"]
+	require.NotEmpty(t, password)
+	require.NotEmpty(t, rpcauth)
+	hash := rpcauth[strings.LastIndex(rpcauth, "$")+1:]
+	leaks := func(where, text string) {
+		t.Helper()
+		assert.NotContains(t, text, password, "the RPC password is in %s", where)
+		assert.NotContains(t, text, hash, "the RPC password's hash is in %s", where)
+	}
+
+	leaks("poolctl deploy's output", deployOutput)
+	status, err := exec.Command(testenv.Poolctl(t), "status", "--address", c.NomadAddr(), "--consul-address", c.ConsulAddr(), poolPath).CombinedOutput()
+	require.NoError(t, err, "%s", status)
+	leaks("poolctl status's output", string(status))
+	definition, err := os.ReadFile(poolPath)
+	require.NoError(t, err)
+	leaks("pool.hcl", string(definition))
+
+	job, _, err := nomad.Jobs().Info("ltc-wallet", nil)
+	require.NoError(t, err)
+	spec, err := json.Marshal(job)
+	require.NoError(t, err)
+	leaks("the job Nomad stores", string(spec))
+
+	pairs, _, err := consul.KV().List("", nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, pairs, "deploy writes the pool's configuration to Consul KV")
+	for _, p := range pairs {
+		leaks("Consul KV "+p.Key, string(p.Value))
+	}
+
+	for _, inst := range s.Instances {
+		a, _, err := nomad.Allocations().Info(inst.AllocID, nil)
+		require.NoError(t, err)
+		for task := range a.TaskStates {
+			for _, stream := range []string{"stdout", "stderr"} {
+				r, err := nomad.AllocFS().Cat(a, fmt.Sprintf("alloc/logs/%s.%s.0", task, stream), nil)
+				require.NoError(t, err)
+				text, err := io.ReadAll(r)
+				r.Close()
+				require.NoError(t, err)
+				leaks(fmt.Sprintf("the %s log of task %s", stream, task), string(text))
+			}
+		}
+		files, err := filepath.Glob(filepath.Join(c.StateDir, "*", "nomad", "alloc", a.ID, "daemon", "secrets", "litecoin.conf"))
+		require.NoError(t, err)
+		require.Len(t, files, 1, "the daemon's rendered config of alloc %s", a.ID)
+		info, err := os.Stat(files[0])
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o400), info.Mode().Perm(), "%s", files[0])
+		assert.Equal(t, uint32(65534), info.Sys().(*syscall.Stat_t).Uid, "%s is the task user's (nobody)", files[0])
+	}
 }
