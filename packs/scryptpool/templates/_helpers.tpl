@@ -218,8 +218,8 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
 # them connected after that.
 {{ with nomadVar "[[ $secrets ]]" }}rpcauth={{ .rpcauth }}{{ end }}
 [[ printf "[%s]" $section ]]
-{{ range service "[[ $c.name ]]-wallet-p2p|any" }}addnode={{ .Address }}:{{ .Port }}
-{{ end }}
+{{ range service "[[ $c.name ]]-wallet-p2p|any" }}{{ if ne (printf "%s:%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
+{{ end }}{{ end }}
 EOT
       }
       volume_mount {

@@ -70,6 +70,16 @@ func (c *Client) AddNode(ctx context.Context, addr string) error {
 	return c.Call(ctx, "addnode", []any{addr, "onetry"}, nil)
 }
 
+// DisconnectNode drops the connection to a peer. A peer the daemon was
+// told to add (addnode) is connected again by the daemon later.
+func (c *Client) DisconnectNode(ctx context.Context, addr string) error {
+	err := c.Call(ctx, "disconnectnode", []any{addr}, nil)
+	if CodeOf(err) == -29 { // RPC_CLIENT_NODE_NOT_CONNECTED: gone already
+		return nil
+	}
+	return err
+}
+
 // SetNetworkActive turns all peer-to-peer networking on or off. Turning
 // it off returns before the daemon has closed its connections; this waits
 // until it has none, so that nothing reaches it afterwards.

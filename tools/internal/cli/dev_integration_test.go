@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,4 +79,52 @@ func TestDevCommands(t *testing.T) {
 	code, _, stderr = poolctl(t, "dev", "status", "--state-dir", state)
 	assert.Equal(t, 1, code)
 	assert.True(t, strings.Contains(stderr, "no dev cluster"), stderr)
+}
+
+// dev up --nodes starts Pi-sized clients beside server-only agents, each
+// node with its own address and Consul agent, as Nomad reports them.
+func TestDevUpPiShapedNodes(t *testing.T) {
+	testenv.Integration(t)
+	state := filepath.Join(t.TempDir(), "dev")
+	testenv.Tool(t, binaries.Nomad)
+	testenv.Tool(t, binaries.Consul)
+
+	code, _, stderr := poolctl(t, "dev", "up", "--slot", "-1", "--state-dir", state, "--nodes", "3", "--servers", "1", dev)
+	require.Equal(t, 0, code, stderr)
+	c, err := cluster.Load(state, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Down(context.Background()) })
+
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	stubs, _, err := nomad.Nodes().List(nil)
+	require.NoError(t, err)
+	require.Len(t, stubs, 3, "three clients; the server runs no client")
+	addresses := map[string]bool{}
+	for _, stub := range stubs {
+		n, _, err := nomad.Nodes().Info(stub.ID, nil)
+		require.NoError(t, err)
+		assert.Equal(t, "ready", n.Status, n.Name)
+		assert.EqualValues(t, 4800, n.NodeResources.Cpu.CpuShares, "%s: 4 x 1200 MHz", n.Name)
+		assert.EqualValues(t, 1024, n.NodeResources.Memory.MemoryMB, "%s: 1 GiB", n.Name)
+		assert.Contains(t, n.HostVolumes, "ltc-chain", n.Name)
+		addresses[n.HTTPAddr] = true
+		assert.NotEmpty(t, n.Meta["consul_http_addr"], n.Name)
+	}
+	assert.Len(t, addresses, 3, "each node on its own address")
+	servers, err := nomad.Agent().Members()
+	require.NoError(t, err)
+	assert.Len(t, servers.Members, 1)
+
+	consul, err := c.ConsulClient()
+	require.NoError(t, err)
+	members, err := consul.Agent().Members(false)
+	require.NoError(t, err)
+	assert.Len(t, members, 4, "a Consul agent on every node, the server's too")
+
+	code, _, stderr = poolctl(t, "dev", "down", "--purge", "--state-dir", state)
+	require.Equal(t, 0, code, stderr)
+	for _, n := range c.Nodes {
+		assert.Empty(t, cluster.ListeningPorts(n.IP))
+	}
 }

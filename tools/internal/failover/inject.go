@@ -75,6 +75,11 @@ func WalletClient(ctx context.Context, nomad *nomadapi.Client, secretsPath, addr
 
 // Mine has a wallet mine n regtest blocks to its own wallet.
 func Mine(ctx context.Context, c *chain.Client, n int) error {
+	// The pool's wallets have "pool" loaded by their probe; a baseline
+	// wallet without a probe has none until this creates it.
+	if err := c.EnsureWallet(ctx, "pool"); err != nil {
+		return err
+	}
 	addr, err := c.NewAddress(ctx)
 	if err != nil {
 		return err

@@ -119,8 +119,8 @@ func (b builder) wallet(coin *config.Coin) *Job {
 # them connected after that.
 {{ with nomadVar %[2]q }}rpcauth={{ .%[3]s }}{{ end }}
 [%[4]s]
-{{ range service %[5]q }}addnode={{ .Address }}:{{ .Port }}
-{{ end }}
+{{ range service %[5]q }}{{ if ne (printf "%%s:%%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
+{{ end }}{{ end }}
 `, secretsPath, secretsPath, secrets.ItemRPCAuth, configSection[coin.Network], WalletP2PService(coin.Name)+"|any")
 	credentials := fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemUser, secrets.ItemPassword)
 

@@ -51,6 +51,11 @@ type Probe struct {
 	othersFrom string
 	walletOK   bool
 	logged     string
+	// headersAtPeering is the wallet's header count at the last peering
+	// round; stalledRounds counts the rounds in a row it did not move
+	// while the other instances were ahead.
+	headersAtPeering int64
+	stalledRounds    int
 }
 
 func (p *Probe) now() time.Time { return time.Now() }
@@ -135,13 +140,12 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 		}
 		cancel()
 	}
-	connected := map[string]bool{}
+	var list []chain.Peer
 	peers, peerBest, peerFrom := -1, int64(0), ""
 	callCtx, cancel = p.call(ctx, p.RPCTimeout)
-	if list, err := p.RPC.Peers(callCtx); err == nil {
-		peers = len(list)
+	if l, err := p.RPC.Peers(callCtx); err == nil {
+		list, peers = l, len(l)
 		for _, peer := range list {
-			connected[peer.Addr] = true
 			if peer.SyncedHeaders > peerBest {
 				peerBest, peerFrom = peer.SyncedHeaders, "peer "+peer.Addr
 			}
@@ -157,8 +161,9 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 		}
 		cancel()
 	}
-	if peering && p.Discovery != nil {
-		p.peer(ctx, connected)
+	if peering && p.Discovery != nil && peers >= 0 {
+		p.peer(ctx, list)
+		p.unstall(ctx, info.Headers, list)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -237,7 +242,11 @@ func (p *Probe) compare(ctx context.Context) {
 // for every instance Consul knows that it is not connected to, so that a
 // wallet replaced on another node, or back from a network cut, is found
 // again without a restart.
-func (p *Probe) peer(ctx context.Context, connected map[string]bool) {
+func (p *Probe) peer(ctx context.Context, list []chain.Peer) {
+	connected := map[string]bool{}
+	for _, peer := range list {
+		connected[peer.Addr] = true
+	}
 	callCtx, cancel := p.call(ctx, p.RPCTimeout)
 	defer cancel()
 	addrs, err := p.Discovery.PeerAddrs(callCtx)
@@ -251,6 +260,43 @@ func (p *Probe) peer(ctx context.Context, connected map[string]bool) {
 		if err := p.RPC.AddNode(callCtx, addr); err != nil {
 			fmt.Fprintf(p.Log, "probe: addnode %s: %v\n", addr, err)
 		}
+	}
+}
+
+// unstall helps a wallet whose sync has stopped. The daemon asks one peer
+// at a time for headers while its tip is old (on regtest always, on
+// mainnet after a long time off), and waits up to 15 minutes for a peer
+// that has nothing to give: a fresh instance beside another fresh one, or
+// a connection to itself. When the other instances are ahead and the
+// wallet's headers did not move for two rounds in a row (one could be a
+// block on its way), it drops the peers that are no further than the
+// wallet itself, so that it asks one that is; the probe's peering brings
+// the dropped ones back.
+func (p *Probe) unstall(ctx context.Context, headers int64, list []chain.Peer) {
+	p.mu.Lock()
+	best := p.othersBest
+	if best > headers && headers == p.headersAtPeering {
+		p.stalledRounds++
+	} else {
+		p.stalledRounds = 0
+	}
+	p.headersAtPeering = headers
+	stalled := p.stalledRounds >= 2
+	p.mu.Unlock()
+	if !stalled {
+		return
+	}
+	callCtx, cancel := p.call(ctx, p.RPCTimeout)
+	defer cancel()
+	for _, peer := range list {
+		if peer.StartingHeight > headers || peer.SyncedHeaders > headers {
+			continue
+		}
+		if err := p.RPC.DisconnectNode(callCtx, peer.Addr); err != nil {
+			fmt.Fprintf(p.Log, "probe: disconnect %s: %v\n", peer.Addr, err)
+			continue
+		}
+		fmt.Fprintf(p.Log, "probe: sync stalled at %d headers while the other instances are at %d: disconnected %s, which has no blocks to give\n", headers, best, peer.Addr)
 	}
 }
 

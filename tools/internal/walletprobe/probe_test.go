@@ -156,6 +156,58 @@ func TestProbeAgainstLitecoind(t *testing.T) {
 	})
 }
 
+// A fresh wallet that began its headers sync with a peer that has nothing
+// to give waits 15 minutes before it asks another; the probe drops that
+// peer so it syncs from the instance that is ahead.
+func TestProbeUnstallsASync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts litecoind")
+	}
+	ahead, fresh, empty := testenv.StartLitecoind(t), testenv.StartLitecoind(t), testenv.StartLitecoind(t)
+	mine(t, ahead, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := fresh.Client()
+	// The empty peer first: the fresh wallet asks it for headers, gets
+	// none, and then does not ask the wallet that is ahead.
+	require.NoError(t, c.Call(ctx, "addnode", []any{empty.P2PAddr, "onetry"}, nil))
+	waitPeer(t, ctx, c, empty.P2PAddr)
+	require.NoError(t, c.Call(ctx, "addnode", []any{ahead.P2PAddr, "onetry"}, nil))
+	waitPeer(t, ctx, c, ahead.P2PAddr)
+
+	d := StaticDiscovery{RPC: []string{ahead.RPCAddr, fresh.RPCAddr}, P2P: []string{ahead.P2PAddr, fresh.P2PAddr}}
+	p := newProbe(c, fresh.RPCAddr, fresh.P2PAddr, d)
+	v := waitFor(t, p, Passing)
+	assert.Contains(t, v.Reason, "synced at height 5")
+	peers, err := c.Peers(ctx)
+	require.NoError(t, err)
+	for _, peer := range peers {
+		assert.NotEqual(t, empty.P2PAddr, peer.Addr, "the peer with nothing to give was dropped")
+	}
+}
+
+// waitPeer waits until the daemon has finished its handshake with addr.
+func waitPeer(t *testing.T, ctx context.Context, c *chain.Client, addr string) {
+	t.Helper()
+	for {
+		var peers []struct {
+			Addr    string `json:"addr"`
+			Version int    `json:"version"`
+		}
+		require.NoError(t, c.Call(ctx, "getpeerinfo", nil, &peers))
+		for _, p := range peers {
+			if p.Addr == addr && p.Version > 0 {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			require.Failf(t, "no handshake", "with %s", addr)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // A node still in initial block download is not usable.
 func TestProbeInitialBlockDownload(t *testing.T) {
 	if testing.Short() {

@@ -198,8 +198,8 @@ job "ltc-wallet" {
 # them connected after that.
 {{ with nomadVar "nomad/jobs/ltc-wallet" }}rpcauth={{ .rpcauth }}{{ end }}
 [regtest]
-{{ range service "ltc-wallet-p2p|any" }}addnode={{ .Address }}:{{ .Port }}
-{{ end }}
+{{ range service "ltc-wallet-p2p|any" }}{{ if ne (printf "%s:%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
+{{ end }}{{ end }}
 EOT
         change_mode = "noop"
         perms       = "0400"
