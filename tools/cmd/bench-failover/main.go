@@ -282,8 +282,11 @@ func (b *bench) hang(s *system) (result, error) {
 	if at, ok := failover.TaskStartedAfter(b.ctx, b.nomad, victim.AllocID, "daemon", t0); ok {
 		r.restartedAfter, r.restarted = at.Sub(t0), true
 	}
-	if !r.detectedOK {
+	switch {
+	case !r.detectedOK:
 		r.note = fmt.Sprintf("frozen for %s: the TCP check passed, nothing restarted it", patience)
+	case !r.restarted:
+		r.note = "never restarted; its TCP check failed only once the frozen daemon's accept queue was full"
 	}
 	r.avail = sampler.Stop()
 	_ = failover.Resume(victim.AllocID) // a hang nobody fixed, let go

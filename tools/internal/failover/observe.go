@@ -145,7 +145,9 @@ func (o *Observer) Since(t time.Time) []Snapshot {
 	var out []Snapshot
 	for i, s := range o.history {
 		if !s.At.Before(t) {
-			if len(out) == 0 && i > 0 {
+			// The state in effect at t is the one before, unless this
+			// one began exactly at t.
+			if len(out) == 0 && i > 0 && s.At.After(t) {
 				out = append(out, o.history[i-1])
 			}
 			out = append(out, s)
