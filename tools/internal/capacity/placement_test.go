@@ -164,9 +164,9 @@ func TestSchedulerAgreesWithTheModel(t *testing.T) {
 		{"production example", nil, true},
 		// A wallet allocation is the daemon plus its 64 MiB probe; a Pi
 		// client has 824 MiB after the agents' reservation.
-		{"wallets one MiB too large for a Pi", []string{"memory_mb      = 600", "memory_mb      = 761"}, false},
-		{"wallets exactly as large as a Pi's free memory", []string{"memory_mb      = 600", "memory_mb      = 760"}, true},
-		{"more wallets than chain nodes hold", []string{"instances      = 2", "instances      = 5"}, false},
+		{"wallets one MiB too large for a Pi", []string{"memory_mb       = 600", "memory_mb       = 761"}, false},
+		{"wallets exactly as large as a Pi's free memory", []string{"memory_mb       = 600", "memory_mb       = 760"}, true},
+		{"more wallets than chain nodes hold", []string{"instances       = 2", "instances       = 5"}, false},
 		{"more stratum servers than nodes for a static port", []string{"instances   = 2", "instances   = 13"}, false},
 	}
 	for _, tc := range cases {
