@@ -214,17 +214,13 @@ func (b *bench) follow(s *system, victim failover.Instance, t0 time.Time, recove
 		i, ok := snap.Find(victim.AllocID)
 		return !ok || !i.Passing
 	}
-	deadline := time.Now().Add(patience)
-	for time.Now().Before(deadline) {
-		if at, ok := s.obs.FirstAfter(t0, notPassing); ok {
-			r.detected, r.detectedOK = at.Sub(t0), true
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !r.detectedOK {
+	ctx, cancel := context.WithTimeout(b.ctx, patience)
+	defer cancel()
+	at, ok := s.obs.WaitFirstAfter(ctx, t0, notPassing)
+	if !ok {
 		return r
 	}
+	r.detected, r.detectedOK = at.Sub(t0), true
 	from := recoveredFrom()
 	recovered := func(snap failover.Snapshot) bool {
 		passing := 0
@@ -235,13 +231,10 @@ func (b *bench) follow(s *system, victim failover.Instance, t0 time.Time, recove
 		}
 		return passing == 2
 	}
-	deadline = time.Now().Add(patience)
-	for time.Now().Before(deadline) {
-		if at, ok := s.obs.FirstAfter(t0.Add(r.detected), recovered); ok {
-			r.recovered, r.recoveredOK = at.Sub(from), true
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	ctx, cancel = context.WithTimeout(b.ctx, patience)
+	defer cancel()
+	if at, ok := s.obs.WaitFirstAfter(ctx, t0.Add(r.detected), recovered); ok {
+		r.recovered, r.recoveredOK = at.Sub(from), true
 	}
 	return r
 }

@@ -429,18 +429,26 @@ func failureCauses(ctx context.Context, c *Clients, d *nomadapi.Deployment) []st
 		if a.DeploymentStatus != nil && a.DeploymentStatus.Healthy != nil && *a.DeploymentStatus.Healthy {
 			continue
 		}
-		full, _, err := c.Nomad.Allocations().Info(a.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
-		if err != nil {
-			continue
-		}
-		for _, cause := range TaskCauses(full) {
-			if tail := logTail(ctx, c, full, cause.Task); tail != "" {
-				cause.Text += "; it said: " + tail
-			}
-			causes = append(causes, fmt.Sprintf("%s (alloc %s): %s", a.Name, short(a.ID), cause))
-		}
+		causes = append(causes, allocCauses(ctx, c, a.ID, a.Name)...)
 	}
 	return dedupe(causes)
+}
+
+// allocCauses reads one allocation's task events and the failed tasks'
+// last words, a line per task: "name (alloc id): cause; it said: ...".
+func allocCauses(ctx context.Context, c *Clients, id, name string) []string {
+	full, _, err := c.Nomad.Allocations().Info(id, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, cause := range TaskCauses(full) {
+		if tail := logTail(ctx, c, full, cause.Task); tail != "" {
+			cause.Text += "; it said: " + tail
+		}
+		out = append(out, fmt.Sprintf("%s (alloc %s): %s", name, short(id), cause))
+	}
+	return out
 }
 
 // causeRank orders the task events that explain a failure, most telling

@@ -143,18 +143,7 @@ func latestFailureCauses(ctx context.Context, c *Clients, allocs []*nomadapi.All
 	if latest == nil {
 		return nil
 	}
-	full, _, err := c.Nomad.Allocations().Info(latest.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, cause := range TaskCauses(full) {
-		if tail := logTail(ctx, c, full, cause.Task); tail != "" {
-			cause.Text += "; it said: " + tail
-		}
-		out = append(out, fmt.Sprintf("%s (alloc %s): %s", latest.Name, short(latest.ID), cause))
-	}
-	return out
+	return allocCauses(ctx, c, latest.ID, latest.Name)
 }
 
 // readWallets asks every wallet instance's probe for its report, in

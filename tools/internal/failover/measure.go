@@ -23,6 +23,25 @@ func (o *Observer) FirstAfter(t time.Time, cond func(Snapshot) bool) (time.Time,
 	return time.Time{}, false
 }
 
+// WaitFirstAfter is FirstAfter that waits for the observer's next changes
+// until cond holds or ctx ends.
+func (o *Observer) WaitFirstAfter(ctx context.Context, t time.Time, cond func(Snapshot) bool) (time.Time, bool) {
+	for {
+		// Take the channel before looking, so a change in between wakes us.
+		o.mu.Lock()
+		changed := o.changed
+		o.mu.Unlock()
+		if at, ok := o.FirstAfter(t, cond); ok {
+			return at, true
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, false
+		case <-changed:
+		}
+	}
+}
+
 // TaskStartedAfter returns when Nomad (re)started an allocation's task
 // after t, from the task's events.
 func TaskStartedAfter(ctx context.Context, nomad *nomadapi.Client, allocID, task string, t time.Time) (time.Time, bool) {

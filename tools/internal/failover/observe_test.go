@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -42,4 +43,27 @@ func TestFirstAfterIgnoresTheStateBeforeADetection(t *testing.T) {
 	at, ok := o.FirstAfter(t0.Add(time.Second), allPassing)
 	assert.True(t, ok)
 	assert.Equal(t, t0.Add(9*time.Second), at)
+}
+
+func TestWaitFirstAfterWakesOnAChange(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	o := &Observer{changed: make(chan struct{}), history: []Snapshot{{At: t0, Instances: []Instance{{AllocID: "a"}}}}}
+	passing := func(s Snapshot) bool { return s.Passing() == 1 }
+	go func() {
+		o.mu.Lock()
+		o.history = append(o.history, Snapshot{At: t0.Add(time.Second), Instances: []Instance{{AllocID: "a", Passing: true}}})
+		close(o.changed)
+		o.changed = make(chan struct{})
+		o.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	at, ok := o.WaitFirstAfter(ctx, t0, passing)
+	assert.True(t, ok)
+	assert.Equal(t, t0.Add(time.Second), at)
+
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	_, ok = o.WaitFirstAfter(ctx, t0, func(Snapshot) bool { return false })
+	assert.False(t, ok, "gives up when ctx ends")
 }
