@@ -264,7 +264,9 @@ func (b *bench) hang(s *system) (result, error) {
 	}
 	if s.ours {
 		// check_restart ignores failures within its grace after a start.
-		b.pastGrace(victim.AllocID)
+		if err := failover.WaitPastGrace(b.ctx, b.nomad, victim.AllocID, "daemon", 5*time.Second); err != nil {
+			return result{}, err
+		}
 	}
 	sampler := failover.StartSampler(b.ctx, s.obs, s.rpc, b.maxLag, 250*time.Millisecond)
 	t0 := time.Now()
@@ -343,21 +345,6 @@ func (b *bench) power(s *system) (result, error) {
 		return result{}, err
 	}
 	return r, nil
-}
-
-func (b *bench) pastGrace(allocID string) {
-	a, _, err := b.nomad.Allocations().Info(allocID, nil)
-	if err != nil || a.TaskStates["daemon"] == nil {
-		return
-	}
-	st := a.TaskStates["daemon"]
-	started := st.StartedAt
-	if st.LastRestart.After(started) {
-		started = st.LastRestart
-	}
-	if wait := time.Until(started.Add(time.Minute + 5*time.Second)); wait > 0 {
-		time.Sleep(wait)
-	}
 }
 
 func seconds(d time.Duration, ok bool) string {

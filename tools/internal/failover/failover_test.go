@@ -90,7 +90,7 @@ func TestWalletsHealThemselves(t *testing.T) {
 
 	t.Run("hang: detected and restarted", func(t *testing.T) {
 		v, other := victim()
-		waitPastGrace(t, ctx, nomad, v.AllocID)
+		require.NoError(t, failover.WaitPastGrace(ctx, nomad, v.AllocID, "daemon", 5*time.Second))
 		before, err := failover.Restarts(ctx, nomad, v.AllocID, "daemon")
 		require.NoError(t, err)
 		t0 := time.Now()
@@ -166,25 +166,6 @@ func nodeOf(t *testing.T, nomad *nomadapi.Client, allocID string) string {
 	node, err := failover.NodeOf(context.Background(), nomad, allocID)
 	require.NoError(t, err)
 	return node
-}
-
-// waitPastGrace waits until check_restart's grace after the daemon's last
-// start has passed: within it, failing checks restart nothing.
-func waitPastGrace(t *testing.T, ctx context.Context, nomad *nomadapi.Client, allocID string) {
-	t.Helper()
-	a, _, err := nomad.Allocations().Info(allocID, (&nomadapi.QueryOptions{}).WithContext(ctx))
-	require.NoError(t, err)
-	started := a.TaskStates["daemon"].StartedAt
-	if a.TaskStates["daemon"].LastRestart.After(started) {
-		started = a.TaskStates["daemon"].LastRestart
-	}
-	grace := time.Minute + 5*time.Second // regtest start-up grace, and a margin
-	if wait := time.Until(started.Add(grace)); wait > 0 {
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-	}
 }
 
 func waitFor(ctx context.Context, step time.Duration, obs *failover.Observer, what string, cond func(failover.Snapshot) bool) (failover.Snapshot, error) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
@@ -108,4 +109,53 @@ func Restarts(ctx context.Context, nomad *nomadapi.Client, allocID, task string)
 		return 0, fmt.Errorf("allocation %s has no task %s", allocID, task)
 	}
 	return st.Restarts, nil
+}
+
+// WaitPastGrace waits until the check_restart grace of the allocation's
+// job (read from the job Nomad runs), plus margin, has passed since the
+// task last (re)started: failed checks within the grace are ignored, so a
+// hang injected earlier would not be acted on.
+func WaitPastGrace(ctx context.Context, nomad *nomadapi.Client, allocID, task string, margin time.Duration) error {
+	a, _, err := nomad.Allocations().Info(allocID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	st := a.TaskStates[task]
+	if st == nil {
+		return fmt.Errorf("allocation %s has no task %s", allocID, task)
+	}
+	started := st.StartedAt
+	if st.LastRestart.After(started) {
+		started = st.LastRestart
+	}
+	if wait := time.Until(started.Add(checkRestartGrace(a) + margin)); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+// checkRestartGrace is the longest check_restart grace of the
+// allocation's group services.
+func checkRestartGrace(a *nomadapi.Allocation) time.Duration {
+	var grace time.Duration
+	if a.Job == nil {
+		return grace
+	}
+	for _, g := range a.Job.TaskGroups {
+		if g.Name == nil || *g.Name != a.TaskGroup {
+			continue
+		}
+		for _, svc := range g.Services {
+			for _, chk := range svc.Checks {
+				if r := chk.CheckRestart; r != nil && r.Grace != nil && *r.Grace > grace {
+					grace = *r.Grace
+				}
+			}
+		}
+	}
+	return grace
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -66,4 +67,15 @@ func TestWaitFirstAfterWakesOnAChange(t *testing.T) {
 	cancel()
 	_, ok = o.WaitFirstAfter(ctx, t0, func(Snapshot) bool { return false })
 	assert.False(t, ok, "gives up when ctx ends")
+}
+
+func TestCheckRestartGraceComesFromTheJob(t *testing.T) {
+	minute, quarter := time.Minute, 15*time.Minute
+	name, other := "wallet", "other"
+	a := &nomadapi.Allocation{TaskGroup: "wallet", Job: &nomadapi.Job{TaskGroups: []*nomadapi.TaskGroup{
+		{Name: &other, Services: []*nomadapi.Service{{Checks: []nomadapi.ServiceCheck{{CheckRestart: &nomadapi.CheckRestart{Grace: &quarter}}}}}},
+		{Name: &name, Services: []*nomadapi.Service{{Checks: []nomadapi.ServiceCheck{{}, {CheckRestart: &nomadapi.CheckRestart{Grace: &minute}}}}}},
+	}}}
+	assert.Equal(t, time.Minute, checkRestartGrace(a))
+	assert.Zero(t, checkRestartGrace(&nomadapi.Allocation{}))
 }
