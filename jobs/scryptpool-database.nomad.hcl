@@ -80,7 +80,7 @@ job "scryptpool-database" {
         command = "/bin/sh"
         args = [
           "-c",
-          "test -s \"$PGDATA/PG_VERSION\" || exec /usr/lib/postgresql/15/bin/initdb --username=postgres --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale",
+          "set -e\nif ! test -s \"$PGDATA/PG_VERSION\"; then /usr/lib/postgresql/15/bin/initdb --username=postgres --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale; fresh=1; fi\nverifier=$(cat \"$NOMAD_SECRETS_DIR/pool.scram\")\ntest -n \"$verifier\" || { echo \"no database verifier rendered from the Nomad variable\" >&2; exit 1; }\n{ echo \"DO \\$\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pool') THEN CREATE ROLE pool LOGIN; END IF; END\\$\\$;\"; echo \"ALTER ROLE pool PASSWORD '$verifier';\"; test -z \"$fresh\" || echo \"CREATE DATABASE pool OWNER pool;\"; } | /usr/lib/postgresql/15/bin/postgres --single -D \"$PGDATA\" postgres >/dev/null",
         ]
       }
       env {
@@ -93,6 +93,12 @@ job "scryptpool-database" {
       logs {
         max_files     = 1
         max_file_size = 1
+      }
+      template {
+        destination = "secrets/pool.scram"
+        data        = "{{ with nomadVar \"nomad/jobs/scryptpool-database\" }}{{ .db_scram }}{{ end }}"
+        change_mode = "noop"
+        perms       = "0444"
       }
       volume_mount {
         volume      = "pool-data"

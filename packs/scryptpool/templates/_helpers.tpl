@@ -303,6 +303,7 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
       port "stratum" {
         static = [[ $s.port ]]
       }
+      port "metrics" {}
     }
     service {
       name     = [[ printf "%s-stratum" $c.name | quote ]]
@@ -319,9 +320,37 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
           grace = "30s"
         }
       }
+      # Subscribes as a miner would and waits for work, so it fails while no
+      # wallet is in service; no check_restart: a restart would not bring a
+      # wallet back and would drop every miner.
+      check {
+        name     = "stratum answers"
+        type     = "http"
+        port     = "metrics"
+        path     = "/v1/check"
+        interval = "10s"
+        timeout  = "5s"
+      }
       meta {
         coin    = [[ $c.name | quote ]]
         network = [[ $c.network | quote ]]
+      }
+    }
+    service {
+      name     = [[ printf "%s-stratum-metrics" $c.name | quote ]]
+      tags     = ["prometheus"]
+      port     = "metrics"
+      provider = "consul"
+      check {
+        name     = "metrics served"
+        type     = "http"
+        path     = "/metrics"
+        interval = "30s"
+        timeout  = "5s"
+      }
+      meta {
+        coin         = [[ $c.name | quote ]]
+        metrics_path = "/metrics"
       }
     }
 
@@ -337,13 +366,37 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
           (printf "--coin=%s" $c.name)
           (printf "--network=%s" $c.network)
           "--listen=${NOMAD_ADDR_stratum}"
+          "--metrics-listen=${NOMAD_ADDR_metrics}"
           (printf "--wallet-service=%s-wallet" $c.name)
+          "--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials"
           (printf "--database-service=%s-database" (var "pool_name" .ctx))
+          "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials"
+          (printf "--stratum-service=%s-stratum" $c.name)
           (printf "--fee-percent=%v" $s.fee_percent)
           (printf "--difficulty=%v" $s.difficulty.start)
           (printf "--min-difficulty=%v" $s.difficulty.min)
           (printf "--max-difficulty=%v" $s.difficulty.max)
           (printf "--target-share-seconds=%v" $s.difficulty.target_share_seconds) | toJson ]]
+      }
+      template {
+        destination = "secrets/wallet.credentials"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+        data        = <<EOT
+{{ with nomadVar "nomad/jobs/[[ $c.name ]]-stratum" }}{{ .rpc_user }}:{{ .rpc_password }}{{ end }}
+EOT
+      }
+      template {
+        destination = "secrets/database.credentials"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+        data        = <<EOT
+{{ with nomadVar "nomad/jobs/[[ $c.name ]]-stratum" }}{{ .db_user }}:{{ .db_password }}{{ end }}
+EOT
       }
 [[ template "poolctl_task_tail" (dict "cpu" $s.cpu_mhz "memory" $s.memory_mb) ]]
     }

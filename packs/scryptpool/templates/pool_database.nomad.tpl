@@ -68,7 +68,7 @@ job [[ printf "%s-database" (var "pool_name" .) | quote ]] {
       }
       config {
         command = "/bin/sh"
-        args    = ["-c", [[ printf "test -s \"$PGDATA/PG_VERSION\" || exec %s/initdb --username=postgres --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale" $bin | quote ]]]
+        args    = ["-c", [[ printf "set -e\nif ! test -s \"$PGDATA/PG_VERSION\"; then %s/initdb --username=postgres --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale; fresh=1; fi\nverifier=$(cat \"$NOMAD_SECRETS_DIR/pool.scram\")\ntest -n \"$verifier\" || { echo \"no database verifier rendered from the Nomad variable\" >&2; exit 1; }\n{ echo \"DO \\$\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pool') THEN CREATE ROLE pool LOGIN; END IF; END\\$\\$;\"; echo \"ALTER ROLE pool PASSWORD '$verifier';\"; test -z \"$fresh\" || echo \"CREATE DATABASE pool OWNER pool;\"; } | %s/postgres --single -D \"$PGDATA\" postgres >/dev/null" $bin $bin | quote ]]]
       }
       env {
         PGDATA = "/data/postgresql"
@@ -80,6 +80,14 @@ job [[ printf "%s-database" (var "pool_name" .) | quote ]] {
       logs {
         max_files     = 1
         max_file_size = 1
+      }
+      # The SCRAM verifier, not the password: what PostgreSQL keeps.
+      # Readable by the postgres user, whose uid differs from node to node.
+      template {
+        destination = "secrets/pool.scram"
+        data        = "{{ with nomadVar \"nomad/jobs/[[ var "pool_name" . ]]-database\" }}{{ .db_scram }}{{ end }}"
+        change_mode = "noop"
+        perms       = "0444"
       }
       volume_mount {
         volume      = [[ $d.volume | quote ]]

@@ -55,6 +55,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			toolsCommand(),
 			healthCommand(),
 			walletCommand(),
+			stratumCommand(),
+			minerCommand(),
 		},
 	}
 	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {

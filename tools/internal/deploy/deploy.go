@@ -92,7 +92,7 @@ func Run(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan, o Optio
 	if err := recordPool(ctx, c, pool, plan); err != nil {
 		return nil, err
 	}
-	if err := ensureSecrets(ctx, c, plan, o); err != nil {
+	if err := ensureSecrets(ctx, c, pool, plan, o); err != nil {
 		return nil, err
 	}
 	var outcomes []Outcome
@@ -184,20 +184,50 @@ func publishNow(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan) 
 	return nil
 }
 
-// ensureSecrets creates the wallets' RPC credentials in Nomad Variables
-// the first time a coin is deployed; the jobs' templates read them there.
-func ensureSecrets(ctx context.Context, c *Clients, plan *Plan, o Options) error {
+// ensureSecrets creates the wallets' RPC credentials and the database's
+// login in Nomad Variables the first time they are deployed, and copies
+// both into the stratum servers' variable: the jobs' templates read them
+// there, each job its own.
+func ensureSecrets(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan, o Options) error {
+	fail := func(err error) error { return APIError("nomad", c.NomadAddr, "keep the pool's credentials", err) }
 	for _, j := range plan.Jobs {
-		if j.Kind != jobspec.KindWallet || j.NotDeployable != "" {
+		if j.NotDeployable != "" {
 			continue
 		}
-		path := jobspec.WalletSecretsPath(j.Coin)
-		created, err := secrets.EnsureWallet(ctx, c.Nomad, path)
+		var path string
+		var created bool
+		var err error
+		switch j.Kind {
+		case jobspec.KindWallet:
+			path = jobspec.WalletSecretsPath(j.Coin)
+			created, err = secrets.EnsureWallet(ctx, c.Nomad, path)
+		case jobspec.KindDatabase:
+			path = jobspec.DatabaseSecretsPath(pool)
+			created, err = secrets.EnsureDatabase(ctx, c.Nomad, path)
+		default:
+			continue
+		}
 		if err != nil {
-			return APIError("nomad", c.NomadAddr, "keep the wallet credentials", err)
+			return fail(err)
 		}
 		if created {
-			progress(o, "%s: RPC credentials created in Nomad variable %s", j.ID(), path)
+			progress(o, "%s: credentials created in Nomad variable %s", j.ID(), path)
+		}
+	}
+	for _, j := range plan.Jobs {
+		if j.Kind != jobspec.KindStratum || j.NotDeployable != "" {
+			continue
+		}
+		path := jobspec.StratumSecretsPath(j.Coin)
+		wrote, err := secrets.EnsureCopy(ctx, c.Nomad, path, map[string][]string{
+			jobspec.WalletSecretsPath(j.Coin):  {secrets.ItemUser, secrets.ItemPassword},
+			jobspec.DatabaseSecretsPath(pool): {secrets.ItemDatabaseUser, secrets.ItemDatabasePassword},
+		})
+		if err != nil {
+			return fail(err)
+		}
+		if wrote {
+			progress(o, "%s: the wallets' and the database's logins copied to Nomad variable %s", j.ID(), path)
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
 
 // Where the database's volume appears in its tasks, and its data directory.
@@ -23,13 +24,36 @@ const (
 // DatabaseService is the Consul service of the pool's PostgreSQL server.
 func DatabaseService(p *config.Pool) string { return p.Name + "-database" }
 
+// DatabaseSecretsPath is the Nomad variable holding the pool's database
+// login (made by poolctl deploy).
+func DatabaseSecretsPath(p *config.Pool) string { return "nomad/jobs/" + p.Name + "-database" }
+
+// DatabaseName is the database the pool's processes use, owned by the
+// role secrets.DatabaseUser.
+const DatabaseName = "pool"
+
+// initdbScript creates the cluster the first time, with the pool's
+// database, and makes sure on every start that the pool's role exists with
+// the verifier from the Nomad variable. Single-user mode needs no network
+// and no password: the server is not running yet (prestart).
+func (b builder) initdbScript(bin string) string {
+	role, db := secrets.DatabaseUser, DatabaseName
+	return strings.Join([]string{
+		"set -e",
+		fmt.Sprintf(`if ! test -s "$PGDATA/PG_VERSION"; then %s/initdb --username=%s --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale; fresh=1; fi`, bin, DatabaseUser),
+		`verifier=$(cat "$NOMAD_SECRETS_DIR/pool.scram")`,
+		`test -n "$verifier" || { echo "no database verifier rendered from the Nomad variable" >&2; exit 1; }`,
+		fmt.Sprintf(`{ echo "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN CREATE ROLE %s LOGIN; END IF; END\$\$;"; echo "ALTER ROLE %s PASSWORD '$verifier';"; test -z "$fresh" || echo "CREATE DATABASE %s OWNER %s;"; } | %s/postgres --single -D "$PGDATA" postgres >/dev/null`,
+			role, role, role, db, role, bin),
+	}, "\n")
+}
+
 func (b builder) database() *Job {
 	d := b.pool.Database
 	job := b.newJob("", KindDatabase, "service", 90)
 	job.Update = oneAtATime("checks", 10*time.Second, 5*time.Minute, 10*time.Minute)
 	bin := path.Dir(d.Command)
-	initdb := fmt.Sprintf(`test -s "$PGDATA/PG_VERSION" || exec %s/initdb --username=%s --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale`,
-		bin, DatabaseUser)
+	initdb := b.initdbScript(bin)
 	volumeMount := []*api.VolumeMount{{Volume: ptr(d.Volume), Destination: ptr(DataMount)}}
 	group := &api.TaskGroup{
 		Name:             ptr("database"),
@@ -69,6 +93,15 @@ func (b builder) database() *Job {
 				Lifecycle:    &api.TaskLifecycle{Hook: "prestart"},
 				Config:       map[string]any{"command": "/bin/sh", "args": []string{"-c", initdb}},
 				Env:          map[string]string{"PGDATA": PGData},
+				Templates: []*api.Template{{
+					// The SCRAM verifier, not the password: what PostgreSQL
+					// keeps. Readable by the postgres user, whose uid differs
+					// from node to node.
+					DestPath:     ptr("secrets/pool.scram"),
+					EmbeddedTmpl: ptr(fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}{{ end }}", DatabaseSecretsPath(b.pool), secrets.ItemDatabaseVerifier)),
+					ChangeMode:   ptr("noop"),
+					Perms:        ptr("0444"),
+				}},
 				VolumeMounts: volumeMount,
 				Resources:    &api.Resources{CPU: ptr(200), MemoryMB: ptr(64)},
 				LogConfig:    &api.LogConfig{MaxFiles: ptr(1), MaxFileSizeMB: ptr(1)},

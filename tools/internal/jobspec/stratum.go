@@ -9,10 +9,21 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
 
 // StratumService is the Consul service miners' endpoints are registered as.
 func StratumService(coin string) string { return coin + "-stratum" }
+
+// StratumMetricsService is where Prometheus finds the stratum servers'
+// /metrics (tag "prometheus").
+func StratumMetricsService(coin string) string { return coin + "-stratum-metrics" }
+
+// StratumSecretsPath is the Nomad variable holding what a coin's stratum
+// servers log in with: the wallets' RPC credentials and the database's.
+// poolctl deploy copies them there from the wallets' and the database's
+// variables, so each job reads only its own.
+func StratumSecretsPath(coin string) string { return "nomad/jobs/" + coin + "-stratum" }
 
 func (b builder) stratum(coin *config.Coin) *Job {
 	s := coin.Stratum
@@ -23,8 +34,12 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		"--coin=" + coin.Name,
 		"--network=" + coin.Network,
 		"--listen=${NOMAD_ADDR_stratum}",
+		"--metrics-listen=${NOMAD_ADDR_metrics}",
 		"--wallet-service=" + WalletService(coin.Name),
+		"--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials",
 		"--database-service=" + DatabaseService(b.pool),
+		"--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
+		"--stratum-service=" + StratumService(coin.Name),
 		"--fee-percent=" + formatFloat(s.FeePercent),
 		"--difficulty=" + formatFloat(s.Difficulty.Start),
 		"--min-difficulty=" + formatFloat(s.Difficulty.Min),
@@ -32,6 +47,11 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		"--target-share-seconds=" + strconv.Itoa(s.Difficulty.TargetShareSeconds),
 	}
 	task := b.poolctlTask("stratum", "stratum", args, s.CPUMHz, s.MemoryMB)
+	secretsPath := StratumSecretsPath(coin.Name)
+	task.Templates = []*api.Template{
+		secretTemplate("secrets/wallet.credentials", fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemUser, secrets.ItemPassword)),
+		secretTemplate("secrets/database.credentials", fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemDatabaseUser, secrets.ItemDatabasePassword)),
+	}
 	task.KillSignal = "SIGTERM"
 	task.KillTimeout = ptr(30 * time.Second)
 	group := &api.TaskGroup{
@@ -44,6 +64,7 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(100)},
 		Networks: []*api.NetworkResource{{
 			ReservedPorts: []api.Port{{Label: "stratum", Value: s.Port}},
+			DynamicPorts:  []api.Port{{Label: "metrics"}},
 		}},
 		Services: []*api.Service{{
 			Name:      StratumService(coin.Name),
@@ -51,15 +72,41 @@ func (b builder) stratum(coin *config.Coin) *Job {
 			Provider:  "consul",
 			Tags:      []string{coin.Network, "stratum"},
 			Meta:      map[string]string{"coin": coin.Name, "network": coin.Network},
-			Checks: []api.ServiceCheck{{
-				Name:     "stratum port open",
-				Type:     "tcp",
-				Interval: 10 * time.Second,
-				Timeout:  2 * time.Second,
-				CheckRestart: &api.CheckRestart{
-					Limit: 3,
-					Grace: ptr(30 * time.Second),
+			Checks: []api.ServiceCheck{
+				{
+					Name:     "stratum port open",
+					Type:     "tcp",
+					Interval: 10 * time.Second,
+					Timeout:  2 * time.Second,
+					CheckRestart: &api.CheckRestart{
+						Limit: 3,
+						Grace: ptr(30 * time.Second),
+					},
 				},
+				// Subscribes as a miner would and waits for work, so it fails
+				// while no wallet is in service; no check_restart: a restart
+				// would not bring a wallet back and would drop every miner.
+				{
+					Name:      "stratum answers",
+					Type:      "http",
+					PortLabel: "metrics",
+					Path:      "/v1/check",
+					Interval:  10 * time.Second,
+					Timeout:   5 * time.Second,
+				},
+			},
+		}, {
+			Name:      StratumMetricsService(coin.Name),
+			PortLabel: "metrics",
+			Provider:  "consul",
+			Tags:      []string{"prometheus"},
+			Meta:      map[string]string{"coin": coin.Name, "metrics_path": "/metrics"},
+			Checks: []api.ServiceCheck{{
+				Name:     "metrics served",
+				Type:     "http",
+				Path:     "/metrics",
+				Interval: 30 * time.Second,
+				Timeout:  5 * time.Second,
 			}},
 		}},
 		Tasks: []*api.Task{task},
@@ -71,7 +118,7 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		Coin:       coin.Name,
 		Stage:      StageStratum,
 		Subcommand: "stratum",
-		Services:   []string{StratumService(coin.Name)},
+		Services:   []string{StratumService(coin.Name), StratumMetricsService(coin.Name)},
 		Source:     config.BlockRange(s.Body, coin.NameRange),
 		Notes: nomadhcl.Notes{
 			"update": "One stratum server at a time: miners reconnect to the other instance\n" +

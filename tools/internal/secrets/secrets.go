@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -47,40 +46,19 @@ func randomHex(n int) (string, error) {
 // are kept: the wallets' chain data and the pool's processes use them. It
 // reports whether it created them.
 func EnsureWallet(ctx context.Context, nomad *nomadapi.Client, path string) (bool, error) {
-	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
-	existing, _, err := nomad.Variables().Peek(path, q)
-	if err != nil {
-		return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
-	}
-	if existing != nil {
-		for _, item := range []string{ItemUser, ItemPassword, ItemRPCAuth} {
-			if existing.Items[item] == "" {
-				return false, fmt.Errorf("Nomad variable %s lacks %q; remove it (nomad var purge %s) and deploy again to have new credentials made", path, item, path)
-			}
+	return ensure(ctx, nomad, path, []string{ItemUser, ItemPassword, ItemRPCAuth}, func() (nomadapi.VariableItems, error) {
+		password, err := randomHex(32)
+		if err != nil {
+			return nil, err
 		}
-		return false, nil
-	}
-	password, err := randomHex(32)
-	if err != nil {
-		return false, err
-	}
-	salt, err := randomHex(16)
-	if err != nil {
-		return false, err
-	}
-	v := &nomadapi.Variable{Path: path, Items: nomadapi.VariableItems{
-		ItemUser:     WalletUser,
-		ItemPassword: password,
-		ItemRPCAuth:  RPCAuth(WalletUser, password, salt),
-	}}
-	// Check-and-set on index 0: create only if nobody else did meanwhile.
-	_, _, err = nomad.Variables().CheckedCreate(v, (&nomadapi.WriteOptions{}).WithContext(ctx))
-	var conflict nomadapi.ErrCASConflict
-	if errors.As(err, &conflict) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("create Nomad variable %s: %w", path, err)
-	}
-	return true, nil
+		salt, err := randomHex(16)
+		if err != nil {
+			return nil, err
+		}
+		return nomadapi.VariableItems{
+			ItemUser:     WalletUser,
+			ItemPassword: password,
+			ItemRPCAuth:  RPCAuth(WalletUser, password, salt),
+		}, nil
+	})
 }

@@ -52,6 +52,8 @@ job "ltc-stratum" {
       port "stratum" {
         static = 3333
       }
+      port "metrics" {
+      }
     }
     service {
       name     = "ltc-stratum"
@@ -68,9 +70,34 @@ job "ltc-stratum" {
           grace = "30s"
         }
       }
+      check {
+        name     = "stratum answers"
+        type     = "http"
+        path     = "/v1/check"
+        port     = "metrics"
+        interval = "10s"
+        timeout  = "5s"
+      }
       meta {
         coin    = "ltc"
         network = "regtest"
+      }
+    }
+    service {
+      name     = "ltc-stratum-metrics"
+      tags     = ["prometheus"]
+      port     = "metrics"
+      provider = "consul"
+      check {
+        name     = "metrics served"
+        type     = "http"
+        path     = "/metrics"
+        interval = "30s"
+        timeout  = "5s"
+      }
+      meta {
+        coin         = "ltc"
+        metrics_path = "/metrics"
       }
     }
     task "stratum" {
@@ -86,8 +113,12 @@ job "ltc-stratum" {
           "--coin=ltc",
           "--network=regtest",
           "--listen=${NOMAD_ADDR_stratum}",
+          "--metrics-listen=${NOMAD_ADDR_metrics}",
           "--wallet-service=ltc-wallet",
+          "--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials",
           "--database-service=devpool-database",
+          "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
+          "--stratum-service=ltc-stratum",
           "--fee-percent=1",
           "--difficulty=0.01",
           "--min-difficulty=0.001",
@@ -109,6 +140,22 @@ job "ltc-stratum" {
       logs {
         max_files     = 3
         max_file_size = 5
+      }
+      template {
+        destination = "secrets/wallet.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/ltc-stratum\" }}{{ .rpc_user }}:{{ .rpc_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+      }
+      template {
+        destination = "secrets/database.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/ltc-stratum\" }}{{ .db_user }}:{{ .db_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
       }
     }
   }

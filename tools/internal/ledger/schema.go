@@ -1,0 +1,86 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrateLockKey serialises Migrate across processes: every stratum
+// instance migrates at start, and concurrent CREATE ... IF NOT EXISTS of
+// the same table can still fail on the catalog's unique indexes.
+const migrateLockKey int64 = 0x4c45_4447_4552 // "LEDGER"
+
+// schema is idempotent: each statement may run on a database that
+// already has it.
+//
+// shares.id is the ledger order. A payout's PPLNS window for a block is
+// read backwards from blocks.share_id on the (coin, id) index:
+//
+//	SELECT address, difficulty FROM shares
+//	WHERE coin = $1 AND id <= $2 ORDER BY id DESC
+//
+// summing difficulty until the window (N x network difficulty) is full.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS shares (
+		id bigserial PRIMARY KEY,
+		share_key text NOT NULL UNIQUE,
+		coin text NOT NULL,
+		address text NOT NULL,
+		worker text NOT NULL DEFAULT '',
+		difficulty double precision NOT NULL,
+		network_difficulty double precision NOT NULL,
+		height bigint NOT NULL,
+		instance text NOT NULL,
+		submitted_at timestamptz NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS shares_coin_id ON shares (coin, id)`,
+	`CREATE INDEX IF NOT EXISTS shares_coin_submitted_at ON shares (coin, submitted_at)`,
+	`CREATE TABLE IF NOT EXISTS blocks (
+		id bigserial PRIMARY KEY,
+		coin text NOT NULL,
+		height bigint NOT NULL,
+		hash text NOT NULL UNIQUE,
+		address text NOT NULL,
+		worker text NOT NULL DEFAULT '',
+		reward bigint NOT NULL,
+		status text NOT NULL DEFAULT 'pending'
+			CHECK (status IN ('pending', 'confirmed', 'orphaned')),
+		share_id bigint,
+		found_at timestamptz NOT NULL,
+		wallet text NOT NULL DEFAULT ''
+	)`,
+	`CREATE INDEX IF NOT EXISTS blocks_coin_status ON blocks (coin, status, height)`,
+	`CREATE TABLE IF NOT EXISTS workers (
+		coin text NOT NULL,
+		address text NOT NULL,
+		worker text NOT NULL,
+		first_seen timestamptz NOT NULL,
+		last_seen timestamptz NOT NULL,
+		PRIMARY KEY (coin, address, worker)
+	)`,
+}
+
+// Migrate creates the ledger's tables and indexes if they are missing. It
+// is safe to run at every start and from several processes at once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLockKey); err != nil {
+			return fmt.Errorf("take the migration lock: %w", err)
+		}
+		for _, stmt := range schema {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				line, _, _ := strings.Cut(stmt, "\n")
+				return fmt.Errorf("%s: %w", line, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("migrate ledger schema: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package secrets
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+)
+
+// DatabaseUser is the role the pool's processes log in to PostgreSQL as.
+const DatabaseUser = "pool"
+
+// Items of the database's variable and of the stratum servers' one.
+const (
+	ItemDatabaseUser     = "db_user"
+	ItemDatabasePassword = "db_password"
+	// ItemDatabaseVerifier is the password's SCRAM-SHA-256 verifier:
+	// what PostgreSQL stores, so the database job never sees the password.
+	ItemDatabaseVerifier = "db_scram"
+)
+
+// scramIterations is PostgreSQL's default (scram_iterations).
+const scramIterations = 4096
+
+// SCRAMVerifier is password's SCRAM-SHA-256 verifier in PostgreSQL's
+// format (RFC 5803), as `ALTER ROLE ... PASSWORD` accepts it pre-hashed.
+func SCRAMVerifier(password string, salt []byte) (string, error) {
+	salted, err := pbkdf2.Key(sha256.New, password, salt, scramIterations, sha256.Size)
+	if err != nil {
+		return "", err
+	}
+	mac := func(key []byte, msg string) []byte {
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte(msg))
+		return h.Sum(nil)
+	}
+	stored := sha256.Sum256(mac(salted, "Client Key"))
+	server := mac(salted, "Server Key")
+	b64 := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", scramIterations, b64(salt), b64(stored[:]), b64(server)), nil
+}
+
+// EnsureDatabase makes sure the Nomad variable at path holds the pool's
+// database login, creating it the first time, and reports whether it did.
+func EnsureDatabase(ctx context.Context, nomad *nomadapi.Client, path string) (bool, error) {
+	return ensure(ctx, nomad, path, []string{ItemDatabaseUser, ItemDatabasePassword, ItemDatabaseVerifier}, func() (nomadapi.VariableItems, error) {
+		password, err := randomHex(32)
+		if err != nil {
+			return nil, err
+		}
+		salt := make([]byte, 16)
+		if _, err := rand.Read(salt); err != nil {
+			return nil, err
+		}
+		verifier, err := SCRAMVerifier(password, salt)
+		if err != nil {
+			return nil, err
+		}
+		return nomadapi.VariableItems{
+			ItemDatabaseUser:     DatabaseUser,
+			ItemDatabasePassword: password,
+			ItemDatabaseVerifier: verifier,
+		}, nil
+	})
+}
+
+// ensure reads the variable at path, checks it has every item, and
+// creates it with make's items when it does not exist.
+func ensure(ctx context.Context, nomad *nomadapi.Client, path string, items []string, make func() (nomadapi.VariableItems, error)) (bool, error) {
+	existing, _, err := nomad.Variables().Peek(path, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
+	}
+	if existing != nil {
+		for _, item := range items {
+			if existing.Items[item] == "" {
+				return false, fmt.Errorf("Nomad variable %s lacks %q; remove it (nomad var purge %s) and deploy again to have new credentials made", path, item, path)
+			}
+		}
+		return false, nil
+	}
+	values, err := make()
+	if err != nil {
+		return false, err
+	}
+	// Check-and-set on index 0: create only if nobody else did meanwhile.
+	_, _, err = nomad.Variables().CheckedCreate(&nomadapi.Variable{Path: path, Items: values}, (&nomadapi.WriteOptions{}).WithContext(ctx))
+	var conflict nomadapi.ErrCASConflict
+	if errors.As(err, &conflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("create Nomad variable %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// EnsureCopy makes the variable at dst hold the named items of the
+// variables at the sources (path -> items), updating it when they
+// differ: a job reads only its own variable, so the stratum servers get
+// copies of the wallets' and the database's logins. It reports whether it
+// wrote.
+func EnsureCopy(ctx context.Context, nomad *nomadapi.Client, dst string, sources map[string][]string) (bool, error) {
+	want := nomadapi.VariableItems{}
+	for path, items := range sources {
+		v, _, err := nomad.Variables().Peek(path, (&nomadapi.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
+		}
+		if v == nil {
+			return false, fmt.Errorf("Nomad variable %s does not exist", path)
+		}
+		for _, item := range items {
+			if v.Items[item] == "" {
+				return false, fmt.Errorf("Nomad variable %s lacks %q", path, item)
+			}
+			want[item] = v.Items[item]
+		}
+	}
+	existing, _, err := nomad.Variables().Peek(dst, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("read Nomad variable %s: %w", dst, err)
+	}
+	v := &nomadapi.Variable{Path: dst, Items: want}
+	if existing != nil {
+		if maps.Equal(existing.Items, want) {
+			return false, nil
+		}
+		v.ModifyIndex = existing.ModifyIndex
+	}
+	if _, _, err := nomad.Variables().CheckedUpdate(v, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
+		return false, fmt.Errorf("write Nomad variable %s: %w", dst, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,158 @@
+package stratum
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+)
+
+// Job is one piece of work sent to every miner with mining.notify.
+type Job struct {
+	ID     string
+	Seq    uint64
+	Work   *chain.Work
+	Wallet string // the wallet whose template it is
+	Clean  bool
+	// Tip is the previous block the work builds on: jobs on another tip
+	// are stale.
+	Tip string
+
+	notify []byte
+
+	mu   sync.Mutex
+	seen map[string]struct{} // shares already submitted, for duplicates
+}
+
+// maxJobs is how many recent jobs stay valid for shares: a miner is
+// always some seconds behind the newest.
+const maxJobs = 16
+
+func newJob(seq uint64, w *chain.Work, wallet string, clean bool) *Job {
+	j := &Job{
+		ID:     strconv.FormatUint(seq, 16),
+		Seq:    seq,
+		Work:   w,
+		Wallet: wallet,
+		Clean:  clean,
+		Tip:    hex.EncodeToString(w.PrevHash[:]),
+		seen:   map[string]struct{}{},
+	}
+	branch := make([]string, len(w.MerkleBranch))
+	for i, b := range w.MerkleBranch {
+		branch[i] = hex.EncodeToString(b)
+	}
+	j.notify = notification("mining.notify",
+		j.ID,
+		stratumPrevHash(w.PrevHash[:]),
+		hex.EncodeToString(w.Coinb1),
+		hex.EncodeToString(w.Coinb2),
+		branch,
+		uint32Hex(w.Version),
+		uint32Hex(w.Bits),
+		uint32Hex(w.CurTime),
+		clean,
+	)
+	return j
+}
+
+// stratumPrevHash is the previous block hash as stratum sends it: the
+// header's bytes with each 32-bit word reversed, which is what miners
+// undo when they build the header.
+func stratumPrevHash(internal []byte) string {
+	b := make([]byte, len(internal))
+	for i := 0; i+4 <= len(internal); i += 4 {
+		binary.BigEndian.PutUint32(b[i:], binary.LittleEndian.Uint32(internal[i:]))
+	}
+	return hex.EncodeToString(b)
+}
+
+// uint32Hex is a header field as stratum sends it: big-endian hex.
+func uint32Hex(v uint32) string {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return hex.EncodeToString(b[:])
+}
+
+// firstSeen records a share and reports whether it is new.
+func (j *Job) firstSeen(key string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, dup := j.seen[key]; dup {
+		return false
+	}
+	j.seen[key] = struct{}{}
+	return true
+}
+
+// jobBook holds the recent jobs and knows which are stale.
+type jobBook struct {
+	mu      sync.RWMutex
+	seq     uint64
+	jobs    map[string]*Job
+	order   []*Job
+	current *Job
+	// graceTip is the tip the previous wallet was on when the server
+	// switched wallets, and until when shares on it still count: a
+	// switch is the pool's doing, not the miner's.
+	graceTip   string
+	graceUntil time.Time
+}
+
+// add makes w the current job; clean says whether earlier jobs are now
+// stale (a new block), which the job's Tip records.
+func (b *jobBook) add(w *chain.Work, wallet string, clean bool, switchGrace time.Duration, now time.Time) *Job {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.jobs == nil {
+		b.jobs = map[string]*Job{}
+	}
+	b.seq++
+	j := newJob(b.seq, w, wallet, clean)
+	if prev := b.current; prev != nil && prev.Tip != j.Tip && prev.Wallet != wallet && switchGrace > 0 {
+		b.graceTip, b.graceUntil = prev.Tip, now.Add(switchGrace)
+	}
+	b.current = j
+	b.jobs[j.ID] = j
+	b.order = append(b.order, j)
+	if len(b.order) > maxJobs {
+		delete(b.jobs, b.order[0].ID)
+		b.order = b.order[1:]
+	}
+	return j
+}
+
+// jobStatus is what a submitted job id refers to.
+type jobStatus int
+
+const (
+	jobCurrent jobStatus = iota // on the current tip: a share, maybe a block
+	jobGrace                    // on the tip of the wallet switched away from: a share only
+	jobStale                    // on an old tip
+	jobUnknown                  // never sent, or long gone
+)
+
+func (b *jobBook) lookup(id string, now time.Time) (*Job, jobStatus) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	j, ok := b.jobs[id]
+	switch {
+	case !ok:
+		return nil, jobUnknown
+	case j.Tip == b.current.Tip:
+		return j, jobCurrent
+	case j.Tip == b.graceTip && now.Before(b.graceUntil):
+		return j, jobGrace
+	default:
+		return j, jobStale
+	}
+}
+
+func (b *jobBook) latest() *Job {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.current
+}

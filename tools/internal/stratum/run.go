@@ -1,0 +1,295 @@
+package stratum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
+)
+
+// RunOptions are what `poolctl stratum` runs with.
+type RunOptions struct {
+	Config Config
+	// Listen is where miners connect; MetricsListen serves /metrics and
+	// the stratum-level check /v1/check.
+	Listen, MetricsListen string
+
+	// Consul finds the wallets (WalletService), the database
+	// (DatabaseService) and the other stratum instances (StratumService,
+	// where miners are sent on shutdown); nil with static Wallets and
+	// DatabaseURL.
+	Consul          *consulapi.Client
+	WalletService   string
+	DatabaseService string
+	StratumService  string
+	Wallets         []string
+
+	WalletUser, WalletPassword string
+	// DatabaseURL is a postgres:// URL; with DatabaseService its host and
+	// port are replaced by the service's on every connection.
+	DatabaseURL string
+
+	// PoolAddress is where block rewards go. Empty: the first wallet's
+	// new address, kept in Consul KV at PoolAddressKey so that every
+	// instance and every restart pays the same one.
+	PoolAddress    string
+	PoolAddressKey string
+	CoinbaseTag    string
+
+	// Drain is how long miners get to leave after client.reconnect.
+	Drain time.Duration
+}
+
+// Run serves miners until ctx ends, then sends them elsewhere and writes
+// what it holds to the database.
+func Run(ctx context.Context, o RunOptions) error {
+	log := o.Config.Log
+	listener, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen for miners on %s: %w", o.Listen, err)
+	}
+	defer listener.Close()
+	metricsListener, err := net.Listen("tcp", o.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen for metrics on %s: %w", o.MetricsListen, err)
+	}
+	defer metricsListener.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := NewMetrics(reg)
+
+	db, err := openDatabase(o)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	writer := ledger.NewWriter(db, ledger.WriterOptions{Logger: log})
+	reg.MustRegister(writerCollector{writer})
+	writerCtx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- runLedger(writerCtx, db, writer, log) }()
+
+	var finder WalletFinder = StaticWallets(o.Wallets)
+	if o.Consul != nil && o.WalletService != "" {
+		cw := &ConsulWallets{Consul: o.Consul, Service: o.WalletService}
+		go cw.Run(ctx, log.Warn)
+		finder = cw
+	}
+	dial := func(hostport string) *chain.Client {
+		return chain.NewClient(hostport, o.WalletUser, o.WalletPassword)
+	}
+
+	address, err := poolAddress(ctx, o, finder, dial)
+	if err != nil {
+		stopWriter()
+		<-writerDone
+		return err
+	}
+	script, err := chain.OutputScript(address, o.Config.Network)
+	if err != nil {
+		stopWriter()
+		<-writerDone
+		return fmt.Errorf("pool address %q: %w", address, err)
+	}
+	log.Info("block rewards go to the pool address", "address", address)
+
+	srv := New(o.Config, writer, nil, metrics)
+	src := &Source{
+		Server: srv, Wallets: finder, Dial: dial, PayoutScript: script,
+		CoinbaseTag: []byte(o.CoinbaseTag),
+		Poll:        500 * time.Millisecond, Refresh: 30 * time.Second,
+		RPCTimeout: 2 * time.Second, Avoid: 10 * time.Second, Log: log,
+	}
+	srv.blocks = src
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/v1/check", func(w http.ResponseWriter, r *http.Request) {
+		if err := Check(r.Context(), listener.Addr().String(), 3*time.Second); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "stratum answers: subscribe and notify; %d miners; work from %s\n", srv.Connections(), src.Current())
+	})
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 2 * time.Second}
+	go func() { _ = httpSrv.Serve(metricsListener) }()
+
+	serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { _ = src.Run(serveCtx) }()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx, listener) }()
+	log.Info("stratum server listening", "miners", listener.Addr().String(), "metrics", metricsListener.Addr().String())
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		stopServe()
+		stopWriter()
+		<-writerDone
+		return err
+	}
+	// Shut down: stop taking miners, send the ones here to another
+	// instance, let them go, then write every accepted share.
+	listener.Close()
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), o.Drain)
+	srv.Shutdown(drainCtx, otherInstance(o))
+	cancelDrain()
+	stopServe()
+	stopWriter()
+	err = <-writerDone
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutdownCtx)
+	return err
+}
+
+// runLedger creates the schema (retrying while the database is away) and
+// then writes shares until ctx ends; the writer buffers meanwhile.
+func runLedger(ctx context.Context, db *pgxpool.Pool, w *ledger.Writer, log *slog.Logger) error {
+	logged := false
+	for {
+		err := ledger.Migrate(ctx, db)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if !logged {
+			log.Warn("database not ready; shares are buffered meanwhile", "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return w.Run(ctx)
+}
+
+func openDatabase(o RunOptions) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(o.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	cfg.MaxConns = 4
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	if o.Consul != nil && o.DatabaseService != "" {
+		// The database can be restarted elsewhere on its node with a new
+		// port: look it up for every new connection.
+		cfg.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
+			entries, _, err := o.Consul.Health().Service(o.DatabaseService, "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				return fmt.Errorf("find the database in Consul: %w", err)
+			}
+			if len(entries) == 0 {
+				return fmt.Errorf("no %s service in Consul", o.DatabaseService)
+			}
+			e := entries[0]
+			cc.Host = e.Service.Address
+			if cc.Host == "" {
+				cc.Host = e.Node.Address
+			}
+			cc.Port = uint16(e.Service.Port)
+			cc.Fallbacks = nil
+			return nil
+		}
+	}
+	return pgxpool.NewWithConfig(context.Background(), cfg)
+}
+
+// poolAddress is the configured address, or the one every instance shares
+// through Consul KV, made by a wallet the first time.
+func poolAddress(ctx context.Context, o RunOptions, finder WalletFinder, dial func(string) *chain.Client) (string, error) {
+	if o.PoolAddress != "" {
+		return o.PoolAddress, nil
+	}
+	if o.Consul == nil || o.PoolAddressKey == "" {
+		return "", errors.New("no pool address: give --pool-address, or Consul to keep one made by a wallet")
+	}
+	kv := o.Consul.KV()
+	logged := false
+	for {
+		pair, _, err := kv.Get(o.PoolAddressKey, (&consulapi.QueryOptions{}).WithContext(ctx))
+		if err == nil && pair != nil && len(pair.Value) > 0 {
+			return string(pair.Value), nil
+		}
+		if err == nil {
+			err = makePoolAddress(ctx, o, finder, dial)
+		}
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if !logged {
+			o.Config.Log.Warn("waiting for a wallet to make the pool address", "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func makePoolAddress(ctx context.Context, o RunOptions, finder WalletFinder, dial func(string) *chain.Client) error {
+	passing, all := finder.Wallets()
+	if len(passing) == 0 {
+		passing = all
+	}
+	if len(passing) == 0 {
+		return errors.New("no wallet registered yet")
+	}
+	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addr, err := dial(passing[0]).NewAddress(callCtx)
+	if err != nil {
+		return fmt.Errorf("getnewaddress on %s: %w", passing[0], err)
+	}
+	// Check-and-set on index 0: the first instance's address wins.
+	_, _, err = o.Consul.KV().CAS(&consulapi.KVPair{Key: o.PoolAddressKey, Value: []byte(addr)}, (&consulapi.WriteOptions{}).WithContext(ctx))
+	return err
+}
+
+// otherInstance is another stratum server of the coin that passes its
+// checks, for client.reconnect; "" sends miners back where they came from.
+func otherInstance(o RunOptions) string {
+	if o.Consul == nil || o.StratumService == "" {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	entries, _, err := o.Consul.Health().Service(o.StratumService, "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return ""
+	}
+	self := o.Listen
+	for _, e := range entries {
+		addr := e.Service.Address
+		if addr == "" {
+			addr = e.Node.Address
+		}
+		hostport := net.JoinHostPort(addr, strconv.Itoa(e.Service.Port))
+		if hostport != self {
+			return hostport
+		}
+	}
+	return ""
+}
