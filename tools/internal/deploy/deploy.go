@@ -220,7 +220,7 @@ func ensureSecrets(ctx context.Context, c *Clients, pool *config.Pool, plan *Pla
 		}
 		path := jobspec.StratumSecretsPath(j.Coin)
 		wrote, err := secrets.EnsureCopy(ctx, c.Nomad, path, map[string][]string{
-			jobspec.WalletSecretsPath(j.Coin):  {secrets.ItemUser, secrets.ItemPassword},
+			jobspec.WalletSecretsPath(j.Coin): {secrets.ItemUser, secrets.ItemPassword},
 			jobspec.DatabaseSecretsPath(pool): {secrets.ItemDatabaseUser, secrets.ItemDatabasePassword},
 		})
 		if err != nil {

@@ -87,12 +87,12 @@ func (b builder) database() *Job {
 		}},
 		Tasks: []*api.Task{
 			{
-				Name:         "initdb",
-				Driver:       "exec",
-				User:         DatabaseUser,
-				Lifecycle:    &api.TaskLifecycle{Hook: "prestart"},
-				Config:       map[string]any{"command": "/bin/sh", "args": []string{"-c", initdb}},
-				Env:          map[string]string{"PGDATA": PGData},
+				Name:      "initdb",
+				Driver:    "exec",
+				User:      DatabaseUser,
+				Lifecycle: &api.TaskLifecycle{Hook: "prestart"},
+				Config:    map[string]any{"command": "/bin/sh", "args": []string{"-c", initdb}},
+				Env:       map[string]string{"PGDATA": PGData},
 				Templates: []*api.Template{{
 					// The SCRAM verifier, not the password: what PostgreSQL
 					// keeps. Readable by the postgres user, whose uid differs
