@@ -119,6 +119,13 @@ type job struct {
 	clean             bool
 }
 
+// outstanding counts submits not yet answered.
+func (c *conn) outstanding() int {
+	n := 0
+	c.pending.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
 type conn struct {
 	c    net.Conn
 	wmu  sync.Mutex
@@ -129,7 +136,16 @@ type conn struct {
 }
 
 func (c *conn) call(method string, params ...any) (int64, error) {
+	return c.callTracked(method, false, params...)
+}
+
+// callTracked sends a call; tracked ones are awaited on the way out, and
+// are registered before they are sent, so a quick answer is never missed.
+func (c *conn) callTracked(method string, tracked bool, params ...any) (int64, error) {
 	id := c.next.Add(1)
+	if tracked {
+		c.pending.Store(id, struct{}{})
+	}
 	b, _ := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -147,9 +163,21 @@ func (m *Miner) session(ctx context.Context, addr string) (string, error) {
 		return "", err
 	}
 	defer nc.Close()
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	defer stop()
 	c := &conn{c: nc}
+	// On the way out: stop hashing, give the answers to shares already
+	// sent a moment to arrive (so the counts match the server's), close.
+	var threads sync.WaitGroup
+	mineCtx, stopThreads := context.WithCancel(ctx)
+	defer stopThreads()
+	stop := context.AfterFunc(ctx, func() {
+		threads.Wait()
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) && c.outstanding() > 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		nc.Close()
+	})
+	defer stop()
 	r := bufio.NewReaderSize(nc, 16384)
 
 	subID, _ := c.call("mining.subscribe", "poolctl-miner/1.0")
@@ -188,13 +216,11 @@ func (m *Miner) session(ctx context.Context, addr string) (string, error) {
 		difficulty = 1.0
 		generation atomic.Int64
 	)
-	var wg sync.WaitGroup
-	mineCtx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); wg.Wait() }()
+	defer func() { stopThreads(); threads.Wait() }()
 	for t := 0; t < m.opts.Threads; t++ {
-		wg.Add(1)
+		threads.Add(1)
 		go func() {
-			defer wg.Done()
+			defer threads.Done()
 			m.mine(mineCtx, c, t, extranonce1, extranonce2Size, &mu, &current, &difficulty, &generation)
 		}()
 	}
@@ -293,12 +319,10 @@ func (m *Miner) mine(ctx context.Context, c *conn, thread int, extranonce1 []byt
 				m.blocks.Add(1)
 				m.event("block", j.id)
 			}
-			id, err := c.call("mining.submit", m.opts.User, j.id, hex.EncodeToString(extranonce2),
-				fmt.Sprintf("%08x", j.nt), fmt.Sprintf("%08x", nonce))
-			if err != nil {
+			if _, err := c.callTracked("mining.submit", true, m.opts.User, j.id, hex.EncodeToString(extranonce2),
+				fmt.Sprintf("%08x", j.nt), fmt.Sprintf("%08x", nonce)); err != nil {
 				return
 			}
-			c.pending.Store(id, struct{}{})
 			if nonce == ^uint32(0) {
 				break
 			}

@@ -100,6 +100,24 @@ type jobBook struct {
 	// switch is the pool's doing, not the miner's.
 	graceTip   string
 	graceUntil time.Time
+	// solvedTip is a tip a block was found on: until the next template
+	// arrives, more blocks on it would only be orphans.
+	solvedTip string
+}
+
+// solved records that a block on tip was accepted.
+func (b *jobBook) solved(tip string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.solvedTip = tip
+}
+
+// blockCandidate reports whether a block on j's tip may still extend the
+// chain.
+func (b *jobBook) blockCandidate(j *Job) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return j.Tip == b.current.Tip && j.Tip != b.solvedTip
 }
 
 // add makes w the current job; clean says whether earlier jobs are now

@@ -324,6 +324,9 @@ func (s *Server) submitBlock(j *Job, header, extranonce []byte, w worker) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	wallet, err := s.blocks.SubmitBlock(ctx, fmt.Sprintf("%x", block))
+	if err == nil {
+		s.jobs.solved(j.Tip)
+	}
 	if err != nil {
 		s.cfg.Log.Error("block rejected", "hash", hash, "height", j.Work.Height, "worker", w.full, "err", err)
 		s.metrics.blocks.WithLabelValues("rejected").Inc()

@@ -105,7 +105,7 @@ func (c *session) submit(req *Request) bool {
 		c.write(failure(req.ID, CodeLowDifficulty, "low difficulty share"))
 		return c.misbehaved()
 	}
-	isBlock := status == jobCurrent && value.Cmp(job.Work.Target) <= 0
+	isBlock := status == jobCurrent && value.Cmp(job.Work.Target) <= 0 && c.srv.jobs.blockCandidate(job)
 	err = c.srv.sink.Add(ledger.Share{
 		Key: key, Coin: c.srv.cfg.Coin, Address: w.address, Worker: w.name,
 		Difficulty: difficulty, NetworkDifficulty: chain.TargetDifficulty(job.Work.Target),

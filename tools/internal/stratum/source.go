@@ -213,10 +213,12 @@ func (s *Source) SubmitBlock(ctx context.Context, blockHex string) (string, erro
 		wallet string
 		err    error
 	}
+	// Buffered: wallets that answer after the first acceptance (a hung
+	// one, for instance) finish in the background.
 	answers := make(chan answer, len(targets))
 	for _, w := range targets {
 		go func() {
-			callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			err := s.Dial(w).SubmitBlock(callCtx, blockHex)
 			if chain.IsDuplicate(err) {
@@ -225,19 +227,13 @@ func (s *Source) SubmitBlock(ctx context.Context, blockHex string) (string, erro
 			answers <- answer{w, err}
 		}()
 	}
-	var accepted []string
 	var failures []string
 	for range targets {
 		a := <-answers
 		if a.err == nil {
-			accepted = append(accepted, a.wallet)
-		} else {
-			failures = append(failures, a.wallet+": "+a.err.Error())
+			return a.wallet, nil
 		}
+		failures = append(failures, a.wallet+": "+a.err.Error())
 	}
-	if len(accepted) == 0 {
-		return "", errors.New(strings.Join(failures, "; "))
-	}
-	slices.Sort(accepted)
-	return strings.Join(accepted, ","), nil
+	return "", errors.New(strings.Join(failures, "; "))
 }
