@@ -78,10 +78,10 @@ func TestDeployDevExample(t *testing.T) {
 	t.Run("deploy makes every deployable job healthy", func(t *testing.T) {
 		code, stdout, stderr := run(t, append([]string{"deploy"}, append(conn, dev)...)...)
 		require.Equal(t, cli.ExitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
-		for _, healthy := range []string{"devpool-database", "ltc-wallet", "devpool-health"} {
+		for _, healthy := range []string{"devpool-database", "ltc-wallet", "ltc-stratum", "devpool-health"} {
 			assert.Regexp(t, healthy+`\s+healthy`, stdout)
 		}
-		for _, skipped := range []string{"ltc-stratum", "ltc-payout", "ltc-blocks", "devpool-stats", "devpool-backup"} {
+		for _, skipped := range []string{"ltc-payout", "ltc-blocks", "devpool-stats", "devpool-backup"} {
 			assert.Regexp(t, skipped+`\s+skipped\s+not yet deployable: runs .poolctl `, stdout)
 		}
 		assert.Contains(t, stderr, "ltc-wallet: deployment successful, wallet 2/2 healthy")
@@ -106,6 +106,10 @@ func TestDeployDevExample(t *testing.T) {
 		assert.Regexp(t, `ltc-wallet\s+wallet\s+service\s+running`, stdout)
 		assert.Regexp(t, `ltc-wallet\s+\S+\s+rpc answers\s+passing`, stdout)
 		assert.Regexp(t, `devpool-database\s+\S+\s+accepts connections\s+passing`, stdout)
+	})
+
+	t.Run("a miner mines through the pool while its wallet is frozen and killed", func(t *testing.T) {
+		mineThroughWalletFailures(t, c)
 	})
 
 	t.Run("the health watcher follows a lost wallet", func(t *testing.T) {

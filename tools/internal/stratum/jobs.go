@@ -20,6 +20,9 @@ type Job struct {
 	// Tip is the previous block the work builds on: jobs on another tip
 	// are stale.
 	Tip string
+	// NetworkDifficulty is the block target as a share difficulty,
+	// recorded with every share (PPLNS weighs by it).
+	NetworkDifficulty float64
 
 	notify []byte
 
@@ -40,6 +43,8 @@ func newJob(seq uint64, w *chain.Work, wallet string, clean bool) *Job {
 		Clean:  clean,
 		Tip:    hex.EncodeToString(w.PrevHash[:]),
 		seen:   map[string]struct{}{},
+
+		NetworkDifficulty: chain.TargetDifficulty(w.Target),
 	}
 	branch := make([]string, len(w.MerkleBranch))
 	for i, b := range w.MerkleBranch {

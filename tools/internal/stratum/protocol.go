@@ -116,8 +116,13 @@ func (r *Request) StringParam(i int, name string) (string, error) {
 	if i >= len(r.Params) {
 		return "", r.paramError("missing parameter %d (%s)", i+1, name)
 	}
+	raw := r.Params[i]
+	// Fast path for what miners send: a plain string without escapes.
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw[1:n-1], '\\') < 0 && bytes.IndexByte(raw[1:n-1], '"') < 0 {
+		return string(raw[1 : n-1]), nil
+	}
 	var s string
-	if err := json.Unmarshal(r.Params[i], &s); err != nil {
+	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", r.paramError("parameter %d (%s) must be a string", i+1, name)
 	}
 	return s, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -35,9 +36,11 @@ type session struct {
 	// from broadcasts) and guards the fields below.
 	wmu        sync.Mutex
 	difficulty float64
+	target     *big.Int // difficulty's share target, kept: big-number work per share adds up
 	// previous difficulty and the last job sent before it changed:
 	// shares on those jobs were mined against it.
 	prevDifficulty float64
+	prevTarget     *big.Int
 	changedAtJob   uint64
 	lastJobSent    uint64
 	vardiff        vardiffState
@@ -181,6 +184,7 @@ func (c *session) subscribe(req *Request) bool {
 	}))
 	c.wmu.Lock()
 	c.difficulty = c.srv.cfg.Vardiff.clamp(c.srv.cfg.Vardiff.Start)
+	c.target = chain.TargetForDifficulty(c.difficulty)
 	c.vardiff = vardiffState{since: time.Now()}
 	c.wmu.Unlock()
 	c.write(notification("mining.set_difficulty", c.difficulty))
@@ -241,8 +245,8 @@ func (c *session) setDifficulty(d float64) {
 		c.wmu.Unlock()
 		return
 	}
-	c.prevDifficulty, c.changedAtJob = c.difficulty, c.lastJobSent
-	c.difficulty = d
+	c.prevDifficulty, c.prevTarget, c.changedAtJob = c.difficulty, c.target, c.lastJobSent
+	c.difficulty, c.target = d, chain.TargetForDifficulty(d)
 	c.vardiff = vardiffState{since: time.Now()}
 	c.writeLocked(notification("mining.set_difficulty", d))
 	c.wmu.Unlock()

@@ -95,12 +95,12 @@ func (c *session) submit(req *Request) bool {
 	value := chain.HashValue(hash)
 
 	c.wmu.Lock()
-	difficulty := c.difficulty
-	if job.Seq <= c.changedAtJob && c.prevDifficulty > 0 {
-		difficulty = math.Min(difficulty, c.prevDifficulty)
+	difficulty, target := c.difficulty, c.target
+	if job.Seq <= c.changedAtJob && c.prevDifficulty > 0 && c.prevDifficulty < difficulty {
+		difficulty, target = c.prevDifficulty, c.prevTarget
 	}
 	c.wmu.Unlock()
-	if value.Cmp(chain.TargetForDifficulty(difficulty)) > 0 {
+	if value.Cmp(target) > 0 {
 		c.srv.metrics.rejected.WithLabelValues("low difficulty").Inc()
 		c.write(failure(req.ID, CodeLowDifficulty, "low difficulty share"))
 		return c.misbehaved()
@@ -108,7 +108,7 @@ func (c *session) submit(req *Request) bool {
 	isBlock := status == jobCurrent && value.Cmp(job.Work.Target) <= 0 && c.srv.jobs.blockCandidate(job)
 	err = c.srv.sink.Add(ledger.Share{
 		Key: key, Coin: c.srv.cfg.Coin, Address: w.address, Worker: w.name,
-		Difficulty: difficulty, NetworkDifficulty: chain.TargetDifficulty(job.Work.Target),
+		Difficulty: difficulty, NetworkDifficulty: job.NetworkDifficulty,
 		Height: job.Work.Height, Instance: c.srv.cfg.Instance, At: now.UTC(),
 	})
 	if errors.Is(err, ledger.ErrBufferFull) && !isBlock {
