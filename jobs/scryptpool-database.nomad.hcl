@@ -142,6 +142,7 @@ job "scryptpool-database" {
 # TYPE DATABASE USER ADDRESS METHOD
 local all postgres peer
 host all all 127.0.0.1/32 scram-sha-256
+host all all {{ env "NOMAD_IP_db" }}/32 scram-sha-256
 host all all 192.168.1.0/24 scram-sha-256
 EOT
         change_mode   = "signal"

@@ -135,6 +135,7 @@ job [[ printf "%s-database" (var "pool_name" .) | quote ]] {
 # TYPE DATABASE USER ADDRESS METHOD
 local all postgres peer
 host all all 127.0.0.1/32 scram-sha-256
+host all all {{ env "NOMAD_IP_db" }}/32 scram-sha-256
 [[- range var "lan" . ]]
 host all all [[ . ]] scram-sha-256
 [[- end ]]

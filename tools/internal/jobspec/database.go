@@ -157,12 +157,16 @@ func (b builder) database() *Job {
 	}
 }
 
-// pgHBA allows password logins from the cluster's networks only.
+// pgHBA allows password logins from the node and the cluster's networks
+// only.
 func (b builder) pgHBA() string {
 	var sb strings.Builder
 	sb.WriteString("# TYPE DATABASE USER ADDRESS METHOD\n")
 	fmt.Fprintf(&sb, "local all %s peer\n", DatabaseUser)
 	sb.WriteString("host all all 127.0.0.1/32 scram-sha-256\n")
+	// The node's own address: the pool's processes beside the database
+	// connect through it, whatever the LAN setting says.
+	sb.WriteString("host all all {{ env \"NOMAD_IP_db\" }}/32 scram-sha-256\n")
 	for _, lan := range b.pool.Cluster.LAN {
 		fmt.Fprintf(&sb, "host all all %s scram-sha-256\n", lan)
 	}

@@ -142,6 +142,7 @@ job "devpool-database" {
 # TYPE DATABASE USER ADDRESS METHOD
 local all postgres peer
 host all all 127.0.0.1/32 scram-sha-256
+host all all {{ env "NOMAD_IP_db" }}/32 scram-sha-256
 host all all 127.0.0.0/8 scram-sha-256
 EOT
         change_mode   = "signal"
