@@ -2,10 +2,12 @@ package chain_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -58,6 +60,7 @@ func TestAgainstLitecoind(t *testing.T) {
 	assert.Equal(t, -32601, chain.CodeOf(err))
 
 	require.NoError(t, l.Cmd.Process.Signal(syscall.SIGSTOP))
+	waitStopped(t, l.Cmd.Process.Pid)
 	hung, hungCancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	_, err = c.BlockCount(hung)
 	hungCancel()
@@ -119,4 +122,29 @@ func TestReadCredentials(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("no-colon"), 0o400))
 	_, _, err = chain.ReadCredentials(bad)
 	assert.Error(t, err)
+}
+
+// waitStopped waits until every thread of pid is stopped: kill(SIGSTOP)
+// returns before the signal has reached all of them, and a thread still
+// running could answer.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		require.NoError(t, err)
+		stopped := len(tasks) > 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			// The state follows the command name in parentheses.
+			if i := strings.LastIndexByte(string(b), ')'); err != nil || i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				stopped = false
+			}
+		}
+		if stopped {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "litecoind (pid %d) did not stop", pid)
+		time.Sleep(5 * time.Millisecond)
+	}
 }
