@@ -1,7 +1,6 @@
 package stratum
 
 import (
-	"encoding/binary"
 	"encoding/hex"
 	"strconv"
 	"sync"
@@ -46,40 +45,18 @@ func newJob(seq uint64, w *chain.Work, wallet string, clean bool) *Job {
 
 		NetworkDifficulty: chain.TargetDifficulty(w.Target),
 	}
-	branch := make([]string, len(w.MerkleBranch))
-	for i, b := range w.MerkleBranch {
-		branch[i] = hex.EncodeToString(b)
-	}
 	j.notify = notification("mining.notify",
 		j.ID,
-		stratumPrevHash(w.PrevHash[:]),
+		chain.StratumPrevHash(w),
 		hex.EncodeToString(w.Coinb1),
 		hex.EncodeToString(w.Coinb2),
-		branch,
-		uint32Hex(w.Version),
-		uint32Hex(w.Bits),
-		uint32Hex(w.CurTime),
+		w.StratumMerkleBranch(),
+		chain.HexUint32(w.Version),
+		chain.HexUint32(w.Bits),
+		chain.HexUint32(w.CurTime),
 		clean,
 	)
 	return j
-}
-
-// stratumPrevHash is the previous block hash as stratum sends it: the
-// header's bytes with each 32-bit word reversed, which is what miners
-// undo when they build the header.
-func stratumPrevHash(internal []byte) string {
-	b := make([]byte, len(internal))
-	for i := 0; i+4 <= len(internal); i += 4 {
-		binary.BigEndian.PutUint32(b[i:], binary.LittleEndian.Uint32(internal[i:]))
-	}
-	return hex.EncodeToString(b)
-}
-
-// uint32Hex is a header field as stratum sends it: big-endian hex.
-func uint32Hex(v uint32) string {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], v)
-	return hex.EncodeToString(b[:])
 }
 
 // firstSeen records a share and reports whether it is new.

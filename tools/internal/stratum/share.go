@@ -2,7 +2,6 @@ package stratum
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -60,7 +59,7 @@ func (c *session) submit(req *Request) bool {
 		c.srv.metrics.rejected.WithLabelValues("malformed").Inc()
 		return c.refuse(req, CodeOther, fmt.Sprintf("extranonce2 must be %d bytes of hex", Extranonce2Size))
 	}
-	ntime, err := parseUint32Hex(params[3])
+	ntime, err := chain.ParseHexUint32(params[3])
 	if err != nil {
 		c.srv.metrics.rejected.WithLabelValues("malformed").Inc()
 		return c.refuse(req, CodeOther, "ntime must be 8 hex digits")
@@ -69,7 +68,7 @@ func (c *session) submit(req *Request) bool {
 		c.srv.metrics.rejected.WithLabelValues("ntime out of range").Inc()
 		return c.refuse(req, CodeOther, "ntime out of range")
 	}
-	nonce, err := parseUint32Hex(params[4])
+	nonce, err := chain.ParseHexUint32(params[4])
 	if err != nil {
 		c.srv.metrics.rejected.WithLabelValues("malformed").Inc()
 		return c.refuse(req, CodeOther, "nonce must be 8 hex digits")
@@ -145,17 +144,6 @@ func shareKey(header []byte) string {
 	first := sha256.Sum256(header)
 	second := sha256.Sum256(first[:])
 	return hex.EncodeToString(second[:])
-}
-
-func parseUint32Hex(s string) (uint32, error) {
-	if len(s) != 8 {
-		return 0, errors.New("want 8 hex digits")
-	}
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		return 0, err
-	}
-	return binary.BigEndian.Uint32(b), nil
 }
 
 func parseDifficulty(s string) (float64, error) {
