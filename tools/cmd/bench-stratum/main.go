@@ -35,6 +35,8 @@ type options struct {
 	rounds       int
 	shareSeconds float64
 	submitConns  int
+	shareRounds  int
+	cpuProfile   string
 }
 
 func main() {
@@ -50,6 +52,8 @@ func main() {
 	flag.IntVar(&opts.rounds, "rounds", 5, "new blocks pushed to all connections")
 	flag.Float64Var(&opts.shareSeconds, "share-seconds", 5, "roughly how long the share phase submits")
 	flag.IntVar(&opts.submitConns, "submit-conns", 4, "miner connections submitting shares")
+	flag.IntVar(&opts.shareRounds, "share-rounds", 10, "alternating rounds of raw hashing and share validation")
+	flag.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the share server's measured phase to this file")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -74,14 +78,15 @@ func runRole(role string) error {
 }
 
 func run(ctx context.Context, opts options, stdout, stderr io.Writer) error {
-	if opts.conns < 1 || opts.rounds < 1 || opts.shareSeconds <= 0 || opts.submitConns < 1 {
-		return fmt.Errorf("conns, rounds, share-seconds and submit-conns must be positive")
+	if opts.conns < 1 || opts.rounds < 1 || opts.shareSeconds <= 0 || opts.submitConns < 1 || opts.shareRounds < 1 {
+		return fmt.Errorf("conns, rounds, share-seconds, submit-conns and share-rounds must be positive")
 	}
 	started := time.Now()
 	var shares sharesResult
-	fmt.Fprintln(stderr, "share phase: raw scrypt, then the server on one core")
+	fmt.Fprintln(stderr, "share phase: raw scrypt and the server on one core, in alternating rounds")
 	err := runServerRole(ctx, "shares-server", map[string]string{
 		"SECONDS": fmt.Sprint(opts.shareSeconds), "CONNS": fmt.Sprint(opts.submitConns),
+		"ROUNDS": fmt.Sprint(opts.shareRounds), "CPUPROFILE": opts.cpuProfile,
 	}, stderr, &shares)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 
@@ -20,13 +21,16 @@ import (
 type sharesResult struct {
 	RawHashes      int
 	RawCPU         time.Duration
-	RawWall        time.Duration
 	Shares         int
 	Rejected       int
 	ServerCPU      time.Duration
 	ServerWall     time.Duration
 	SubmitConns    int
 	ServerMaxProcs int
+	Rounds         int
+	// Per round, the raw rate and the server's rate (per CPU-second):
+	// how much the machine's own speed moved during the run.
+	RawRates, OurRates []float64
 }
 
 func (r sharesResult) rawPerCPUSecond() float64 { return float64(r.RawHashes) / r.RawCPU.Seconds() }
@@ -57,38 +61,33 @@ func (noBlocks) SubmitBlock(context.Context, string) (string, error) {
 	return "", fmt.Errorf("the benchmark submits no blocks")
 }
 
-// sharesServer measures raw scrypt on one goroutine, then the server on
-// one core validating shares from a miner process.
+// sharesServer measures raw scrypt and the server on one core in
+// alternating rounds: a slice of raw hashing, then a batch of shares
+// validated by the server, and so on. A shared machine's speed drifts by
+// several percent within a minute; alternating puts the drift into both
+// figures alike instead of into their ratio.
 func sharesServer() error {
 	seconds := envFloat("SECONDS")
 	conns := envInt("CONNS")
-	res := sharesResult{SubmitConns: conns}
+	rounds := envInt("ROUNDS")
+	res := sharesResult{SubmitConns: conns, Rounds: rounds}
 
 	w, err := benchWork(0)
 	if err != nil {
 		return err
 	}
-	// Raw and server both get one core; raw is measured before and after
-	// the server and the faster of the two is the baseline, so noise on a
-	// shared machine does not flatter the server.
 	runtime.GOMAXPROCS(1)
 	res.ServerMaxProcs = 1
-	raw := func() error {
-		hashes, wall, cpu, err := rawScrypt(w, time.Duration(seconds*float64(time.Second)*0.5))
-		if err != nil {
-			return err
-		}
-		if res.RawHashes == 0 || float64(hashes)/cpu.Seconds() > res.rawPerCPUSecond() {
-			res.RawHashes, res.RawWall, res.RawCPU = hashes, wall, cpu
-		}
-		fmt.Fprintf(os.Stderr, "  raw scrypt: %.0f H/s per CPU-second\n", float64(hashes)/cpu.Seconds())
-		return nil
-	}
-	if err := raw(); err != nil {
+	slice := time.Duration(seconds * float64(time.Second) / float64(rounds))
+	// A first slice, not counted, tells how many shares a round's batch
+	// needs to take about as long as a raw slice.
+	calibration, _, calCPU, err := rawScrypt(w, slice)
+	if err != nil {
 		return err
 	}
+	perRound := int(math.Ceil(float64(calibration)/calCPU.Seconds()*slice.Seconds()/float64(conns))) * conns
+	res.Shares = perRound * rounds
 
-	res.Shares = int(math.Ceil(res.rawPerCPUSecond()*seconds/float64(conns))) * conns
 	sink := &countingSink{target: int64(res.Shares), done: make(chan struct{})}
 	cfg := stratum.DefaultConfig()
 	cfg.Coin, cfg.Network, cfg.Instance = "ltc", "regtest", "bench"
@@ -96,6 +95,7 @@ func sharesServer() error {
 	cfg.SubmitsPerSecond = 0
 	cfg.MaxBadMessages = math.MaxInt32
 	cfg.HandshakeTimeout = time.Minute
+	cfg.IdleTimeout = time.Hour
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := stratum.New(cfg, sink, noBlocks{}, nil)
 	srv.Publish(w, "bench", true)
@@ -121,45 +121,58 @@ func sharesServer() error {
 		return err
 	}
 	defer miners.stop()
-	if _, err := miners.expect("ready", 5*time.Minute); err != nil {
+	if _, err := miners.expect("ready", 10*time.Minute); err != nil {
 		return err
 	}
-	runtime.GC() // the handshakes' garbage is not the measured path's
-	cpu0, err := cpuTime()
+	stopProfile, err := startCPUProfile(os.Getenv("BENCH_STRATUM_CPUPROFILE"))
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	if err := miners.send("go"); err != nil {
-		return err
+	defer stopProfile()
+	accepted := 0
+	for round := 0; round < rounds; round++ {
+		hashes, _, rawCPU, err := rawScrypt(w, slice)
+		if err != nil {
+			return err
+		}
+		res.RawHashes += hashes
+		res.RawCPU += rawCPU
+		res.RawRates = append(res.RawRates, float64(hashes)/rawCPU.Seconds())
+
+		runtime.GC() // the raw loop's garbage is not the server's
+		cpu0, err := cpuTime()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := miners.send("go %d", perRound/conns); err != nil {
+			return err
+		}
+		answers, err := miners.expect("done", time.Duration(seconds*20)*time.Second)
+		if err != nil {
+			return err
+		}
+		wall := time.Since(start)
+		cpu1, err := cpuTime()
+		if err != nil {
+			return err
+		}
+		var ok, bad int
+		if _, err := fmt.Sscan(answers[0]+" "+answers[1], &ok, &bad); err != nil {
+			return fmt.Errorf("read miners' answers %v: %w", answers, err)
+		}
+		accepted += ok
+		res.Rejected += bad
+		res.ServerCPU += cpu1 - cpu0
+		res.ServerWall += wall
+		res.OurRates = append(res.OurRates, float64(perRound)/(cpu1-cpu0).Seconds())
+		fmt.Fprintf(os.Stderr, "  round %d: raw %.0f H/s, server %.0f shares/s per CPU-second\n",
+			round+1, res.RawRates[round], res.OurRates[round])
 	}
-	select {
-	case <-sink.done:
-	case <-time.After(time.Duration(seconds*20) * time.Second):
-		return fmt.Errorf("only %d of %d shares accepted in time", sink.n.Load(), res.Shares)
+	if accepted != res.Shares || sink.n.Load() != int64(res.Shares) {
+		return fmt.Errorf("miners saw %d shares accepted and the sink %d, of %d sent", accepted, sink.n.Load(), res.Shares)
 	}
-	res.ServerWall = time.Since(start)
-	cpu1, err := cpuTime()
-	if err != nil {
-		return err
-	}
-	res.ServerCPU = cpu1 - cpu0
-	answers, err := miners.expect("done", time.Minute)
-	if err != nil {
-		return err
-	}
-	var accepted int
-	if _, err := fmt.Sscan(answers[0]+" "+answers[1], &accepted, &res.Rejected); err != nil {
-		return fmt.Errorf("read miners' answers %v: %w", answers, err)
-	}
-	if accepted != res.Shares {
-		return fmt.Errorf("miners saw %d shares accepted, the sink %d", accepted, res.Shares)
-	}
-	fmt.Fprintf(os.Stderr, "  server: %d shares in %.2fs CPU (%.2fs wall)\n", res.Shares, res.ServerCPU.Seconds(), res.ServerWall.Seconds())
 	if err := miners.stop(); err != nil {
-		return err
-	}
-	if err := raw(); err != nil {
 		return err
 	}
 	return printResult(res)
@@ -185,4 +198,21 @@ func rawScrypt(w *chain.Work, d time.Duration) (hashes int, wall, cpu time.Durat
 		return 0, 0, 0, err
 	}
 	return hashes, wall, cpu1 - cpu0, nil
+}
+
+// startCPUProfile profiles this process into path until the returned
+// function is called; an empty path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

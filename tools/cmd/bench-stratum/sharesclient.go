@@ -54,48 +54,62 @@ func sharesClient() error {
 	}
 	wg.Wait()
 	fmt.Println("ready")
-	if cmd := <-cmds; cmd != "go" {
-		return fmt.Errorf("expected go, got %q", cmd)
-	}
-	var mu sync.Mutex
-	accepted, rejected := 0, 0
-	errs := make(chan error, 2*conns)
-	for i, m := range miners {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			if _, err := m.conn.Write(batches[i]); err != nil {
-				errs <- err
+	// Each "go N" sends the next N shares on every connection, all at
+	// once as a miner with a backlog would, and reads their answers.
+	sent := make([]int, conns) // bytes of each batch already sent
+	for cmd := range cmds {
+		var n int
+		if _, err := fmt.Sscanf(cmd, "go %d", &n); err != nil {
+			return fmt.Errorf("expected go N, got %q", cmd)
+		}
+		var mu sync.Mutex
+		accepted, rejected := 0, 0
+		errs := make(chan error, 2*conns)
+		for i, m := range miners {
+			chunk := batches[i][sent[i]:]
+			for k, lines := 0, 0; k < len(chunk); k++ {
+				if chunk[k] == '\n' {
+					if lines++; lines == n {
+						chunk = chunk[:k+1]
+						break
+					}
+				}
 			}
-		}()
-		go func() {
-			defer wg.Done()
-			ok, bad := 0, 0
-			for ok+bad < total/conns {
-				line, err := m.r.ReadSlice('\n')
-				if err != nil {
+			sent[i] += len(chunk)
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				if _, err := m.conn.Write(chunk); err != nil {
 					errs <- err
-					return
 				}
-				switch {
-				case bytes.Contains(line, []byte(`"result":true`)):
-					ok++
-				case bytes.Contains(line, []byte(`"error":[`)):
-					bad++
+			}()
+			go func() {
+				defer wg.Done()
+				ok, bad := 0, 0
+				for ok+bad < n {
+					line, err := m.r.ReadSlice('\n')
+					if err != nil {
+						errs <- err
+						return
+					}
+					switch {
+					case bytes.Contains(line, []byte(`"result":true`)):
+						ok++
+					case bytes.Contains(line, []byte(`"error":[`)):
+						bad++
+					}
 				}
-			}
-			mu.Lock()
-			accepted, rejected = accepted+ok, rejected+bad
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return err
-	}
-	fmt.Printf("done %d %d\n", accepted, rejected)
-	for range cmds {
+				mu.Lock()
+				accepted, rejected = accepted+ok, rejected+bad
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			return err
+		}
+		fmt.Printf("done %d %d\n", accepted, rejected)
 	}
 	return nil
 }

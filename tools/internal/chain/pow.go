@@ -4,8 +4,6 @@ import (
 	"encoding/hex"
 	"math"
 	"math/big"
-
-	"golang.org/x/crypto/scrypt"
 )
 
 // DiffOneTarget is the target of share difficulty 1 for scrypt as
@@ -21,12 +19,9 @@ var maxTarget = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewIn
 // scrypt with N=1024, r=1, p=1, the header as both password and salt.
 // Compare it with HashValue, as a little-endian number.
 func ScryptHash(header []byte) []byte {
-	h, err := scrypt.Key(header, header, 1024, 1, 1, 32)
-	if err != nil {
-		// Only bad parameters fail, and these are constants.
-		panic("scrypt: " + err.Error())
-	}
-	return h
+	var h [32]byte
+	scryptHash(header, &h)
+	return h[:]
 }
 
 // HashValue reads a hash (scrypt or sha256d, internal byte order) as the

@@ -297,7 +297,7 @@ func (s *Server) Shutdown(ctx context.Context, reconnectTo string) {
 	if host, port, err := net.SplitHostPort(reconnectTo); err == nil {
 		msg = notification("client.reconnect", host, port, 0)
 	}
-	n := s.broadcast(func(sess *session) { sess.write(msg) })
+	n := s.broadcast(func(sess *session) { sess.push(msg) })
 	s.cfg.Log.Info("sent client.reconnect", "miners", n, "to", reconnectTo)
 	done := make(chan struct{})
 	go func() {

@@ -45,6 +45,8 @@ type session struct {
 	lastJobSent    uint64
 	vardiff        vardiffState
 	dead           bool
+	batching       bool   // the reader has more messages buffered: hold answers
+	held           []byte // answers held until the reader runs dry
 
 	tokens      float64
 	tokensAt    time.Time
@@ -75,12 +77,28 @@ func (c *session) serve() {
 			c.endWith(err)
 			return
 		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
+		// Answers to messages the miner sent in one go leave in one write
+		// once the last of them is handled: a syscall per answer is a
+		// cost that every share would otherwise pay.
+		c.setBatching(true)
+		ok := len(bytes.TrimSpace(line)) == 0 || c.handle(line)
+		if !ok || !r.hasLine() {
+			c.setBatching(false)
 		}
-		if !c.handle(line) {
+		if !ok {
 			return
 		}
+	}
+}
+
+// setBatching holds the reader's answers back while more messages are
+// buffered, and writes what was held once none are.
+func (c *session) setBatching(on bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.batching = on
+	if !on && len(c.held) > 0 {
+		c.writeLocked(nil)
 	}
 }
 
@@ -279,17 +297,41 @@ func (c *session) sendJob(j *Job) {
 	c.writeLocked(j.notify)
 }
 
-func (c *session) write(msg []byte) {
+// push writes a message now, after any held answers.
+func (c *session) push(msg []byte) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.writeLocked(msg)
 }
 
-// writeLocked writes with a deadline: a miner that does not read its
-// socket is dropped rather than allowed to hold up everyone's new work.
+// write sends an answer of the reading goroutine, or holds it while the
+// reader is batching.
+func (c *session) write(msg []byte) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.batching && !c.dead && len(c.held)+len(msg) <= maxHeldBytes {
+		c.held = append(c.held, msg...)
+		return
+	}
+	c.writeLocked(msg)
+}
+
+// maxHeldBytes bounds the answers held for one write.
+const maxHeldBytes = 16 << 10
+
+// writeLocked writes held answers and then msg, with a deadline: a miner
+// that does not read its socket is dropped rather than allowed to hold up
+// everyone's new work.
 func (c *session) writeLocked(msg []byte) {
 	if c.dead {
 		return
+	}
+	if len(c.held) > 0 {
+		msg = append(c.held, msg...)
+		c.held = c.held[:0]
+		if cap(c.held) > 4096 {
+			c.held = nil // an idle connection keeps no big buffer
+		}
 	}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	if _, err := c.conn.Write(msg); err != nil {
@@ -329,29 +371,41 @@ var errLineTooLong = errors.New("line too long")
 
 // lineReader reads newline-ended messages with a buffer that starts small
 // and grows only for long messages: most connections are idle, and ten
-// thousand of them must fit in a Pi's memory.
+// thousand of them must fit in a Pi's memory. Lines are taken from the
+// front without moving the rest, so a miner that pipelines many submits
+// costs no copying per message.
 type lineReader struct {
-	conn net.Conn
-	buf  []byte
-	n    int // bytes in buf
+	conn  net.Conn
+	buf   []byte
+	start int // first byte not yet returned
+	end   int // bytes in buf
+}
+
+// hasLine reports whether a whole message is already buffered, so the
+// next readLine will not wait for the network.
+func (r *lineReader) hasLine() bool {
+	return bytes.IndexByte(r.buf[r.start:r.end], '\n') >= 0
 }
 
 func (r *lineReader) readLine(deadline time.Time, lineTimeout time.Duration) ([]byte, error) {
 	lineStarted := false
 	for {
-		if i := bytes.IndexByte(r.buf[:r.n], '\n'); i >= 0 {
+		if i := bytes.IndexByte(r.buf[r.start:r.end], '\n'); i >= 0 {
 			line := make([]byte, i)
-			copy(line, r.buf[:i])
-			r.n = copy(r.buf, r.buf[i+1:r.n])
-			if r.n == 0 && cap(r.buf) > 512 {
-				r.buf = nil // give back what a long message took
+			copy(line, r.buf[r.start:r.start+i])
+			r.start += i + 1
+			if r.start == r.end {
+				r.start, r.end = 0, 0
+				if cap(r.buf) > 512 {
+					r.buf = nil // give back what a long message took
+				}
 			}
 			return line, nil
 		}
-		if r.n > MaxLineBytes {
+		if r.end-r.start > MaxLineBytes {
 			return nil, errLineTooLong
 		}
-		if r.n > 0 && !lineStarted {
+		if r.end > r.start && !lineStarted {
 			lineStarted = true
 			if d := time.Now().Add(lineTimeout); d.Before(deadline) {
 				deadline = d
@@ -360,14 +414,19 @@ func (r *lineReader) readLine(deadline time.Time, lineTimeout time.Duration) ([]
 		if r.buf == nil {
 			r.buf = make([]byte, 256)
 		}
-		if r.n == len(r.buf) {
-			grown := make([]byte, min(2*len(r.buf), MaxLineBytes+1))
-			copy(grown, r.buf[:r.n])
-			r.buf = grown
+		if r.end == len(r.buf) {
+			if r.start > 0 { // room at the front: move the partial line there
+				r.end = copy(r.buf, r.buf[r.start:r.end])
+				r.start = 0
+			} else {
+				grown := make([]byte, min(2*len(r.buf), MaxLineBytes+1))
+				copy(grown, r.buf[:r.end])
+				r.buf = grown
+			}
 		}
 		_ = r.conn.SetReadDeadline(deadline)
-		n, err := r.conn.Read(r.buf[r.n:])
-		r.n += n
+		n, err := r.conn.Read(r.buf[r.end:])
+		r.end += n
 		if err != nil && n == 0 {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -156,6 +157,49 @@ func TestSharesAnsweredWithStandardCodes(t *testing.T) {
 	assert.Equal(t, "rig1", s.Worker)
 	assert.Equal(t, 0.001, s.Difficulty)
 	assert.Equal(t, int64(200), s.Height)
+}
+
+// Messages a miner sends in one go (cgminer pipelines its submits) get
+// every answer, in order, and the last answer is not held back waiting
+// for more input; a message split over two writes is answered too.
+func TestPipelinedMessagesAnsweredInOrder(t *testing.T) {
+	h := startServer(t, testConfig())
+	j := h.srv.Publish(work(t, tipA, hardBits), "w1", true)
+	worker := regtestAddress + ".rig1"
+	c, en1 := subscribed(t, h, worker)
+	good := withWorker(solve(t, j, en1, 1, 0.001), worker)
+	other := withWorker(solve(t, j, en1, 2, 0.001), worker)
+	line := func(id int, params []any) string {
+		b, err := json.Marshal(map[string]any{"id": id, "method": "mining.submit", "params": params})
+		require.NoError(t, err)
+		return string(b) + "\n"
+	}
+	batch := line(101, good) + line(102, good) + "\n" +
+		line(103, withWorker([]any{"", "ffff", "00000001", good[3], good[4]}, worker)) + line(104, other)
+	_, err := c.conn.Write([]byte(batch))
+	require.NoError(t, err)
+	want := []struct {
+		id   float64
+		code int
+	}{{101, 0}, {102, CodeDuplicate}, {103, CodeJobNotFound}, {104, 0}}
+	for _, w := range want {
+		m, err := c.read()
+		require.NoError(t, err, "answer %v", w.id)
+		assert.Equal(t, w.id, m["id"], "answers come in the order asked")
+		assert.Equal(t, w.code, errorCode(m), "answer %v: %v", w.id, m)
+	}
+
+	split := line(105, withWorker(solve(t, j, en1, 3, 0.001), worker))
+	_, err = c.conn.Write([]byte(split[:20]))
+	require.NoError(t, err)
+	_, err = c.conn.Write([]byte(split[20:]))
+	require.NoError(t, err)
+	m, err := c.read()
+	require.NoError(t, err)
+	assert.Equal(t, float64(105), m["id"])
+	assert.Equal(t, true, m["result"], "%v", m)
+	shares, _ := h.sink.count()
+	assert.Equal(t, 3, shares)
 }
 
 // Authorize refuses what is not a payout address of the coin's network.
