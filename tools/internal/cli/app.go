@@ -57,6 +57,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			walletCommand(),
 			stratumCommand(),
 			minerCommand(),
+			inventoryCommand(),
 		},
 	}
 	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {
