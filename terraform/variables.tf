@@ -1,0 +1,14 @@
+variable "datacenter" {
+  description = "The Consul datacenter of the pool (pool \"...\" { datacenter } in pool.hcl)."
+  type        = string
+  default     = "home"
+}
+
+variable "nodes" {
+  description = "The node names of the cluster; each gets a Consul agent token for its own node only."
+  type        = list(string)
+  default = [
+    "node-01", "node-02", "node-03", "node-04", "node-05", "node-06",
+    "node-07", "node-08", "node-09", "node-10", "node-11", "node-12",
+  ]
+}

@@ -1,0 +1,193 @@
+package provision
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+)
+
+// testNode is one debootstrapped root standing for a Pi.
+type testNode struct {
+	name    string
+	server  bool
+	addr    string
+	root    string
+	volumes []string // "name:owner"
+	fakePi  bool
+}
+
+// testCluster is the roots, the inventory and the secrets of a test.
+type testCluster struct {
+	dir       string
+	nodes     []*testNode
+	inventory string
+	secrets   string
+	nomad     string
+	consul    string
+	poolctl   string
+	extra     map[string]string // more vars for every host
+}
+
+// The addresses are on loopback, 127.77.0.N: other tests use 198.18.x.y
+// and 127.0.0.1.
+func nodeAddr(i int) string { return fmt.Sprintf("127.77.0.%d", i) }
+
+func newTestCluster(t *testing.T) *testCluster {
+	t.Helper()
+	testenv.Integration(t)
+	for _, tool := range []struct{ name, pkg string }{
+		{"ansible-playbook", "ansible"}, {"debootstrap", "debootstrap"}, {"unshare", "util-linux"}, {"openssl", "openssl"},
+	} {
+		needTool(t, tool.name, tool.pkg)
+	}
+	dir, err := os.MkdirTemp("", "poolprov-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		// Agents are stopped by their own cleanups first (registered
+		// later, run earlier); only then is it safe to remove the roots.
+		if !mounted(dir) {
+			_ = os.RemoveAll(dir)
+		} else {
+			t.Errorf("something is still mounted under %s; left in place", dir)
+		}
+	})
+	c := &testCluster{
+		dir:     dir,
+		secrets: filepath.Join(dir, "secrets"),
+		nomad:   testenv.Tool(t, binaries.Nomad),
+		consul:  testenv.Tool(t, binaries.Consul),
+		poolctl: testenv.Poolctl(t),
+		extra:   map[string]string{},
+	}
+	return c
+}
+
+func mounted(dir string) bool {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	return err == nil && strings.Contains(string(data), dir)
+}
+
+// addNode extracts a root for a new node.
+func (c *testCluster) addNode(t *testing.T, tarball string, n *testNode) {
+	t.Helper()
+	n.root = newRoot(t, tarball, filepath.Join(c.dir, n.name))
+	for _, v := range n.volumes {
+		// The storage the volumes need, as the operator would mount it.
+		storage := map[string]string{"ltc-chain": "mnt/usb", "pool-data": "mnt/ssd"}[strings.Split(v, ":")[0]]
+		require.NoError(t, os.MkdirAll(filepath.Join(n.root, storage), 0o755))
+	}
+	if n.fakePi {
+		// Not a Pi: a fake firmware command line, and what the kernel
+		// says about cgroups after the reboot that cannot happen in a
+		// chroot.
+		fake, err := os.ReadFile(filepath.Join("testdata", "fake-pi-cmdline.txt"))
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Join(n.root, "boot/firmware"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(n.root, "boot/firmware/cmdline.txt"), fake, 0o755))
+		cgroups, err := os.ReadFile("/proc/cgroups")
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(n.root, "fake-proc-cgroups"), cgroups, 0o644))
+	}
+	c.nodes = append(c.nodes, n)
+	c.writeInventory(t)
+}
+
+func (c *testCluster) writeInventory(t *testing.T) {
+	t.Helper()
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("all:\n  vars:\n")
+	vars := map[string]string{
+		"ansible_connection":             "community.general.chroot",
+		"pool_name":                      `"scryptpool"`,
+		"pool_datacenter":                `"home"`,
+		"pool_region":                    `"global"`,
+		"pool_poolctl_path":              `"/usr/local/bin/poolctl"`,
+		"pool_lan":                       `["127.77.0.0/24"]`,
+		"pool_stratum_ports":             `[3333]`,
+		"pool_secrets_dir":               strconv.Quote(c.secrets),
+		"consul_source":                  strconv.Quote(c.consul),
+		"nomad_source":                   strconv.Quote(c.nomad),
+		"pool_poolctl_source":            strconv.Quote(c.poolctl),
+		"base_admin_ssh_keys":            `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeTestKeyOfTheProvisionTestsOnly000000 test"]`,
+		"base_apt_cache_valid_time":      "31536000",
+		"nomad_client_network_interface": "lo",
+		"acl_wait_retries":               "60",
+	}
+	for k, v := range c.extra {
+		vars[k] = v
+	}
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		w("    %s: %s\n", k, vars[k])
+	}
+	w("  children:\n    servers:\n      hosts:\n")
+	for _, n := range c.nodes {
+		if n.server {
+			w("        %s: {}\n", n.name)
+		}
+	}
+	w("    clients:\n      hosts:\n")
+	for _, n := range c.nodes {
+		w("        %s:\n", n.name)
+		w("          ansible_host: %q\n", n.root)
+		w("          pool_node_address: %q\n", n.addr)
+		w("          consul_client_addresses: [%q]\n", n.addr)
+		w("          nomad_client_cgroup_parent: %q\n", "/poolprov-"+n.name)
+		if n.fakePi {
+			w("          raspberrypi_cgroups_file: /fake-proc-cgroups\n")
+		}
+		var vols []string
+		for _, v := range n.volumes {
+			p := strings.Split(v, ":")
+			vols = append(vols, fmt.Sprintf("{name: %q, owner: %q}", p[0], p[1]))
+		}
+		w("          nomad_client_host_volumes: [%s]\n", strings.Join(vols, ", "))
+	}
+	c.inventory = filepath.Join(c.dir, "hosts.yml")
+	require.NoError(t, os.WriteFile(c.inventory, []byte(b.String()), 0o644))
+}
+
+var recapLine = regexp.MustCompile(`(?m)^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)`)
+
+// recap is PLAY RECAP: host -> changed count, after checking nothing failed.
+type recap map[string]int
+
+// playbook runs a playbook against the test inventory and returns its
+// output and recap; it fails the test when the playbook fails.
+func (c *testCluster) playbook(t *testing.T, name string, args ...string) (string, recap) {
+	t.Helper()
+	out, err := c.tryPlaybook(t, name, args...)
+	require.NoError(t, err, "ansible-playbook %s:\n%s", name, out)
+	r := recap{}
+	for _, m := range recapLine.FindAllStringSubmatch(out, -1) {
+		changed, _ := strconv.Atoi(m[3])
+		r[m[1]] = changed
+		require.Equal(t, "0", m[5], "%s failed on %s:\n%s", name, m[1], out)
+	}
+	require.NotEmpty(t, r, "no PLAY RECAP in:\n%s", out)
+	return out, r
+}
+
+func (c *testCluster) tryPlaybook(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := execCommand("ansible-playbook", append([]string{"-i", c.inventory, "--forks", "8", name}, args...)...)
+	cmd.Dir = ansibleDir(t)
+	cmd.Env = append(os.Environ(), ansibleEnv(t)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

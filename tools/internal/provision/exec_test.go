@@ -1,0 +1,5 @@
+package provision
+
+import "os/exec"
+
+var execCommand = exec.Command
