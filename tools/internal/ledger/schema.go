@@ -62,6 +62,65 @@ var schema = []string{
 		last_seen timestamptz NOT NULL,
 		PRIMARY KEY (coin, address, worker)
 	)`,
+	// What the pool owes: credited once per confirmed block (credits),
+	// paid once per payout (payout_items of a sent payout). balances is
+	// their running difference, moved in the same transactions.
+	`ALTER TABLE blocks ADD COLUMN IF NOT EXISTS credited_at timestamptz`,
+	`ALTER TABLE blocks ADD COLUMN IF NOT EXISTS confirmations bigint NOT NULL DEFAULT 0`,
+	`ALTER TABLE blocks ADD COLUMN IF NOT EXISTS note text NOT NULL DEFAULT ''`,
+	`CREATE TABLE IF NOT EXISTS credits (
+		block_id bigint NOT NULL REFERENCES blocks (id),
+		coin text NOT NULL,
+		address text NOT NULL,
+		amount bigint NOT NULL CHECK (amount >= 0),
+		PRIMARY KEY (block_id, address)
+	)`,
+	`CREATE TABLE IF NOT EXISTS balances (
+		coin text NOT NULL,
+		address text NOT NULL,
+		owed bigint NOT NULL DEFAULT 0 CHECK (owed >= 0),
+		paid bigint NOT NULL DEFAULT 0,
+		held_reason text NOT NULL DEFAULT '',
+		updated_at timestamptz NOT NULL DEFAULT now(),
+		PRIMARY KEY (coin, address)
+	)`,
+	// The remainder of rounding each block's split to whole units,
+	// carried into the next block's.
+	`CREATE TABLE IF NOT EXISTS carry (
+		coin text PRIMARY KEY,
+		units bigint NOT NULL DEFAULT 0
+	)`,
+	// A payout is written as an intent before the wallet is asked to
+	// send; the wallet transaction carries its id as comment.
+	`CREATE TABLE IF NOT EXISTS payouts (
+		id text PRIMARY KEY,
+		coin text NOT NULL,
+		status text NOT NULL DEFAULT 'intent'
+			CHECK (status IN ('intent', 'sent', 'cancelled')),
+		total bigint NOT NULL,
+		txid text,
+		wallet text NOT NULL DEFAULT '',
+		note text NOT NULL DEFAULT '',
+		created_at timestamptz NOT NULL DEFAULT now(),
+		settled_at timestamptz
+	)`,
+	// At most one open intent per coin: a second payout run, however it
+	// got past the locks, cannot start another batch.
+	`CREATE UNIQUE INDEX IF NOT EXISTS payouts_one_open_intent ON payouts (coin) WHERE status = 'intent'`,
+	`CREATE TABLE IF NOT EXISTS payout_items (
+		payout_id text NOT NULL REFERENCES payouts (id),
+		address text NOT NULL,
+		amount bigint NOT NULL CHECK (amount > 0),
+		PRIMARY KEY (payout_id, address)
+	)`,
+	`CREATE TABLE IF NOT EXISTS stats_hourly (
+		coin text NOT NULL,
+		address text NOT NULL,
+		hour timestamptz NOT NULL,
+		shares bigint NOT NULL,
+		difficulty double precision NOT NULL,
+		PRIMARY KEY (coin, address, hour)
+	)`,
 }
 
 // Migrate creates the ledger's tables and indexes if they are missing. It

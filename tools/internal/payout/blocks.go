@@ -1,0 +1,167 @@
+package payout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+)
+
+// TrackOptions are what block tracking runs with.
+type TrackOptions struct {
+	Coin          string
+	Confirmations int64 // a block's reward is credited at this depth
+	FeePercent    float64
+	Scheme        Scheme
+	UnitsPerCoin  int64
+	// OrphanDepth: a block off the main chain is orphaned once the main
+	// chain is this many blocks past its height (a shorter branch can
+	// still win a race for a block or two).
+	OrphanDepth int64
+	// LostAfter: a block no wallet knows is orphaned after this long (it
+	// was accepted by a wallet that lost it in a reorganisation before
+	// passing it on).
+	LostAfter time.Duration
+}
+
+// TrackResult counts what a run did.
+type TrackResult struct {
+	Pending, Confirmed, Orphaned int
+	Credited                     int64 // units credited to miners
+}
+
+// TrackBlocks follows every pending block of the coin through the
+// wallet that holds the pool address's key: a block whose coinbase has
+// Confirmations is credited to miners once; one the chain left behind is
+// orphaned (its shares stay for the next block's window).
+func TrackBlocks(ctx context.Context, db *pgxpool.Pool, w Wallet, o TrackOptions) (TrackResult, error) {
+	var res TrackResult
+	rows, err := db.Query(ctx, `SELECT id, height, hash, found_at FROM blocks WHERE coin = $1 AND status = 'pending' ORDER BY height, id`, o.Coin)
+	if err != nil {
+		return res, fmt.Errorf("read pending blocks: %w", err)
+	}
+	type pending struct {
+		id, height int64
+		hash       string
+		foundAt    time.Time
+	}
+	blocks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pending, error) {
+		var p pending
+		return p, r.Scan(&p.id, &p.height, &p.hash, &p.foundAt)
+	})
+	if err != nil {
+		return res, fmt.Errorf("read pending blocks: %w", err)
+	}
+	var tip int64
+	if err := w.Call(ctx, "getblockcount", nil, &tip); err != nil {
+		return res, fmt.Errorf("ask the wallet for its height: %w", err)
+	}
+	for _, b := range blocks {
+		state, err := blockState(ctx, w, b.hash)
+		if err != nil {
+			return res, fmt.Errorf("block %d (%s): %w", b.height, b.hash, err)
+		}
+		switch {
+		case state.unknown:
+			if time.Since(b.foundAt) > o.LostAfter {
+				if err := orphan(ctx, db, b.id, "no wallet knows this block"); err != nil {
+					return res, err
+				}
+				res.Orphaned++
+				continue
+			}
+			res.Pending++
+		case state.confirmations < 0 || state.category == "orphan":
+			if tip >= b.height+o.OrphanDepth || state.category == "orphan" {
+				if err := orphan(ctx, db, b.id, "left behind by the main chain"); err != nil {
+					return res, err
+				}
+				res.Orphaned++
+				continue
+			}
+			res.Pending++
+		case state.confirmations >= o.Confirmations:
+			reward, err := Units(state.amount, o.UnitsPerCoin)
+			if err != nil {
+				return res, fmt.Errorf("block %d's coinbase: %w", b.height, err)
+			}
+			var split Split
+			var credited bool
+			err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+				split, credited, err = creditBlock(ctx, tx, b.id, reward, o.FeePercent, o.Scheme, state.confirmations)
+				return err
+			})
+			if err != nil {
+				return res, err
+			}
+			if credited {
+				res.Confirmed++
+				for _, u := range split.Credits {
+					res.Credited += u
+				}
+			}
+		default:
+			res.Pending++
+			if _, err := db.Exec(ctx, `UPDATE blocks SET confirmations = $2 WHERE id = $1 AND status = 'pending'`, b.id, state.confirmations); err != nil {
+				return res, fmt.Errorf("record block %d's confirmations: %w", b.height, err)
+			}
+		}
+	}
+	return res, nil
+}
+
+func orphan(ctx context.Context, db *pgxpool.Pool, id int64, why string) error {
+	if _, err := db.Exec(ctx, `UPDATE blocks SET status = 'orphaned', confirmations = -1, note = $2 WHERE id = $1 AND status = 'pending'`, id, why); err != nil {
+		return fmt.Errorf("mark block %d orphaned: %w", id, err)
+	}
+	return nil
+}
+
+type coinbaseState struct {
+	unknown       bool
+	confirmations int64
+	category      string // generate, immature, orphan
+	amount        json.Number
+}
+
+// blockState reads the block's depth from the chain and its coinbase's
+// category and amount from the wallet, which knows the coinbase only if
+// it pays the wallet's key.
+func blockState(ctx context.Context, w Wallet, hash string) (coinbaseState, error) {
+	var block struct {
+		Confirmations int64    `json:"confirmations"`
+		Tx            []string `json:"tx"`
+	}
+	err := w.Call(ctx, "getblock", []any{hash, 1}, &block)
+	if chain.CodeOf(err) == -5 { // RPC_INVALID_ADDRESS_OR_KEY: block not found
+		return coinbaseState{unknown: true}, nil
+	}
+	if err != nil {
+		return coinbaseState{}, fmt.Errorf("getblock: %w", err)
+	}
+	st := coinbaseState{confirmations: block.Confirmations}
+	if len(block.Tx) == 0 {
+		return st, fmt.Errorf("getblock listed no transactions")
+	}
+	var tx walletTx
+	err = w.Call(ctx, "gettransaction", []any{block.Tx[0], true}, &tx)
+	if chain.CodeOf(err) == -5 {
+		return st, fmt.Errorf("the wallet does not know the coinbase %s: it does not pay this wallet's pool address", block.Tx[0])
+	}
+	if err != nil {
+		return st, fmt.Errorf("gettransaction %s: %w", block.Tx[0], err)
+	}
+	for _, d := range tx.Details {
+		st.category = d.Category
+		st.amount = d.Amount
+	}
+	if tx.Confirmations < st.confirmations || st.confirmations < 0 {
+		st.confirmations = tx.Confirmations
+	}
+	return st, nil
+}

@@ -1,0 +1,349 @@
+package payout
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+)
+
+// PayOptions are what a payout run pays with.
+type PayOptions struct {
+	Coin         string
+	Network      string // to check miners' addresses
+	UnitsPerCoin int64
+	Minimum      int64 // units: smaller balances wait
+	Reserve      int64 // units always left in the wallet (fees, safety)
+	MaxOutputs   int   // outputs per sendmany; larger batches are split
+	// SendTimeout bounds one sendmany. An intent younger than twice this
+	// that the wallet does not know may still be on its way to the
+	// wallet from a run that lost its locks; it is left for a later run.
+	SendTimeout time.Duration
+	// Crash is fault injection for tests: called at each step by name
+	// (before-intent, after-intent, after-send, during-record); nil in
+	// production.
+	Crash func(step string)
+}
+
+// PayResult is what a run did and what it left.
+type PayResult struct {
+	Payouts    []Sent            // sent (or found sent) by this run
+	Held       map[string]string // address -> why it is not paid
+	Waiting    string            // why owed balances were not paid, if any
+	OwedUnits  int64             // still owed after the run
+	OwedMiners int
+}
+
+// Sent is one payout transaction.
+type Sent struct {
+	ID         string
+	TxID       string
+	Outputs    int
+	Units      int64
+	Reconciled bool // a crashed run's intent, found sent or sent now
+}
+
+func (o PayOptions) crash(step string) {
+	if o.Crash != nil {
+		o.Crash(step)
+	}
+}
+
+// Pay settles what earlier runs left open, then pays every miner owed at
+// least Minimum, within the wallet's spendable balance minus Reserve.
+// The caller holds the run's Consul lock; Pay also takes a PostgreSQL
+// advisory lock for the whole run, so two runs can never work on the same
+// coin at once even when Consul's lock was lost.
+func Pay(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions) (PayResult, error) {
+	res := PayResult{Held: map[string]string{}}
+	conn, err := db.Acquire(ctx)
+	if err != nil {
+		return res, fmt.Errorf("database: connect: %w", err)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, payoutLockClass, o.Coin).Scan(&locked); err != nil {
+		return res, fmt.Errorf("database: take the payout lock: %w", err)
+	}
+	if !locked {
+		return res, ErrBusy
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, hashtext($2))`, payoutLockClass, o.Coin)
+	}()
+
+	if err := settleOpen(ctx, db, w, o, &res); err != nil {
+		return res, err
+	}
+	if res.Waiting == "" {
+		if err := payOwed(ctx, db, w, o, &res); err != nil {
+			return res, err
+		}
+	}
+	if err := db.QueryRow(ctx, `SELECT coalesce(sum(owed), 0), count(*) FILTER (WHERE owed > 0) FROM balances WHERE coin = $1`, o.Coin).
+		Scan(&res.OwedUnits, &res.OwedMiners); err != nil {
+		return res, fmt.Errorf("sum what is owed: %w", err)
+	}
+	rows, err := db.Query(ctx, `SELECT address, held_reason FROM balances WHERE coin = $1 AND held_reason <> ''`, o.Coin)
+	if err != nil {
+		return res, fmt.Errorf("read held balances: %w", err)
+	}
+	for rows.Next() {
+		var a, why string
+		if err := rows.Scan(&a, &why); err != nil {
+			return res, err
+		}
+		res.Held[a] = why
+	}
+	return res, rows.Err()
+}
+
+// ErrBusy: another run of the coin's payouts holds the lock.
+var ErrBusy = errors.New("another payout run of this coin is in progress")
+
+// payoutLockClass is the first key of the advisory lock ("PAYO").
+const payoutLockClass int32 = 0x5041594f
+
+// settleOpen finishes intents a crashed run left: found in the wallet by
+// comment, they are recorded as sent; not found and old enough, they are
+// sent now, under the same id.
+func settleOpen(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, res *PayResult) error {
+	rows, err := db.Query(ctx, `SELECT id, extract(epoch FROM now() - created_at) FROM payouts WHERE coin = $1 AND status = 'intent'`, o.Coin)
+	if err != nil {
+		return fmt.Errorf("read open payouts: %w", err)
+	}
+	type open struct {
+		id  string
+		age float64
+	}
+	intents, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (open, error) {
+		var x open
+		return x, r.Scan(&x.id, &x.age)
+	})
+	if err != nil {
+		return fmt.Errorf("read open payouts: %w", err)
+	}
+	for _, in := range intents {
+		txid, err := findByComment(ctx, w, in.id)
+		if err != nil {
+			return fmt.Errorf("payout %s was left open by an earlier run and the wallet cannot say whether it was sent: %w", in.id, err)
+		}
+		if txid == "" && time.Duration(in.age*float64(time.Second)) < 2*o.SendTimeout {
+			res.Waiting = fmt.Sprintf("payout %s, left open %.0fs ago, is not in the wallet yet; a later run settles it", in.id, in.age)
+			return nil
+		}
+		items, err := intentItems(ctx, db, in.id)
+		if err != nil {
+			return err
+		}
+		sent, err := send(ctx, db, w, o, in.id, items, txid)
+		if err != nil {
+			return err
+		}
+		if sent != nil {
+			sent.Reconciled = true
+			res.Payouts = append(res.Payouts, *sent)
+		}
+	}
+	return nil
+}
+
+type item struct {
+	address string
+	units   int64
+}
+
+func intentItems(ctx context.Context, db *pgxpool.Pool, id string) ([]item, error) {
+	rows, err := db.Query(ctx, `SELECT address, amount FROM payout_items WHERE payout_id = $1 ORDER BY address`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read payout %s: %w", id, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
+		var it item
+		return it, r.Scan(&it.address, &it.units)
+	})
+}
+
+// payOwed pays the balances due, batch by batch.
+func payOwed(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, res *PayResult) error {
+	rows, err := db.Query(ctx, `
+		SELECT address, owed FROM balances
+		WHERE coin = $1 AND owed >= $2 AND held_reason = ''
+		ORDER BY owed DESC, address`, o.Coin, o.Minimum)
+	if err != nil {
+		return fmt.Errorf("read balances: %w", err)
+	}
+	due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
+		var it item
+		return it, r.Scan(&it.address, &it.units)
+	})
+	if err != nil {
+		return fmt.Errorf("read balances: %w", err)
+	}
+	// An address the coin cannot pay is held with the reason, and the
+	// rest are paid.
+	valid := due[:0]
+	for _, it := range due {
+		if _, err := chain.OutputScript(it.address, o.Network); err != nil {
+			if err := hold(ctx, db, o.Coin, it.address, "not a "+o.Network+" address: "+err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		valid = append(valid, it)
+	}
+	if len(valid) == 0 {
+		return nil
+	}
+	available, err := spendable(ctx, w, o.UnitsPerCoin)
+	if err != nil {
+		return fmt.Errorf("ask the wallet what it can spend: %w", err)
+	}
+	available -= o.Reserve
+	var batch []item
+	var total, short int64
+	for _, it := range valid {
+		if total+it.units > available {
+			short += it.units
+			continue
+		}
+		batch = append(batch, it)
+		total += it.units
+	}
+	if short > 0 {
+		res.Waiting = fmt.Sprintf("insufficient funds: %s owed beyond what the wallet can spend (%s after a reserve of %s)",
+			Coins(short, o.UnitsPerCoin), Coins(max(available, 0), o.UnitsPerCoin), Coins(o.Reserve, o.UnitsPerCoin))
+	}
+	for len(batch) > 0 {
+		n := min(len(batch), max(o.MaxOutputs, 1))
+		part := batch[:n]
+		batch = batch[n:]
+		o.crash("before-intent")
+		id, err := writeIntent(ctx, db, o.Coin, part)
+		if err != nil {
+			return err
+		}
+		o.crash("after-intent")
+		sent, err := send(ctx, db, w, o, id, part, "")
+		if err != nil {
+			return err
+		}
+		if sent != nil {
+			res.Payouts = append(res.Payouts, *sent)
+		}
+	}
+	return nil
+}
+
+func hold(ctx context.Context, db *pgxpool.Pool, coin, address, why string) error {
+	if _, err := db.Exec(ctx, `UPDATE balances SET held_reason = $3, updated_at = now() WHERE coin = $1 AND address = $2`, coin, address, why); err != nil {
+		return fmt.Errorf("hold %s: %w", address, err)
+	}
+	return nil
+}
+
+// writeIntent records a batch before anything is sent. The unique index
+// on open intents refuses a second one for the coin.
+func writeIntent(ctx context.Context, db *pgxpool.Pool, coin string, items []item) (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	id := "payout-" + coin + "-" + hex.EncodeToString(b[:])
+	var total int64
+	for _, it := range items {
+		total += it.units
+	}
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO payouts (id, coin, total) VALUES ($1, $2, $3)`, id, coin, total); err != nil {
+			return err
+		}
+		for _, it := range items {
+			if _, err := tx.Exec(ctx, `INSERT INTO payout_items (payout_id, address, amount) VALUES ($1, $2, $3)`, id, it.address, it.units); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "payouts_one_open_intent" {
+		return "", fmt.Errorf("another payout of %s is open: %w", coin, ErrBusy)
+	}
+	if err != nil {
+		return "", fmt.Errorf("record payout intent: %w", err)
+	}
+	return id, nil
+}
+
+// send asks the wallet to pay an intent (unless txid says it already
+// did) and records it in the transaction that moves the balances. The
+// intent's row stays locked while the wallet is asked, so no other run
+// can settle it meanwhile.
+func send(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, id string, items []item, txid string) (*Sent, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("payout %s: %w", id, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var status string
+	if err := tx.QueryRow(ctx, `SELECT status FROM payouts WHERE id = $1 FOR UPDATE NOWAIT`, id).Scan(&status); err != nil {
+		return nil, fmt.Errorf("lock payout %s: %w", id, err)
+	}
+	if status != "intent" {
+		return nil, nil // settled by someone else meanwhile
+	}
+	reconciled := txid != ""
+	if txid == "" {
+		amounts := map[string]any{}
+		for _, it := range items {
+			amounts[it.address] = Coins(it.units, o.UnitsPerCoin)
+		}
+		sendCtx, cancel := context.WithTimeout(ctx, o.SendTimeout)
+		err := w.Call(sendCtx, "sendmany", []any{"", amounts, 1, id}, &txid)
+		cancel()
+		if err != nil {
+			if !definitelyNotSent(err) {
+				return nil, fmt.Errorf("payout %s: the wallet did not answer sendmany (%w); it may have sent it: the next run asks the wallet before doing anything", id, err)
+			}
+			// The wallet refused: nothing was sent. The intent is
+			// cancelled (balances untouched) and the reason kept.
+			if _, cerr := tx.Exec(ctx, `UPDATE payouts SET status = 'cancelled', note = $2, settled_at = now() WHERE id = $1`, id, err.Error()); cerr != nil {
+				return nil, fmt.Errorf("cancel payout %s: %w", id, cerr)
+			}
+			if cerr := tx.Commit(ctx); cerr != nil {
+				return nil, fmt.Errorf("cancel payout %s: %w", id, cerr)
+			}
+			return nil, fmt.Errorf("payout %s refused by the wallet, nothing sent: %w", id, err)
+		}
+		o.crash("after-send")
+	}
+	if _, err := tx.Exec(ctx, `UPDATE payouts SET status = 'sent', txid = $2, settled_at = now() WHERE id = $1`, id, txid); err != nil {
+		return nil, fmt.Errorf("record payout %s (txid %s): %w", id, txid, err)
+	}
+	o.crash("during-record")
+	var total int64
+	sort.Slice(items, func(i, k int) bool { return items[i].address < items[k].address })
+	for _, it := range items {
+		total += it.units
+		tag, err := tx.Exec(ctx, `UPDATE balances SET owed = owed - $3, paid = paid + $3, updated_at = now() WHERE coin = $1 AND address = $2`, o.Coin, it.address, it.units)
+		if err != nil {
+			return nil, fmt.Errorf("record payout %s (txid %s): %w", id, txid, err)
+		}
+		if tag.RowsAffected() != 1 {
+			return nil, fmt.Errorf("record payout %s (txid %s): no balance for %s", id, txid, it.address)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("record payout %s (txid %s): %w; the next run finds it in the wallet and records it", id, txid, err)
+	}
+	return &Sent{ID: id, TxID: txid, Outputs: len(items), Units: total, Reconciled: reconciled}, nil
+}

@@ -1,0 +1,399 @@
+package payout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+)
+
+const unitsPerCoin = 100_000_000
+
+// The payout process the crash tests kill: this test binary, started
+// again with PAYOUT_TEST_ROLE=pay, runs Pay and, at the step named by
+// PAYOUT_TEST_CRASH, kills itself with SIGKILL (no deferred cleanup, no
+// rollback sent: as a power cut would).
+func TestMain(m *testing.M) {
+	if os.Getenv("PAYOUT_TEST_ROLE") == "pay" {
+		os.Exit(payRole())
+	}
+	os.Exit(m.Run())
+}
+
+func payRole() int {
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, os.Getenv("PAYOUT_TEST_DSN"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer db.Close()
+	w := chain.NewClient("", os.Getenv("PAYOUT_TEST_USER"), os.Getenv("PAYOUT_TEST_PASSWORD"))
+	w.URL = os.Getenv("PAYOUT_TEST_WALLET_URL")
+	crashAt := os.Getenv("PAYOUT_TEST_CRASH")
+	o := testPayOptions()
+	o.Crash = func(step string) {
+		if step == crashAt {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+	res, err := Pay(ctx, db, w, o)
+	if errors.Is(err, ErrBusy) {
+		fmt.Println("busy")
+		return 3
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	out, _ := json.Marshal(res)
+	fmt.Println(string(out))
+	return 0
+}
+
+func testPayOptions() PayOptions {
+	return PayOptions{
+		Coin: "ltc", Network: "regtest", UnitsPerCoin: unitsPerCoin,
+		Minimum: 1_000_000, Reserve: 100_000_000, MaxOutputs: 3, SendTimeout: time.Second,
+	}
+}
+
+// payEnv is a real PostgreSQL with the ledger and a real regtest litecoind
+// with two wallets: "pool" (holds the pool address, receives the block
+// rewards, pays) and "miners" (holds the miners' addresses, so that what
+// each received can be asked of the daemon).
+type payEnv struct {
+	t           *testing.T
+	pg          *testenv.Postgres
+	db          *pgxpool.Pool
+	node        *testenv.Litecoind
+	pool, miner *chain.Client
+	poolAddress string
+	// blockHashes are the chain's blocks by height, all paying the pool.
+	blockHashes []string
+	nextBlock   int // the next height to hand out as "found by the pool"
+}
+
+func newPayEnv(t *testing.T) *payEnv {
+	testenv.Integration(t)
+	ctx := context.Background()
+	e := &payEnv{t: t, pg: testenv.StartPostgres(t), node: testenv.StartLitecoind(t), nextBlock: 1}
+	var err error
+	e.db, err = pgxpool.New(ctx, e.pg.DSN)
+	require.NoError(t, err)
+	t.Cleanup(e.db.Close)
+	require.NoError(t, ledger.Migrate(ctx, e.db))
+
+	base := e.node.Client()
+	require.NoError(t, base.EnsureWallet(ctx, "miners"))
+	e.pool = walletClient(e.node, "pool")
+	e.miner = walletClient(e.node, "miners")
+	require.NoError(t, e.pool.Call(ctx, "getnewaddress", nil, &e.poolAddress))
+	// 130 blocks paying the pool: the first 30 rewards are mature.
+	hashes, err := e.pool.GenerateToAddress(ctx, 130, e.poolAddress)
+	require.NoError(t, err)
+	e.blockHashes = append([]string{""}, hashes...)
+	return e
+}
+
+func walletClient(l *testenv.Litecoind, name string) *chain.Client {
+	c := l.Client()
+	c.URL += "/wallet/" + name
+	return c
+}
+
+// minerAddresses makes n addresses of the miners' wallet.
+func (e *payEnv) minerAddresses(n int) []string {
+	var out []string
+	for i := 0; i < n; i++ {
+		var a string
+		require.NoError(e.t, e.miner.Call(context.Background(), "getnewaddress", nil, &a))
+		out = append(out, a)
+	}
+	return out
+}
+
+// found records the next mature block as found by the pool, after shares
+// of the given difficulties by address, as the stratum server would.
+func (e *payEnv) found(shares map[string]float64) {
+	ctx := context.Background()
+	height := e.nextBlock
+	e.nextBlock++
+	var last int64
+	for addr, diff := range shares {
+		require.NoError(e.t, e.db.QueryRow(ctx, `
+			INSERT INTO shares (share_key, coin, address, difficulty, network_difficulty, height, instance, submitted_at)
+			VALUES ($1, 'ltc', $2, $3, 1000, $4, 'test', now()) RETURNING id`,
+			fmt.Sprintf("%d-%s", height, addr), addr, diff, height).Scan(&last))
+	}
+	_, err := e.db.Exec(ctx, `
+		INSERT INTO blocks (coin, height, hash, address, reward, share_id, found_at)
+		VALUES ('ltc', $1, $2, $3, 0, $4, now())`, height, e.blockHashes[height], e.poolAddress, last)
+	require.NoError(e.t, err)
+}
+
+func (e *payEnv) track() TrackResult {
+	res, err := TrackBlocks(context.Background(), e.db, e.pool, TrackOptions{
+		Coin: "ltc", Confirmations: 100, FeePercent: 1, Scheme: Scheme{Name: "pplns", Window: 2},
+		UnitsPerCoin: unitsPerCoin, OrphanDepth: 10, LostAfter: time.Hour,
+	})
+	require.NoError(e.t, err)
+	return res
+}
+
+// payProcess runs the payout in a child process; crashAt names the step
+// where it kills itself ("" for none).
+func (e *payEnv) payProcess(crashAt string) *exec.Cmd {
+	self, err := os.Executable()
+	require.NoError(e.t, err)
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(),
+		"PAYOUT_TEST_ROLE=pay", "PAYOUT_TEST_DSN="+e.pg.DSN, "PAYOUT_TEST_WALLET_URL="+e.pool.URL,
+		"PAYOUT_TEST_USER="+e.node.User, "PAYOUT_TEST_PASSWORD="+e.node.Password, "PAYOUT_TEST_CRASH="+crashAt)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// received is what the daemon says each address received, in units.
+func (e *payEnv) received(addr string) int64 {
+	// The miners' wallet learns of the pool wallet's transactions
+	// through the daemon's notification queue: let it catch up.
+	require.NoError(e.t, e.node.Client().Call(context.Background(), "syncwithvalidationinterfacequeue", nil, nil))
+	var amount json.Number
+	require.NoError(e.t, e.miner.Call(context.Background(), "getreceivedbyaddress", []any{addr, 0}, &amount))
+	u, err := Units(amount, unitsPerCoin)
+	require.NoError(e.t, err)
+	return u
+}
+
+// ledgerOf is what the ledger credited and paid an address.
+func (e *payEnv) ledgerOf(addr string) (credited, paid, owed int64) {
+	ctx := context.Background()
+	require.NoError(e.t, e.db.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM credits WHERE address = $1`, addr).Scan(&credited))
+	err := e.db.QueryRow(ctx, `SELECT paid, owed FROM balances WHERE address = $1`, addr).Scan(&paid, &owed)
+	if err != nil {
+		require.ErrorContains(e.t, err, "no rows")
+	}
+	return credited, paid, owed
+}
+
+// mine confirms what was sent, so the next payout can spend the change.
+func (e *payEnv) mine(n int) {
+	var burn string
+	require.NoError(e.t, e.miner.Call(context.Background(), "getnewaddress", nil, &burn))
+	_, err := e.pool.GenerateToAddress(context.Background(), n, burn)
+	require.NoError(e.t, err)
+}
+
+// assertExactlyOnce: on chain, every address received exactly what the
+// ledger says it was paid, and was paid everything it was credited.
+func (e *payEnv) assertExactlyOnce(addrs []string) {
+	e.t.Helper()
+	for _, a := range addrs {
+		credited, paid, owed := e.ledgerOf(a)
+		assert.Positive(e.t, credited, "%s was credited", a)
+		assert.Equal(e.t, credited, paid, "%s: paid what was credited (owed %d)", a, owed)
+		assert.Equal(e.t, int64(0), owed, "%s owes nothing", a)
+		assert.Equal(e.t, paid, e.received(a), "%s: received on chain what the ledger paid", a)
+	}
+}
+
+func TestBlocksAreCreditedOnceByPPLNS(t *testing.T) {
+	e := newPayEnv(t)
+	miners := e.minerAddresses(3)
+	e.found(map[string]float64{miners[0]: 1, miners[1]: 3})
+	e.found(map[string]float64{miners[2]: 4})
+
+	res := e.track()
+	assert.Equal(t, 2, res.Confirmed)
+	// Block 1: 50 coins, 1% fee; its window (2 x 1000) holds the first
+	// four difficulty: a 1/4, b 3/4. Block 2's window reaches back over
+	// block 1's shares too: a 1/8, b 3/8, c 4/8.
+	pot := int64(50*unitsPerCoin) - int64(50*unitsPerCoin)/100
+	c0, _, _ := e.ledgerOf(miners[0])
+	c1, _, _ := e.ledgerOf(miners[1])
+	c2, _, _ := e.ledgerOf(miners[2])
+	assert.Equal(t, pot/4+pot/8, c0)
+	assert.Equal(t, pot*3/4+pot*3/8, c1)
+	assert.Equal(t, pot/2, c2)
+
+	// A second run credits nothing again.
+	again := e.track()
+	assert.Equal(t, 0, again.Confirmed)
+	c0b, _, _ := e.ledgerOf(miners[0])
+	assert.Equal(t, c0, c0b)
+
+	// A block that is not yet deep enough stays pending.
+	e.nextBlock = 40 // 130 - 40 + 1 = 91 confirmations
+	e.found(map[string]float64{miners[2]: 1})
+	pending := e.track()
+	assert.Equal(t, 1, pending.Pending)
+	var status string
+	var confs int64
+	require.NoError(t, e.db.QueryRow(context.Background(), `SELECT status, confirmations FROM blocks WHERE height = 40`).Scan(&status, &confs))
+	assert.Equal(t, "pending", status)
+	assert.Equal(t, int64(91), confs)
+}
+
+// A payout killed at every step, then run again: every miner address
+// holds on chain exactly what it was owed, nothing twice, nothing lost.
+func TestPayoutSurvivesBeingKilledAtEveryStep(t *testing.T) {
+	e := newPayEnv(t)
+	for _, step := range []string{"before-intent", "after-intent", "after-send", "during-record"} {
+		t.Run(step, func(t *testing.T) {
+			e.t = t
+			miners := e.minerAddresses(4) // two batches of MaxOutputs 3
+			e.found(map[string]float64{miners[0]: 1, miners[1]: 2, miners[2]: 3, miners[3]: 4})
+			require.Equal(t, 1, e.track().Confirmed)
+
+			crashed := e.payProcess(step)
+			err := crashed.Run()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "the payout was killed at %s", step)
+			assert.Equal(t, syscall.SIGKILL, exit.Sys().(syscall.WaitStatus).Signal())
+
+			// The next run may have to wait out a young intent (twice
+			// the send timeout) before it settles it.
+			var out []byte
+			reconciled := false
+			require.Eventually(t, func() bool {
+				out, err = e.payProcess("").Output()
+				require.NoError(t, err)
+				var res PayResult
+				require.NoError(t, json.Unmarshal(out, &res))
+				for _, p := range res.Payouts {
+					reconciled = reconciled || p.Reconciled
+				}
+				return res.Waiting == "" && res.OwedUnits == 0
+			}, 30*time.Second, 500*time.Millisecond, "a later run settles everything: %s", out)
+			// Killed with an intent open, the next run settled that intent
+			// (found in the wallet by its comment, or sent under its id).
+			assert.Equal(t, step != "before-intent", reconciled, "an intent was left open and settled")
+			e.assertExactlyOnce(miners)
+			e.mine(1)
+		})
+	}
+}
+
+// Two payout runs at once: one pays, the other finds the lock taken.
+func TestConcurrentPayoutsPayOnce(t *testing.T) {
+	e := newPayEnv(t)
+	miners := e.minerAddresses(5)
+	e.found(map[string]float64{miners[0]: 1, miners[1]: 1, miners[2]: 1, miners[3]: 1, miners[4]: 1})
+	require.Equal(t, 1, e.track().Confirmed)
+	a, b := e.payProcess(""), e.payProcess("")
+	var outA, outB strings.Builder
+	a.Stdout, b.Stdout = &outA, &outB
+	require.NoError(t, a.Start())
+	require.NoError(t, b.Start())
+	errA, errB := a.Wait(), b.Wait()
+	for _, r := range []struct {
+		err error
+		out string
+	}{{errA, outA.String()}, {errB, outB.String()}} {
+		if r.err != nil {
+			var exit *exec.ExitError
+			require.ErrorAs(t, r.err, &exit)
+			assert.Equal(t, 3, exit.ExitCode(), "a run that loses the race says busy: %s", r.out)
+		}
+	}
+	// Whichever ran, one more run after both pays what is left, if any.
+	require.NoError(t, e.payProcess("").Run())
+	e.assertExactlyOnce(miners)
+}
+
+func TestPayoutFaults(t *testing.T) {
+	e := newPayEnv(t)
+	ctx := context.Background()
+	pay := func(w Wallet, o PayOptions) (PayResult, error) { return Pay(ctx, e.db, w, o) }
+
+	t.Run("invalid address is held, the rest are paid", func(t *testing.T) {
+		e.t = t
+		miners := e.minerAddresses(2)
+		bad := "ltc1qnotanaddressatall"
+		e.found(map[string]float64{miners[0]: 1, miners[1]: 1, bad: 1})
+		require.Equal(t, 1, e.track().Confirmed)
+		res, err := pay(e.pool, testPayOptions())
+		require.NoError(t, err)
+		assert.Contains(t, res.Held[bad], "not a regtest address")
+		e.assertExactlyOnce(miners)
+		_, _, owed := e.ledgerOf(bad)
+		assert.Positive(t, owed, "the held miner's balance is kept")
+		e.mine(1)
+	})
+	t.Run("insufficient funds: paid as far as the wallet can, the rest waits", func(t *testing.T) {
+		e.t = t
+		miners := e.minerAddresses(1)
+		e.found(map[string]float64{miners[0]: 1})
+		require.Equal(t, 1, e.track().Confirmed)
+		o := testPayOptions()
+		var balance json.Number
+		require.NoError(t, e.pool.Call(ctx, "getbalance", nil, &balance))
+		all, err := Units(balance, unitsPerCoin)
+		require.NoError(t, err)
+		o.Reserve = all // nothing left to pay with
+		res, err := pay(e.pool, o)
+		require.NoError(t, err)
+		assert.Contains(t, res.Waiting, "insufficient funds")
+		assert.Empty(t, res.Payouts)
+		_, paid, owed := e.ledgerOf(miners[0])
+		assert.Zero(t, paid)
+		assert.Positive(t, owed)
+		// With the reserve back to normal it is paid.
+		_, err = pay(e.pool, testPayOptions())
+		require.NoError(t, err)
+		e.assertExactlyOnce(miners)
+		e.mine(1)
+	})
+	t.Run("unreachable wallet: a clear error, nothing written", func(t *testing.T) {
+		e.t = t
+		miners := e.minerAddresses(1)
+		e.found(map[string]float64{miners[0]: 1})
+		require.Equal(t, 1, e.track().Confirmed)
+		dead := chain.NewClient("127.0.0.1:1", "x", "y")
+		_, err := pay(dead, testPayOptions())
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "ask the wallet what it can spend")
+		var open int
+		require.NoError(t, e.db.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE status = 'intent'`).Scan(&open))
+		assert.Zero(t, open)
+		_, err = pay(e.pool, testPayOptions())
+		require.NoError(t, err)
+		e.assertExactlyOnce(miners)
+		e.mine(1)
+	})
+	t.Run("database outage: a clear error, then paid once it is back", func(t *testing.T) {
+		e.t = t
+		miners := e.minerAddresses(1)
+		e.found(map[string]float64{miners[0]: 1})
+		require.Equal(t, 1, e.track().Confirmed)
+		e.pg.Stop()
+		_, err := pay(e.pool, testPayOptions())
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "database")
+		e.pg.Start()
+		// The pool's connections died with the server; a run is a new
+		// process in production, here the pool replaces them.
+		require.Eventually(t, func() bool {
+			_, err = pay(e.pool, testPayOptions())
+			return err == nil
+		}, 20*time.Second, 200*time.Millisecond, "paid once the database is back: %v", err)
+		e.assertExactlyOnce(miners)
+	})
+}
+
