@@ -396,4 +396,3 @@ func TestPayoutFaults(t *testing.T) {
 		e.assertExactlyOnce(miners)
 	})
 }
-
