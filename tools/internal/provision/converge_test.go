@@ -1,7 +1,15 @@
 package provision
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"os"
+	"strings"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
 	"path/filepath"
 	"testing"
 
@@ -34,9 +42,134 @@ func convergedCluster(t *testing.T) *testCluster {
 	return c
 }
 
-func TestSiteConvergesIdempotently(t *testing.T) {
+// TestProvisionedCluster converges site.yml into Debian roots (twice: the
+// second run changes nothing), starts each node's Consul and Nomad from what
+// the playbook wrote there, bootstraps the ACLs with acl.yml, and checks the
+// cluster is secured and works: gossip encryption, TLS only, default deny,
+// a least-privilege deploy token, a job that runs, a node added with
+// add-node.yml, and a leader after one server is stopped.
+func TestProvisionedCluster(t *testing.T) {
 	c := convergedCluster(t)
-	root := c.nodes[0].root
+	first := c.nodes[0]
+	checkWrittenFiles(t, first.root)
+
+	agents := map[string]*nodeAgents{}
+	for _, n := range c.nodes {
+		agents[n.name] = c.startAgents(t, n)
+	}
+	anonConsul := c.consulClient(t, first, "")
+	waitConsulLeader(t, anonConsul, "")
+	_, r := c.playbook(t, "acl.yml", "-e", "pool_agents_running=true")
+	require.Positive(t, r[first.name], "acl.yml changed nothing on a fresh cluster")
+	out, r := c.playbook(t, "acl.yml", "-e", "pool_agents_running=true")
+	require.Zero(t, r[first.name], "the second run of acl.yml changed something:\n%s", out)
+
+	consulMgmt := c.consulClient(t, first, rootToken(t, first, "consul-management"))
+	nomadMgmt := c.nomadClient(t, first, rootToken(t, first, "nomad-management"))
+	deployNomad := c.nomadClient(t, first, rootToken(t, first, "nomad-poolctl-deploy"))
+	deployConsul := c.consulClient(t, first, rootToken(t, first, "consul-poolctl-deploy"))
+	anonNomad := c.nomadClient(t, first, "")
+	waitNomadLeader(t, anonNomad, "")
+	waitClientsReady(t, nomadMgmt, c.nodes)
+
+	t.Run("gossip is encrypted with one key on every node", func(t *testing.T) {
+		waitMembers(t, consulMgmt, len(c.nodes))
+		rings, err := consulMgmt.Operator().KeyringList(nil)
+		require.NoError(t, err)
+		require.NotEmpty(t, rings)
+		key, err := os.ReadFile(filepath.Join(c.secrets, "consul-gossip.key"))
+		require.NoError(t, err)
+		for _, ring := range rings {
+			require.Equal(t, map[string]int{strings.TrimSpace(string(key)): ring.NumNodes}, ring.Keys, "keyring of %s (WAN %v)", ring.Datacenter, ring.WAN)
+		}
+		members, err := nomadMgmt.Agent().Members()
+		require.NoError(t, err)
+		require.Len(t, members.Members, 3, "Nomad servers in the gossip pool")
+	})
+
+	t.Run("TLS is required", func(t *testing.T) {
+		plainHTTPRefused(t, first.addr+":8501")
+		plainHTTPRefused(t, first.addr+":4646")
+		_, err := net.DialTimeout("tcp", first.addr+":8500", 5*time.Second)
+		require.Error(t, err, "Consul's plain HTTP port is open")
+		nomadRPCRefusesPlaintext(t, first.addr+":4647")
+	})
+
+	t.Run("anonymous requests are refused", func(t *testing.T) {
+		_, _, err := anonNomad.Jobs().List(nil)
+		requireForbidden(t, err, "anonymous job list")
+		_, _, err = anonNomad.ACLTokens().List(nil)
+		requireForbidden(t, err, "anonymous ACL token list")
+		_, err = anonConsul.Agent().Self()
+		requireForbidden(t, err, "anonymous Consul agent self")
+		_, _, err = anonConsul.ACL().TokenList(nil)
+		requireForbidden(t, err, "anonymous Consul token list")
+		_, err = anonConsul.KV().Put(&consulapi.KVPair{Key: "poolctl/x", Value: []byte("x")}, nil)
+		requireForbidden(t, err, "anonymous KV write")
+	})
+
+	t.Run("the deploy token registers a job and does nothing else", func(t *testing.T) {
+		_, _, err := deployNomad.Jobs().Register(sleepJob("provision-sleep"), nil)
+		require.NoError(t, err, "register a job with the deploy token")
+		t.Cleanup(func() { waitStopped(t, nomadMgmt, "provision-sleep") })
+		alloc := waitRunning(t, deployNomad, "provision-sleep")
+		t.Logf("provision-sleep runs on %s", alloc.NodeName)
+
+		_, _, err = deployNomad.Variables().Create(&nomadapi.Variable{Path: "nomad/jobs/provision-sleep", Items: map[string]string{"k": "v"}}, nil)
+		require.NoError(t, err, "write a job's variable with the deploy token")
+		_, _, err = deployNomad.Variables().Create(&nomadapi.Variable{Path: "elsewhere/x", Items: map[string]string{"k": "v"}}, nil)
+		requireForbidden(t, err, "deploy token writes a variable outside nomad/jobs")
+		_, _, err = deployNomad.ACLTokens().List(nil)
+		requireForbidden(t, err, "deploy token lists ACL tokens")
+		_, err = deployNomad.Nodes().ToggleEligibility(alloc.NodeID, false, nil)
+		requireForbidden(t, err, "deploy token changes a node's eligibility")
+		_, err = deployNomad.Operator().RaftGetConfiguration(nil)
+		requireForbidden(t, err, "deploy token reads the Raft configuration")
+		_, err = deployNomad.Namespaces().Register(&nomadapi.Namespace{Name: "elsewhere"}, nil)
+		requireForbidden(t, err, "deploy token creates a namespace")
+
+		_, err = deployConsul.KV().Put(&consulapi.KVPair{Key: "poolctl/scryptpool/config", Value: []byte("{}")}, nil)
+		require.NoError(t, err, "write the pool's key with the Consul deploy token")
+		_, err = deployConsul.KV().Put(&consulapi.KVPair{Key: "elsewhere", Value: []byte("x")}, nil)
+		requireForbidden(t, err, "Consul deploy token writes outside poolctl/")
+		_, _, err = deployConsul.ACL().TokenList(nil)
+		requireForbidden(t, err, "Consul deploy token lists ACL tokens")
+		err = deployConsul.Agent().ForceLeave("node-05")
+		requireForbidden(t, err, "Consul deploy token makes a node leave")
+	})
+
+	t.Run("add-node.yml brings one more node in", func(t *testing.T) {
+		n := &testNode{name: "node-06", addr: nodeAddr(6)}
+		c.addNode(t, baseRoot(t), n)
+		_, r := c.playbook(t, "add-node.yml", "-e", "node=node-06", "-e", "pool_agents_running=true")
+		require.Positive(t, r["node-06"])
+		for _, old := range c.nodes[:len(c.nodes)-1] {
+			require.Zero(t, r[old.name], "add-node.yml changed %s", old.name)
+		}
+		agents[n.name] = c.startAgents(t, n)
+		waitMembers(t, consulMgmt, len(c.nodes))
+		waitClientsReady(t, nomadMgmt, c.nodes)
+	})
+
+	t.Run("the cluster keeps a leader with one server stopped", func(t *testing.T) {
+		// No job may outlive its agent: stop them first.
+		waitStopped(t, nomadMgmt, "provision-sleep")
+		stopped := c.nodes[2]
+		agents[stopped.name].nomad.stop(t)
+		agents[stopped.name].consul.stop(t)
+		waitConsulLeader(t, consulMgmt, stopped.addr)
+		waitNomadLeader(t, nomadMgmt, stopped.addr)
+		_, err := consulMgmt.KV().Put(&consulapi.KVPair{Key: "poolctl/quorum", Value: []byte("ok")}, nil)
+		require.NoError(t, err, "write to Consul with one server stopped")
+		_, _, err = nomadMgmt.Jobs().Register(sleepJob("provision-after-loss"), nil)
+		require.NoError(t, err, "register a job with one server stopped")
+		waitRunning(t, nomadMgmt, "provision-after-loss")
+		waitStopped(t, nomadMgmt, "provision-after-loss")
+	})
+}
+
+func checkWrittenFiles(t *testing.T, root string) {
+	t.Helper()
 	cmdline, err := os.ReadFile(filepath.Join(root, "boot/firmware/cmdline.txt"))
 	require.NoError(t, err)
 	require.Contains(t, string(cmdline), "rootwait cgroup_enable=memory cgroup_memory=1\n")
@@ -54,5 +187,53 @@ func TestSiteConvergesIdempotently(t *testing.T) {
 		st, err := os.Stat(filepath.Join(root, f.path))
 		require.NoError(t, err)
 		require.Equal(t, f.mode, st.Mode().Perm(), f.path)
+	}
+}
+
+// waitMembers waits until Consul's LAN gossip pool has n alive members.
+func waitMembers(t *testing.T, client *consulapi.Client, n int) {
+	t.Helper()
+	eventually(t, 3*time.Minute, fmt.Sprintf("%d alive Consul members", n), func(ctx context.Context) error {
+		members, err := client.Agent().MembersOpts(consulapi.MembersOpts{})
+		if err != nil {
+			return err
+		}
+		alive := 0
+		for _, m := range members {
+			if m.Status == 1 {
+				alive++
+			}
+		}
+		if alive != n {
+			return fmt.Errorf("%d of %d alive", alive, len(members))
+		}
+		return nil
+	})
+}
+
+// waitClientsReady follows the node list with blocking queries until every
+// node's Nomad client is ready.
+func waitClientsReady(t *testing.T, client *nomadapi.Client, nodes []*testNode) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var index uint64
+	for {
+		list, meta, err := client.Nodes().List((&nomadapi.QueryOptions{WaitIndex: index, WaitTime: 30 * time.Second}).WithContext(ctx))
+		require.NoError(t, err, "nomad node list")
+		ready := map[string]bool{}
+		for _, n := range list {
+			ready[n.Name] = n.Status == "ready"
+		}
+		missing := 0
+		for _, n := range nodes {
+			if !ready[n.name] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		index = meta.LastIndex
 	}
 }
