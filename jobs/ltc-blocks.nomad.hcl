@@ -46,9 +46,15 @@ job "ltc-blocks" {
           "blocks",
           "--pool=scryptpool",
           "--coin=ltc",
+          "--network=mainnet",
           "--wallet-service=ltc-wallet",
+          "--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials",
           "--database-service=scryptpool-database",
+          "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
           "--confirmations=100",
+          "--scheme=pplns",
+          "--window=2",
+          "--fee-percent=1",
         ]
       }
       constraint {
@@ -65,6 +71,22 @@ job "ltc-blocks" {
       logs {
         max_files     = 3
         max_file_size = 5
+      }
+      template {
+        destination = "secrets/wallet.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/ltc-blocks\" }}{{ .rpc_user }}:{{ .rpc_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+      }
+      template {
+        destination = "secrets/database.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/ltc-blocks\" }}{{ .db_user }}:{{ .db_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
       }
     }
   }

@@ -46,12 +46,18 @@ job "ltc-payout" {
           "payout",
           "--pool=scryptpool",
           "--coin=ltc",
+          "--network=mainnet",
           "--wallet-service=ltc-wallet",
+          "--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials",
           "--database-service=scryptpool-database",
-          "--scheme=pplns",
-          "--minimum=0.1",
+          "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
           "--confirmations=100",
+          "--scheme=pplns",
+          "--window=2",
           "--fee-percent=1",
+          "--minimum=0.1",
+          "--reserve=0.01",
+          "--max-outputs=500",
         ]
       }
       constraint {
@@ -68,6 +74,22 @@ job "ltc-payout" {
       logs {
         max_files     = 3
         max_file_size = 5
+      }
+      template {
+        destination = "secrets/wallet.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/ltc-payout\" }}{{ .rpc_user }}:{{ .rpc_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+      }
+      template {
+        destination = "secrets/database.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/ltc-payout\" }}{{ .db_user }}:{{ .db_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
       }
     }
   }

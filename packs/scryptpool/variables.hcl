@@ -67,6 +67,9 @@ variable "coins" {
       cron          = string
       scheme        = string
       minimum       = number
+      window        = number
+      reserve       = number
+      max_outputs   = number
       confirmations = number
       cpu_mhz       = number
       memory_mb     = number
@@ -106,6 +109,9 @@ variable "coins" {
         cron          = "*/30 * * * *"
         scheme        = "pplns"
         minimum       = 0.1
+        window        = 2
+        reserve       = 0.01
+        max_outputs   = 500
         confirmations = 100
         cpu_mhz       = 200
         memory_mb     = 128

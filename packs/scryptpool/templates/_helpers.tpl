@@ -59,7 +59,7 @@
 [[- $startup := "15m" -]][[- $progress := "25m" -]][[- $kill := "45s" -]]
 [[- if eq $c.network "regtest" -]][[- $startup = "1m" -]][[- $progress = "11m" -]][[- $kill = "3s" -]][[- end -]]
 [[- $net := list -]]
-[[- if eq $c.network "regtest" -]][[- $net = list "-regtest" "-maxtipage=2147483647" -]][[- end -]]
+[[- if eq $c.network "regtest" -]][[- $net = list "-regtest" "-maxtipage=2147483647" "-fallbackfee=0.0001" -]][[- end -]]
 [[- if eq $c.network "testnet" -]][[- $net = list "-testnet" -]][[- end -]]
 [[- $section := get (dict "mainnet" "main" "testnet" "test" "regtest" "regtest") $c.network -]]
 [[- $secrets := printf "nomad/jobs/%s-wallet" $c.name -]]
@@ -449,6 +449,28 @@ job [[ .id | quote ]] {
         destination = "/backup"
       }
       [[- end ]]
+      [[- if .ledger ]]
+      template {
+        destination = "secrets/wallet.credentials"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+        data        = <<EOT
+{{ with nomadVar "nomad/jobs/[[ .id ]]" }}{{ .rpc_user }}:{{ .rpc_password }}{{ end }}
+EOT
+      }
+      template {
+        destination = "secrets/database.credentials"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+        data        = <<EOT
+{{ with nomadVar "nomad/jobs/[[ .id ]]" }}{{ .db_user }}:{{ .db_password }}{{ end }}
+EOT
+      }
+      [[- end ]]
 [[ template "poolctl_task_tail" (dict "cpu" .cpu "memory" .memory) ]]
     }
   }
@@ -457,14 +479,14 @@ job [[ .id | quote ]] {
 
 [[- define "payout" -]]
 [[- $c := .coin -]][[- $p := $c.payout -]]
-[[- $args := list (printf "--coin=%s" $c.name) (printf "--wallet-service=%s-wallet" $c.name) (printf "--database-service=%s-database" (var "pool_name" .ctx)) (printf "--scheme=%s" $p.scheme) (printf "--minimum=%v" $p.minimum) (printf "--confirmations=%v" $p.confirmations) (printf "--fee-percent=%v" $c.stratum.fee_percent) -]]
-[[ template "periodic" (dict "ctx" .ctx "coin" $c "kind" "payout" "id" (printf "%s-payout" $c.name) "title" "payouts: pays miners what they are owed, exactly once" "cron" $p.cron "retries" 0 "cpu" $p.cpu_mhz "memory" $p.memory_mb "args" $args) ]]
+[[- $args := concat (list (printf "--coin=%s" $c.name) (printf "--network=%s" $c.network) (printf "--wallet-service=%s-wallet" $c.name) "--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials" (printf "--database-service=%s-database" (var "pool_name" .ctx)) "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials" (printf "--confirmations=%v" $c.payout.confirmations) (printf "--scheme=%s" $c.payout.scheme) (printf "--window=%v" $c.payout.window) (printf "--fee-percent=%v" $c.stratum.fee_percent)) (list (printf "--minimum=%v" $p.minimum) (printf "--reserve=%v" $p.reserve) (printf "--max-outputs=%v" $p.max_outputs)) -]]
+[[ template "periodic" (dict "ctx" .ctx "coin" $c "kind" "payout" "id" (printf "%s-payout" $c.name) "title" "payouts: pays miners what they are owed, exactly once" "cron" $p.cron "retries" 0 "cpu" $p.cpu_mhz "memory" $p.memory_mb "args" $args "ledger" true) ]]
 [[- end -]]
 
 [[- define "blocks" -]]
 [[- $c := .coin -]][[- $h := var "housekeeping" .ctx -]]
-[[- $args := list (printf "--coin=%s" $c.name) (printf "--wallet-service=%s-wallet" $c.name) (printf "--database-service=%s-database" (var "pool_name" .ctx)) (printf "--confirmations=%v" $c.payout.confirmations) -]]
-[[ template "periodic" (dict "ctx" .ctx "coin" $c "kind" "blocks" "id" (printf "%s-blocks" $c.name) "title" "block tracking: follows found blocks to maturity or orphaning" "cron" $h.blocks_cron "retries" 1 "cpu" $h.cpu_mhz "memory" $h.memory_mb "args" $args) ]]
+[[- $args := (list (printf "--coin=%s" $c.name) (printf "--network=%s" $c.network) (printf "--wallet-service=%s-wallet" $c.name) "--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials" (printf "--database-service=%s-database" (var "pool_name" .ctx)) "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials" (printf "--confirmations=%v" $c.payout.confirmations) (printf "--scheme=%s" $c.payout.scheme) (printf "--window=%v" $c.payout.window) (printf "--fee-percent=%v" $c.stratum.fee_percent)) -]]
+[[ template "periodic" (dict "ctx" .ctx "coin" $c "kind" "blocks" "id" (printf "%s-blocks" $c.name) "title" "block tracking: follows found blocks to maturity or orphaning" "cron" $h.blocks_cron "retries" 1 "cpu" $h.cpu_mhz "memory" $h.memory_mb "args" $args "ledger" true) ]]
 [[- end -]]
 
 [[- define "coin" -]]

@@ -57,6 +57,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			walletCommand(),
 			stratumCommand(),
 			minerCommand(),
+			blocksCommand(),
+			payoutCommand(),
 			inventoryCommand(),
 		},
 	}

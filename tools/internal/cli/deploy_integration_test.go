@@ -81,7 +81,10 @@ func TestDeployDevExample(t *testing.T) {
 		for _, healthy := range []string{"devpool-database", "ltc-wallet", "ltc-stratum", "devpool-health"} {
 			assert.Regexp(t, healthy+`\s+healthy`, stdout)
 		}
-		for _, skipped := range []string{"ltc-payout", "ltc-blocks", "devpool-stats", "devpool-backup"} {
+		for _, periodic := range []string{"ltc-payout", "ltc-blocks"} {
+			assert.Regexp(t, periodic+`\s+registered\s+periodic job registered`, stdout)
+		}
+		for _, skipped := range []string{"devpool-stats", "devpool-backup"} {
 			assert.Regexp(t, skipped+`\s+skipped\s+not yet deployable: runs .poolctl `, stdout)
 		}
 		assert.Contains(t, stderr, "ltc-wallet: deployment successful, wallet 2/2 healthy")
@@ -110,6 +113,14 @@ func TestDeployDevExample(t *testing.T) {
 
 	t.Run("a miner mines through the pool while its wallet is frozen and killed", func(t *testing.T) {
 		mineThroughWalletFailures(t, c)
+	})
+
+	t.Run("a forced payout pays the miner its PPLNS share, once", func(t *testing.T) {
+		payOutOnDevCluster(t, c)
+		code, stdout, stderr := run(t, append([]string{"status"}, append(conn, dev)...)...)
+		require.Equal(t, cli.ExitOK, code, stderr)
+		assert.Regexp(t, `ltc-payout\s+\S+ \S+ \S+\s+(ok|skipped)`, stdout, "status shows the payout's last run")
+		assert.Contains(t, stdout, "Periodic runs")
 	})
 
 	t.Run("the health watcher follows a lost wallet", func(t *testing.T) {

@@ -3,7 +3,6 @@ package cli_test
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -21,11 +20,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
-	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/miner"
-	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
 
 // minerAddress is a regtest address nobody holds the key of: shares are
@@ -198,11 +195,7 @@ func mineThroughWalletFailures(t *testing.T, c *cluster.Cluster) {
 
 	stopMining()
 	<-mined
-	dbAddr := serviceAddr(t, c, jobspec.DatabaseService(&config.Pool{Name: "devpool"}))
-	v, _, err := nomad.Variables().Read(jobspec.DatabaseSecretsPath(&config.Pool{Name: "devpool"}), nil)
-	require.NoError(t, err)
-	host, port, _ := net.SplitHostPort(dbAddr)
-	dsn := fmt.Sprintf("postgres://%s:%s@%s:%s/pool?sslmode=disable", v.Items[secrets.ItemDatabaseUser], v.Items[secrets.ItemDatabasePassword], host, port)
+	dsn := devDatabase(t, c)
 	var shares, blocks int64
 	lastErr := ""
 	waitUntil(t, "the accepted shares in the database", func() bool {

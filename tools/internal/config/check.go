@@ -418,6 +418,15 @@ func (c *checker) checkCoin(coin *Coin, volumes map[string]*HostVolume, stratumP
 				"minimum %g is finer than the coin's smallest unit (1/%d).", p.Minimum, chain.UnitsPerCoin)
 		}
 	}
+	if !c.skip(p.Body, "window") && !(p.Window > 0 && p.Window <= 100) {
+		c.errorf(AttrRange(p.Body, "window", pr), "Value out of range",
+			"window must be above 0 and at most 100 (times the network difficulty); it is %g.", p.Window)
+	}
+	if !c.skip(p.Body, "reserve") && !(p.Reserve >= 0 && p.Reserve <= maxCoinsPerSupply) {
+		c.errorf(AttrRange(p.Body, "reserve", pr), "Value out of range",
+			"reserve must be at least 0 coins; it is %g.", p.Reserve)
+	}
+	c.intBetween(p.Body, pr, "max_outputs", p.MaxOutputs, 1, 2000)
 	floor := 1
 	if known {
 		floor = chain.CoinbaseMaturity

@@ -113,9 +113,15 @@ type Difficulty struct {
 
 // Payout describes the periodic payout run of a coin.
 type Payout struct {
-	Cron          string  `hcl:"cron,optional" json:"cron"`
-	Scheme        string  `hcl:"scheme,optional" json:"scheme"`
-	Minimum       float64 `hcl:"minimum,optional" json:"minimum"`
+	Cron    string  `hcl:"cron,optional" json:"cron"`
+	Scheme  string  `hcl:"scheme,optional" json:"scheme"`
+	Minimum float64 `hcl:"minimum,optional" json:"minimum"`
+	// Window is PPLNS's N: the last shares worth N x the network
+	// difficulty share a block's reward.
+	Window float64 `hcl:"window,optional" json:"window"`
+	// Reserve is kept in the wallet for transaction fees.
+	Reserve       float64 `hcl:"reserve,optional" json:"reserve"`
+	MaxOutputs    int     `hcl:"max_outputs,optional" json:"max_outputs"`
 	Confirmations int     `hcl:"confirmations,optional" json:"confirmations"`
 	CPUMHz        int     `hcl:"cpu_mhz,optional" json:"cpu_mhz"`
 	MemoryMB      int     `hcl:"memory_mb,optional" json:"memory_mb"`

@@ -215,10 +215,18 @@ func ensureSecrets(ctx context.Context, c *Clients, pool *config.Pool, plan *Pla
 		}
 	}
 	for _, j := range plan.Jobs {
-		if j.Kind != jobspec.KindStratum || j.NotDeployable != "" {
+		if j.NotDeployable != "" {
 			continue
 		}
-		path := jobspec.StratumSecretsPath(j.Coin)
+		var path string
+		switch j.Kind {
+		case jobspec.KindStratum:
+			path = jobspec.StratumSecretsPath(j.Coin)
+		case jobspec.KindPayout, jobspec.KindBlocks:
+			path = jobspec.LedgerSecretsPath(j.Coin, j.Kind)
+		default:
+			continue
+		}
 		wrote, err := secrets.EnsureCopy(ctx, c.Nomad, path, map[string][]string{
 			jobspec.WalletSecretsPath(j.Coin): {secrets.ItemUser, secrets.ItemPassword},
 			jobspec.DatabaseSecretsPath(pool): {secrets.ItemDatabaseUser, secrets.ItemDatabasePassword},

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/walletprobe"
 )
@@ -27,7 +29,21 @@ type Status struct {
 	Jobs      []JobStatus
 	Services  []ServiceStatus
 	Wallets   []WalletStatus
+	Runs      []RunStatus
 	PoolCheck *consulapi.HealthCheck
+}
+
+// RunStatus is a periodic ledger job's last run, as the run recorded it
+// in Consul, and its latest launch as Nomad knows it.
+type RunStatus struct {
+	JobID  string
+	Coin   string
+	Kind   jobspec.Kind
+	Record *payout.Record
+	// LatestLaunch is the newest child job and its status: a run killed
+	// before it could record anything shows here.
+	LatestLaunch, LatestStatus string
+	Next                       time.Time
 }
 
 // WalletStatus is one wallet instance: what its Consul checks say and what
@@ -118,12 +134,60 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 		}
 		s.Wallets = append(s.Wallets, readWallets(ctx, c, j.Coin)...)
 	}
+	for _, js := range s.Jobs {
+		if js.Kind != jobspec.KindPayout && js.Kind != jobspec.KindBlocks || !js.Registered {
+			continue
+		}
+		r, err := readRun(ctx, c, pool, js)
+		if err != nil {
+			return nil, err
+		}
+		s.Runs = append(s.Runs, r)
+	}
 	check, err := poolcheck.Current(c.Consul, pool)
 	if err != nil {
 		return nil, APIError("consul", c.ConsulAddr, "read the pool's check", err)
 	}
 	s.PoolCheck = check
 	return s, nil
+}
+
+// readRun reads a ledger job's last recorded run and its newest launch.
+func readRun(ctx context.Context, c *Clients, pool string, js JobStatus) (RunStatus, error) {
+	r := RunStatus{JobID: js.ID, Kind: js.Kind, Next: js.NextLaunch}
+	if js.Job != nil && js.Job.Meta != nil {
+		r.Coin = js.Job.Meta["pool_coin"]
+	}
+	pair, _, err := c.Consul.KV().Get(payout.RecordKey(pool, r.Coin, string(js.Kind)), (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return r, APIError("consul", c.ConsulAddr, "read the last run of "+js.ID, err)
+	}
+	if pair != nil {
+		var rec payout.Record
+		if err := json.Unmarshal(pair.Value, &rec); err == nil {
+			r.Record = &rec
+		}
+	}
+	children, _, err := c.Nomad.Jobs().PrefixList(js.ID + "/periodic-")
+	if err != nil {
+		return r, APIError("nomad", c.NomadAddr, "list the launches of "+js.ID, err)
+	}
+	for _, child := range children {
+		if child.ParentID == js.ID && child.ID > r.LatestLaunch { // periodic-<unix time>
+			r.LatestLaunch, r.LatestStatus = child.ID, child.Status
+			if child.JobSummary != nil {
+				for _, tg := range child.JobSummary.Summary {
+					switch {
+					case tg.Failed > 0 || tg.Lost > 0:
+						r.LatestStatus = "failed"
+					case tg.Complete > 0:
+						r.LatestStatus = "complete"
+					}
+				}
+			}
+		}
+	}
+	return r, nil
 }
 
 // latestFailureCauses explains the newest failed allocation of a job that
@@ -290,6 +354,38 @@ func (s *Status) Write(w io.Writer) {
 				fmt.Fprintf(tw, "  %s wallet %s: %s\n", w.Coin, w.Instance, w.Report.Sync.Reason)
 			case w.ProbeError != "":
 				fmt.Fprintf(tw, "  %s wallet %s: probe unreachable: %s\n", w.Coin, w.Instance, w.ProbeError)
+			}
+		}
+	}
+
+	if len(s.Runs) > 0 {
+		fmt.Fprintln(tw, "\nPeriodic runs (payouts and block tracking)")
+		fmt.Fprintln(tw, "JOB\tLAST RUN\tOUTCOME\tLATEST LAUNCH\tNEXT RUN\tOWED\tMINERS OWED\tHELD")
+		for _, r := range s.Runs {
+			last, outcome, owed, miners, held := "never", "-", "-", "-", "-"
+			if rec := r.Record; rec != nil {
+				last = rec.Finished.Format("2006-01-02 15:04:05 MST")
+				outcome = rec.Outcome
+				owed = string(payout.Coins(rec.OwedUnits, 100_000_000))
+				miners, held = fmt.Sprint(rec.OwedMiners), fmt.Sprint(len(rec.Held))
+			}
+			latest := "-"
+			if r.LatestLaunch != "" {
+				latest = strings.TrimPrefix(r.LatestLaunch, r.JobID+"/") + " " + r.LatestStatus
+			}
+			next := "-"
+			if !r.Next.IsZero() {
+				next = r.Next.Format("2006-01-02 15:04 MST")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.JobID, last, outcome, latest, next, owed, miners, held)
+		}
+		for _, r := range s.Runs {
+			if r.Record == nil {
+				continue
+			}
+			fmt.Fprintf(tw, "  %s: %s\n", r.JobID, r.Record.Message)
+			for addr, why := range r.Record.Held {
+				fmt.Fprintf(tw, "  %s held %s: %s\n", r.JobID, addr, why)
 			}
 		}
 	}

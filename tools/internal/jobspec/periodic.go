@@ -1,6 +1,7 @@
 package jobspec
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
 
 // BackupMount is where the backup volume appears inside the backup task.
@@ -17,6 +19,9 @@ const BackupMount = "/backup"
 type periodicSpec struct {
 	coin       string
 	kind       Kind
+	// ledger jobs log in to the coin's wallets and the database with
+	// credentials deploy copies into their own Nomad variable.
+	ledger bool
 	cron       string
 	args       []string
 	cpu        int
@@ -43,6 +48,13 @@ func (b builder) periodic(spec periodicSpec) *Job {
 	task := b.poolctlTask(sub, sub, args, spec.cpu, spec.memory)
 	if spec.user != "" {
 		task.User = spec.user
+	}
+	if spec.ledger {
+		secretsPath := LedgerSecretsPath(spec.coin, spec.kind)
+		task.Templates = []*api.Template{
+			secretTemplate("secrets/wallet.credentials", fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemUser, secrets.ItemPassword)),
+			secretTemplate("secrets/database.credentials", fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemDatabaseUser, secrets.ItemDatabasePassword)),
+		}
 	}
 	group := &api.TaskGroup{
 		Name:          ptr(sub),
@@ -81,21 +93,41 @@ func (b builder) periodic(spec periodicSpec) *Job {
 	}
 }
 
+// LedgerSecretsPath is the Nomad variable of a coin's payout or blocks
+// job: the wallets' RPC login and the database's, copied there by deploy
+// (a periodic job's runs read their parent job's variable).
+func LedgerSecretsPath(coin string, kind Kind) string { return "nomad/jobs/" + coin + "-" + string(kind) }
+
+// ledgerArgs are what the blocks and payout jobs share: where the wallets
+// and the database are, and how a block is credited.
+func (b builder) ledgerArgs(coin *config.Coin) []string {
+	p := coin.Payout
+	return []string{
+		"--coin=" + coin.Name,
+		"--network=" + coin.Network,
+		"--wallet-service=" + WalletService(coin.Name),
+		"--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials",
+		"--database-service=" + DatabaseService(b.pool),
+		"--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
+		"--confirmations=" + strconv.Itoa(p.Confirmations),
+		"--scheme=" + p.Scheme,
+		"--window=" + formatFloat(p.Window),
+		"--fee-percent=" + formatFloat(coin.Stratum.FeePercent),
+	}
+}
+
 func (b builder) payout(coin *config.Coin) *Job {
 	p := coin.Payout
 	return b.periodic(periodicSpec{
-		coin: coin.Name,
-		kind: KindPayout,
-		cron: p.Cron,
-		args: []string{
-			"--coin=" + coin.Name,
-			"--wallet-service=" + WalletService(coin.Name),
-			"--database-service=" + DatabaseService(b.pool),
-			"--scheme=" + p.Scheme,
-			"--minimum=" + formatFloat(p.Minimum),
-			"--confirmations=" + strconv.Itoa(p.Confirmations),
-			"--fee-percent=" + formatFloat(coin.Stratum.FeePercent),
-		},
+		coin:   coin.Name,
+		kind:   KindPayout,
+		ledger: true,
+		cron:   p.Cron,
+		args: append(b.ledgerArgs(coin),
+			"--minimum="+formatFloat(p.Minimum),
+			"--reserve="+formatFloat(p.Reserve),
+			"--max-outputs="+strconv.Itoa(p.MaxOutputs),
+		),
 		cpu:     p.CPUMHz,
 		memory:  p.MemoryMB,
 		retries: 0,
@@ -110,15 +142,11 @@ func (b builder) payout(coin *config.Coin) *Job {
 func (b builder) blocks(coin *config.Coin) *Job {
 	h := b.pool.Housekeeping
 	return b.periodic(periodicSpec{
-		coin: coin.Name,
-		kind: KindBlocks,
-		cron: h.BlocksCron,
-		args: []string{
-			"--coin=" + coin.Name,
-			"--wallet-service=" + WalletService(coin.Name),
-			"--database-service=" + DatabaseService(b.pool),
-			"--confirmations=" + strconv.Itoa(coin.Payout.Confirmations),
-		},
+		coin:   coin.Name,
+		kind:   KindBlocks,
+		ledger: true,
+		cron:   h.BlocksCron,
+		args:   b.ledgerArgs(coin),
 		cpu:     h.CPUMHz,
 		memory:  h.MemoryMB,
 		retries: 1,

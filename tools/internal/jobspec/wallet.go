@@ -82,7 +82,9 @@ func (b builder) wallet(coin *config.Coin) *Job {
 		// An idle regtest chain's tip is the 2011 genesis block; without
 		// this the daemon reports initial block download until a block is
 		// mined.
-		args = append(args, "-regtest", "-maxtipage=2147483647")
+		// A fresh regtest chain has no fee history to estimate from; without
+		// a fallback fee the payout's sendmany is refused.
+		args = append(args, "-regtest", "-maxtipage=2147483647", "-fallbackfee=0.0001")
 	case "testnet":
 		args = append(args, "-testnet")
 	}

@@ -93,7 +93,7 @@ func TrackBlocks(ctx context.Context, db *pgxpool.Pool, w Wallet, o TrackOptions
 			var split Split
 			var credited bool
 			err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-				split, credited, err = creditBlock(ctx, tx, b.id, reward, o.FeePercent, o.Scheme, state.confirmations)
+				split, credited, err = CreditBlock(ctx, tx, b.id, reward, o.FeePercent, o.Scheme, state.confirmations)
 				return err
 			})
 			if err != nil {

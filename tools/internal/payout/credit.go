@@ -77,11 +77,11 @@ func weightsFor(ctx context.Context, q querier, coin string, shareID int64, netw
 	return weights, nil
 }
 
-// creditBlock divides a confirmed block's reward among its window's
+// CreditBlock divides a confirmed block's reward among its window's
 // miners and marks it confirmed, in one transaction that only a block
 // still pending can enter: a block is credited once, however many runs
 // see it mature.
-func creditBlock(ctx context.Context, tx pgx.Tx, blockID int64, reward int64, feePercent float64, s Scheme, confirmations int64) (Split, bool, error) {
+func CreditBlock(ctx context.Context, tx pgx.Tx, blockID int64, reward int64, feePercent float64, s Scheme, confirmations int64) (Split, bool, error) {
 	var coin string
 	var shareID *int64
 	var status string
@@ -113,16 +113,20 @@ func creditBlock(ctx context.Context, tx pgx.Tx, blockID int64, reward int64, fe
 	if err != nil {
 		return Split{}, false, err
 	}
-	batch := &pgx.Batch{}
-	for addr, units := range split.Credits {
-		batch.Queue(`INSERT INTO credits (block_id, coin, address, amount) VALUES ($1, $2, $3, $4)`, blockID, coin, addr, units)
-		batch.Queue(`
-			INSERT INTO balances (coin, address, owed) VALUES ($1, $2, $3)
-			ON CONFLICT (coin, address) DO UPDATE SET owed = balances.owed + $3, updated_at = now()`, coin, addr, units)
+	// Two statements whatever the number of miners: a statement per
+	// miner was most of the time for 10,000 of them.
+	addresses := make([]string, 0, len(split.Credits))
+	units := make([]int64, 0, len(split.Credits))
+	for addr, u := range split.Credits {
+		addresses = append(addresses, addr)
+		units = append(units, u)
 	}
-	batch.Queue(`UPDATE carry SET units = $2 WHERE coin = $1`, coin, split.Carry)
-	batch.Queue(`UPDATE blocks SET status = 'confirmed', reward = $2, confirmations = $3, credited_at = now(), note = '' WHERE id = $1`,
-		blockID, reward, confirmations)
+	batch := &pgx.Batch{}
+	batch.Queue(`INSERT INTO credits (block_id, coin, address, amount) SELECT $1, $2, a, u FROM unnest($3::text[], $4::bigint[]) AS t(a, u)`,
+		blockID, coin, addresses, units)
+	batch.Queue(`
+		INSERT INTO balances (coin, address, owed) SELECT $1, a, u FROM unnest($2::text[], $3::bigint[]) AS t(a, u)
+		ON CONFLICT (coin, address) DO UPDATE SET owed = balances.owed + excluded.owed, updated_at = now()`, coin, addresses, units)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return Split{}, false, fmt.Errorf("credit block %d: %w", blockID, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -183,34 +182,7 @@ func runLedger(ctx context.Context, db *pgxpool.Pool, w *ledger.Writer, log *slo
 }
 
 func openDatabase(o RunOptions) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(o.DatabaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("database URL: %w", err)
-	}
-	cfg.MaxConns = 4
-	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	if o.Consul != nil && o.DatabaseService != "" {
-		// The database can be restarted elsewhere on its node with a new
-		// port: look it up for every new connection.
-		cfg.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
-			entries, _, err := o.Consul.Health().Service(o.DatabaseService, "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
-			if err != nil {
-				return fmt.Errorf("find the database in Consul: %w", err)
-			}
-			if len(entries) == 0 {
-				return fmt.Errorf("no %s service in Consul", o.DatabaseService)
-			}
-			e := entries[0]
-			cc.Host = e.Service.Address
-			if cc.Host == "" {
-				cc.Host = e.Node.Address
-			}
-			cc.Port = uint16(e.Service.Port)
-			cc.Fallbacks = nil
-			return nil
-		}
-	}
-	return pgxpool.NewWithConfig(context.Background(), cfg)
+	return ledger.Open(o.DatabaseURL, o.Consul, o.DatabaseService, 4)
 }
 
 // poolAddress is the configured address, or the one every instance shares

@@ -160,6 +160,7 @@ job "ltc-wallet" {
         args = [
           "-regtest",
           "-maxtipage=2147483647",
+          "-fallbackfee=0.0001",
           "-datadir=/chain/${NOMAD_ALLOC_INDEX}",
           "-conf=${NOMAD_SECRETS_DIR}/litecoin.conf",
           "-server=1",

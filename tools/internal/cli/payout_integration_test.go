@@ -1,0 +1,119 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
+)
+
+// devDatabase is a connection string for the dev cluster's PostgreSQL.
+func devDatabase(t *testing.T, c *cluster.Cluster) string {
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	pool := &config.Pool{Name: "devpool"}
+	dbAddr := serviceAddr(t, c, jobspec.DatabaseService(pool))
+	v, _, err := nomad.Variables().Read(jobspec.DatabaseSecretsPath(pool), nil)
+	require.NoError(t, err)
+	host, port, _ := net.SplitHostPort(dbAddr)
+	return fmt.Sprintf("postgres://%s:%s@%s:%s/pool?sslmode=disable", v.Items[secrets.ItemDatabaseUser], v.Items[secrets.ItemDatabasePassword], host, port)
+}
+
+// payOutOnDevCluster matures the blocks the miner found through the pool
+// (100 more blocks), forces the payout job twice at once, and checks on
+// chain that the miner's address holds exactly its PPLNS share of every
+// credited block minus the pool's 1% fee, as the ledger says, once.
+func payOutOnDevCluster(t *testing.T, c *cluster.Cluster) {
+	ctx := context.Background()
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	consul, err := c.ConsulClient()
+	require.NoError(t, err)
+	wallets := walletAllocs(t, nomad)
+	var wallet string
+	for addr := range wallets {
+		wallet = addr
+	}
+	client, err := failover.WalletClient(ctx, nomad, jobspec.WalletSecretsPath("ltc"), wallet)
+	require.NoError(t, err)
+	// Mature everything the pool found: 100 blocks to an address nobody
+	// owns (the test's second miner address).
+	_, err = client.GenerateToAddress(ctx, 101, "mjwb5DHy4vH4kp4oLpgqFrjg6c2P8iL7Qa")
+	require.NoError(t, err)
+
+	// Two forced runs at once, as an operator's double click would.
+	var wg sync.WaitGroup
+	children := make([]string, 2)
+	for i := range children {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, _, err := nomad.Jobs().PeriodicForce("ltc-payout", nil)
+			assert.NoError(t, err)
+			children[i] = id
+		}()
+	}
+	wg.Wait()
+	require.NotEmpty(t, children[0])
+	for _, eval := range children {
+		waitUntil(t, "the forced payout run finished", func() bool {
+			ev, _, err := nomad.Evaluations().Info(eval, nil)
+			if err != nil || ev.JobID == "" {
+				return false
+			}
+			job, _, err := nomad.Jobs().Info(ev.JobID, nil)
+			return err == nil && *job.Status == "dead"
+		})
+	}
+	pair, _, err := consul.KV().Get(payout.RecordKey("devpool", "ltc", "payout"), nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair, "the payout run recorded its outcome")
+	var rec payout.Record
+	require.NoError(t, json.Unmarshal(pair.Value, &rec))
+	t.Logf("last payout run: %s: %s", rec.Outcome, rec.Message)
+
+	// Confirm the payout and read what the address holds on chain.
+	_, err = client.GenerateToAddress(ctx, 1, "mjwb5DHy4vH4kp4oLpgqFrjg6c2P8iL7Qa")
+	require.NoError(t, err)
+	var scan struct {
+		Success     bool        `json:"success"`
+		TotalAmount json.Number `json:"total_amount"`
+	}
+	require.NoError(t, client.Call(ctx, "scantxoutset", []any{"start", []string{"addr(" + minerAddress + ")"}}, &scan))
+	require.True(t, scan.Success)
+	onChain, err := payout.Units(scan.TotalAmount, 100_000_000)
+	require.NoError(t, err)
+
+	conn, err := pgx.Connect(ctx, devDatabase(t, c))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var credited, paid, owed, expected, blocks, sent int64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM credits WHERE address = $1`, minerAddress).Scan(&credited))
+	require.NoError(t, conn.QueryRow(ctx, `SELECT paid, owed FROM balances WHERE address = $1`, minerAddress).Scan(&paid, &owed))
+	// The only miner: each credited block's whole reward minus the fee
+	// (rounded down), nothing carried.
+	require.NoError(t, conn.QueryRow(ctx, `
+		SELECT coalesce(sum(reward - floor(reward * 0.01)::bigint), 0), count(*) FROM blocks
+		WHERE coin = 'ltc' AND status = 'confirmed'`).Scan(&expected, &blocks))
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE status = 'sent'`).Scan(&sent))
+	assert.GreaterOrEqual(t, blocks, int64(6), "the blocks mined through the pool were credited")
+	assert.Equal(t, expected, credited, "credited its PPLNS share (all of it, one miner) minus the 1% fee")
+	assert.Equal(t, credited, paid, "paid everything credited")
+	assert.Zero(t, owed)
+	assert.Equal(t, paid, onChain, "the address holds on chain exactly what the ledger paid, once")
+	assert.Equal(t, int64(1), sent, "one payout transaction, however many runs were forced")
+	t.Logf("%d blocks credited, %s paid to %s in %d transaction", blocks, payout.Coins(paid, 100_000_000), minerAddress, sent)
+}

@@ -1,0 +1,259 @@
+package payout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
+)
+
+// RunOptions are what the periodic jobs (`poolctl payout`, `poolctl
+// blocks`) run with.
+type RunOptions struct {
+	Pool, Coin, Job string // Job: "payout" or "blocks"
+	Network         string
+
+	Consul          *consulapi.Client
+	WalletService   string
+	Wallets         []string // host:port instead of Consul
+	WalletUser      string
+	WalletPassword  string
+	DatabaseURL     string
+	DatabaseService string
+	// PoolAddress is where block rewards go; empty: the one the stratum
+	// servers keep in Consul KV.
+	PoolAddress string
+
+	Track TrackOptions
+	Pay   PayOptions
+	Log   *slog.Logger
+}
+
+// Record is what a run leaves in Consul KV for `poolctl status`.
+type Record struct {
+	Job        string    `json:"job"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+	Outcome    string    `json:"outcome"` // ok, waiting, skipped, failed
+	Message    string    `json:"message"`
+	Wallet     string    `json:"wallet,omitempty"`
+	OwedUnits  int64     `json:"owed_units"`
+	OwedMiners int       `json:"owed_miners"`
+	// Held miners and why.
+	Held map[string]string `json:"held,omitempty"`
+	// Blocks pending, confirmed and orphaned by this run.
+	Blocks *TrackResult `json:"blocks,omitempty"`
+	Sent   []Sent       `json:"sent,omitempty"`
+}
+
+// RecordKey is where the last run of a job is kept in Consul KV.
+func RecordKey(pool, coin, job string) string {
+	return pool + "/runs/" + coin + "/" + job
+}
+
+// lockKey is the Consul lock a run holds.
+func lockKey(pool, coin, job string) string {
+	return pool + "/locks/" + coin + "/" + job
+}
+
+// PoolAddressKey is where the stratum servers keep the pool address.
+func PoolAddressKey(pool, coin string) string { return pool + "/" + coin + "/pool-address" }
+
+// Run runs one periodic job under a Consul lock and records its outcome.
+// A run that finds the lock held records "skipped" and returns nil: a
+// second forced run is not a failure.
+func Run(ctx context.Context, o RunOptions) (Record, error) {
+	rec := Record{Job: o.Job, Started: time.Now().UTC()}
+	runErr := func() error {
+		if o.Consul != nil {
+			lost, unlock, err := takeLock(ctx, o.Consul, lockKey(o.Pool, o.Coin, o.Job))
+			if errors.Is(err, ErrBusy) {
+				rec.Outcome, rec.Message = "skipped", "another run holds the lock "+lockKey(o.Pool, o.Coin, o.Job)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			// A run that loses its lock (its Consul session expired)
+			// stops at the next step; an open intent is settled by the
+			// next run from what the wallet says.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-lost:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
+		return runLocked(ctx, o, &rec)
+	}()
+	rec.Finished = time.Now().UTC()
+	if runErr != nil {
+		if errors.Is(runErr, ErrBusy) {
+			rec.Outcome, rec.Message, runErr = "skipped", runErr.Error(), nil
+		} else {
+			rec.Outcome, rec.Message = "failed", runErr.Error()
+		}
+	}
+	if o.Consul != nil {
+		data, _ := json.Marshal(rec)
+		if _, err := o.Consul.KV().Put(&consulapi.KVPair{Key: RecordKey(o.Pool, o.Coin, o.Job), Value: data}, nil); err != nil && runErr == nil {
+			runErr = fmt.Errorf("record the run in Consul: %w", err)
+		}
+	}
+	return rec, runErr
+}
+
+func runLocked(ctx context.Context, o RunOptions, rec *Record) error {
+	db, err := ledger.Open(o.DatabaseURL, o.Consul, o.DatabaseService, 2)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := ledger.Migrate(ctx, db); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	address := o.PoolAddress
+	if address == "" {
+		if address, err = poolAddress(ctx, o); err != nil {
+			return err
+		}
+	}
+	wallet, where, err := payerWallet(ctx, o, address)
+	if err != nil {
+		return err
+	}
+	rec.Wallet = where
+	track, err := TrackBlocks(ctx, db, wallet, o.Track)
+	rec.Blocks = &track
+	if err != nil {
+		return err
+	}
+	rec.Outcome = "ok"
+	rec.Message = fmt.Sprintf("blocks: %d credited, %d orphaned, %d pending", track.Confirmed, track.Orphaned, track.Pending)
+	if o.Job != "payout" {
+		return owed(ctx, db, o.Coin, rec)
+	}
+	res, err := Pay(ctx, db, wallet, o.Pay)
+	rec.Sent, rec.Held, rec.OwedUnits, rec.OwedMiners = res.Payouts, res.Held, res.OwedUnits, res.OwedMiners
+	if err != nil {
+		return err
+	}
+	var units int64
+	for _, s := range res.Payouts {
+		units += s.Units
+	}
+	rec.Message += fmt.Sprintf("; paid %s in %d transaction(s)", Coins(units, o.Pay.UnitsPerCoin), len(res.Payouts))
+	if res.Waiting != "" {
+		rec.Outcome = "waiting"
+		rec.Message += "; " + res.Waiting
+	}
+	if len(res.Held) > 0 {
+		rec.Message += fmt.Sprintf("; %d miner(s) held", len(res.Held))
+	}
+	return nil
+}
+
+func owed(ctx context.Context, db *pgxpool.Pool, coin string, rec *Record) error {
+	err := db.QueryRow(ctx, `SELECT coalesce(sum(owed), 0), count(*) FILTER (WHERE owed > 0) FROM balances WHERE coin = $1`, coin).
+		Scan(&rec.OwedUnits, &rec.OwedMiners)
+	if err != nil {
+		return fmt.Errorf("database: sum what is owed: %w", err)
+	}
+	return nil
+}
+
+func poolAddress(ctx context.Context, o RunOptions) (string, error) {
+	if o.Consul == nil {
+		return "", errors.New("no pool address: give --pool-address, or Consul where the stratum servers keep it")
+	}
+	key := PoolAddressKey(o.Pool, o.Coin)
+	pair, _, err := o.Consul.KV().Get(key, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("read the pool address from Consul KV %s: %w", key, err)
+	}
+	if pair == nil || len(pair.Value) == 0 {
+		return "", fmt.Errorf("no pool address in Consul KV %s yet: the stratum servers make it when they first start", key)
+	}
+	return string(pair.Value), nil
+}
+
+// payerWallet is the wallet instance that holds the pool address's key:
+// each instance has its own keys, and only the one that made the address
+// sees the rewards and can pay from them (and keeps the comments that
+// reconciliation looks for).
+func payerWallet(ctx context.Context, o RunOptions, address string) (*chain.Client, string, error) {
+	candidates := o.Wallets
+	if len(candidates) == 0 {
+		if o.Consul == nil {
+			return nil, "", errors.New("give --wallet or --wallet-service")
+		}
+		entries, _, err := o.Consul.Health().Service(o.WalletService, "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			return nil, "", fmt.Errorf("find the wallets in Consul: %w", err)
+		}
+		for _, e := range entries {
+			addr := e.Service.Address
+			if addr == "" {
+				addr = e.Node.Address
+			}
+			candidates = append(candidates, net.JoinHostPort(addr, strconv.Itoa(e.Service.Port)))
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, "", fmt.Errorf("no %s wallet is registered", o.Coin)
+	}
+	var problems []string
+	for _, c := range candidates {
+		w := chain.NewClient(c, o.WalletUser, o.WalletPassword)
+		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		mine, err := ownsAddress(callCtx, w, address)
+		cancel()
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", c, err))
+			continue
+		}
+		if mine {
+			return w, c, nil
+		}
+		problems = append(problems, c+": does not hold the key")
+	}
+	return nil, "", fmt.Errorf("no reachable %s wallet holds the key of the pool address %s (%v); the rewards wait until it is back", o.Coin, address, problems)
+}
+
+// takeLock takes the Consul lock at key, or returns ErrBusy when another
+// run holds it. lost is closed if the lock is lost while held.
+func takeLock(ctx context.Context, consul *consulapi.Client, key string) (lost <-chan struct{}, unlock func(), err error) {
+	lock, err := consul.LockOpts(&consulapi.LockOptions{
+		Key:          key,
+		SessionName:  "poolctl " + key,
+		SessionTTL:   "30s",
+		LockTryOnce:  true,
+		LockWaitTime: 2 * time.Second,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("consul lock %s: %w", key, err)
+	}
+	held, err := lock.Lock(ctx.Done())
+	if err != nil {
+		return nil, nil, fmt.Errorf("consul lock %s: %w", key, err)
+	}
+	if held == nil {
+		return nil, nil, ErrBusy
+	}
+	return held, func() { _ = lock.Unlock() }, nil
+}
