@@ -49,9 +49,11 @@ func payOutOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	}
 	client, err := failover.WalletClient(ctx, nomad, jobspec.WalletSecretsPath("ltc"), wallet)
 	require.NoError(t, err)
-	// Mature everything the pool found: 100 blocks to an address nobody
-	// owns (the test's second miner address).
-	_, err = client.GenerateToAddress(ctx, 101, "mjwb5DHy4vH4kp4oLpgqFrjg6c2P8iL7Qa")
+	// Mature everything the pool found: 101 blocks paying an address of
+	// the wallet's that is not the pool's.
+	var burn string
+	require.NoError(t, client.Call(ctx, "getnewaddress", nil, &burn))
+	_, err = client.GenerateToAddress(ctx, 101, burn)
 	require.NoError(t, err)
 
 	// Two forced runs at once, as an operator's double click would.
@@ -86,7 +88,7 @@ func payOutOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	t.Logf("last payout run: %s: %s", rec.Outcome, rec.Message)
 
 	// Confirm the payout and read what the address holds on chain.
-	_, err = client.GenerateToAddress(ctx, 1, "mjwb5DHy4vH4kp4oLpgqFrjg6c2P8iL7Qa")
+	_, err = client.GenerateToAddress(ctx, 1, burn)
 	require.NoError(t, err)
 	var scan struct {
 		Success     bool        `json:"success"`
