@@ -17,11 +17,11 @@ import (
 const BackupMount = "/backup"
 
 type periodicSpec struct {
-	coin       string
-	kind       Kind
+	coin string
+	kind Kind
 	// ledger jobs log in to the coin's wallets and the database with
 	// credentials deploy copies into their own Nomad variable.
-	ledger bool
+	ledger     bool
 	cron       string
 	args       []string
 	cpu        int
@@ -96,7 +96,9 @@ func (b builder) periodic(spec periodicSpec) *Job {
 // LedgerSecretsPath is the Nomad variable of a coin's payout or blocks
 // job: the wallets' RPC login and the database's, copied there by deploy
 // (a periodic job's runs read their parent job's variable).
-func LedgerSecretsPath(coin string, kind Kind) string { return "nomad/jobs/" + coin + "-" + string(kind) }
+func LedgerSecretsPath(coin string, kind Kind) string {
+	return "nomad/jobs/" + coin + "-" + string(kind)
+}
 
 // ledgerArgs are what the blocks and payout jobs share: where the wallets
 // and the database are, and how a block is credited.
@@ -142,11 +144,11 @@ func (b builder) payout(coin *config.Coin) *Job {
 func (b builder) blocks(coin *config.Coin) *Job {
 	h := b.pool.Housekeeping
 	return b.periodic(periodicSpec{
-		coin:   coin.Name,
-		kind:   KindBlocks,
-		ledger: true,
-		cron:   h.BlocksCron,
-		args:   b.ledgerArgs(coin),
+		coin:    coin.Name,
+		kind:    KindBlocks,
+		ledger:  true,
+		cron:    h.BlocksCron,
+		args:    b.ledgerArgs(coin),
 		cpu:     h.CPUMHz,
 		memory:  h.MemoryMB,
 		retries: 1,
