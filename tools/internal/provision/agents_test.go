@@ -198,7 +198,13 @@ func waitRunning(t *testing.T, client *nomadapi.Client, id string) *nomadapi.All
 			case "running":
 				return a
 			case "failed":
-				t.Fatalf("allocation %s of %s failed: %v", a.ID, id, a.TaskStates)
+				var events []string
+				for task, st := range a.TaskStates {
+					for _, e := range st.Events {
+						events = append(events, task+": "+e.Type+": "+e.DisplayMessage)
+					}
+				}
+				t.Fatalf("allocation %s of %s on %s failed:\n%s", a.ID, id, a.NodeName, strings.Join(events, "\n"))
 			}
 		}
 		index = meta.LastIndex

@@ -52,6 +52,7 @@ func TestProvisionedCluster(t *testing.T) {
 	c := convergedCluster(t)
 	first := c.nodes[0]
 	checkWrittenFiles(t, first.root)
+	t.Run("bad input fails early and says what to fix", func(t *testing.T) { checkBadInputs(t, c) })
 
 	agents := map[string]*nodeAgents{}
 	for _, n := range c.nodes {
@@ -143,7 +144,9 @@ func TestProvisionedCluster(t *testing.T) {
 		c.addNode(t, baseRoot(t), n)
 		_, r := c.playbook(t, "add-node.yml", "-e", "node=node-06", "-e", "pool_agents_running=true")
 		require.Positive(t, r["node-06"])
-		for _, old := range c.nodes[:len(c.nodes)-1] {
+		// Only the new node changes, and the first server, where acl.yml
+		// creates the new node's agent token.
+		for _, old := range c.nodes[1 : len(c.nodes)-1] {
 			require.Zero(t, r[old.name], "add-node.yml changed %s", old.name)
 		}
 		agents[n.name] = c.startAgents(t, n)

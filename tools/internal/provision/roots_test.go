@@ -83,7 +83,10 @@ type agent struct {
 
 func startAgent(t testing.TB, name, root, logPath string, argv ...string) *agent {
 	t.Helper()
+	// The root is bind-mounted onto itself so that "/" in the chroot is a
+	// mount point: the exec driver's container init remounts it.
 	script := fmt.Sprintf(`set -e
+mount --bind %[1]s %[1]s
 mount -t proc proc %[1]s/proc
 mount --rbind /sys %[1]s/sys
 mount --rbind /dev %[1]s/dev
