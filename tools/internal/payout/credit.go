@@ -127,6 +127,9 @@ func CreditBlock(ctx context.Context, tx pgx.Tx, blockID int64, reward int64, fe
 	batch.Queue(`
 		INSERT INTO balances (coin, address, owed) SELECT $1, a, u FROM unnest($2::text[], $3::bigint[]) AS t(a, u)
 		ON CONFLICT (coin, address) DO UPDATE SET owed = balances.owed + excluded.owed, updated_at = now()`, coin, addresses, units)
+	batch.Queue(`UPDATE carry SET units = $2 WHERE coin = $1`, coin, split.Carry)
+	batch.Queue(`UPDATE blocks SET status = 'confirmed', reward = $2, confirmations = $3, credited_at = now(), note = '' WHERE id = $1`,
+		blockID, reward, confirmations)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return Split{}, false, fmt.Errorf("credit block %d: %w", blockID, err)
 	}
