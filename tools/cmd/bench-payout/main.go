@@ -311,13 +311,12 @@ func (p *postgres) stop() {
 	os.RemoveAll(p.dir)
 }
 
+// listenPort is a port free on loopback now.
 func listenPort() (int, error) {
-	l, err := netListen()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
-
-func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

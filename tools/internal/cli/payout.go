@@ -8,13 +8,14 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 )
 
-// unitsPerCoin: every coin the pool runs (Litecoin) counts 10^8 units.
-const unitsPerCoin = 100_000_000
+// unitsPerCoin: every coin the pool runs (Litecoin) counts its smallest
+// units so.
+var unitsPerCoin = config.Chains["litecoin"].UnitsPerCoin
 
 // ledgerFlags are what both periodic ledger jobs need: the coin's wallets,
 // the database, and how blocks are credited.
@@ -73,15 +74,9 @@ func payoutCommand() *cli.Command {
 }
 
 func runLedgerJob(c *cli.Context, job string) error {
-	user, password, err := chain.ReadCredentials(c.String("credentials"))
+	user, password, err := walletLogin(c)
 	if err != nil {
-		return withCode(ExitInvalid, fmt.Errorf("read the wallets' credentials: %w", err))
-	}
-	if _, err := chain.LookupNetwork(c.String("network")); err != nil {
-		return withCode(ExitInvalid, err)
-	}
-	if c.String("wallet-service") == "" && len(c.StringSlice("wallet")) == 0 {
-		return withCode(ExitInvalid, fmt.Errorf("give --wallet-service or at least one --wallet"))
+		return err
 	}
 	scheme := c.String("scheme")
 	if scheme != "pplns" && scheme != "proportional" {
@@ -111,8 +106,8 @@ func runLedgerJob(c *cli.Context, job string) error {
 	if job == "payout" {
 		o.Pay = payout.PayOptions{
 			Coin: o.Coin, Network: o.Network, UnitsPerCoin: unitsPerCoin,
-			Minimum:     int64(math.Round(c.Float64("minimum") * unitsPerCoin)),
-			Reserve:     int64(math.Round(c.Float64("reserve") * unitsPerCoin)),
+			Minimum:     int64(math.Round(c.Float64("minimum") * float64(unitsPerCoin))),
+			Reserve:     int64(math.Round(c.Float64("reserve") * float64(unitsPerCoin))),
 			MaxOutputs:  c.Int("max-outputs"),
 			SendTimeout: c.Duration("send-timeout"),
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/stratum"
 )
 
@@ -49,15 +50,9 @@ func stratumCommand() *cli.Command {
 			&cli.DurationFlag{Name: "drain", Value: 8 * time.Second, Usage: "how long miners get to leave on shutdown"},
 		),
 		Action: func(c *cli.Context) error {
-			user, password, err := chain.ReadCredentials(c.String("credentials"))
+			user, password, err := walletLogin(c)
 			if err != nil {
-				return withCode(ExitInvalid, fmt.Errorf("read the wallets' credentials: %w", err))
-			}
-			if _, err := chain.LookupNetwork(c.String("network")); err != nil {
-				return withCode(ExitInvalid, err)
-			}
-			if c.String("wallet-service") == "" && len(c.StringSlice("wallet")) == 0 {
-				return withCode(ExitInvalid, fmt.Errorf("give --wallet-service or at least one --wallet"))
+				return err
 			}
 			if c.String("pool-address") != "" {
 				if _, err := chain.OutputScript(c.String("pool-address"), c.String("network")); err != nil {
@@ -84,7 +79,7 @@ func stratumCommand() *cli.Command {
 				DatabaseService: c.String("database-service"), StratumService: c.String("stratum-service"),
 				WalletUser: user, WalletPassword: password, DatabaseURL: dbURL,
 				PoolAddress:    c.String("pool-address"),
-				PoolAddressKey: c.String("pool") + "/" + c.String("coin") + "/pool-address",
+				PoolAddressKey: payout.PoolAddressKey(c.String("pool"), c.String("coin")),
 				CoinbaseTag:    "/" + c.String("pool") + ":" + c.String("instance") + "/",
 				Drain:          c.Duration("drain"),
 			}
@@ -101,6 +96,22 @@ func stratumCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// walletLogin checks what the commands that talk to a coin's wallets share
+// (--network, --wallet-service or --wallet) and reads --credentials.
+func walletLogin(c *cli.Context) (user, password string, err error) {
+	user, password, err = chain.ReadCredentials(c.String("credentials"))
+	if err != nil {
+		return "", "", withCode(ExitInvalid, fmt.Errorf("read the wallets' credentials: %w", err))
+	}
+	if _, err := chain.LookupNetwork(c.String("network")); err != nil {
+		return "", "", withCode(ExitInvalid, err)
+	}
+	if c.String("wallet-service") == "" && len(c.StringSlice("wallet")) == 0 {
+		return "", "", withCode(ExitInvalid, fmt.Errorf("give --wallet-service or at least one --wallet"))
+	}
+	return user, password, nil
 }
 
 // databaseURL is --database-url, or a URL for --database-service (whose

@@ -15,6 +15,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
@@ -366,7 +367,7 @@ func (s *Status) Write(w io.Writer) {
 			if rec := r.Record; rec != nil {
 				last = rec.Finished.Format("2006-01-02 15:04:05 MST")
 				outcome = rec.Outcome
-				owed = string(payout.Coins(rec.OwedUnits, 100_000_000))
+				owed = string(payout.Coins(rec.OwedUnits, config.Chains["litecoin"].UnitsPerCoin))
 				miners, held = fmt.Sprint(rec.OwedMiners), fmt.Sprint(len(rec.Held))
 			}
 			latest := "-"

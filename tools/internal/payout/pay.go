@@ -89,9 +89,8 @@ func Pay(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions) (PayResu
 			return res, err
 		}
 	}
-	if err := db.QueryRow(ctx, `SELECT coalesce(sum(owed), 0), count(*) FILTER (WHERE owed > 0) FROM balances WHERE coin = $1`, o.Coin).
-		Scan(&res.OwedUnits, &res.OwedMiners); err != nil {
-		return res, fmt.Errorf("sum what is owed: %w", err)
+	if res.OwedUnits, res.OwedMiners, err = owedSummary(ctx, db, o.Coin); err != nil {
+		return res, err
 	}
 	rows, err := db.Query(ctx, `SELECT address, held_reason FROM balances WHERE coin = $1 AND held_reason <> ''`, o.Coin)
 	if err != nil {
@@ -105,6 +104,16 @@ func Pay(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions) (PayResu
 		res.Held[a] = why
 	}
 	return res, rows.Err()
+}
+
+// owedSummary is what the coin's miners are owed in all, and how many.
+func owedSummary(ctx context.Context, db *pgxpool.Pool, coin string) (units int64, miners int, err error) {
+	err = db.QueryRow(ctx, `SELECT coalesce(sum(owed), 0), count(*) FILTER (WHERE owed > 0) FROM balances WHERE coin = $1`, coin).
+		Scan(&units, &miners)
+	if err != nil {
+		return 0, 0, fmt.Errorf("database: sum what is owed: %w", err)
+	}
+	return units, miners, nil
 }
 
 // ErrBusy: another run of the coin's payouts holds the lock.

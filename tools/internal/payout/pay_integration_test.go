@@ -147,6 +147,15 @@ func (e *payEnv) found(shares map[string]float64) {
 	require.NoError(e.t, err)
 }
 
+// creditedMiner is a new miner address owed a whole block: its shares
+// alone fill the block's window, and the block is credited.
+func (e *payEnv) creditedMiner() []string {
+	miners := e.minerAddresses(1)
+	e.found(map[string]float64{miners[0]: 1})
+	require.Equal(e.t, 1, e.track().Confirmed)
+	return miners
+}
+
 func (e *payEnv) track() TrackResult {
 	res, err := TrackBlocks(context.Background(), e.db, e.pool, TrackOptions{
 		Coin: "ltc", Confirmations: 100, FeePercent: 1, Scheme: Scheme{Name: "pplns", Window: 2},
@@ -338,9 +347,7 @@ func TestPayoutFaults(t *testing.T) {
 	})
 	t.Run("insufficient funds: paid as far as the wallet can, the rest waits", func(t *testing.T) {
 		e.t = t
-		miners := e.minerAddresses(1)
-		e.found(map[string]float64{miners[0]: 1})
-		require.Equal(t, 1, e.track().Confirmed)
+		miners := e.creditedMiner()
 		o := testPayOptions()
 		var balance json.Number
 		require.NoError(t, e.pool.Call(ctx, "getbalance", nil, &balance))
@@ -362,9 +369,7 @@ func TestPayoutFaults(t *testing.T) {
 	})
 	t.Run("unreachable wallet: a clear error, nothing written", func(t *testing.T) {
 		e.t = t
-		miners := e.minerAddresses(1)
-		e.found(map[string]float64{miners[0]: 1})
-		require.Equal(t, 1, e.track().Confirmed)
+		miners := e.creditedMiner()
 		dead := chain.NewClient("127.0.0.1:1", "x", "y")
 		_, err := pay(dead, testPayOptions())
 		require.Error(t, err)
@@ -379,9 +384,7 @@ func TestPayoutFaults(t *testing.T) {
 	})
 	t.Run("database outage: a clear error, then paid once it is back", func(t *testing.T) {
 		e.t = t
-		miners := e.minerAddresses(1)
-		e.found(map[string]float64{miners[0]: 1})
-		require.Equal(t, 1, e.track().Confirmed)
+		miners := e.creditedMiner()
 		e.pg.Stop()
 		_, err := pay(e.pool, testPayOptions())
 		require.Error(t, err)

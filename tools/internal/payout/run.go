@@ -6,15 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/walletprobe"
 )
 
 // RunOptions are what the periodic jobs (`poolctl payout`, `poolctl
@@ -77,10 +75,6 @@ func Run(ctx context.Context, o RunOptions) (Record, error) {
 	runErr := func() error {
 		if o.Consul != nil {
 			lost, unlock, err := takeLock(ctx, o.Consul, lockKey(o.Pool, o.Coin, o.Job))
-			if errors.Is(err, ErrBusy) {
-				rec.Outcome, rec.Message = "skipped", "another run holds the lock "+lockKey(o.Pool, o.Coin, o.Job)
-				return nil
-			}
 			if err != nil {
 				return err
 			}
@@ -146,7 +140,8 @@ func runLocked(ctx context.Context, o RunOptions, rec *Record) error {
 	rec.Outcome = "ok"
 	rec.Message = fmt.Sprintf("blocks: %d credited, %d orphaned, %d pending", track.Confirmed, track.Orphaned, track.Pending)
 	if o.Job != "payout" {
-		return owed(ctx, db, o.Coin, rec)
+		rec.OwedUnits, rec.OwedMiners, err = owedSummary(ctx, db, o.Coin)
+		return err
 	}
 	res, err := Pay(ctx, db, wallet, o.Pay)
 	rec.Sent, rec.Held, rec.OwedUnits, rec.OwedMiners = res.Payouts, res.Held, res.OwedUnits, res.OwedMiners
@@ -164,15 +159,6 @@ func runLocked(ctx context.Context, o RunOptions, rec *Record) error {
 	}
 	if len(res.Held) > 0 {
 		rec.Message += fmt.Sprintf("; %d miner(s) held", len(res.Held))
-	}
-	return nil
-}
-
-func owed(ctx context.Context, db *pgxpool.Pool, coin string, rec *Record) error {
-	err := db.QueryRow(ctx, `SELECT coalesce(sum(owed), 0), count(*) FILTER (WHERE owed > 0) FROM balances WHERE coin = $1`, coin).
-		Scan(&rec.OwedUnits, &rec.OwedMiners)
-	if err != nil {
-		return fmt.Errorf("database: sum what is owed: %w", err)
 	}
 	return nil
 }
@@ -202,16 +188,10 @@ func payerWallet(ctx context.Context, o RunOptions, address string) (*chain.Clie
 		if o.Consul == nil {
 			return nil, "", errors.New("give --wallet or --wallet-service")
 		}
-		entries, _, err := o.Consul.Health().Service(o.WalletService, "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
+		var err error
+		candidates, err = walletprobe.ConsulDiscovery{Consul: o.Consul, WalletService: o.WalletService}.Wallets(ctx)
 		if err != nil {
 			return nil, "", fmt.Errorf("find the wallets in Consul: %w", err)
-		}
-		for _, e := range entries {
-			addr := e.Service.Address
-			if addr == "" {
-				addr = e.Node.Address
-			}
-			candidates = append(candidates, net.JoinHostPort(addr, strconv.Itoa(e.Service.Port)))
 		}
 	}
 	if len(candidates) == 0 {
@@ -253,7 +233,7 @@ func takeLock(ctx context.Context, consul *consulapi.Client, key string) (lost <
 		return nil, nil, fmt.Errorf("consul lock %s: %w", key, err)
 	}
 	if held == nil {
-		return nil, nil, ErrBusy
+		return nil, nil, fmt.Errorf("another run holds the lock %s: %w", key, ErrBusy)
 	}
 	return held, func() { _ = lock.Unlock() }, nil
 }

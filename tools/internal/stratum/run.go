@@ -72,7 +72,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := NewMetrics(reg)
 
-	db, err := openDatabase(o)
+	db, err := ledger.Open(o.DatabaseURL, o.Consul, o.DatabaseService, 4)
 	if err != nil {
 		return err
 	}
@@ -179,10 +179,6 @@ func runLedger(ctx context.Context, db *pgxpool.Pool, w *ledger.Writer, log *slo
 		}
 	}
 	return w.Run(ctx)
-}
-
-func openDatabase(o RunOptions) (*pgxpool.Pool, error) {
-	return ledger.Open(o.DatabaseURL, o.Consul, o.DatabaseService, 4)
 }
 
 // poolAddress is the configured address, or the one every instance shares
