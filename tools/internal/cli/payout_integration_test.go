@@ -87,7 +87,24 @@ func payOutOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	require.NoError(t, json.Unmarshal(pair.Value, &rec))
 	t.Logf("last payout run: %s: %s", rec.Outcome, rec.Message)
 
-	// Confirm the payout and read what the address holds on chain.
+	// Confirm the payout on a wallet whose mempool holds it (the other
+	// may not have had it relayed yet), then read what the address holds
+	// on chain.
+	conn, err := pgx.Connect(ctx, devDatabase(t, c))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var txid string
+	require.NoError(t, conn.QueryRow(ctx, `SELECT txid FROM payouts WHERE status = 'sent'`).Scan(&txid))
+	waitUntil(t, "a wallet holds the payout in its mempool", func() bool {
+		for addr := range wallets {
+			w, err := failover.WalletClient(ctx, nomad, jobspec.WalletSecretsPath("ltc"), addr)
+			if err == nil && w.Call(ctx, "getmempoolentry", []any{txid}, nil) == nil {
+				client = w
+				return true
+			}
+		}
+		return false
+	})
 	_, err = client.GenerateToAddress(ctx, 1, burn)
 	require.NoError(t, err)
 	var scan struct {
@@ -99,9 +116,6 @@ func payOutOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	onChain, err := payout.Units(scan.TotalAmount, 100_000_000)
 	require.NoError(t, err)
 
-	conn, err := pgx.Connect(ctx, devDatabase(t, c))
-	require.NoError(t, err)
-	defer conn.Close(ctx)
 	var credited, paid, owed, expected, blocks, sent int64
 	require.NoError(t, conn.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM credits WHERE address = $1`, minerAddress).Scan(&credited))
 	require.NoError(t, conn.QueryRow(ctx, `SELECT paid, owed FROM balances WHERE address = $1`, minerAddress).Scan(&paid, &owed))
