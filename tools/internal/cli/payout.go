@@ -20,17 +20,12 @@ var unitsPerCoin = config.Chains["litecoin"].UnitsPerCoin
 // ledgerFlags are what both periodic ledger jobs need: the coin's wallets,
 // the database, and how blocks are credited.
 func ledgerFlags() []cli.Flag {
-	return append(connFlags(),
-		&cli.StringFlag{Name: "pool", Value: "scryptpool", Usage: "the pool's name (Consul KV prefix)"},
+	return append(append(connFlags(), databaseFlags()...),
 		&cli.StringFlag{Name: "coin", Required: true, Usage: "the coin's name in pool.hcl"},
 		&cli.StringFlag{Name: "network", Value: "mainnet", Usage: "mainnet, testnet or regtest: which addresses are valid"},
 		&cli.StringFlag{Name: "wallet-service", Usage: "Consul service of the coin's wallets"},
 		&cli.StringSliceFlag{Name: "wallet", Usage: "a wallet's RPC address, host:port, instead of Consul (repeatable)"},
 		&cli.StringFlag{Name: "credentials", Required: true, Usage: "file holding the wallets' RPC user:password"},
-		&cli.StringFlag{Name: "database-service", Usage: "Consul service of the pool's PostgreSQL"},
-		&cli.StringFlag{Name: "database-url", Usage: "postgres:// URL instead of Consul"},
-		&cli.StringFlag{Name: "database-credentials", Usage: "file holding the database user:password"},
-		&cli.StringFlag{Name: "database-name", Value: "pool", Usage: "database name"},
 		&cli.StringFlag{Name: "pool-address", Usage: "the address block rewards go to (default: the one in Consul KV)"},
 		&cli.IntFlag{Name: "confirmations", Value: 100, Usage: "a block's reward is credited at this depth"},
 		&cli.StringFlag{Name: "scheme", Value: "pplns", Usage: "pplns or proportional"},

@@ -121,6 +121,12 @@ var schema = []string{
 		difficulty double precision NOT NULL,
 		PRIMARY KEY (coin, address, hour)
 	)`,
+	// Hours before counted_until are final in stats_hourly: the roll-up
+	// counts them no more, and their shares may be pruned.
+	`CREATE TABLE IF NOT EXISTS stats_rollup (
+		coin text PRIMARY KEY,
+		counted_until timestamptz NOT NULL
+	)`,
 }
 
 // Migrate creates the ledger's tables and indexes if they are missing. It

@@ -17,23 +17,23 @@ type Scheme struct {
 	Window float64
 }
 
-// querier is what both a pool and a transaction offer.
-type querier interface {
+// Querier is what both a pool and a transaction offer.
+type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// weightsFor returns, per address, the share difficulty that block
-// (ending at share shareID) is divided by.
+// WindowStart returns the id of the first share of the block ending at
+// share shareID: the shares from it to shareID divide the block's reward.
 //
 // PPLNS: walking back from the block's share on the (coin, id) index, a
 // running sum finds the first share of the window and the scan stops
-// there; one range aggregate then sums the window by address. Both touch
-// only the window's rows, however many shares the table holds.
+// there, touching only the window's rows however many shares the table
+// holds. Fewer shares than the window: all of them (0).
 //
 // Proportional: the shares since the previous block of the coin that was
 // not orphaned.
-func weightsFor(ctx context.Context, q querier, coin string, shareID int64, networkDifficulty float64, s Scheme) ([]Weight, error) {
+func WindowStart(ctx context.Context, q Querier, coin string, shareID int64, networkDifficulty float64, s Scheme) (int64, error) {
 	var from int64
 	switch s.Name {
 	case "pplns":
@@ -45,19 +45,30 @@ func weightsFor(ctx context.Context, q querier, coin string, shareID int64, netw
 				ORDER BY id DESC
 			) w WHERE running >= $3 LIMIT 1`, coin, shareID, window).Scan(&from)
 		if errors.Is(err, pgx.ErrNoRows) {
-			from = 0 // fewer shares than the window: all of them
+			return 0, nil
 		} else if err != nil {
-			return nil, fmt.Errorf("find the PPLNS window: %w", err)
+			return 0, fmt.Errorf("find the PPLNS window: %w", err)
 		}
 	case "proportional":
 		err := q.QueryRow(ctx, `
 			SELECT coalesce(max(share_id), 0) + 1 FROM blocks
 			WHERE coin = $1 AND share_id < $2 AND status <> 'orphaned'`, coin, shareID).Scan(&from)
 		if err != nil {
-			return nil, fmt.Errorf("find the round's first share: %w", err)
+			return 0, fmt.Errorf("find the round's first share: %w", err)
 		}
 	default:
-		return nil, fmt.Errorf("unknown payout scheme %q", s.Name)
+		return 0, fmt.Errorf("unknown payout scheme %q", s.Name)
+	}
+	return from, nil
+}
+
+// weightsFor returns, per address, the share difficulty that block
+// (ending at share shareID) is divided by: one range aggregate over the
+// window WindowStart finds.
+func weightsFor(ctx context.Context, q Querier, coin string, shareID int64, networkDifficulty float64, s Scheme) ([]Weight, error) {
+	from, err := WindowStart(ctx, q, coin, shareID, networkDifficulty, s)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := q.Query(ctx, `
 		SELECT address, sum(difficulty) FROM shares

@@ -52,36 +52,60 @@ type Record struct {
 	// Blocks pending, confirmed and orphaned by this run.
 	Blocks *TrackResult `json:"blocks,omitempty"`
 	Sent   []Sent       `json:"sent,omitempty"`
+	// Lines are details status prints under the message (housekeeping:
+	// the files a backup wrote, what stats pruned).
+	Lines []string `json:"lines,omitempty"`
 }
 
-// RecordKey is where the last run of a job is kept in Consul KV.
+// RecordKey is where the last run of a job is kept in Consul KV; coin is
+// empty for the pool's own jobs (stats, backup).
 func RecordKey(pool, coin, job string) string {
-	return pool + "/runs/" + coin + "/" + job
+	return pool + "/runs/" + scope(coin) + job
 }
 
 // lockKey is the Consul lock a run holds.
 func lockKey(pool, coin, job string) string {
-	return pool + "/locks/" + coin + "/" + job
+	return pool + "/locks/" + scope(coin) + job
+}
+
+func scope(coin string) string {
+	if coin == "" {
+		return ""
+	}
+	return coin + "/"
 }
 
 // PoolAddressKey is where the stratum servers keep the pool address.
 func PoolAddressKey(pool, coin string) string { return pool + "/" + coin + "/pool-address" }
 
-// Run runs one periodic job under a Consul lock and records its outcome.
-// A run that finds the lock held records "skipped" and returns nil: a
-// second forced run is not a failure.
+// Run runs one periodic payout or blocks job under a Consul lock and
+// records its outcome.
 func Run(ctx context.Context, o RunOptions) (Record, error) {
-	rec := Record{Job: o.Job, Started: time.Now().UTC()}
+	return Recorded(ctx, RecordedRun{Consul: o.Consul, Pool: o.Pool, Coin: o.Coin, Job: o.Job}, func(ctx context.Context, rec *Record) error {
+		return runLocked(ctx, o, rec)
+	})
+}
+
+// RecordedRun names a periodic job's run: its lock and its record.
+type RecordedRun struct {
+	Consul          *consulapi.Client // nil: no lock, no record (tests, manual runs)
+	Pool, Coin, Job string
+}
+
+// Recorded runs body under the job's Consul lock and records its outcome
+// in Consul KV. A run that finds the lock held (or body returning ErrBusy)
+// records "skipped" and returns nil: a second forced run is not a
+// failure. A run that loses its lock (its Consul session expired) has its
+// context cancelled, so it stops at the next step.
+func Recorded(ctx context.Context, r RecordedRun, body func(ctx context.Context, rec *Record) error) (Record, error) {
+	rec := Record{Job: r.Job, Started: time.Now().UTC()}
 	runErr := func() error {
-		if o.Consul != nil {
-			lost, unlock, err := takeLock(ctx, o.Consul, lockKey(o.Pool, o.Coin, o.Job))
+		if r.Consul != nil {
+			lost, unlock, err := takeLock(ctx, r.Consul, lockKey(r.Pool, r.Coin, r.Job))
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			// A run that loses its lock (its Consul session expired)
-			// stops at the next step; an open intent is settled by the
-			// next run from what the wallet says.
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithCancel(ctx)
 			defer cancel()
@@ -93,7 +117,7 @@ func Run(ctx context.Context, o RunOptions) (Record, error) {
 				}
 			}()
 		}
-		return runLocked(ctx, o, &rec)
+		return body(ctx, &rec)
 	}()
 	rec.Finished = time.Now().UTC()
 	if runErr != nil {
@@ -103,9 +127,9 @@ func Run(ctx context.Context, o RunOptions) (Record, error) {
 			rec.Outcome, rec.Message = "failed", runErr.Error()
 		}
 	}
-	if o.Consul != nil {
+	if r.Consul != nil {
 		data, _ := json.Marshal(rec)
-		if _, err := o.Consul.KV().Put(&consulapi.KVPair{Key: RecordKey(o.Pool, o.Coin, o.Job), Value: data}, nil); err != nil && runErr == nil {
+		if _, err := r.Consul.KV().Put(&consulapi.KVPair{Key: RecordKey(r.Pool, r.Coin, r.Job), Value: data}, nil); err != nil && runErr == nil {
 			runErr = fmt.Errorf("record the run in Consul: %w", err)
 		}
 	}

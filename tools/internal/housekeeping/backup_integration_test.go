@@ -1,0 +1,138 @@
+package housekeeping
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+)
+
+const pgBin = "/usr/lib/postgresql/15/bin"
+
+type backupEnv struct {
+	pg     *testenv.Postgres
+	wallet *testenv.Litecoind
+	o      BackupOptions
+}
+
+func newBackupEnv(t *testing.T) *backupEnv {
+	t.Helper()
+	pg, db := startLedger(t)
+	share(t, db, "ltc", "Lminer-in-the-dump", 42, 1, now)
+	u, err := url.Parse(pg.DSN)
+	require.NoError(t, err)
+	password, _ := u.User.Password()
+	port, err := strconv.Atoi(u.Port())
+	require.NoError(t, err)
+	wallet := testenv.StartLitecoind(t)
+	return &backupEnv{pg: pg, wallet: wallet, o: BackupOptions{
+		Dir: t.TempDir(), KeepDays: 3, PGBin: pgBin,
+		Database: Database{Host: u.Hostname(), Port: uint16(port), Name: "pool", User: u.User.Username(), Password: password},
+		Wallets:  []WalletBackup{{Coin: "ltc", Instance: "0", Client: wallet.Client(), Dir: filepath.Join(wallet.DataDir, "backups")}},
+	}}
+}
+
+func dumps(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, "database"))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Daily backups over a week with three days kept: the dumps of the last
+// three days stay, each reads back with the data in it, and each wallet
+// keeps three daily copies that load as wallets holding its keys.
+func TestBackupRotatesAndRestores(t *testing.T) {
+	e := newBackupEnv(t)
+	ctx := context.Background()
+	require.NoError(t, os.MkdirAll(e.o.Wallets[0].Dir, 0o755))
+	poolAddress, err := e.wallet.Client().NewAddress(ctx)
+	require.NoError(t, err)
+
+	day0 := time.Date(2026, 11, 1, 3, 17, 0, 0, time.UTC)
+	for day := 0; day < 7; day++ {
+		e.o.Now = func() time.Time { return day0.AddDate(0, 0, day) }
+		res, err := Backup(ctx, e.o)
+		require.NoError(t, err, "day %d", day)
+		assert.FileExists(t, res.Dump)
+		assert.Positive(t, res.DumpBytes)
+		require.Len(t, res.WalletsTo, 1)
+	}
+	assert.Equal(t, []string{
+		"pool-20261104T031700Z.dump", "pool-20261105T031700Z.dump", "pool-20261106T031700Z.dump", "pool-20261107T031700Z.dump",
+	}, dumps(t, e.o.Dir), "three days kept, and the one exactly three days old")
+
+	// The newest dump holds the share.
+	out, err := exec.Command(filepath.Join(pgBin, "pg_restore"), "--data-only", "--table=shares", "--file=-",
+		filepath.Join(e.o.Dir, "database", "pool-20261107T031700Z.dump")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "Lminer-in-the-dump")
+
+	// Three wallet slots, and a copy loads as a wallet with the key.
+	copies, err := filepath.Glob(filepath.Join(e.o.Wallets[0].Dir, "wallet-day*.dat"))
+	require.NoError(t, err)
+	assert.Len(t, copies, 3)
+	restored := filepath.Join(e.wallet.DataDir, "regtest", "wallets", "restored")
+	require.NoError(t, os.MkdirAll(restored, 0o700))
+	data, err := os.ReadFile(copies[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(restored, "wallet.dat"), data, 0o600))
+	require.NoError(t, e.wallet.Client().Call(ctx, "loadwallet", []any{"restored"}, nil))
+	restoredClient := e.wallet.Client()
+	restoredClient.URL += "/wallet/restored"
+	var info struct {
+		IsMine bool `json:"ismine"`
+	}
+	require.NoError(t, restoredClient.Call(ctx, "getaddressinfo", []any{poolAddress}, &info))
+	assert.True(t, info.IsMine, "the restored copy holds the pool address's key")
+}
+
+// The database down: the run fails saying so, leaves no partial dump and
+// removes no old one; the wallets are still backed up. A wallet that does
+// not answer is named, and the dump is still made.
+func TestBackupFailuresAreNamedAndLoseNothing(t *testing.T) {
+	e := newBackupEnv(t)
+	ctx := context.Background()
+	require.NoError(t, os.MkdirAll(e.o.Wallets[0].Dir, 0o755))
+	old := time.Date(2026, 10, 1, 3, 17, 0, 0, time.UTC)
+	e.o.Now = func() time.Time { return old }
+	_, err := Backup(ctx, e.o)
+	require.NoError(t, err)
+
+	e.pg.Stop()
+	e.o.Now = func() time.Time { return old.AddDate(0, 1, 0) }
+	res, err := Backup(ctx, e.o)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "pg_dump of pool at 127.0.0.1:")
+	assert.Equal(t, []string{"pool-20261001T031700Z.dump"}, dumps(t, e.o.Dir), "no partial dump, the old one kept")
+	assert.Len(t, res.WalletsTo, 1, "the wallet is backed up all the same")
+	e.pg.Start()
+
+	dead := chain.NewClient("127.0.0.1:1", "u", "p")
+	e.o.Wallets = append(e.o.Wallets, WalletBackup{Coin: "ltc", Instance: "1", Client: dead, Dir: "/chain/1/backups"})
+	e.o.Now = func() time.Time { return old.AddDate(0, 1, 1) }
+	res, err = Backup(ctx, e.o)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ltc wallet 1 (http://127.0.0.1:1)")
+	assert.NotEmpty(t, res.Dump, "the dump is made all the same")
+	assert.Equal(t, []string{"pool-20261102T031700Z.dump"}, dumps(t, e.o.Dir),
+		"a new dump, and the month-old one removed")
+	assert.True(t, strings.HasPrefix(res.Removed[0], "pool-2026100"))
+}
