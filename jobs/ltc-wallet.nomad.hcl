@@ -132,7 +132,11 @@ job "ltc-wallet" {
       }
       config {
         command = "/bin/mkdir"
-        args    = ["-p", "/chain/${NOMAD_ALLOC_INDEX}"]
+        args = [
+          "-p",
+          "/chain/${NOMAD_ALLOC_INDEX}",
+          "/chain/${NOMAD_ALLOC_INDEX}/backups",
+        ]
       }
       resources {
         cpu    = 50

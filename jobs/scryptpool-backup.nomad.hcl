@@ -23,6 +23,8 @@ job "scryptpool-backup" {
       type   = "host"
       source = "pool-data"
     }
+    # A dump is renamed into place only once it reads back whole, and a
+    # wallet copy overwrites only its own day's, so one quick retry is safe.
     restart {
       interval = "10m"
       attempts = 1
@@ -47,9 +49,11 @@ job "scryptpool-backup" {
           "backup",
           "--pool=scryptpool",
           "--database-service=scryptpool-database",
+          "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
           "--dir=/backup",
           "--keep-days=14",
-          "--wallet-service=ltc-wallet",
+          "--wallet-backup-dir=/chain/{instance}/backups",
+          "--wallet=ltc-wallet:${NOMAD_SECRETS_DIR}/ltc-wallet.credentials",
         ]
       }
       constraint {
@@ -66,6 +70,18 @@ job "scryptpool-backup" {
       logs {
         max_files     = 3
         max_file_size = 5
+      }
+      template {
+        destination = "secrets/database.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/scryptpool-backup\" }}{{ .db_user }}:{{ .db_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0444"
+      }
+      template {
+        destination = "secrets/ltc-wallet.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/scryptpool-backup\" }}{{ .ltc_rpc_user }}:{{ .ltc_rpc_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0444"
       }
       volume_mount {
         volume      = "pool-data"

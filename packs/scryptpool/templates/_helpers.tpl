@@ -166,7 +166,7 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
       }
       config {
         command = "/bin/mkdir"
-        args    = ["-p", "/chain/${NOMAD_ALLOC_INDEX}"]
+        args    = ["-p", "/chain/${NOMAD_ALLOC_INDEX}", "/chain/${NOMAD_ALLOC_INDEX}/backups"]
       }
       resources {
         cpu    = 50
@@ -449,25 +449,19 @@ job [[ .id | quote ]] {
         destination = "/backup"
       }
       [[- end ]]
-      [[- if .ledger ]]
+      [[- range .logins ]]
       template {
-        destination = "secrets/wallet.credentials"
+        destination = "secrets/[[ .file ]]"
         change_mode = "noop"
+        [[- if eq ($.user | default "nobody") "nobody" ]]
         perms       = "0400"
         uid         = 65534
         gid         = 65534
+        [[- else ]]
+        perms       = "0444"
+        [[- end ]]
         data        = <<EOT
-{{ with nomadVar "nomad/jobs/[[ .id ]]" }}{{ .rpc_user }}:{{ .rpc_password }}{{ end }}
-EOT
-      }
-      template {
-        destination = "secrets/database.credentials"
-        change_mode = "noop"
-        perms       = "0400"
-        uid         = 65534
-        gid         = 65534
-        data        = <<EOT
-{{ with nomadVar "nomad/jobs/[[ .id ]]" }}{{ .db_user }}:{{ .db_password }}{{ end }}
+{{ with nomadVar "nomad/jobs/[[ $.id ]]" }}{{ .[[ .user ]] }}:{{ .[[ .password ]] }}{{ end }}
 EOT
       }
       [[- end ]]
@@ -480,13 +474,13 @@ EOT
 [[- define "payout" -]]
 [[- $c := .coin -]][[- $p := $c.payout -]]
 [[- $args := concat (list (printf "--coin=%s" $c.name) (printf "--network=%s" $c.network) (printf "--wallet-service=%s-wallet" $c.name) "--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials" (printf "--database-service=%s-database" (var "pool_name" .ctx)) "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials" (printf "--confirmations=%v" $c.payout.confirmations) (printf "--scheme=%s" $c.payout.scheme) (printf "--window=%v" $c.payout.window) (printf "--fee-percent=%v" $c.stratum.fee_percent)) (list (printf "--minimum=%v" $p.minimum) (printf "--reserve=%v" $p.reserve) (printf "--max-outputs=%v" $p.max_outputs)) -]]
-[[ template "periodic" (dict "ctx" .ctx "coin" $c "kind" "payout" "id" (printf "%s-payout" $c.name) "title" "payouts: pays miners what they are owed, exactly once" "cron" $p.cron "retries" 0 "cpu" $p.cpu_mhz "memory" $p.memory_mb "args" $args "ledger" true) ]]
+[[ template "periodic" (dict "ctx" .ctx "coin" $c "kind" "payout" "id" (printf "%s-payout" $c.name) "title" "payouts: pays miners what they are owed, exactly once" "cron" $p.cron "retries" 0 "cpu" $p.cpu_mhz "memory" $p.memory_mb "args" $args "logins" (list (dict "file" "wallet.credentials" "user" "rpc_user" "password" "rpc_password") (dict "file" "database.credentials" "user" "db_user" "password" "db_password"))) ]]
 [[- end -]]
 
 [[- define "blocks" -]]
 [[- $c := .coin -]][[- $h := var "housekeeping" .ctx -]]
 [[- $args := (list (printf "--coin=%s" $c.name) (printf "--network=%s" $c.network) (printf "--wallet-service=%s-wallet" $c.name) "--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials" (printf "--database-service=%s-database" (var "pool_name" .ctx)) "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials" (printf "--confirmations=%v" $c.payout.confirmations) (printf "--scheme=%s" $c.payout.scheme) (printf "--window=%v" $c.payout.window) (printf "--fee-percent=%v" $c.stratum.fee_percent)) -]]
-[[ template "periodic" (dict "ctx" .ctx "coin" $c "kind" "blocks" "id" (printf "%s-blocks" $c.name) "title" "block tracking: follows found blocks to maturity or orphaning" "cron" $h.blocks_cron "retries" 1 "cpu" $h.cpu_mhz "memory" $h.memory_mb "args" $args "ledger" true) ]]
+[[ template "periodic" (dict "ctx" .ctx "coin" $c "kind" "blocks" "id" (printf "%s-blocks" $c.name) "title" "block tracking: follows found blocks to maturity or orphaning" "cron" $h.blocks_cron "retries" 1 "cpu" $h.cpu_mhz "memory" $h.memory_mb "args" $args "logins" (list (dict "file" "wallet.credentials" "user" "rpc_user" "password" "rpc_password") (dict "file" "database.credentials" "user" "db_user" "password" "db_password"))) ]]
 [[- end -]]
 
 [[- define "coin" -]]

@@ -1,4 +1,5 @@
 [[- $h := var "housekeeping" . -]]
-[[- $args := list (printf "--database-service=%s-database" (var "pool_name" .)) "--dir=/backup" (printf "--keep-days=%v" $h.backup_keep_days) -]]
-[[- range var "coins" . ]][[ $args = append $args (printf "--wallet-service=%s-wallet" .name) ]][[ end -]]
-[[ template "periodic" (dict "ctx" . "kind" "backup" "id" (printf "%s-backup" (var "pool_name" .)) "title" "backups of the database and wallets" "cron" $h.backup_cron "retries" 1 "cpu" $h.cpu_mhz "memory" $h.memory_mb "volume" $h.backup_volume "user" "postgres" "args" $args) ]]
+[[- $args := list (printf "--database-service=%s-database" (var "pool_name" .)) "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials" "--dir=/backup" (printf "--keep-days=%v" $h.backup_keep_days) "--wallet-backup-dir=/chain/{instance}/backups" -]]
+[[- $logins := list (dict "file" "database.credentials" "user" "db_user" "password" "db_password") -]]
+[[- range var "coins" . ]][[ $args = append $args (printf "--wallet=%s-wallet:${NOMAD_SECRETS_DIR}/%s-wallet.credentials" .name .name) ]][[ $logins = append $logins (dict "file" (printf "%s-wallet.credentials" .name) "user" (printf "%s_rpc_user" .name) "password" (printf "%s_rpc_password" .name)) ]][[ end -]]
+[[ template "periodic" (dict "ctx" . "kind" "backup" "id" (printf "%s-backup" (var "pool_name" .)) "title" "backups of the database and wallets" "cron" $h.backup_cron "retries" 1 "cpu" $h.cpu_mhz "memory" $h.memory_mb "volume" $h.backup_volume "user" "postgres" "args" $args "logins" $logins) ]]

@@ -218,24 +218,39 @@ func ensureSecrets(ctx context.Context, c *Clients, pool *config.Pool, plan *Pla
 		if j.NotDeployable != "" {
 			continue
 		}
-		var path string
+		database := []secrets.Copy{
+			{From: jobspec.DatabaseSecretsPath(pool), Item: secrets.ItemDatabaseUser, As: secrets.ItemDatabaseUser},
+			{From: jobspec.DatabaseSecretsPath(pool), Item: secrets.ItemDatabasePassword, As: secrets.ItemDatabasePassword},
+		}
+		wallets := func(coin, prefix string) []secrets.Copy {
+			return []secrets.Copy{
+				{From: jobspec.WalletSecretsPath(coin), Item: secrets.ItemUser, As: prefix + secrets.ItemUser},
+				{From: jobspec.WalletSecretsPath(coin), Item: secrets.ItemPassword, As: prefix + secrets.ItemPassword},
+			}
+		}
+		var path, what string
+		var copies []secrets.Copy
 		switch j.Kind {
 		case jobspec.KindStratum:
-			path = jobspec.StratumSecretsPath(j.Coin)
+			path, what, copies = jobspec.StratumSecretsPath(j.Coin), "the wallets' and the database's logins", append(wallets(j.Coin, ""), database...)
 		case jobspec.KindPayout, jobspec.KindBlocks:
-			path = jobspec.LedgerSecretsPath(j.Coin, j.Kind)
+			path, what, copies = jobspec.LedgerSecretsPath(j.Coin, j.Kind), "the wallets' and the database's logins", append(wallets(j.Coin, ""), database...)
+		case jobspec.KindStats:
+			path, what, copies = jobspec.HousekeepingSecretsPath(pool, j.Kind), "the database's login", database
+		case jobspec.KindBackup:
+			path, what, copies = jobspec.HousekeepingSecretsPath(pool, j.Kind), "the database's and every coin's wallets' logins", database
+			for _, coin := range pool.Coins {
+				copies = append(copies, wallets(coin.Name, jobspec.CoinItem(coin.Name, ""))...)
+			}
 		default:
 			continue
 		}
-		wrote, err := secrets.EnsureCopy(ctx, c.Nomad, path, map[string][]string{
-			jobspec.WalletSecretsPath(j.Coin): {secrets.ItemUser, secrets.ItemPassword},
-			jobspec.DatabaseSecretsPath(pool): {secrets.ItemDatabaseUser, secrets.ItemDatabasePassword},
-		})
+		wrote, err := secrets.EnsureCopies(ctx, c.Nomad, path, copies)
 		if err != nil {
 			return fail(err)
 		}
 		if wrote {
-			progress(o, "%s: the wallets' and the database's logins copied to Nomad variable %s", j.ID(), path)
+			progress(o, "%s: %s copied to Nomad variable %s", j.ID(), what, path)
 		}
 	}
 	return nil

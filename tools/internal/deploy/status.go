@@ -136,7 +136,7 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 		s.Wallets = append(s.Wallets, readWallets(ctx, c, j.Coin)...)
 	}
 	for _, js := range s.Jobs {
-		if js.Kind != jobspec.KindPayout && js.Kind != jobspec.KindBlocks || !js.Registered {
+		if js.Job == nil || js.Job.Periodic == nil || !js.Registered {
 			continue
 		}
 		r, err := readRun(ctx, c, pool, js)
@@ -360,15 +360,17 @@ func (s *Status) Write(w io.Writer) {
 	}
 
 	if len(s.Runs) > 0 {
-		fmt.Fprintln(tw, "\nPeriodic runs (payouts and block tracking)")
+		fmt.Fprintln(tw, "\nPeriodic runs")
 		fmt.Fprintln(tw, "JOB\tLAST RUN\tOUTCOME\tLATEST LAUNCH\tNEXT RUN\tOWED\tMINERS OWED\tHELD")
 		for _, r := range s.Runs {
 			last, outcome, owed, miners, held := "never", "-", "-", "-", "-"
 			if rec := r.Record; rec != nil {
 				last = rec.Finished.Format("2006-01-02 15:04:05 MST")
 				outcome = rec.Outcome
-				owed = string(payout.Coins(rec.OwedUnits, config.Chains["litecoin"].UnitsPerCoin))
-				miners, held = fmt.Sprint(rec.OwedMiners), fmt.Sprint(len(rec.Held))
+				if r.Kind == jobspec.KindPayout || r.Kind == jobspec.KindBlocks {
+					owed = string(payout.Coins(rec.OwedUnits, config.Chains["litecoin"].UnitsPerCoin))
+					miners, held = fmt.Sprint(rec.OwedMiners), fmt.Sprint(len(rec.Held))
+				}
 			}
 			latest := "-"
 			if r.LatestLaunch != "" {
@@ -385,8 +387,16 @@ func (s *Status) Write(w io.Writer) {
 				continue
 			}
 			fmt.Fprintf(tw, "  %s: %s\n", r.JobID, r.Record.Message)
+			for _, line := range r.Record.Lines {
+				fmt.Fprintf(tw, "  %s: %s\n", r.JobID, line)
+			}
 			for addr, why := range r.Record.Held {
 				fmt.Fprintf(tw, "  %s held %s: %s\n", r.JobID, addr, why)
+			}
+			if r.Kind == jobspec.KindPayout {
+				for _, b := range r.Record.Owing {
+					fmt.Fprintf(tw, "  %s pending %s: %s\n", r.JobID, b.Address, payout.Coins(b.Units, config.Chains["litecoin"].UnitsPerCoin))
+				}
 			}
 		}
 	}

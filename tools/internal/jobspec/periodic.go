@@ -2,6 +2,7 @@ package jobspec
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"time"
 
@@ -19,9 +20,9 @@ const BackupMount = "/backup"
 type periodicSpec struct {
 	coin string
 	kind Kind
-	// ledger jobs log in to the coin's wallets and the database with
-	// credentials deploy copies into their own Nomad variable.
-	ledger     bool
+	// secrets are the credential files the job's task reads, rendered
+	// from its own Nomad variable (deploy copies the logins there).
+	secrets    []*api.Template
 	cron       string
 	args       []string
 	cpu        int
@@ -49,13 +50,7 @@ func (b builder) periodic(spec periodicSpec) *Job {
 	if spec.user != "" {
 		task.User = spec.user
 	}
-	if spec.ledger {
-		secretsPath := LedgerSecretsPath(spec.coin, spec.kind)
-		task.Templates = []*api.Template{
-			secretTemplate("secrets/wallet.credentials", fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemUser, secrets.ItemPassword)),
-			secretTemplate("secrets/database.credentials", fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemDatabaseUser, secrets.ItemDatabasePassword)),
-		}
-	}
+	task.Templates = spec.secrets
 	group := &api.TaskGroup{
 		Name:          ptr(sub),
 		Count:         ptr(1),
@@ -93,6 +88,40 @@ func (b builder) periodic(spec periodicSpec) *Job {
 	}
 }
 
+// loginTemplate renders user:password from two items of a Nomad
+// variable into a file of the task's secrets directory. A task that runs
+// as another user than nobody (the backup, as postgres, whose uid differs
+// from node to node) gets it readable by all, inside the secrets
+// directory that only the task's user can enter.
+func loginTemplate(file, variable, userItem, passwordItem, taskUser string) *api.Template {
+	t := secretTemplate("secrets/"+file, fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", variable, userItem, passwordItem))
+	if taskUser != "" && taskUser != "nobody" {
+		t.Perms, t.Uid, t.Gid = ptr("0444"), nil, nil
+	}
+	return t
+}
+
+// ledgerSecrets are the wallets' and the database's logins of a payout
+// or blocks job.
+func ledgerSecrets(coin string, kind Kind) []*api.Template {
+	variable := LedgerSecretsPath(coin, kind)
+	return []*api.Template{
+		loginTemplate("wallet.credentials", variable, secrets.ItemUser, secrets.ItemPassword, ""),
+		loginTemplate("database.credentials", variable, secrets.ItemDatabaseUser, secrets.ItemDatabasePassword, ""),
+	}
+}
+
+// HousekeepingSecretsPath is the Nomad variable of the pool's stats or
+// backup job: the database's login and, for backups, each coin's wallets'
+// (items <coin>_rpc_user and <coin>_rpc_password).
+func HousekeepingSecretsPath(p *config.Pool, kind Kind) string {
+	return "nomad/jobs/" + JobID(p, "", kind)
+}
+
+// CoinItem is a coin's copy of a wallet login item in a variable that
+// holds several coins'.
+func CoinItem(coin, item string) string { return coin + "_" + item }
+
 // LedgerSecretsPath is the Nomad variable of a coin's payout or blocks
 // job: the wallets' RPC login and the database's, copied there by deploy
 // (a periodic job's runs read their parent job's variable).
@@ -121,10 +150,10 @@ func (b builder) ledgerArgs(coin *config.Coin) []string {
 func (b builder) payout(coin *config.Coin) *Job {
 	p := coin.Payout
 	return b.periodic(periodicSpec{
-		coin:   coin.Name,
-		kind:   KindPayout,
-		ledger: true,
-		cron:   p.Cron,
+		coin:    coin.Name,
+		kind:    KindPayout,
+		secrets: ledgerSecrets(coin.Name, KindPayout),
+		cron:    p.Cron,
 		args: append(b.ledgerArgs(coin),
 			"--minimum="+formatFloat(p.Minimum),
 			"--reserve="+formatFloat(p.Reserve),
@@ -146,7 +175,7 @@ func (b builder) blocks(coin *config.Coin) *Job {
 	return b.periodic(periodicSpec{
 		coin:    coin.Name,
 		kind:    KindBlocks,
-		ledger:  true,
+		secrets: ledgerSecrets(coin.Name, KindBlocks),
 		cron:    h.BlocksCron,
 		args:    b.ledgerArgs(coin),
 		cpu:     h.CPUMHz,
@@ -162,31 +191,55 @@ func (b builder) blocks(coin *config.Coin) *Job {
 
 func (b builder) stats() *Job {
 	h := b.pool.Housekeeping
+	args := []string{
+		"--database-service=" + DatabaseService(b.pool),
+		"--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
+	}
+	for _, coin := range b.pool.Coins {
+		scheme := coin.Payout.Scheme
+		if scheme == "pplns" {
+			scheme += ":" + formatFloat(coin.Payout.Window)
+		}
+		args = append(args, "--scheme="+coin.Name+"="+scheme)
+	}
+	variable := HousekeepingSecretsPath(b.pool, KindStats)
 	return b.periodic(periodicSpec{
 		kind:    KindStats,
 		cron:    h.StatsCron,
-		args:    []string{"--database-service=" + DatabaseService(b.pool)},
+		args:    args,
+		secrets: []*api.Template{loginTemplate("database.credentials", variable, secrets.ItemDatabaseUser, secrets.ItemDatabasePassword, "")},
 		cpu:     h.CPUMHz,
 		memory:  h.MemoryMB,
 		retries: 1,
 		source:  config.AttrRange(h.Body, "stats_cron", b.pool.NameRange),
+		extraNotes: nomadhcl.Notes{
+			"group.stats/restart": "The roll-up replaces the hours it counts and pruning keeps every\n" +
+				"window a payout may read, so one quick retry is safe.",
+		},
 	})
 }
 
 func (b builder) backup() *Job {
 	h := b.pool.Housekeeping
+	variable := HousekeepingSecretsPath(b.pool, KindBackup)
 	args := []string{
 		"--database-service=" + DatabaseService(b.pool),
+		"--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
 		"--dir=" + BackupMount,
 		"--keep-days=" + strconv.Itoa(h.BackupKeepDays),
+		"--wallet-backup-dir=" + path.Join(ChainMount, "{instance}", WalletBackupDir),
 	}
+	templates := []*api.Template{loginTemplate("database.credentials", variable, secrets.ItemDatabaseUser, secrets.ItemDatabasePassword, DatabaseUser)}
 	for _, coin := range b.pool.Coins {
-		args = append(args, "--wallet-service="+WalletService(coin.Name))
+		file := coin.Name + "-wallet.credentials"
+		args = append(args, "--wallet="+WalletService(coin.Name)+":${NOMAD_SECRETS_DIR}/"+file)
+		templates = append(templates, loginTemplate(file, variable, CoinItem(coin.Name, secrets.ItemUser), CoinItem(coin.Name, secrets.ItemPassword), DatabaseUser))
 	}
 	return b.periodic(periodicSpec{
 		kind:    KindBackup,
 		cron:    h.BackupCron,
 		args:    args,
+		secrets: templates,
 		cpu:     h.CPUMHz,
 		memory:  h.MemoryMB,
 		retries: 1,
@@ -195,5 +248,9 @@ func (b builder) backup() *Job {
 		// operator gives backups their own.
 		user:   DatabaseUser,
 		source: config.AttrRange(h.Body, "backup_cron", b.pool.NameRange),
+		extraNotes: nomadhcl.Notes{
+			"group.backup/restart": "A dump is renamed into place only once it reads back whole, and a\n" +
+				"wallet copy overwrites only its own day's, so one quick retry is safe.",
+		},
 	})
 }

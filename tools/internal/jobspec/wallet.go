@@ -16,6 +16,10 @@ import (
 // ChainMount is where a wallet's host volume appears inside its task.
 const ChainMount = "/chain"
 
+// WalletBackupDir is the directory, in an instance's datadir, of the
+// copies of its wallet that the backup job has it write.
+const WalletBackupDir = "backups"
+
 // NobodyID is the uid and gid of nobody on Debian and Raspberry Pi OS: the
 // wallet's secrets are rendered for the user its tasks run as.
 const NobodyID = 65534
@@ -201,7 +205,9 @@ func (b builder) wallet(coin *config.Coin) *Job {
 				Lifecycle: &api.TaskLifecycle{Hook: "prestart"},
 				Config: map[string]any{
 					"command": "/bin/mkdir",
-					"args":    []string{"-p", datadir},
+					// backups: where the backup job has the daemon write
+					// copies of its wallet (backupwallet writes on this node).
+					"args": []string{"-p", datadir, path.Join(datadir, WalletBackupDir)},
 				},
 				VolumeMounts: []*api.VolumeMount{{Volume: ptr(w.Volume), Destination: ptr(ChainMount)}},
 				Resources:    &api.Resources{CPU: ptr(50), MemoryMB: ptr(16)},

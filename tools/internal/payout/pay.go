@@ -116,6 +116,28 @@ func owedSummary(ctx context.Context, db *pgxpool.Pool, coin string) (units int6
 	return units, miners, nil
 }
 
+// Balance is what the pool owes one miner.
+type Balance struct {
+	Address string `json:"address"`
+	Units   int64  `json:"units"`
+}
+
+// MaxOwing is how many pending balances a run records for status.
+const MaxOwing = 20
+
+// largestOwed are the largest pending balances of a coin.
+func largestOwed(ctx context.Context, db *pgxpool.Pool, coin string, n int) ([]Balance, error) {
+	rows, err := db.Query(ctx, `SELECT address, owed FROM balances WHERE coin = $1 AND owed > 0 ORDER BY owed DESC, address LIMIT $2`, coin, n)
+	if err != nil {
+		return nil, fmt.Errorf("database: read pending balances: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Balance])
+	if err != nil {
+		return nil, fmt.Errorf("database: read pending balances: %w", err)
+	}
+	return out, nil
+}
+
 // ErrBusy: another run of the coin's payouts holds the lock.
 var ErrBusy = errors.New("another payout run of this coin is in progress")
 

@@ -52,6 +52,9 @@ type Record struct {
 	// Blocks pending, confirmed and orphaned by this run.
 	Blocks *TrackResult `json:"blocks,omitempty"`
 	Sent   []Sent       `json:"sent,omitempty"`
+	// Owing are the largest pending balances after the run, largest
+	// first (at most MaxOwing).
+	Owing []Balance `json:"owing,omitempty"`
 	// Lines are details status prints under the message (housekeeping:
 	// the files a backup wrote, what stats pruned).
 	Lines []string `json:"lines,omitempty"`
@@ -170,6 +173,9 @@ func runLocked(ctx context.Context, o RunOptions, rec *Record) error {
 	res, err := Pay(ctx, db, wallet, o.Pay)
 	rec.Sent, rec.Held, rec.OwedUnits, rec.OwedMiners = res.Payouts, res.Held, res.OwedUnits, res.OwedMiners
 	if err != nil {
+		return err
+	}
+	if rec.Owing, err = largestOwed(ctx, db, o.Coin, MaxOwing); err != nil {
 		return err
 	}
 	var units int64

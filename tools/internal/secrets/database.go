@@ -108,21 +108,42 @@ func ensure(ctx context.Context, nomad *nomadapi.Client, path string, items []st
 // copies of the wallets' and the database's logins. It reports whether it
 // wrote.
 func EnsureCopy(ctx context.Context, nomad *nomadapi.Client, dst string, sources map[string][]string) (bool, error) {
-	want := nomadapi.VariableItems{}
+	var copies []Copy
 	for path, items := range sources {
-		v, _, err := nomad.Variables().Peek(path, (&nomadapi.QueryOptions{}).WithContext(ctx))
-		if err != nil {
-			return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
-		}
-		if v == nil {
-			return false, fmt.Errorf("Nomad variable %s does not exist", path)
-		}
 		for _, item := range items {
-			if v.Items[item] == "" {
-				return false, fmt.Errorf("Nomad variable %s lacks %q", path, item)
-			}
-			want[item] = v.Items[item]
+			copies = append(copies, Copy{From: path, Item: item, As: item})
 		}
+	}
+	return EnsureCopies(ctx, nomad, dst, copies)
+}
+
+// Copy is one item copied from the variable at From, named As in the
+// copy (a job that logs in to several coins' wallets holds each coin's).
+type Copy struct {
+	From, Item, As string
+}
+
+// EnsureCopies is EnsureCopy with items renamed on the way.
+func EnsureCopies(ctx context.Context, nomad *nomadapi.Client, dst string, copies []Copy) (bool, error) {
+	want := nomadapi.VariableItems{}
+	read := map[string]*nomadapi.Variable{}
+	for _, c := range copies {
+		v, ok := read[c.From]
+		if !ok {
+			var err error
+			v, _, err = nomad.Variables().Peek(c.From, (&nomadapi.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				return false, fmt.Errorf("read Nomad variable %s: %w", c.From, err)
+			}
+			if v == nil {
+				return false, fmt.Errorf("Nomad variable %s does not exist", c.From)
+			}
+			read[c.From] = v
+		}
+		if v.Items[c.Item] == "" {
+			return false, fmt.Errorf("Nomad variable %s lacks %q", c.From, c.Item)
+		}
+		want[c.As] = v.Items[c.Item]
 	}
 	existing, _, err := nomad.Variables().Peek(dst, (&nomadapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {

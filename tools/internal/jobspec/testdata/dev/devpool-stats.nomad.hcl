@@ -19,6 +19,8 @@ job "devpool-stats" {
   }
   group "stats" {
     count = 1
+    # The roll-up replaces the hours it counts and pruning keeps every
+    # window a payout may read, so one quick retry is safe.
     restart {
       interval = "10m"
       attempts = 1
@@ -43,6 +45,8 @@ job "devpool-stats" {
           "stats",
           "--pool=devpool",
           "--database-service=devpool-database",
+          "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
+          "--scheme=ltc=pplns:2",
         ]
       }
       constraint {
@@ -59,6 +63,14 @@ job "devpool-stats" {
       logs {
         max_files     = 3
         max_file_size = 5
+      }
+      template {
+        destination = "secrets/database.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/devpool-stats\" }}{{ .db_user }}:{{ .db_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
       }
     }
   }
