@@ -81,12 +81,10 @@ func TestDeployDevExample(t *testing.T) {
 		for _, healthy := range []string{"devpool-database", "ltc-wallet", "ltc-stratum", "devpool-health"} {
 			assert.Regexp(t, healthy+`\s+healthy`, stdout)
 		}
-		for _, periodic := range []string{"ltc-payout", "ltc-blocks"} {
+		for _, periodic := range []string{"ltc-payout", "ltc-blocks", "devpool-stats", "devpool-backup"} {
 			assert.Regexp(t, periodic+`\s+registered\s+periodic job registered`, stdout)
 		}
-		for _, skipped := range []string{"devpool-stats", "devpool-backup"} {
-			assert.Regexp(t, skipped+`\s+skipped\s+not yet deployable: runs .poolctl `, stdout)
-		}
+		assert.NotContains(t, stdout, "not yet deployable")
 		assert.Contains(t, stderr, "ltc-wallet: deployment successful, wallet 2/2 healthy")
 
 		consul, err := c.ConsulClient()
@@ -121,6 +119,15 @@ func TestDeployDevExample(t *testing.T) {
 		require.Equal(t, cli.ExitOK, code, stderr)
 		assert.Regexp(t, `ltc-payout\s+\S+ \S+ \S+\s+(ok|skipped)`, stdout, "status shows the payout's last run")
 		assert.Contains(t, stdout, "Periodic runs")
+	})
+
+	t.Run("stats and backups run as periodic jobs", func(t *testing.T) {
+		housekeepOnDevCluster(t, c)
+		code, stdout, stderr := run(t, append([]string{"status"}, append(conn, dev)...)...)
+		require.Equal(t, cli.ExitOK, code, stderr)
+		assert.Regexp(t, `devpool-stats\s+\S+ \S+ \S+\s+ok`, stdout)
+		assert.Regexp(t, `devpool-backup\s+\S+ \S+ \S+\s+ok`, stdout)
+		assert.Contains(t, stdout, "devpool-backup: database: /backup/database/pool-")
 	})
 
 	t.Run("the health watcher follows a lost wallet", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -40,8 +41,6 @@ func payOutOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	ctx := context.Background()
 	nomad, err := c.NomadClient()
 	require.NoError(t, err)
-	consul, err := c.ConsulClient()
-	require.NoError(t, err)
 	wallets := walletAllocs(t, nomad)
 	var wallet string
 	for addr := range wallets {
@@ -57,34 +56,7 @@ func payOutOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	require.NoError(t, err)
 
 	// Two forced runs at once, as an operator's double click would.
-	var wg sync.WaitGroup
-	children := make([]string, 2)
-	for i := range children {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id, _, err := nomad.Jobs().PeriodicForce("ltc-payout", nil)
-			assert.NoError(t, err)
-			children[i] = id
-		}()
-	}
-	wg.Wait()
-	require.NotEmpty(t, children[0])
-	for _, eval := range children {
-		waitUntil(t, "the forced payout run finished", func() bool {
-			ev, _, err := nomad.Evaluations().Info(eval, nil)
-			if err != nil || ev.JobID == "" {
-				return false
-			}
-			job, _, err := nomad.Jobs().Info(ev.JobID, nil)
-			return err == nil && *job.Status == "dead"
-		})
-	}
-	pair, _, err := consul.KV().Get(payout.RecordKey("devpool", "ltc", "payout"), nil)
-	require.NoError(t, err)
-	require.NotNil(t, pair, "the payout run recorded its outcome")
-	var rec payout.Record
-	require.NoError(t, json.Unmarshal(pair.Value, &rec))
+	rec := forceRuns(t, c, "ltc-payout", payout.RecordKey("devpool", "ltc", "payout"), 2)
 	t.Logf("last payout run: %s: %s", rec.Outcome, rec.Message)
 
 	// Confirm the payout on a wallet whose mempool holds it (the other
@@ -132,4 +104,74 @@ func payOutOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	assert.Equal(t, paid, onChain, "the address holds on chain exactly what the ledger paid, once")
 	assert.Equal(t, int64(1), sent, "one payout transaction, however many runs were forced")
 	t.Logf("%d blocks credited, %s paid to %s in %d transaction", blocks, payout.Coins(paid, 100_000_000), minerAddress, sent)
+}
+
+// forceRuns forces a periodic job n times at once (`nomad job periodic
+// force`), waits until every launch has finished, and returns the run
+// record the job left in Consul KV.
+func forceRuns(t *testing.T, c *cluster.Cluster, job, recordKey string, n int) payout.Record {
+	t.Helper()
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	consul, err := c.ConsulClient()
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	evals := make([]string, n)
+	for i := range evals {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, _, err := nomad.Jobs().PeriodicForce(job, nil)
+			assert.NoError(t, err)
+			evals[i] = id
+		}()
+	}
+	wg.Wait()
+	for _, eval := range evals {
+		require.NotEmpty(t, eval)
+		waitUntil(t, "the forced "+job+" run finished", func() bool {
+			ev, _, err := nomad.Evaluations().Info(eval, nil)
+			if err != nil || ev.JobID == "" {
+				return false
+			}
+			launch, _, err := nomad.Jobs().Info(ev.JobID, nil)
+			return err == nil && *launch.Status == "dead"
+		})
+	}
+	pair, _, err := consul.KV().Get(recordKey, nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair, "the %s run recorded its outcome", job)
+	var rec payout.Record
+	require.NoError(t, json.Unmarshal(pair.Value, &rec))
+	return rec
+}
+
+// housekeepOnDevCluster forces the stats and backup jobs: every share the
+// miner sent is counted once in the hourly statistics, the database dump
+// lands on the backup volume, and each wallet instance writes its copy
+// into its own chain volume.
+func housekeepOnDevCluster(t *testing.T, c *cluster.Cluster) {
+	ctx := context.Background()
+	rec := forceRuns(t, c, "devpool-stats", payout.RecordKey("devpool", "", "stats"), 1)
+	require.Equal(t, "ok", rec.Outcome, rec.Message)
+	t.Logf("stats: %s %v", rec.Message, rec.Lines)
+	conn, err := pgx.Connect(ctx, devDatabase(t, c))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var shares, counted int64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM shares WHERE coin = 'ltc'`).Scan(&shares))
+	require.NoError(t, conn.QueryRow(ctx, `SELECT coalesce(sum(shares), 0) FROM stats_hourly WHERE coin = 'ltc'`).Scan(&counted))
+	assert.Positive(t, shares)
+	assert.Equal(t, shares, counted, "every share counted once in the hourly statistics")
+
+	rec = forceRuns(t, c, "devpool-backup", payout.RecordKey("devpool", "", "backup"), 1)
+	require.Equal(t, "ok", rec.Outcome, rec.Message)
+	t.Logf("backup: %s %v", rec.Message, rec.Lines)
+	volumes := c.Clients()[0].Volumes
+	dumps, err := filepath.Glob(filepath.Join(volumes["pool-data"], "database", "pool-*.dump"))
+	require.NoError(t, err)
+	assert.Len(t, dumps, 1, "the database dump on the backup volume")
+	copies, err := filepath.Glob(filepath.Join(volumes["ltc-chain"], "*", "backups", "wallet-day*.dat"))
+	require.NoError(t, err)
+	assert.Len(t, copies, 2, "a copy from each wallet instance, on its own volume")
 }
