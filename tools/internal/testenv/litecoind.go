@@ -62,6 +62,9 @@ func StartLitecoind(t testing.TB, extraArgs ...string) *Litecoind {
 	}, extraArgs...)
 	l.Cmd = exec.Command("/usr/lib/litecoin/litecoind", args...)
 	l.Cmd.Stdout, l.Cmd.Stderr = os.Stderr, os.Stderr
+	// A test binary killed by a timeout or a signal runs no cleanup; the
+	// daemon must not outlive it.
+	l.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, l.Cmd.Start())
 	t.Cleanup(func() {
 		_ = l.Cmd.Process.Signal(syscall.SIGCONT)
