@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -79,11 +80,21 @@ func TestBackupRotatesAndRestores(t *testing.T) {
 		"pool-20261104T031700Z.dump", "pool-20261105T031700Z.dump", "pool-20261106T031700Z.dump", "pool-20261107T031700Z.dump",
 	}, dumps(t, e.o.Dir), "three days kept, and the one exactly three days old")
 
-	// The newest dump holds the share.
-	out, err := exec.Command(filepath.Join(pgBin, "pg_restore"), "--data-only", "--table=shares", "--file=-",
-		filepath.Join(e.o.Dir, "database", "pool-20261107T031700Z.dump")).CombinedOutput()
+	// The newest dump restores, as the README says, into a database that
+	// then holds the share.
+	restoredURL := e.pg.CreateDatabase(t, "restored")
+	restore := exec.Command(filepath.Join(pgBin, "pg_restore"), "--clean", "--if-exists", "--dbname="+restoredURL,
+		filepath.Join(e.o.Dir, "database", "pool-20261107T031700Z.dump"))
+	out, err := restore.CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Contains(t, string(out), "Lminer-in-the-dump")
+	restoredDB, err := pgx.Connect(ctx, restoredURL)
+	require.NoError(t, err)
+	defer restoredDB.Close(ctx)
+	var address string
+	var difficulty float64
+	require.NoError(t, restoredDB.QueryRow(ctx, `SELECT address, difficulty FROM shares`).Scan(&address, &difficulty))
+	assert.Equal(t, "Lminer-in-the-dump", address)
+	assert.Equal(t, 42.0, difficulty)
 
 	// Three wallet slots, and a copy loads as a wallet with the key.
 	copies, err := filepath.Glob(filepath.Join(e.o.Wallets[0].Dir, "wallet-day*.dat"))

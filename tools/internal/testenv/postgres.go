@@ -88,6 +88,15 @@ func StartPostgres(t testing.TB) *Postgres {
 	return p
 }
 
+// CreateDatabase creates another database owned by the test's role and
+// returns its URL: somewhere to restore a dump into.
+func (p *Postgres) CreateDatabase(t testing.TB, name string) string {
+	t.Helper()
+	p.run(t, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", p.DataDir, "-p", strconv.Itoa(p.Port),
+		"-U", "postgres", "-d", "postgres", "-c", fmt.Sprintf("CREATE DATABASE %q OWNER %s", name, p.User))
+	return fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", p.User, p.Password, p.Host, p.Port, name)
+}
+
 func postgresCredential(t testing.TB) *syscall.Credential {
 	t.Helper()
 	u, err := user.Lookup("postgres")
