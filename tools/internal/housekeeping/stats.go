@@ -181,24 +181,36 @@ func keepFrom(ctx context.Context, db *pgxpool.Pool, c CoinScheme, o StatsOption
 	}
 	var anchors []anchor
 	rows, err := db.Query(ctx, `
-		SELECT b.share_id, s.network_difficulty, b.height FROM blocks b JOIN shares s ON s.id = b.share_id
-		WHERE b.coin = $1 AND b.status = 'pending'`, c.Coin)
+		SELECT b.share_id, s.network_difficulty, b.height FROM blocks b LEFT JOIN shares s ON s.id = b.share_id
+		WHERE b.coin = $1 AND b.status = 'pending' AND b.share_id IS NOT NULL`, c.Coin)
 	if err != nil {
 		return 0, "", fmt.Errorf("read pending blocks: %w", err)
 	}
+	var missing *int64
 	for rows.Next() {
 		var a anchor
+		var netDiff *float64
 		var height int64
-		if err := rows.Scan(&a.shareID, &a.netDiff, &height); err != nil {
+		if err := rows.Scan(&a.shareID, &netDiff, &height); err != nil {
 			rows.Close()
 			return 0, "", err
 		}
+		if netDiff == nil {
+			missing = &height
+			continue
+		}
+		a.netDiff = *netDiff
 		a.why = fmt.Sprintf("the window of pending block %d", height)
 		anchors = append(anchors, a)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, "", fmt.Errorf("read pending blocks: %w", err)
+	}
+	if missing != nil {
+		// Its window cannot be found without its share: keep everything
+		// rather than guess.
+		return 0, fmt.Sprintf("pending block %d's share is missing, nothing pruned", *missing), nil
 	}
 	var newest anchor
 	err = db.QueryRow(ctx, `SELECT id, network_difficulty FROM shares WHERE coin = $1 ORDER BY id DESC LIMIT 1`, c.Coin).

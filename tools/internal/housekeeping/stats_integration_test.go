@@ -193,3 +193,17 @@ func TestPruneSparesYoungShares(t *testing.T) {
 	assert.Zero(t, res[0].Pruned)
 	assert.Greater(t, res[0].KeptFrom, int64(1), "the window alone would have allowed pruning")
 }
+
+// A pending block whose share is not in the table (its window cannot be
+// found): nothing is pruned rather than a guess.
+func TestPruneKeepsAllWhenAPendingBlockLacksItsShare(t *testing.T) {
+	db := openLedger(t)
+	for i := 0; i < 50; i++ {
+		share(t, db, "ltc", "m", 1, 1, now.Add(-72*time.Hour+time.Duration(i)*time.Minute))
+	}
+	block(t, db, "ltc", 7, 999_999, "pending")
+	res, err := Stats(context.Background(), db, testOptions(CoinScheme{"ltc", payout.Scheme{Name: "pplns", Window: 2}}))
+	require.NoError(t, err)
+	assert.Zero(t, res[0].Pruned)
+	assert.Contains(t, res[0].KeptWhy, "pending block 7's share is missing")
+}
