@@ -8,7 +8,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -55,6 +57,7 @@ func newTestCluster(t *testing.T) *testCluster {
 	t.Cleanup(func() {
 		// Agents are stopped by their own cleanups first (registered
 		// later, run earlier); only then is it safe to remove the roots.
+		endLeftovers(t, dir)
 		if !mounted(dir) {
 			_ = os.RemoveAll(dir)
 		} else {
@@ -70,6 +73,40 @@ func newTestCluster(t *testing.T) *testCluster {
 		extra:   map[string]string{},
 	}
 	return c
+}
+
+// endLeftovers ends the processes still running inside the test's roots
+// once the agents are stopped: Nomad's executors and tasks outlive a
+// stopped client agent (one task of a job that had been stopped was seen
+// still running after a test). Only processes whose root directory is
+// under dir are touched: this test started them.
+func endLeftovers(t *testing.T, dir string) {
+	t.Helper()
+	for attempt := 0; attempt < 50; attempt++ {
+		procs, _ := filepath.Glob("/proc/[0-9]*")
+		var left []int
+		for _, p := range procs {
+			root, err := os.Readlink(filepath.Join(p, "root"))
+			if err != nil || !strings.HasPrefix(root, dir+"/") {
+				continue
+			}
+			pid, err := strconv.Atoi(filepath.Base(p))
+			if err != nil {
+				continue
+			}
+			if attempt == 0 {
+				cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+				t.Logf("ending pid %d left running in %s: %s", pid, root, strings.ReplaceAll(string(cmdline), "\x00", " "))
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			left = append(left, pid)
+		}
+		if len(left) == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // a killed process leaves /proc only once reaped
+	}
+	t.Errorf("processes left running in %s could not be ended", dir)
 }
 
 func mounted(dir string) bool {
