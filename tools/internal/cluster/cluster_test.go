@@ -79,6 +79,15 @@ func startIn(t *testing.T, stateDir string, clients int, log *logBuffer) *cluste
 		Log:       log,
 	})
 	require.NoError(t, err)
+	// A test that fails before its own Down must not leave the cluster
+	// running.
+	t.Cleanup(func() {
+		if c.Running() {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			assert.NoError(t, c.Down(ctx))
+		}
+	})
 	return c
 }
 
@@ -148,8 +157,16 @@ func zombie(pid int) bool {
 	return len(fields) > 0 && fields[0] == "Z"
 }
 
-// sleepPIDs finds the sleep tasks of the cluster by their cgroups.
-func sleepPIDs(t *testing.T) []int {
+// sleepPIDs finds the sleep tasks of the cluster's allocations by their
+// cgroups (/nomad/<alloc id>.<task> on cgroup v1, .../<alloc id>.<task>.scope
+// under nomad.slice on v2): only this cluster's, since other
+// test packages run their own Nomad tasks on the machine at the same time.
+func sleepPIDs(t *testing.T, c *cluster.Cluster) []int {
+	t.Helper()
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	allocs, _, err := nomad.Allocations().List(nil)
+	require.NoError(t, err)
 	out, err := exec.Command("pgrep", "-x", "sleep").Output()
 	if err != nil {
 		return nil
@@ -158,8 +175,11 @@ func sleepPIDs(t *testing.T) []int {
 	for _, f := range strings.Fields(string(out)) {
 		pid, _ := strconv.Atoi(f)
 		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-		if strings.Contains(string(cg), "/nomad/") {
-			pids = append(pids, pid)
+		for _, a := range allocs {
+			if strings.Contains(string(cg), "nomad") && strings.Contains(string(cg), "/"+a.ID+".") {
+				pids = append(pids, pid)
+				break
+			}
 		}
 	}
 	return pids
@@ -168,7 +188,7 @@ func sleepPIDs(t *testing.T) []int {
 func TestUpDownLeavesNothing(t *testing.T) {
 	c := start(t, 1, &logBuffer{})
 	runUntilRunning(t, c, sleeper("sleepers", 2))
-	tasks := sleepPIDs(t)
+	tasks := sleepPIDs(t, c)
 	require.NotEmpty(t, tasks)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -182,7 +202,7 @@ func TestDownAfterAgentWasKilled(t *testing.T) {
 	log := &logBuffer{}
 	c := start(t, 1, log)
 	runUntilRunning(t, c, sleeper("orphans", 2))
-	tasks := sleepPIDs(t)
+	tasks := sleepPIDs(t, c)
 	require.NotEmpty(t, tasks)
 	bystander := exec.Command("sleep", "600")
 	require.NoError(t, bystander.Start())
@@ -232,7 +252,7 @@ func TestTwoClustersDoNotTouchEachOther(t *testing.T) {
 		assert.NoError(t, b.Down(ctx))
 	})
 	runUntilRunning(t, b, sleeper("keep", 1))
-	kept := sleepPIDs(t)
+	kept := sleepPIDs(t, b)
 	require.Len(t, kept, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -247,7 +267,7 @@ func TestUpAfterACrash(t *testing.T) {
 	state := t.TempDir()
 	c := startIn(t, state, 1, &logBuffer{})
 	runUntilRunning(t, c, sleeper("orphan", 1))
-	orphans := sleepPIDs(t)
+	orphans := sleepPIDs(t, c)
 	require.NotEmpty(t, orphans)
 	require.NoError(t, syscall.Kill(c.Nodes[0].NomadPID, syscall.SIGKILL))
 	require.NoError(t, syscall.Kill(c.Nodes[0].ConsulPID, syscall.SIGKILL))

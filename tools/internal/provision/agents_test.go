@@ -211,10 +211,13 @@ func waitRunning(t *testing.T, client *nomadapi.Client, id string) *nomadapi.All
 	}
 }
 
-// waitStopped deregisters a job and waits until none of its allocations runs.
+// waitStopped deregisters a job and waits until none of its allocations
+// runs. Not purged: a purged job's allocations vanish from the servers'
+// state at once, before the client has stopped their tasks, and a client
+// agent stopped right after leaves them running.
 func waitStopped(t *testing.T, client *nomadapi.Client, id string) {
 	t.Helper()
-	_, _, err := client.Jobs().Deregister(id, true, nil)
+	_, _, err := client.Jobs().Deregister(id, false, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
