@@ -370,7 +370,12 @@ func TestSubmitFloodIsLimited(t *testing.T) {
 	c, _ := subscribed(t, h, regtestAddress)
 	for i := 0; i < 40; i++ {
 		c.id++
-		c.send(fmt.Sprintf(`{"id":%d,"method":"mining.submit","params":["%s","%s","00000001","%08x","%08x"]}`, c.id, regtestAddress, j.ID, j.Work.CurTime, i))
+		line := fmt.Sprintf(`{"id":%d,"method":"mining.submit","params":["%s","%s","00000001","%08x","%08x"]}`+"\n", c.id, regtestAddress, j.ID, j.Work.CurTime, i)
+		// The server may drop the flooder (too many refused messages)
+		// before the flood is written: a failed write ends the flood.
+		if _, err := c.conn.Write([]byte(line)); err != nil {
+			break
+		}
 	}
 	refused := 0
 	for {
