@@ -164,7 +164,12 @@ func TestProvisionedCluster(t *testing.T) {
 		waitNomadLeader(t, nomadMgmt, stopped.addr)
 		_, err := consulMgmt.KV().Put(&consulapi.KVPair{Key: "poolctl/quorum", Value: []byte("ok")}, nil)
 		require.NoError(t, err, "write to Consul with one server stopped")
-		_, _, err = nomadMgmt.Jobs().Register(sleepJob("provision-after-loss"), nil)
+		// Not on the stopped node: when it was the leader, the new leader
+		// gives every client failover_heartbeat_ttl (5 min) before it
+		// marks one down, and a job placed there meanwhile never starts.
+		afterLoss := sleepJob("provision-after-loss")
+		afterLoss.Constrain(nomadapi.NewConstraint("${node.unique.name}", "!=", stopped.name))
+		_, _, err = nomadMgmt.Jobs().Register(afterLoss, nil)
 		require.NoError(t, err, "register a job with one server stopped")
 		waitRunning(t, nomadMgmt, "provision-after-loss")
 		waitStopped(t, nomadMgmt, "provision-after-loss")
