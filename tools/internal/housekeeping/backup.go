@@ -53,8 +53,8 @@ type BackupResult struct {
 	WalletErrs []string
 }
 
-// dumpPrefix and dumpSuffix frame a dump's name; retention removes only
-// files named so.
+// A dump is named <database>-<stampForm><dumpSuffix>; retention removes
+// only files named so.
 const (
 	dumpSuffix = ".dump"
 	stampForm  = "20060102T150405Z"

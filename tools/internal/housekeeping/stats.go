@@ -51,8 +51,10 @@ type CoinStats struct {
 	Coin string
 	// CountedFrom: the hours from here on were counted (again).
 	CountedFrom time.Time
-	Hours       int
-	Shares      int64
+	// CountedUntil: hours before it are final (their shares may go).
+	CountedUntil time.Time
+	Hours        int
+	Shares       int64
 	// KeptFrom: shares from this id on are kept, and why.
 	KeptFrom int64
 	KeptWhy  string
@@ -125,6 +127,7 @@ func rollUp(ctx context.Context, db *pgxpool.Pool, coin string, o StatsOptions) 
 		if err != nil {
 			return fmt.Errorf("keep where counting stopped: %w", err)
 		}
+		s.CountedUntil = final
 		return nil
 	})
 	if err != nil {
@@ -141,19 +144,12 @@ func prune(ctx context.Context, db *pgxpool.Pool, c CoinScheme, o StatsOptions, 
 		return fmt.Errorf("%s pruning: %w", c.Coin, err)
 	}
 	s.KeptFrom, s.KeptWhy = keep, why
-	if keep <= 1 {
+	if keep <= 1 || s.CountedUntil.IsZero() {
 		return nil
 	}
-	var countedUntil time.Time
-	if err := db.QueryRow(ctx, `SELECT counted_until FROM stats_rollup WHERE coin = $1`, c.Coin).Scan(&countedUntil); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		return fmt.Errorf("%s pruning: %w", c.Coin, err)
-	}
 	cutoff := o.Now().UTC().Add(-o.MinAge)
-	if countedUntil.Before(cutoff) {
-		cutoff = countedUntil
+	if s.CountedUntil.Before(cutoff) {
+		cutoff = s.CountedUntil
 	}
 	for {
 		tag, err := db.Exec(ctx, `
@@ -174,9 +170,11 @@ func prune(ctx context.Context, db *pgxpool.Pool, c CoinScheme, o StatsOptions, 
 // window of a block still pending (it may yet be credited), and the
 // window of the next block, estimated from the newest share.
 func keepFrom(ctx context.Context, db *pgxpool.Pool, c CoinScheme, o StatsOptions) (int64, string, error) {
+	// anchor is a share a window ends at, and how far back it reaches.
 	type anchor struct {
 		shareID int64
 		netDiff float64
+		scheme  payout.Scheme
 		why     string
 	}
 	var anchors []anchor
@@ -199,7 +197,7 @@ func keepFrom(ctx context.Context, db *pgxpool.Pool, c CoinScheme, o StatsOption
 			missing = &height
 			continue
 		}
-		a.netDiff = *netDiff
+		a.netDiff, a.scheme = *netDiff, c.Scheme
 		a.why = fmt.Sprintf("the window of pending block %d", height)
 		anchors = append(anchors, a)
 	}
@@ -221,22 +219,17 @@ func keepFrom(ctx context.Context, db *pgxpool.Pool, c CoinScheme, o StatsOption
 	if err != nil {
 		return 0, "", fmt.Errorf("read the newest share: %w", err)
 	}
-	newest.why = "the next block's window"
-	future := c.Scheme
-	if future.Name == "pplns" {
-		future.Window *= o.FutureWindows
-		newest.why = fmt.Sprintf("the next block's window (%g x the network difficulty)", future.Window)
+	newest.scheme = c.Scheme
+	if newest.scheme.Name == "pplns" {
+		newest.scheme.Window *= o.FutureWindows
+		newest.why = fmt.Sprintf("the next block's window (%g x the network difficulty)", newest.scheme.Window)
 	} else {
 		newest.why = "the current round"
 		newest.shareID++ // the round after the newest non-orphaned block, up to a block not found yet
 	}
 	keep, why := newest.shareID, ""
-	for i, a := range append(anchors, newest) {
-		scheme := c.Scheme
-		if i == len(anchors) {
-			scheme = future
-		}
-		from, err := payout.WindowStart(ctx, db, c.Coin, a.shareID, a.netDiff, scheme)
+	for _, a := range append(anchors, newest) {
+		from, err := payout.WindowStart(ctx, db, c.Coin, a.shareID, a.netDiff, a.scheme)
 		if err != nil {
 			return 0, "", err
 		}
