@@ -102,28 +102,17 @@ func ensure(ctx context.Context, nomad *nomadapi.Client, path string, items []st
 	return true, nil
 }
 
-// EnsureCopy makes the variable at dst hold the named items of the
-// variables at the sources (path -> items), updating it when they
-// differ: a job reads only its own variable, so the stratum servers get
-// copies of the wallets' and the database's logins. It reports whether it
-// wrote.
-func EnsureCopy(ctx context.Context, nomad *nomadapi.Client, dst string, sources map[string][]string) (bool, error) {
-	var copies []Copy
-	for path, items := range sources {
-		for _, item := range items {
-			copies = append(copies, Copy{From: path, Item: item, As: item})
-		}
-	}
-	return EnsureCopies(ctx, nomad, dst, copies)
-}
-
 // Copy is one item copied from the variable at From, named As in the
 // copy (a job that logs in to several coins' wallets holds each coin's).
 type Copy struct {
 	From, Item, As string
 }
 
-// EnsureCopies is EnsureCopy with items renamed on the way.
+// EnsureCopies makes the variable at dst hold the copies of items of
+// other variables, updating it when they differ: a job reads only its own
+// variable, so the stratum servers, the ledger jobs and the housekeeping
+// jobs get copies of the wallets' and the database's logins. It reports
+// whether it wrote.
 func EnsureCopies(ctx context.Context, nomad *nomadapi.Client, dst string, copies []Copy) (bool, error) {
 	want := nomadapi.VariableItems{}
 	read := map[string]*nomadapi.Variable{}
