@@ -177,6 +177,7 @@ job "ltc-wallet" {
           "-maxconnections=16",
           "-upnp=0",
           "-listenonion=0",
+          "-wallet=pool",
           "-prune=10000",
         ]
       }

@@ -190,6 +190,25 @@ func mineThroughWalletFailures(t *testing.T, c *cluster.Cluster) {
 	progress("the server's wallet frozen", other)
 	require.NoError(t, failover.Resume(victim))
 	require.NoError(t, failover.Crash(victim))
+	// Nomad restarts the killed daemon in place. The first answer it
+	// gives past warm-up must already list the pool's wallet: a payout or
+	// backup that reaches it then must not find "No wallet is loaded".
+	var loaded []string
+	listWallets := func() error {
+		callCtx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return client.Call(callCtx, "listwallets", nil, &loaded)
+	}
+	waitUntil(t, "the killed wallet stops answering", func() bool { return listWallets() != nil })
+	waitUntil(t, "the killed wallet answers again", func() bool {
+		for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if listWallets() == nil {
+				return true
+			}
+		}
+		return false
+	})
+	assert.Contains(t, loaded, jobspec.WalletName, "the restarted daemon loaded the pool's wallet before its RPC answered")
 	progress("the server's wallet killed", other)
 	assert.Equal(t, int64(1), m.Stats().Connects, "the miner never had to reconnect")
 

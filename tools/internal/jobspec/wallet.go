@@ -114,6 +114,12 @@ func (b builder) wallet(coin *config.Coin) *Job {
 		fmt.Sprintf("-maxconnections=%d", w.MaxConnections),
 		"-upnp=0",
 		"-listenonion=0",
+		// The pool's wallet is loaded by the daemon itself at every start,
+		// before its RPC leaves warm-up: a payout or backup that finds the
+		// daemon answering finds the wallet loaded. On the very first
+		// start there is none yet (the daemon skips the name with a
+		// warning) and the probe creates it.
+		"-wallet="+WalletName,
 	)
 	if w.PruneMB > 0 {
 		args = append(args, fmt.Sprintf("-prune=%d", w.PruneMB))

@@ -49,8 +49,10 @@ type Probe struct {
 	peerFrom   string
 	othersBest int64
 	othersFrom string
-	walletOK   bool
-	logged     string
+	// walletOK says the wallet was seen loaded since the daemon last
+	// failed to answer; a daemon that went away may have restarted.
+	walletOK bool
+	logged   string
 	// headersAtPeering is the wallet's header count at the last peering
 	// round; stalledRounds counts the rounds in a row it did not move
 	// while the other instances were ahead.
@@ -114,6 +116,7 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 	}
 	now := p.now()
 	if err != nil {
+		p.walletOK = false
 		p.mu.Lock()
 		p.state.CheckedAt = now
 		p.state.Failure, p.state.FailureText = chain.KindOf(err), err.Error()

@@ -180,6 +180,7 @@ job "ltc-wallet" {
           "-maxconnections=16",
           "-upnp=0",
           "-listenonion=0",
+          "-wallet=pool",
         ]
       }
       resources {
