@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
-	"sync"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,8 +59,9 @@ func payOutOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	_, err = client.GenerateToAddress(ctx, 101, burn)
 	require.NoError(t, err)
 
-	// Two forced runs at once, as an operator's double click would.
-	rec := forceRuns(t, c, "ltc-payout", payout.RecordKey("devpool", "ltc", "payout"), 2)
+	// Two forced runs at once, as an operator's double click would: the
+	// second starts while the first is inside the lock, and stops there.
+	rec := forceOverlappingPayouts(t, c)
 	t.Logf("last payout run: %s: %s", rec.Outcome, rec.Message)
 
 	// Confirm the payout on a wallet whose mempool holds it (the other
@@ -106,38 +111,25 @@ func payOutOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	t.Logf("%d blocks credited, %s paid to %s in %d transaction", blocks, payout.Coins(paid, 100_000_000), minerAddress, sent)
 }
 
-// forceRuns forces a periodic job n times at once (`nomad job periodic
-// force`), waits until every launch has finished, and returns the run
-// record the job left in Consul KV.
-func forceRuns(t *testing.T, c *cluster.Cluster, job, recordKey string, n int) payout.Record {
+// forceRun forces a periodic job once (`nomad job periodic force`), waits
+// until the launch has finished, and returns the run record the job left
+// in Consul KV.
+func forceRun(t *testing.T, c *cluster.Cluster, job, recordKey string) payout.Record {
 	t.Helper()
 	nomad, err := c.NomadClient()
 	require.NoError(t, err)
 	consul, err := c.ConsulClient()
 	require.NoError(t, err)
-	var wg sync.WaitGroup
-	evals := make([]string, n)
-	for i := range evals {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id, _, err := nomad.Jobs().PeriodicForce(job, nil)
-			assert.NoError(t, err)
-			evals[i] = id
-		}()
-	}
-	wg.Wait()
-	for _, eval := range evals {
-		require.NotEmpty(t, eval)
-		waitUntil(t, "the forced "+job+" run finished", func() bool {
-			ev, _, err := nomad.Evaluations().Info(eval, nil)
-			if err != nil || ev.JobID == "" {
-				return false
-			}
-			launch, _, err := nomad.Jobs().Info(ev.JobID, nil)
-			return err == nil && *launch.Status == "dead"
-		})
-	}
+	eval, _, err := nomad.Jobs().PeriodicForce(job, nil)
+	require.NoError(t, err)
+	waitUntil(t, "the forced "+job+" run finished", func() bool {
+		ev, _, err := nomad.Evaluations().Info(eval, nil)
+		if err != nil || ev.JobID == "" {
+			return false
+		}
+		launch, _, err := nomad.Jobs().Info(ev.JobID, nil)
+		return err == nil && *launch.Status == "dead"
+	})
 	pair, _, err := consul.KV().Get(recordKey, nil)
 	require.NoError(t, err)
 	require.NotNil(t, pair, "the %s run recorded its outcome", job)
@@ -146,13 +138,102 @@ func forceRuns(t *testing.T, c *cluster.Cluster, job, recordKey string, n int) p
 	return rec
 }
 
+// forceOverlappingPayouts forces the payout job twice so that the two
+// runs overlap for certain: the test holds the payouts table locked, forces
+// a first run and waits until it is blocked on that table (inside the
+// Consul lock, where a payout writes), then forces a second run, which must
+// find the lock taken and say so. Released, the first run pays. Both runs
+// are real launches: two periodic children with an allocation each, whose
+// output is read back. Returns the record the last run to finish left.
+func forceOverlappingPayouts(t *testing.T, c *cluster.Cluster) payout.Record {
+	t.Helper()
+	ctx := context.Background()
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	consul, err := c.ConsulClient()
+	require.NoError(t, err)
+	const job = "ltc-payout"
+
+	hold, err := pgx.Connect(ctx, devDatabase(t, c))
+	require.NoError(t, err)
+	defer hold.Close(ctx)
+	tx, err := hold.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `LOCK TABLE payouts IN ACCESS EXCLUSIVE MODE`)
+	require.NoError(t, err)
+
+	force := func() string {
+		eval, _, err := nomad.Jobs().PeriodicForce(job, nil)
+		require.NoError(t, err)
+		ev, _, err := nomad.Evaluations().Info(eval, nil)
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(ev.JobID, job+"/periodic-"), "a forced launch is a periodic child, not %q", ev.JobID)
+		return ev.JobID
+	}
+	first := force()
+	waitUntil(t, "the first payout run waits on the payouts table", func() bool {
+		var waiting int
+		err := hold.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE relation = 'payouts'::regclass AND NOT granted`).Scan(&waiting)
+		return err == nil && waiting > 0
+	})
+	// Nomad names a forced child after the second it was launched in; a
+	// second force in the same second would only register the first one
+	// again. This run is already inside the lock, which took a placement
+	// and a task start, so the second has almost always moved on.
+	launched, err := strconv.ParseInt(strings.TrimPrefix(first, job+"/periodic-"), 10, 64)
+	require.NoError(t, err)
+	waitUntil(t, "a new second to launch the second run in", func() bool { return time.Now().Unix() > launched })
+	second := force()
+	require.NotEqual(t, first, second, "two launches")
+
+	dead := func(child string) bool {
+		launch, _, err := nomad.Jobs().Info(child, nil)
+		return err == nil && *launch.Status == "dead"
+	}
+	waitUntil(t, "the second payout run finished", func() bool { return dead(second) })
+	assert.Contains(t, runOutput(t, nomad, second), "ltc payout: skipped: another run holds the lock", "the second run found the Consul lock taken")
+	assert.False(t, dead(first), "the first run is still inside the lock")
+
+	require.NoError(t, tx.Rollback(ctx))
+	waitUntil(t, "the first payout run finished", func() bool { return dead(first) })
+	out := runOutput(t, nomad, first)
+	assert.Contains(t, out, "ltc payout: ok:", "the first run paid")
+	assert.Contains(t, out, " sent: ", "the first run sent the payout")
+
+	pair, _, err := consul.KV().Get(payout.RecordKey("devpool", "ltc", "payout"), nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair, "the payout run recorded its outcome")
+	var rec payout.Record
+	require.NoError(t, json.Unmarshal(pair.Value, &rec))
+	return rec
+}
+
+// runOutput is what the one allocation of a periodic launch wrote to its
+// task's stdout.
+func runOutput(t *testing.T, nomad *nomadapi.Client, child string) string {
+	t.Helper()
+	allocs, _, err := nomad.Jobs().Allocations(child, true, nil)
+	require.NoError(t, err)
+	require.Len(t, allocs, 1, "one allocation for %s", child)
+	task := strings.TrimPrefix(child[:strings.Index(child, "/")], "ltc-")
+	alloc, _, err := nomad.Allocations().Info(allocs[0].ID, nil)
+	require.NoError(t, err)
+	r, err := nomad.AllocFS().Cat(alloc, "alloc/logs/"+task+".stdout.0", nil)
+	require.NoError(t, err)
+	defer r.Close()
+	out, err := io.ReadAll(r)
+	require.NoError(t, err)
+	return string(out)
+}
+
 // housekeepOnDevCluster forces the stats and backup jobs: every share the
 // miner sent is counted once in the hourly statistics, the database dump
 // lands on the backup volume, and each wallet instance writes its copy
 // into its own chain volume.
 func housekeepOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	ctx := context.Background()
-	rec := forceRuns(t, c, "devpool-stats", payout.RecordKey("devpool", "", "stats"), 1)
+	rec := forceRun(t, c, "devpool-stats", payout.RecordKey("devpool", "", "stats"))
 	require.Equal(t, "ok", rec.Outcome, rec.Message)
 	t.Logf("stats: %s %v", rec.Message, rec.Lines)
 	conn, err := pgx.Connect(ctx, devDatabase(t, c))
@@ -164,7 +245,7 @@ func housekeepOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	assert.Positive(t, shares)
 	assert.Equal(t, shares, counted, "every share counted once in the hourly statistics")
 
-	rec = forceRuns(t, c, "devpool-backup", payout.RecordKey("devpool", "", "backup"), 1)
+	rec = forceRun(t, c, "devpool-backup", payout.RecordKey("devpool", "", "backup"))
 	require.Equal(t, "ok", rec.Outcome, rec.Message)
 	t.Logf("backup: %s %v", rec.Message, rec.Lines)
 	volumes := c.Clients()[0].Volumes
