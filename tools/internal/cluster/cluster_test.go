@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -238,6 +239,48 @@ func TestMultiNodeClusterIsPiShaped(t *testing.T) {
 		addresses[n.Attributes["unique.network.ip-address"]] = true
 	}
 	assert.Len(t, addresses, 3, "each client has an address of its own")
+}
+
+// A node whose power is cut answers nothing: a connect to its address
+// times out, where a live address with nothing listening would refuse at
+// once; with the power back it answers again.
+func TestPowerCutSilencesTheNode(t *testing.T) {
+	c := start(t, 2, &logBuffer{})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		assert.NoError(t, c.Down(ctx))
+	})
+	var node cluster.Node
+	for _, n := range c.Nodes {
+		if !n.Server {
+			node = n
+		}
+	}
+	require.NotEmpty(t, node.Name, "a client node to cut")
+	agent := net.JoinHostPort(node.IP, strconv.Itoa(cluster.NomadHTTPPort))
+	unused := net.JoinHostPort(node.IP, "1")
+	dial := func(addr string) error {
+		conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}
+	require.NoError(t, dial(agent), "the node's agent answers before the cut")
+	require.ErrorIs(t, dial(unused), syscall.ECONNREFUSED, "a port nobody listens on is refused while the node has power")
+
+	ctx := context.Background()
+	require.NoError(t, c.PowerOff(ctx, node.Name))
+	for _, addr := range []string{agent, unused} {
+		err := dial(addr)
+		var netErr net.Error
+		require.ErrorAs(t, err, &netErr, "%s after the power cut", addr)
+		assert.True(t, netErr.Timeout(), "%s must be silent after the power cut, not: %v", addr, err)
+	}
+
+	require.NoError(t, c.PowerOn(ctx, node.Name))
+	assert.NoError(t, dial(agent), "the node's agent answers once the power is back")
 }
 
 // A cluster in .../dev2 is not the cluster in .../dev: stopping one leaves

@@ -89,6 +89,51 @@ func (p addressPlan) tearDown(nodes int, owner string) {
 		if err != nil || strings.TrimSpace(string(alias)) != owner {
 			continue
 		}
+		_ = unsilence(name)
 		_ = exec.Command("ip", "link", "del", name).Run()
 	}
+}
+
+// A powered-off machine's address answers nothing: a peer's connect waits
+// for a SYN-ACK that never comes, and an open connection goes quiet. A
+// killed process on a live address would instead be refused at once, which
+// makes every figure taken after a "power cut" optimistic. So a node whose
+// power is off has its address silenced: an nftables table of its own
+// drops, at the input hook, every packet to or from that address (packets
+// between local addresses cross the input hook too). Dropping at the input
+// hook, not the output one, matters: a packet dropped on output fails the
+// sender's send at once (EPERM), which is not silence either.
+
+// cutTable is the nftables table that silences a node's interface.
+func cutTable(iface string) string { return "pcl_cut_" + iface }
+
+// silence makes ip, a node's address on iface, stop answering.
+func silence(iface, ip string) error {
+	if iface == "lo" {
+		return fmt.Errorf("the node on %s shares the machine's loopback address; only a node with an interface of its own can lose power", ip)
+	}
+	rules := fmt.Sprintf(`table inet %s {
+	chain input {
+		type filter hook input priority -10; policy accept;
+		ip daddr %s drop
+		ip saddr %s drop
+	}
+}
+`, cutTable(iface), ip, ip)
+	cmd := exec.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("silence %s (needs root and nftables): %v: %s", ip, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// unsilence lets a node's address answer again; one that was never
+// silenced is fine.
+func unsilence(iface string) error {
+	out, err := exec.Command("nft", "delete", "table", "inet", cutTable(iface)).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "No such file") {
+		return fmt.Errorf("unsilence %s: %v: %s", iface, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

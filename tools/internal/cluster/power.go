@@ -20,9 +20,10 @@ func (c *Cluster) node(name string) (*Node, error) {
 	return nil, fmt.Errorf("no node %q in the cluster", name)
 }
 
-// PowerOff kills a client node as a power cut would: its Nomad and Consul
-// agents and every process they run (executors, logmon, tasks) at once,
-// with SIGKILL.
+// PowerOff cuts a client node's power: its address stops answering (no
+// refusals, as a machine that is off sends none), then its Nomad and
+// Consul agents and every process they run (executors, logmon, tasks) are
+// killed at once, with SIGKILL.
 // Nothing is told to the servers; they notice when heartbeats stop.
 func (c *Cluster) PowerOff(ctx context.Context, name string) error {
 	n, err := c.node(name)
@@ -31,6 +32,9 @@ func (c *Cluster) PowerOff(ctx context.Context, name string) error {
 	}
 	if n.Server {
 		return fmt.Errorf("node %s runs a server; cut the power of a client", name)
+	}
+	if err := silence(n.Interface, n.IP); err != nil {
+		return err
 	}
 	for _, pid := range []int{n.NomadPID, n.ConsulPID} {
 		if ours(pid, n.Dir, c.bins()) {
@@ -52,6 +56,9 @@ func (c *Cluster) PowerOff(ctx context.Context, name string) error {
 func (c *Cluster) PowerOn(ctx context.Context, name string) error {
 	n, err := c.node(name)
 	if err != nil {
+		return err
+	}
+	if err := unsilence(n.Interface); err != nil {
 		return err
 	}
 	if err := c.startConsul(n, false); err != nil {
