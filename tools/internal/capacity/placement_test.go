@@ -252,20 +252,23 @@ func evalIndex(t *testing.T, nomad *nomadapi.Client) uint64 {
 // found no room for. With wantPlaced it keeps waiting while any is
 // blocked, because a blocked evaluation is unblocked once an allocation
 // stopping on a drained node frees its share of a survivor; it returns
-// what is still blocked when nothing changes for two minutes.
+// what is still blocked when nothing changes for two minutes. Evaluations
+// still pending then are no verdict either way, and fail the test.
 func blockedSince(t *testing.T, nomad *nomadapi.Client, since uint64, wantPlaced bool) []string {
 	t.Helper()
 	var index uint64
 	var out []string
+	pending := 0
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		evals, meta, err := nomad.Evaluations().List((&nomadapi.QueryOptions{WaitIndex: index}).WithContext(ctx))
 		cancel()
 		if err != nil && ctx.Err() != nil {
+			require.Zero(t, pending, "evaluations still pending after two minutes without a change; blocked so far: %v", out)
 			return out
 		}
 		require.NoError(t, err)
-		pending := 0
+		pending = 0
 		out = nil
 		for _, e := range evals {
 			if e.CreateIndex <= since {

@@ -85,6 +85,7 @@ func TestPackRendersTheSameJobs(t *testing.T) {
 		{"production example", testenv.Example(t, "home-12pi"), true},
 		{"dev example", testenv.Example(t, "dev"), true},
 		{"two coins with testnet and pruning", "../validate/testdata/valid/two-coins.hcl", true},
+		{"four coins, every coin slot of the pack", "testdata/four-coins.hcl", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +105,7 @@ func TestPackRendersTheSameJobs(t *testing.T) {
 
 			fromPack := parseDir(t, nomad, filepath.Join(out, "scryptpool"), "*.nomad")
 			fromPoolctl := poolctlJobs(t, nomad, pool)
+			require.Len(t, fromPoolctl, len(jobspec.Render(pool)), "every job poolctl renders is compared")
 			require.Equal(t, keys(fromPoolctl), keys(fromPack))
 			for id, want := range fromPoolctl {
 				assert.JSONEq(t, string(want), string(fromPack[id]), "job %s differs between the pack and poolctl render", id)

@@ -56,7 +56,9 @@ func checkBadInputs(t *testing.T, c *testCluster) {
 			for _, w := range tc.want {
 				require.Contains(t, out, w, "the failure does not say what to fix")
 			}
-			require.NotContains(t, out, "changed=1", "a failing run changed something")
+			r := parseRecap(out)
+			require.NotEmpty(t, r, "no PLAY RECAP in:\n%s", out)
+			require.Empty(t, r.changedHosts(), "a failing run changed something:\n%s", out)
 		})
 	}
 }

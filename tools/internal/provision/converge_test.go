@@ -33,11 +33,11 @@ func convergedCluster(t *testing.T) *testCluster {
 	}
 	_, first := c.playbook(t, "site.yml")
 	for _, n := range c.nodes {
-		require.Positive(t, first[n.name], "the first run changed nothing on %s", n.name)
+		require.Positive(t, first[n.name].changed, "the first run changed nothing on %s", n.name)
 	}
 	out, second := c.playbook(t, "site.yml")
 	for _, n := range c.nodes {
-		require.Zero(t, second[n.name], "the second run of site.yml changed %s:\n%s", n.name, out)
+		require.Zero(t, second[n.name].changed, "the second run of site.yml changed %s:\n%s", n.name, out)
 	}
 	return c
 }
@@ -61,9 +61,9 @@ func TestProvisionedCluster(t *testing.T) {
 	anonConsul := c.consulClient(t, first, "")
 	waitConsulLeader(t, anonConsul, "")
 	_, r := c.playbook(t, "acl.yml", "-e", "pool_agents_running=true")
-	require.Positive(t, r[first.name], "acl.yml changed nothing on a fresh cluster")
+	require.Positive(t, r[first.name].changed, "acl.yml changed nothing on a fresh cluster")
 	out, r := c.playbook(t, "acl.yml", "-e", "pool_agents_running=true")
-	require.Zero(t, r[first.name], "the second run of acl.yml changed something:\n%s", out)
+	require.Zero(t, r[first.name].changed, "the second run of acl.yml changed something:\n%s", out)
 
 	consulMgmt := c.consulClient(t, first, rootToken(t, first, "consul-management"))
 	nomadMgmt := c.nomadClient(t, first, rootToken(t, first, "nomad-management"))
@@ -143,11 +143,11 @@ func TestProvisionedCluster(t *testing.T) {
 		n := &testNode{name: "node-06", addr: nodeAddr(6)}
 		c.addNode(t, baseRoot(t), n)
 		_, r := c.playbook(t, "add-node.yml", "-e", "node=node-06", "-e", "pool_agents_running=true")
-		require.Positive(t, r["node-06"])
+		require.Positive(t, r["node-06"].changed)
 		// Only the new node changes, and the first server, where acl.yml
 		// creates the new node's agent token.
 		for _, old := range c.nodes[1 : len(c.nodes)-1] {
-			require.Zero(t, r[old.name], "add-node.yml changed %s", old.name)
+			require.Zero(t, r[old.name].changed, "add-node.yml changed %s", old.name)
 		}
 		agents[n.name] = c.startAgents(t, n)
 		waitMembers(t, consulMgmt, len(c.nodes))
