@@ -85,7 +85,7 @@ func TestPackRendersTheSameJobs(t *testing.T) {
 		{"production example", testenv.Example(t, "home-12pi"), true},
 		{"dev example", testenv.Example(t, "dev"), true},
 		{"two coins with testnet and pruning", "../validate/testdata/valid/two-coins.hcl", true},
-		{"four coins, every coin slot of the pack", "testdata/four-coins.hcl", true},
+		{"four coins in every coin slot of the pack", "testdata/four-coins.hcl", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
