@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -209,17 +211,94 @@ func (e *payEnv) mine(n int) {
 	require.NoError(e.t, err)
 }
 
-// assertExactlyOnce: on chain, every address received exactly what the
-// ledger says it was paid, and was paid everything it was credited.
-func (e *payEnv) assertExactlyOnce(addrs []string) {
+// assertExactlyOnce: no payout is left open, and every address in addrs
+// or paid by any payout (in the ledger's payout items, or in the pool
+// wallet's sends) received on chain exactly what the ledger says it was
+// paid, and was paid everything it was credited. A block's PPLNS window
+// reaches back over earlier miners' shares, so a batch pays more than the
+// addresses a test just made. It returns the addresses it checked.
+func (e *payEnv) assertExactlyOnce(addrs []string) []string {
 	e.t.Helper()
+	ctx := context.Background()
+	var open int
+	require.NoError(e.t, e.db.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE status = 'intent'`).Scan(&open))
+	assert.Zero(e.t, open, "no payout is left open")
+
+	items := e.paidItems()
+	sent := e.sentByPool()
+	checked := map[string]bool{}
 	for _, a := range addrs {
+		checked[a] = true
+	}
+	for a := range items {
+		checked[a] = true
+	}
+	for a := range sent {
+		checked[a] = true
+	}
+	out := make([]string, 0, len(checked))
+	for a := range checked {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	for _, a := range out {
 		credited, paid, owed := e.ledgerOf(a)
 		assert.Positive(e.t, credited, "%s was credited", a)
 		assert.Equal(e.t, credited, paid, "%s: paid what was credited (owed %d)", a, owed)
 		assert.Equal(e.t, int64(0), owed, "%s owes nothing", a)
+		assert.Equal(e.t, items[a], paid, "%s: the balance paid is the sum of its sent payouts' items", a)
+		assert.Equal(e.t, paid, sent[a], "%s: the pool wallet sent what the ledger paid", a)
 		assert.Equal(e.t, paid, e.received(a), "%s: received on chain what the ledger paid", a)
 	}
+	return out
+}
+
+// itemsOf are the addresses the payouts ids pay, but for those in except.
+func (e *payEnv) itemsOf(ids, except []string) []string {
+	rows, err := e.db.Query(context.Background(), `
+		SELECT DISTINCT address FROM payout_items WHERE payout_id = ANY($1) AND NOT address = ANY($2) ORDER BY address`, ids, except)
+	require.NoError(e.t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(e.t, err)
+	return out
+}
+
+// paidItems is, by address, what the ledger's sent payouts paid.
+func (e *payEnv) paidItems() map[string]int64 {
+	rows, err := e.db.Query(context.Background(), `
+		SELECT i.address, sum(i.amount)::bigint FROM payout_items i JOIN payouts p ON p.id = i.payout_id
+		WHERE p.status = 'sent' GROUP BY i.address`)
+	require.NoError(e.t, err)
+	out := map[string]int64{}
+	for rows.Next() {
+		var a string
+		var u int64
+		require.NoError(e.t, rows.Scan(&a, &u))
+		out[a] = u
+	}
+	require.NoError(e.t, rows.Err())
+	return out
+}
+
+// sentByPool is, by address, what the pool wallet's transactions sent:
+// every payout the wallet made, whatever the ledger knows of it.
+func (e *payEnv) sentByPool() map[string]int64 {
+	var txs []struct {
+		Category string      `json:"category"`
+		Address  string      `json:"address"`
+		Amount   json.Number `json:"amount"`
+	}
+	require.NoError(e.t, e.pool.Call(context.Background(), "listtransactions", []any{"*", 100000, 0, true}, &txs))
+	out := map[string]int64{}
+	for _, tx := range txs {
+		if tx.Category != "send" {
+			continue
+		}
+		u, err := Units(tx.Amount, unitsPerCoin)
+		require.NoError(e.t, err)
+		out[tx.Address] -= u // a send's amount is negative
+	}
+	return out
 }
 
 func TestBlocksAreCreditedOnceByPPLNS(t *testing.T) {
@@ -261,12 +340,18 @@ func TestBlocksAreCreditedOnceByPPLNS(t *testing.T) {
 
 // A payout killed at every step, then run again: every miner address
 // holds on chain exactly what it was owed, nothing twice, nothing lost.
+// Each block's PPLNS window reaches back over every earlier step's
+// shares, so from the second step on the batch that is killed and then
+// settled pays earlier miners too: after every step, every miner so far
+// is checked, not only the step's own.
 func TestPayoutSurvivesBeingKilledAtEveryStep(t *testing.T) {
 	e := newPayEnv(t)
+	var everyMiner []string
 	for _, step := range []string{"before-intent", "after-intent", "after-send", "during-record"} {
 		t.Run(step, func(t *testing.T) {
 			e.t = t
 			miners := e.minerAddresses(4) // two batches of MaxOutputs 3
+			everyMiner = append(everyMiner, miners...)
 			e.found(map[string]float64{miners[0]: 1, miners[1]: 2, miners[2]: 3, miners[3]: 4})
 			require.Equal(t, 1, e.track().Confirmed)
 
@@ -279,21 +364,31 @@ func TestPayoutSurvivesBeingKilledAtEveryStep(t *testing.T) {
 			// The next run may have to wait out a young intent (twice
 			// the send timeout) before it settles it.
 			var out []byte
-			reconciled := false
+			var settled []string // ids of the intents the later run settled
 			require.Eventually(t, func() bool {
 				out, err = e.payProcess("").Output()
 				require.NoError(t, err)
 				var res PayResult
 				require.NoError(t, json.Unmarshal(out, &res))
 				for _, p := range res.Payouts {
-					reconciled = reconciled || p.Reconciled
+					if p.Reconciled {
+						settled = append(settled, p.ID)
+					}
 				}
 				return res.Waiting == "" && res.OwedUnits == 0
 			}, 30*time.Second, 500*time.Millisecond, "a later run settles everything: %s", out)
 			// Killed with an intent open, the next run settled that intent
 			// (found in the wallet by its comment, or sent under its id).
-			assert.Equal(t, step != "before-intent", reconciled, "an intent was left open and settled")
-			e.assertExactlyOnce(miners)
+			assert.Equal(t, step != "before-intent", len(settled) > 0, "an intent was left open and settled")
+			if len(settled) > 0 && len(everyMiner) > len(miners) {
+				// The largest balances go first, and each earlier step
+				// has a miner as large as this step's largest.
+				assert.NotEmpty(t, e.itemsOf(settled, miners), "the settled intent paid earlier miners")
+			}
+			checked := e.assertExactlyOnce(miners)
+			// What the payouts paid is every miner so far, no fewer (an
+			// earlier miner left unpaid) and no other address.
+			assert.ElementsMatch(t, everyMiner, checked, "the addresses paid are every miner so far")
 			e.mine(1)
 		})
 	}
