@@ -62,8 +62,11 @@ func (o PayOptions) atStep(step string) {
 // Pay settles what earlier runs left open, then pays every miner owed at
 // least Minimum, within the wallet's spendable balance minus Reserve.
 // The caller holds the run's Consul lock; Pay also takes a PostgreSQL
-// advisory lock for the whole run, so two runs can never work on the same
-// coin at once even when Consul's lock was lost.
+// advisory lock for the whole run, so two runs do not work on the same
+// coin at once even when Consul's lock was lost. The advisory lock goes
+// with its database session, and the run does not notice: should both be
+// lost, the one open intent per coin, checked against the balances,
+// still keeps a batch from being paid twice.
 func Pay(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions) (PayResult, error) {
 	res := PayResult{Held: map[string]string{}}
 	conn, err := db.Acquire(ctx)
@@ -145,11 +148,12 @@ var ErrBusy = errors.New("another run is in progress")
 // What turned a run away, each an ErrBusy. Three protections stand
 // between two payout runs of a coin, and each must hold on its own: the
 // job's Consul lock, the coin's advisory lock, and the one open intent
-// per coin.
+// per coin, whose batch must still be owed.
 var (
 	errConsulLockHeld   = fmt.Errorf("%w: it holds the job's Consul lock", ErrBusy)
 	errAdvisoryLockHeld = fmt.Errorf("%w: it holds the coin's payout lock in PostgreSQL", ErrBusy)
 	errIntentOpen       = fmt.Errorf("%w: it has a payout intent of the coin open", ErrBusy)
+	errBatchPaid        = fmt.Errorf("%w: it paid this run's batch since this run read the balances", ErrBusy)
 )
 
 // payoutLockClass is the first key of the advisory lock ("PAYO").
@@ -294,7 +298,12 @@ func hold(ctx context.Context, db *pgxpool.Pool, coin, address, why string) erro
 }
 
 // writeIntent records a batch before anything is sent. The unique index
-// on open intents refuses a second one for the coin.
+// on open intents refuses a second one for the coin. The batch was read
+// before, and a run that lost its locks may have paid it since: once its
+// intent is the only open one (an insert that meets another run's intent
+// waits for that run to record or cancel it), what each miner is owed
+// can only grow until this intent is sent, so a batch that pays anyone
+// more than that is refused.
 func writeIntent(ctx context.Context, db *pgxpool.Pool, coin string, items []item) (string, error) {
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -313,6 +322,16 @@ func writeIntent(ctx context.Context, db *pgxpool.Pool, coin string, items []ite
 			if _, err := tx.Exec(ctx, `INSERT INTO payout_items (payout_id, address, amount) VALUES ($1, $2, $3)`, id, it.address, it.units); err != nil {
 				return err
 			}
+		}
+		var overpaid int
+		if err := tx.QueryRow(ctx, `
+			SELECT count(*) FROM payout_items i
+			LEFT JOIN balances b ON b.coin = $2 AND b.address = i.address
+			WHERE i.payout_id = $1 AND coalesce(b.owed, 0) < i.amount`, id, coin).Scan(&overpaid); err != nil {
+			return err
+		}
+		if overpaid > 0 {
+			return errBatchPaid
 		}
 		return nil
 	})

@@ -465,6 +465,32 @@ func TestConcurrentPayoutsPayOnce(t *testing.T) {
 		e.mine(1)
 	})
 
+	t.Run("with the advisory lock lost, a batch another run paid is not paid again", func(t *testing.T) {
+		e.t = t
+		miners := e.creditedMiners(5)
+		read := newGate("before-intent")
+		db := e.newDB()
+		first := e.background(func() error {
+			_, err := e.pay(db, read)
+			return err
+		}, read)
+		first.waitAt(t, read) // its batch read, nothing written
+		e.endAdvisoryLockSession()
+
+		// The second run takes the advisory lock and pays everyone.
+		_, err := e.pay(e.newDB())
+		require.NoError(t, err)
+		e.assertExactlyOnce(miners)
+		before := e.payouts()
+
+		// The first run goes on with the balances it read before.
+		read.open()
+		require.ErrorIs(t, first.wait(), errBatchPaid, "the first run's intent is refused: its batch was paid meanwhile")
+		assert.Equal(t, before, e.payouts(), "the first run wrote nothing")
+		e.assertExactlyOnce(miners)
+		e.mine(1)
+	})
+
 	t.Run("the Consul lock stops the second run", func(t *testing.T) {
 		e.t = t
 		consul := testenv.StartConsul(t).Client(t)
