@@ -105,7 +105,10 @@ var schema = []string{
 		settled_at timestamptz
 	)`,
 	// At most one open intent per coin: a second payout run, however it
-	// got past the locks, cannot start another batch.
+	// got past the locks, cannot start another batch while one is open;
+	// nor, once it is settled, pay again a batch it read before (the
+	// intent checks, inside its transaction, that every item is still
+	// owed).
 	`CREATE UNIQUE INDEX IF NOT EXISTS payouts_one_open_intent ON payouts (coin) WHERE status = 'intent'`,
 	`CREATE TABLE IF NOT EXISTS payout_items (
 		payout_id text NOT NULL REFERENCES payouts (id),

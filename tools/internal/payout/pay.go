@@ -28,10 +28,11 @@ type PayOptions struct {
 	// that the wallet does not know may still be on its way to the
 	// wallet from a run that lost its locks; it is left for a later run.
 	SendTimeout time.Duration
-	// Crash is fault injection for tests: called at each step by name
-	// (before-intent, after-intent, after-send, during-record); nil in
-	// production.
-	Crash func(step string)
+	// AtStep is a test hook, called at each step by name (before-intent,
+	// after-intent, after-send, during-record), always inside the run's
+	// advisory lock: tests kill the run there, or hold it until another
+	// run has tried. nil in production.
+	AtStep func(step string)
 }
 
 // PayResult is what a run did and what it left.
@@ -52,17 +53,20 @@ type Sent struct {
 	Reconciled bool // a crashed run's intent, found sent or sent now
 }
 
-func (o PayOptions) crash(step string) {
-	if o.Crash != nil {
-		o.Crash(step)
+func (o PayOptions) atStep(step string) {
+	if o.AtStep != nil {
+		o.AtStep(step)
 	}
 }
 
 // Pay settles what earlier runs left open, then pays every miner owed at
 // least Minimum, within the wallet's spendable balance minus Reserve.
 // The caller holds the run's Consul lock; Pay also takes a PostgreSQL
-// advisory lock for the whole run, so two runs can never work on the same
-// coin at once even when Consul's lock was lost.
+// advisory lock for the whole run, so two runs do not work on the same
+// coin at once even when Consul's lock was lost. The advisory lock goes
+// with its database session, and the run does not notice: should both be
+// lost, the one open intent per coin, checked against the balances,
+// still keeps a batch from being paid twice.
 func Pay(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions) (PayResult, error) {
 	res := PayResult{Held: map[string]string{}}
 	conn, err := db.Acquire(ctx)
@@ -75,7 +79,7 @@ func Pay(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions) (PayResu
 		return res, fmt.Errorf("database: take the payout lock: %w", err)
 	}
 	if !locked {
-		return res, ErrBusy
+		return res, errAdvisoryLockHeld
 	}
 	defer func() {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, hashtext($2))`, payoutLockClass, o.Coin)
@@ -138,8 +142,19 @@ func largestOwed(ctx context.Context, db *pgxpool.Pool, coin string, n int) ([]B
 	return out, nil
 }
 
-// ErrBusy: another run of the coin's payouts holds the lock.
-var ErrBusy = errors.New("another payout run of this coin is in progress")
+// ErrBusy: another run of the job is in progress.
+var ErrBusy = errors.New("another run is in progress")
+
+// What turned a run away, each an ErrBusy. Three protections stand
+// between two payout runs of a coin, and each must hold on its own: the
+// job's Consul lock, the coin's advisory lock, and the one open intent
+// per coin, whose batch must still be owed.
+var (
+	errConsulLockHeld   = fmt.Errorf("%w: it holds the job's Consul lock", ErrBusy)
+	errAdvisoryLockHeld = fmt.Errorf("%w: it holds the coin's payout lock in PostgreSQL", ErrBusy)
+	errIntentOpen       = fmt.Errorf("%w: it has a payout intent of the coin open", ErrBusy)
+	errBatchPaid        = fmt.Errorf("%w: it paid this run's batch since this run read the balances", ErrBusy)
+)
 
 // payoutLockClass is the first key of the advisory lock ("PAYO").
 const payoutLockClass int32 = 0x5041594f
@@ -258,12 +273,12 @@ func payOwed(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, res 
 		n := min(len(batch), max(o.MaxOutputs, 1))
 		part := batch[:n]
 		batch = batch[n:]
-		o.crash("before-intent")
+		o.atStep("before-intent")
 		id, err := writeIntent(ctx, db, o.Coin, part)
 		if err != nil {
 			return err
 		}
-		o.crash("after-intent")
+		o.atStep("after-intent")
 		sent, err := send(ctx, db, w, o, id, part, "")
 		if err != nil {
 			return err
@@ -283,7 +298,12 @@ func hold(ctx context.Context, db *pgxpool.Pool, coin, address, why string) erro
 }
 
 // writeIntent records a batch before anything is sent. The unique index
-// on open intents refuses a second one for the coin.
+// on open intents refuses a second one for the coin. The batch was read
+// before, and a run that lost its locks may have paid it since: once its
+// intent is the only open one (an insert that meets another run's intent
+// waits for that run to record or cancel it), what each miner is owed
+// can only grow until this intent is sent, so a batch that pays anyone
+// more than that is refused.
 func writeIntent(ctx context.Context, db *pgxpool.Pool, coin string, items []item) (string, error) {
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -303,11 +323,21 @@ func writeIntent(ctx context.Context, db *pgxpool.Pool, coin string, items []ite
 				return err
 			}
 		}
+		var overpaid int
+		if err := tx.QueryRow(ctx, `
+			SELECT count(*) FROM payout_items i
+			LEFT JOIN balances b ON b.coin = $2 AND b.address = i.address
+			WHERE i.payout_id = $1 AND coalesce(b.owed, 0) < i.amount`, id, coin).Scan(&overpaid); err != nil {
+			return err
+		}
+		if overpaid > 0 {
+			return errBatchPaid
+		}
 		return nil
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.ConstraintName == "payouts_one_open_intent" {
-		return "", fmt.Errorf("another payout of %s is open: %w", coin, ErrBusy)
+		return "", fmt.Errorf("record payout intent: %w", errIntentOpen)
 	}
 	if err != nil {
 		return "", fmt.Errorf("record payout intent: %w", err)
@@ -355,12 +385,12 @@ func send(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, id stri
 			}
 			return nil, fmt.Errorf("payout %s refused by the wallet, nothing sent: %w", id, err)
 		}
-		o.crash("after-send")
+		o.atStep("after-send")
 	}
 	if _, err := tx.Exec(ctx, `UPDATE payouts SET status = 'sent', txid = $2, settled_at = now() WHERE id = $1`, id, txid); err != nil {
 		return nil, fmt.Errorf("record payout %s (txid %s): %w", id, txid, err)
 	}
-	o.crash("during-record")
+	o.atStep("during-record")
 	var total int64
 	sort.Slice(items, func(i, k int) bool { return items[i].address < items[k].address })
 	for _, it := range items {

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
+	"sort"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,7 +48,7 @@ func payRole() int {
 	w.URL = os.Getenv("PAYOUT_TEST_WALLET_URL")
 	crashAt := os.Getenv("PAYOUT_TEST_CRASH")
 	o := testPayOptions()
-	o.Crash = func(step string) {
+	o.AtStep = func(step string) {
 		if step == crashAt {
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {}
@@ -209,17 +211,94 @@ func (e *payEnv) mine(n int) {
 	require.NoError(e.t, err)
 }
 
-// assertExactlyOnce: on chain, every address received exactly what the
-// ledger says it was paid, and was paid everything it was credited.
-func (e *payEnv) assertExactlyOnce(addrs []string) {
+// assertExactlyOnce: no payout is left open, and every address in addrs
+// or paid by any payout (in the ledger's payout items, or in the pool
+// wallet's sends) received on chain exactly what the ledger says it was
+// paid, and was paid everything it was credited. A block's PPLNS window
+// reaches back over earlier miners' shares, so a batch pays more than the
+// addresses a test just made. It returns the addresses it checked.
+func (e *payEnv) assertExactlyOnce(addrs []string) []string {
 	e.t.Helper()
+	ctx := context.Background()
+	var open int
+	require.NoError(e.t, e.db.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE status = 'intent'`).Scan(&open))
+	assert.Zero(e.t, open, "no payout is left open")
+
+	items := e.paidItems()
+	sent := e.sentByPool()
+	checked := map[string]bool{}
 	for _, a := range addrs {
+		checked[a] = true
+	}
+	for a := range items {
+		checked[a] = true
+	}
+	for a := range sent {
+		checked[a] = true
+	}
+	out := make([]string, 0, len(checked))
+	for a := range checked {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	for _, a := range out {
 		credited, paid, owed := e.ledgerOf(a)
 		assert.Positive(e.t, credited, "%s was credited", a)
 		assert.Equal(e.t, credited, paid, "%s: paid what was credited (owed %d)", a, owed)
 		assert.Equal(e.t, int64(0), owed, "%s owes nothing", a)
+		assert.Equal(e.t, items[a], paid, "%s: the balance paid is the sum of its sent payouts' items", a)
+		assert.Equal(e.t, paid, sent[a], "%s: the pool wallet sent what the ledger paid", a)
 		assert.Equal(e.t, paid, e.received(a), "%s: received on chain what the ledger paid", a)
 	}
+	return out
+}
+
+// itemsOf are the addresses the payouts ids pay, but for those in except.
+func (e *payEnv) itemsOf(ids, except []string) []string {
+	rows, err := e.db.Query(context.Background(), `
+		SELECT DISTINCT address FROM payout_items WHERE payout_id = ANY($1) AND NOT address = ANY($2) ORDER BY address`, ids, except)
+	require.NoError(e.t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(e.t, err)
+	return out
+}
+
+// paidItems is, by address, what the ledger's sent payouts paid.
+func (e *payEnv) paidItems() map[string]int64 {
+	rows, err := e.db.Query(context.Background(), `
+		SELECT i.address, sum(i.amount)::bigint FROM payout_items i JOIN payouts p ON p.id = i.payout_id
+		WHERE p.status = 'sent' GROUP BY i.address`)
+	require.NoError(e.t, err)
+	out := map[string]int64{}
+	for rows.Next() {
+		var a string
+		var u int64
+		require.NoError(e.t, rows.Scan(&a, &u))
+		out[a] = u
+	}
+	require.NoError(e.t, rows.Err())
+	return out
+}
+
+// sentByPool is, by address, what the pool wallet's transactions sent:
+// every payout the wallet made, whatever the ledger knows of it.
+func (e *payEnv) sentByPool() map[string]int64 {
+	var txs []struct {
+		Category string      `json:"category"`
+		Address  string      `json:"address"`
+		Amount   json.Number `json:"amount"`
+	}
+	require.NoError(e.t, e.pool.Call(context.Background(), "listtransactions", []any{"*", 100000, 0, true}, &txs))
+	out := map[string]int64{}
+	for _, tx := range txs {
+		if tx.Category != "send" {
+			continue
+		}
+		u, err := Units(tx.Amount, unitsPerCoin)
+		require.NoError(e.t, err)
+		out[tx.Address] -= u // a send's amount is negative
+	}
+	return out
 }
 
 func TestBlocksAreCreditedOnceByPPLNS(t *testing.T) {
@@ -261,12 +340,18 @@ func TestBlocksAreCreditedOnceByPPLNS(t *testing.T) {
 
 // A payout killed at every step, then run again: every miner address
 // holds on chain exactly what it was owed, nothing twice, nothing lost.
+// Each block's PPLNS window reaches back over every earlier step's
+// shares, so from the second step on the batch that is killed and then
+// settled pays earlier miners too: after every step, every miner so far
+// is checked, not only the step's own.
 func TestPayoutSurvivesBeingKilledAtEveryStep(t *testing.T) {
 	e := newPayEnv(t)
+	var everyMiner []string
 	for _, step := range []string{"before-intent", "after-intent", "after-send", "during-record"} {
 		t.Run(step, func(t *testing.T) {
 			e.t = t
 			miners := e.minerAddresses(4) // two batches of MaxOutputs 3
+			everyMiner = append(everyMiner, miners...)
 			e.found(map[string]float64{miners[0]: 1, miners[1]: 2, miners[2]: 3, miners[3]: 4})
 			require.Equal(t, 1, e.track().Confirmed)
 
@@ -279,51 +364,295 @@ func TestPayoutSurvivesBeingKilledAtEveryStep(t *testing.T) {
 			// The next run may have to wait out a young intent (twice
 			// the send timeout) before it settles it.
 			var out []byte
-			reconciled := false
+			var settled []string // ids of the intents the later run settled
 			require.Eventually(t, func() bool {
 				out, err = e.payProcess("").Output()
 				require.NoError(t, err)
 				var res PayResult
 				require.NoError(t, json.Unmarshal(out, &res))
 				for _, p := range res.Payouts {
-					reconciled = reconciled || p.Reconciled
+					if p.Reconciled {
+						settled = append(settled, p.ID)
+					}
 				}
 				return res.Waiting == "" && res.OwedUnits == 0
 			}, 30*time.Second, 500*time.Millisecond, "a later run settles everything: %s", out)
 			// Killed with an intent open, the next run settled that intent
 			// (found in the wallet by its comment, or sent under its id).
-			assert.Equal(t, step != "before-intent", reconciled, "an intent was left open and settled")
-			e.assertExactlyOnce(miners)
+			assert.Equal(t, step != "before-intent", len(settled) > 0, "an intent was left open and settled")
+			if len(settled) > 0 && len(everyMiner) > len(miners) {
+				// The largest balances go first, and each earlier step
+				// has a miner as large as this step's largest.
+				assert.NotEmpty(t, e.itemsOf(settled, miners), "the settled intent paid earlier miners")
+			}
+			checked := e.assertExactlyOnce(miners)
+			// What the payouts paid is every miner so far, no fewer (an
+			// earlier miner left unpaid) and no other address.
+			assert.ElementsMatch(t, everyMiner, checked, "the addresses paid are every miner so far")
 			e.mine(1)
 		})
 	}
 }
 
-// Two payout runs at once: one pays, the other finds the lock taken.
+// Two payout runs at once pay once. The runs overlap for certain: the
+// first is held inside its locks, its batch read and nothing written,
+// until the second has tried. Three protections stand between them, and
+// each is shown stopping the second run on its own, with the others out
+// of the way: the job's Consul lock (poolctl's layer), the coin's
+// advisory lock in PostgreSQL, and the unique index that allows one open
+// payout intent per coin.
 func TestConcurrentPayoutsPayOnce(t *testing.T) {
 	e := newPayEnv(t)
-	miners := e.minerAddresses(5)
-	e.found(map[string]float64{miners[0]: 1, miners[1]: 1, miners[2]: 1, miners[3]: 1, miners[4]: 1})
-	require.Equal(t, 1, e.track().Confirmed)
-	a, b := e.payProcess(""), e.payProcess("")
-	var outA, outB strings.Builder
-	a.Stdout, b.Stdout = &outA, &outB
-	require.NoError(t, a.Start())
-	require.NoError(t, b.Start())
-	errA, errB := a.Wait(), b.Wait()
-	for _, r := range []struct {
-		err error
-		out string
-	}{{errA, outA.String()}, {errB, outB.String()}} {
-		if r.err != nil {
-			var exit *exec.ExitError
-			require.ErrorAs(t, r.err, &exit)
-			assert.Equal(t, 3, exit.ExitCode(), "a run that loses the race says busy: %s", r.out)
+	ctx := context.Background()
+
+	t.Run("the advisory lock stops the second run", func(t *testing.T) {
+		e.t = t
+		miners := e.creditedMiners(5) // two batches of MaxOutputs 3
+		held := newGate("before-intent")
+		before := e.payouts()
+		db := e.newDB()
+		var paid PayResult
+		first := e.background(func() (err error) {
+			paid, err = e.pay(db, held)
+			return err
+		}, held)
+		first.waitAt(t, held)
+
+		// No Consul here: only the advisory lock stands in the way.
+		_, err := e.pay(e.newDB())
+		require.ErrorIs(t, err, errAdvisoryLockHeld, "the second run is turned away by the advisory lock")
+		assert.Equal(t, before, e.payouts(), "the second run wrote nothing")
+
+		held.open()
+		require.NoError(t, first.wait())
+		assert.Equal(t, before+len(paid.Payouts), e.payouts(), "every payout written is the first run's")
+		e.assertExactlyOnce(miners)
+		e.mine(1)
+	})
+
+	t.Run("with the advisory lock lost, the open-intent index stops the second run", func(t *testing.T) {
+		e.t = t
+		miners := e.creditedMiners(5)
+		before := e.payouts()
+		read, intent := newGate("before-intent"), newGate("after-intent")
+		db, secondDB := e.newDB(), e.newDB()
+		var paid PayResult
+		first := e.background(func() (err error) {
+			paid, err = e.pay(db, read, intent)
+			return err
+		}, read, intent)
+		first.waitAt(t, read)
+		// The first run's advisory lock goes with its database session,
+		// as when its connection drops; the run goes on.
+		e.endAdvisoryLockSession()
+
+		secondRead := newGate("before-intent")
+		second := e.background(func() error {
+			_, err := e.pay(secondDB, secondRead)
+			return err
+		}, secondRead)
+		// The second run took the advisory lock and read the same batch.
+		second.waitAt(t, secondRead)
+		read.open()
+		first.waitAt(t, intent) // the first run's intent is open
+		secondRead.open()
+		require.ErrorIs(t, second.wait(), errIntentOpen, "the second run's intent is refused by the unique index")
+
+		intent.open()
+		require.NoError(t, first.wait())
+		assert.Equal(t, before+len(paid.Payouts), e.payouts(), "every payout written is the first run's")
+		e.assertExactlyOnce(miners)
+		e.mine(1)
+	})
+
+	t.Run("with the advisory lock lost, a batch another run paid is not paid again", func(t *testing.T) {
+		e.t = t
+		miners := e.creditedMiners(5)
+		read := newGate("before-intent")
+		db := e.newDB()
+		first := e.background(func() error {
+			_, err := e.pay(db, read)
+			return err
+		}, read)
+		first.waitAt(t, read) // its batch read, nothing written
+		e.endAdvisoryLockSession()
+
+		// The second run takes the advisory lock and pays everyone.
+		_, err := e.pay(e.newDB())
+		require.NoError(t, err)
+		e.assertExactlyOnce(miners)
+		before := e.payouts()
+
+		// The first run goes on with the balances it read before.
+		read.open()
+		require.ErrorIs(t, first.wait(), errBatchPaid, "the first run's intent is refused: its batch was paid meanwhile")
+		assert.Equal(t, before, e.payouts(), "the first run wrote nothing")
+		e.assertExactlyOnce(miners)
+		e.mine(1)
+	})
+
+	t.Run("the Consul lock stops the second run", func(t *testing.T) {
+		e.t = t
+		consul := testenv.StartConsul(t).Client(t)
+		job := RecordedRun{Consul: consul, Pool: "test", Coin: "ltc", Job: "payout"}
+		miners := e.creditedMiners(5)
+		held := newGate("before-intent")
+		db := e.newDB()
+		first := e.background(func() error {
+			_, err := Recorded(ctx, job, func(ctx context.Context, _ *Record) error {
+				_, err := e.payCtx(ctx, db, held)
+				return err
+			})
+			return err
+		}, held)
+		first.waitAt(t, held)
+
+		// The second run would meet the advisory lock inside; that it
+		// never gets there shows the Consul lock turned it away.
+		entered := false
+		rec, err := Recorded(ctx, job, func(ctx context.Context, _ *Record) error {
+			entered = true
+			_, err := e.payCtx(ctx, e.newDB())
+			return err
+		})
+		require.NoError(t, err, "a run that finds the lock held is not a failure")
+		assert.False(t, entered, "the second run never got past the Consul lock")
+		assert.Equal(t, "skipped", rec.Outcome)
+		assert.Contains(t, rec.Message, lockKey("test", "ltc", "payout"))
+		// Two holders of the lock itself: the second is refused.
+		_, _, err = takeLock(ctx, consul, lockKey("test", "ltc", "payout"))
+		require.ErrorIs(t, err, errConsulLockHeld)
+
+		held.open()
+		require.NoError(t, first.wait())
+		e.assertExactlyOnce(miners)
+		// The first run let the lock go: the next run gets in.
+		_, err = Recorded(ctx, job, func(context.Context, *Record) error {
+			entered = true
+			return nil
+		})
+		require.NoError(t, err)
+		assert.True(t, entered, "the lock is free again once the first run ended")
+		e.mine(1)
+	})
+}
+
+// creditedMiners are n new miner addresses whose shares end a block that
+// is credited.
+func (e *payEnv) creditedMiners(n int) []string {
+	miners := e.minerAddresses(n)
+	shares := map[string]float64{}
+	for _, m := range miners {
+		shares[m] = 1
+	}
+	e.found(shares)
+	require.Equal(e.t, 1, e.track().Confirmed)
+	return miners
+}
+
+// newDB is a database pool of its own, as a run in a process of its own
+// has.
+func (e *payEnv) newDB() *pgxpool.Pool {
+	db, err := pgxpool.New(context.Background(), e.pg.DSN)
+	require.NoError(e.t, err)
+	e.t.Cleanup(db.Close)
+	return db
+}
+
+// pay runs Pay, held at the gates' steps.
+func (e *payEnv) pay(db *pgxpool.Pool, gates ...*gate) (PayResult, error) {
+	return e.payCtx(context.Background(), db, gates...)
+}
+
+func (e *payEnv) payCtx(ctx context.Context, db *pgxpool.Pool, gates ...*gate) (PayResult, error) {
+	o := testPayOptions()
+	o.AtStep = func(step string) {
+		for _, g := range gates {
+			g.at(step)
 		}
 	}
-	// Whichever ran, one more run after both pays what is left, if any.
-	require.NoError(t, e.payProcess("").Run())
-	e.assertExactlyOnce(miners)
+	return Pay(ctx, db, e.pool, o)
+}
+
+// payouts counts the payouts written, whatever became of them.
+func (e *payEnv) payouts() int {
+	var n int
+	require.NoError(e.t, e.db.QueryRow(context.Background(), `SELECT count(*) FROM payouts`).Scan(&n))
+	return n
+}
+
+// endAdvisoryLockSession ends the database session holding the payout
+// advisory lock, and returns once it is gone (and the lock with it).
+func (e *payEnv) endAdvisoryLockSession() {
+	var ended bool
+	require.NoError(e.t, e.db.QueryRow(context.Background(), `
+		SELECT pg_terminate_backend(pid, 60000) FROM pg_locks
+		WHERE locktype = 'advisory' AND classid::bigint = $1 AND granted`, int64(payoutLockClass)).Scan(&ended),
+		"a session holds the payout lock")
+	require.True(e.t, ended, "the session holding the payout lock ended")
+}
+
+// gate holds a run at one step, the first time it gets there: reached is
+// closed then, and the run goes on once the gate is opened.
+type gate struct {
+	step            string
+	reached, opened chan struct{}
+	arrive, leave   sync.Once
+}
+
+func newGate(step string) *gate {
+	return &gate{step: step, reached: make(chan struct{}), opened: make(chan struct{})}
+}
+
+func (g *gate) at(step string) {
+	if step != g.step {
+		return
+	}
+	g.arrive.Do(func() {
+		close(g.reached)
+		<-g.opened
+	})
+}
+
+func (g *gate) open() { g.leave.Do(func() { close(g.opened) }) }
+
+// run is something running in the background of a test.
+type run struct {
+	done chan struct{}
+	err  error
+}
+
+// background runs f; the test's end opens the gates that may hold it and
+// waits for it.
+func (e *payEnv) background(f func() error, gates ...*gate) *run {
+	r := &run{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = f()
+	}()
+	e.t.Cleanup(func() {
+		for _, g := range gates {
+			g.open()
+		}
+		<-r.done
+	})
+	return r
+}
+
+// waitAt waits until the run is held at g; a run that ends first fails
+// the test.
+func (r *run) waitAt(t *testing.T, g *gate) {
+	t.Helper()
+	select {
+	case <-g.reached:
+	case <-r.done:
+		require.FailNow(t, "the run ended before reaching "+g.step, "%v", r.err)
+	}
+}
+
+func (r *run) wait() error {
+	<-r.done
+	return r.err
 }
 
 func TestPayoutFaults(t *testing.T) {

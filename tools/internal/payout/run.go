@@ -263,7 +263,7 @@ func takeLock(ctx context.Context, consul *consulapi.Client, key string) (lost <
 		return nil, nil, fmt.Errorf("consul lock %s: %w", key, err)
 	}
 	if held == nil {
-		return nil, nil, fmt.Errorf("another run holds the lock %s: %w", key, ErrBusy)
+		return nil, nil, fmt.Errorf("consul lock %s: %w", key, errConsulLockHeld)
 	}
 	return held, func() { _ = lock.Unlock() }, nil
 }
