@@ -3,8 +3,11 @@ package stratum
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -359,7 +362,8 @@ func TestShutdownSendsReconnect(t *testing.T) {
 }
 
 // A flood of submits is refused once over the connection's rate, then
-// the connection is dropped; the rate is per connection.
+// the connection is dropped (each refusal is a bad message); the rate is
+// per connection.
 func TestSubmitFloodIsLimited(t *testing.T) {
 	cfg := testConfig()
 	cfg.SubmitBurst = 5
@@ -378,16 +382,19 @@ func TestSubmitFloodIsLimited(t *testing.T) {
 		}
 	}
 	refused := 0
-	for {
-		m, err := c.read()
-		if err != nil {
-			break
-		}
-		if strings.Contains(fmt.Sprint(m["error"]), "too many submits") {
+	var end error
+	for end == nil {
+		var m map[string]any
+		if m, end = c.read(); end == nil && strings.Contains(fmt.Sprint(m["error"]), "too many submits") {
 			refused++
 		}
 	}
 	assert.Positive(t, refused, "submits over the rate are refused")
+	// The reads end because the server closed: EOF, or a reset when it
+	// closed with the rest of the flood unread; not the read deadline.
+	require.True(t, errors.Is(end, io.EOF) || errors.Is(end, syscall.ECONNRESET), "the flooder is still connected: %v", end)
+	assert.Equal(t, map[string]float64{"too many bad messages": 1}, counts(t, h.srv.metrics.dropped))
+	require.Eventually(t, func() bool { return h.srv.Connections() == 0 }, 10*time.Second, time.Millisecond, "the server forgets the flooder")
 
 	other, en1 := subscribed(t, h, regtestAddress)
 	res := other.call("mining.submit", withWorker(solve(t, j, en1, 1, 0.001), regtestAddress)...)
