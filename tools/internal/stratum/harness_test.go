@@ -32,11 +32,16 @@ type fakeSink struct {
 	shares []ledger.Share
 	blocks []ledger.Block
 	full   bool
+	// panics stands for a bug that a share reaches.
+	panics bool
 }
 
 func (f *fakeSink) Add(s ledger.Share) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.panics {
+		panic("fake sink: a bug reached by a share")
+	}
 	if f.full {
 		return ledger.ErrBufferFull
 	}
@@ -49,6 +54,12 @@ func (f *fakeSink) AddBlock(b ledger.Block) error {
 	defer f.mu.Unlock()
 	f.blocks = append(f.blocks, b)
 	return nil
+}
+
+func (f *fakeSink) setPanics(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.panics = on
 }
 
 func (f *fakeSink) count() (int, int) {

@@ -400,3 +400,37 @@ func TestSubmitFloodIsLimited(t *testing.T) {
 	res := other.call("mining.submit", withWorker(solve(t, j, en1, 1, 0.001), regtestAddress)...)
 	assert.Equal(t, true, res["result"], "another miner is not limited: %v", res["error"])
 }
+
+// A difficulty that is not a finite number is refused: "NaN" once reached
+// the JSON encoder and ended the process.
+func TestSuggestDifficultyWantsAFiniteNumber(t *testing.T) {
+	h := startServer(t, testConfig())
+	c := dial(t, h.addr)
+	c.call("mining.subscribe")
+	for _, d := range []any{"NaN", "Infinity", "-Inf", "1e400", -1, 0} {
+		res := c.call("mining.suggest_difficulty", d)
+		assert.Equal(t, CodeOther, errorCode(res), "difficulty %v: %v", d, res)
+	}
+	assert.Equal(t, true, c.call("mining.suggest_difficulty", "0.5")["result"])
+}
+
+// A bug that one miner's message reaches ends that miner's connection
+// only: the process and the other miners go on.
+func TestPanicEndsOnlyItsConnection(t *testing.T) {
+	h := startServer(t, testConfig())
+	j := h.srv.Publish(work(t, tipA, hardBits), "w1", true)
+	good, goodEn1 := subscribed(t, h, regtestAddress)
+	bad, badEn1 := subscribed(t, h, regtestAddress)
+
+	h.sink.setPanics(true)
+	b, err := json.Marshal(map[string]any{"id": 9, "method": "mining.submit", "params": withWorker(solve(t, j, badEn1, 1, 0.001), regtestAddress)})
+	require.NoError(t, err)
+	bad.send(string(b))
+	assert.True(t, bad.closed(), "the connection whose share reached the bug is ended")
+	assert.Equal(t, map[string]float64{"panic": 1}, counts(t, h.srv.metrics.dropped))
+
+	h.sink.setPanics(false)
+	res := good.call("mining.submit", withWorker(solve(t, j, goodEn1, 2, 0.001), regtestAddress)...)
+	assert.Equal(t, true, res["result"], "the other miner's share: %v", res["error"])
+	require.Eventually(t, func() bool { return h.srv.Connections() == 1 }, 10*time.Second, time.Millisecond, "the server forgets the ended connection")
+}
