@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
@@ -31,11 +32,16 @@ type fakeSink struct {
 	shares []ledger.Share
 	blocks []ledger.Block
 	full   bool
+	// panics stands for a bug that a share reaches.
+	panics bool
 }
 
 func (f *fakeSink) Add(s ledger.Share) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.panics {
+		panic("fake sink: a bug reached by a share")
+	}
 	if f.full {
 		return ledger.ErrBufferFull
 	}
@@ -48,6 +54,12 @@ func (f *fakeSink) AddBlock(b ledger.Block) error {
 	defer f.mu.Unlock()
 	f.blocks = append(f.blocks, b)
 	return nil
+}
+
+func (f *fakeSink) setPanics(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.panics = on
 }
 
 func (f *fakeSink) count() (int, int) {
@@ -251,4 +263,24 @@ func errorCode(m map[string]any) int {
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+// counts reads a counter vector: its value for each label value.
+func counts(t testing.TB, vec *prometheus.CounterVec) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(vec))
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, family := range families {
+		for _, m := range family.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetValue())
+			}
+			out[strings.Join(labels, ",")] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -136,8 +137,8 @@ func (r *Request) OptionalStringParam(i int, name string) (string, error) {
 	return r.StringParam(i, name)
 }
 
-// NumberParam is params[i] as a number; miners send difficulties both as
-// numbers and as strings.
+// NumberParam is params[i] as a finite number; miners send difficulties
+// both as numbers and as strings, and a string may say "NaN" or "Inf".
 func (r *Request) NumberParam(i int, name string) (float64, error) {
 	if i >= len(r.Params) {
 		return 0, r.paramError("missing parameter %d (%s)", i+1, name)
@@ -148,11 +149,11 @@ func (r *Request) NumberParam(i int, name string) (float64, error) {
 	}
 	var s string
 	if err := json.Unmarshal(r.Params[i], &s); err == nil {
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
 			return f, nil
 		}
 	}
-	return 0, r.paramError("parameter %d (%s) must be a number", i+1, name)
+	return 0, r.paramError("parameter %d (%s) must be a finite number", i+1, name)
 }
 
 func (r *Request) paramError(format string, args ...any) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,7 @@ func newSession(s *Server, conn net.Conn, ip string, extranonce1 []byte) *sessio
 func (c *session) serve() {
 	defer c.srv.forget(c)
 	defer c.conn.Close()
+	defer c.survivePanic()
 	start := time.Now()
 	r := lineReader{conn: c.conn}
 	for {
@@ -103,6 +105,15 @@ func (c *session) setBatching(on bool) {
 }
 
 func (c *session) authorized() bool { return c.subscribed && len(c.workers) > 0 }
+
+// survivePanic ends only this connection when a bug is reached from what
+// one miner sent: everyone else keeps mining.
+func (c *session) survivePanic() {
+	if r := recover(); r != nil {
+		c.srv.metrics.dropped.WithLabelValues("panic").Inc()
+		c.srv.cfg.Log.Error("connection ended by a panic", "remote", c.conn.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+	}
+}
 
 // endWith logs why a connection ended when it is worth an operator's eye.
 func (c *session) endWith(err error) {
@@ -258,6 +269,9 @@ func (c *session) suggestDifficulty(req *Request) bool {
 // job again, which is when miners apply a new difficulty.
 func (c *session) setDifficulty(d float64) {
 	d = c.srv.cfg.Vardiff.clamp(d)
+	// Encoded before taking wmu: a panic while holding it would leave
+	// every later broadcast waiting for this connection.
+	msg := notification("mining.set_difficulty", d)
 	c.wmu.Lock()
 	if d == c.difficulty || c.dead {
 		c.wmu.Unlock()
@@ -266,7 +280,7 @@ func (c *session) setDifficulty(d float64) {
 	c.prevDifficulty, c.prevTarget, c.changedAtJob = c.difficulty, c.target, c.lastJobSent
 	c.difficulty, c.target = d, chain.TargetForDifficulty(d)
 	c.vardiff = vardiffState{since: time.Now()}
-	c.writeLocked(notification("mining.set_difficulty", d))
+	c.writeLocked(msg)
 	c.wmu.Unlock()
 	if j := c.srv.jobs.latest(); j != nil && c.subscribed {
 		c.sendJob(j)

@@ -3,8 +3,11 @@ package stratum
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -359,7 +362,8 @@ func TestShutdownSendsReconnect(t *testing.T) {
 }
 
 // A flood of submits is refused once over the connection's rate, then
-// the connection is dropped; the rate is per connection.
+// the connection is dropped (each refusal is a bad message); the rate is
+// per connection.
 func TestSubmitFloodIsLimited(t *testing.T) {
 	cfg := testConfig()
 	cfg.SubmitBurst = 5
@@ -378,18 +382,55 @@ func TestSubmitFloodIsLimited(t *testing.T) {
 		}
 	}
 	refused := 0
-	for {
-		m, err := c.read()
-		if err != nil {
-			break
-		}
-		if strings.Contains(fmt.Sprint(m["error"]), "too many submits") {
+	var end error
+	for end == nil {
+		var m map[string]any
+		if m, end = c.read(); end == nil && strings.Contains(fmt.Sprint(m["error"]), "too many submits") {
 			refused++
 		}
 	}
 	assert.Positive(t, refused, "submits over the rate are refused")
+	// The reads end because the server closed: EOF, or a reset when it
+	// closed with the rest of the flood unread; not the read deadline.
+	require.True(t, errors.Is(end, io.EOF) || errors.Is(end, syscall.ECONNRESET), "the flooder is still connected: %v", end)
+	assert.Equal(t, map[string]float64{"too many bad messages": 1}, counts(t, h.srv.metrics.dropped))
+	require.Eventually(t, func() bool { return h.srv.Connections() == 0 }, 10*time.Second, time.Millisecond, "the server forgets the flooder")
 
 	other, en1 := subscribed(t, h, regtestAddress)
 	res := other.call("mining.submit", withWorker(solve(t, j, en1, 1, 0.001), regtestAddress)...)
 	assert.Equal(t, true, res["result"], "another miner is not limited: %v", res["error"])
+}
+
+// A difficulty that is not a finite number is refused: "NaN" once reached
+// the JSON encoder and ended the process.
+func TestSuggestDifficultyWantsAFiniteNumber(t *testing.T) {
+	h := startServer(t, testConfig())
+	c := dial(t, h.addr)
+	c.call("mining.subscribe")
+	for _, d := range []any{"NaN", "Infinity", "-Inf", "1e400", -1, 0} {
+		res := c.call("mining.suggest_difficulty", d)
+		assert.Equal(t, CodeOther, errorCode(res), "difficulty %v: %v", d, res)
+	}
+	assert.Equal(t, true, c.call("mining.suggest_difficulty", "0.5")["result"])
+}
+
+// A bug that one miner's message reaches ends that miner's connection
+// only: the process and the other miners go on.
+func TestPanicEndsOnlyItsConnection(t *testing.T) {
+	h := startServer(t, testConfig())
+	j := h.srv.Publish(work(t, tipA, hardBits), "w1", true)
+	good, goodEn1 := subscribed(t, h, regtestAddress)
+	bad, badEn1 := subscribed(t, h, regtestAddress)
+
+	h.sink.setPanics(true)
+	b, err := json.Marshal(map[string]any{"id": 9, "method": "mining.submit", "params": withWorker(solve(t, j, badEn1, 1, 0.001), regtestAddress)})
+	require.NoError(t, err)
+	bad.send(string(b))
+	assert.True(t, bad.closed(), "the connection whose share reached the bug is ended")
+	assert.Equal(t, map[string]float64{"panic": 1}, counts(t, h.srv.metrics.dropped))
+
+	h.sink.setPanics(false)
+	res := good.call("mining.submit", withWorker(solve(t, j, goodEn1, 2, 0.001), regtestAddress)...)
+	assert.Equal(t, true, res["result"], "the other miner's share: %v", res["error"])
+	require.Eventually(t, func() bool { return h.srv.Connections() == 1 }, 10*time.Second, time.Millisecond, "the server forgets the ended connection")
 }

@@ -1,11 +1,16 @@
 package walletprobe
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -68,6 +73,57 @@ func waitFor(t *testing.T, p *Probe, status string) Verdict {
 	}
 }
 
+// roundWatch counts the comparisons with the siblings that have begun: a
+// round begins by listing the coin's wallets.
+type roundWatch struct {
+	Discovery
+	rounds atomic.Int64
+}
+
+func (w *roundWatch) Wallets(ctx context.Context) ([]string, error) {
+	w.rounds.Add(1)
+	return w.Discovery.Wallets(ctx)
+}
+
+// await blocks until cond holds, and fails the test if it never does.
+func await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			require.FailNow(t, "never happened: "+what)
+		case <-tick.C:
+		}
+	}
+}
+
+// waitStopped blocks until every thread of the process has stopped, so
+// that no request sent afterwards is answered before SIGCONT.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	await(t, fmt.Sprintf("process %d stops", pid), func() bool {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		require.NoError(t, err)
+		require.NotEmpty(t, tasks)
+		for _, task := range tasks {
+			stat, err := os.ReadFile(task)
+			if err != nil {
+				return false // a thread that just ended
+			}
+			// The state follows the command name, in parentheses.
+			i := bytes.LastIndexByte(stat, ')')
+			if i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // Two real regtest wallets, A probed, B its sibling instance.
 func TestProbeAgainstLitecoind(t *testing.T) {
 	if testing.Short() {
@@ -87,20 +143,43 @@ func TestProbeAgainstLitecoind(t *testing.T) {
 		assert.Equal(t, 1, p.Snapshot().Others)
 	})
 
+	// Through Run, which gives the comparison with the siblings a loop of
+	// its own. A call to the frozen sibling may last longer than the test
+	// (RPCTimeout): had it held up the wallet's own polls, no answer would
+	// come after the comparison began.
 	t.Run("a hung sibling does not make this wallet look hung", func(t *testing.T) {
 		require.NoError(t, b.Cmd.Process.Signal(syscall.SIGSTOP))
 		defer func() { _ = b.Cmd.Process.Signal(syscall.SIGCONT) }()
+		waitStopped(t, b.Cmd.Process.Pid)
+
+		watch := &roundWatch{Discovery: StaticDiscovery{RPC: []string{a.RPCAddr, b.RPCAddr}}}
+		q := newProbe(a.Client(), a.RPCAddr, a.P2PAddr, watch)
+		q.Poll, q.RPCTimeout = 10*time.Millisecond, time.Minute
+		q.Limits.Hung = 3 * time.Second // --hung-after's default
+		h := q.Handler()
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); p.compareLoop(ctx) }()
-		for i := 0; i < 5; i++ {
-			p.poll(context.Background(), false)
+		ran := make(chan struct{})
+		go func() { defer close(ran); q.Run(ctx) }()
+		defer func() { cancel(); <-ran }()
+
+		await(t, "a comparison with the siblings begins", func() bool { return watch.rounds.Load() > 0 })
+		since, last := time.Now(), time.Time{}
+		for i := 0; i < 3; i++ {
+			await(t, "the wallet answers again while the comparison waits for the frozen sibling", func() bool {
+				at := q.Snapshot().AnsweredAt
+				fresh := at.After(since) && at.After(last)
+				if fresh {
+					last = at
+				}
+				return fresh
+			})
 			code, body := get(t, h, "/v1/live")
 			require.Equal(t, 200, code, body)
 		}
-		cancel()
-		<-done
+		require.Equal(t, int64(1), watch.rounds.Load(), "the first comparison is still waiting for the frozen sibling")
+
 		require.NoError(t, b.Cmd.Process.Signal(syscall.SIGCONT))
+		await(t, "the waiting comparison gets the thawed sibling's answer", func() bool { return q.Snapshot().Others == 1 })
 	})
 
 	t.Run("cut off while the sibling mines: warning, then critical, no restart needed", func(t *testing.T) {
