@@ -36,9 +36,9 @@ func report(out io.Writer, ours, naive figure) error {
 	memory := ours.heap + ours.db
 	fmt.Fprintf(out, "\ntarget (ours): under %s (%s: %s), under %.0f MiB with the database's processes (%s: %s)\n",
 		targetTime, ours.wall.Round(time.Millisecond),
-		judge.Check("time under 1 s", ours.wall > 0, ours.wall < targetTime),
+		judge.Check(fmt.Sprintf("time under %s", targetTime), ours.wall > 0, ours.wall < targetTime),
 		targetMemory, mibs(memory),
-		judge.Check("memory under 100 MiB", verdict.Measured(ours.heap) && verdict.Measured(ours.db), memory < targetMemory))
+		judge.Check(fmt.Sprintf("memory under %.0f MiB", targetMemory), verdict.Measured(ours.heap) && verdict.Measured(ours.db), memory < targetMemory))
 	fmt.Fprintf(out, "\ntime: the median run; memory: the highest of the runs. Both divide the same %d units among the same\n", ours.units)
 	fmt.Fprintf(out, "%d miners. Ours includes writing %d credits and balances in one transaction (rolled back after each run);\n", ours.credits, ours.credits)
 	fmt.Fprintf(out, "the naive figure leaves writing out. Database private = resident anonymous memory (RssAnon) of the run's\n")
