@@ -18,12 +18,15 @@
 // passing, how long until a healthy instance served again, and whether a
 // usable wallet of the coin (one Consul offered that answered RPC and was
 // in sync) was there at every moment, sampled every 250 ms. Run it with
-// `task bench:failover` (root; about fifteen minutes).
+// `task bench:failover` (root; about fifteen minutes). Exit codes: 0 every
+// target met, 1 a target missed or not measured (the figures are printed
+// all the same) or the run failed.
 package main
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -41,6 +44,7 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/verdict"
 )
 
 const example = "examples/dev/pool.hcl"
@@ -64,8 +68,12 @@ type system struct {
 	ours    bool
 }
 
+// faults are the failures injected, in this order, into each system.
+var faults = []string{"crash", "hang", "lag", "power cut"}
+
 type result struct {
 	system, fault  string
+	ours           bool
 	detected       time.Duration
 	detectedOK     bool
 	recovered      time.Duration
@@ -163,29 +171,25 @@ func run() error {
 			return err
 		}
 	}
-	for _, fault := range []struct {
-		name string
-		do   func(*system) (result, error)
-	}{
-		{"crash", b.crash}, {"hang", b.hang}, {"lag", b.lag}, {"power cut", b.power},
-	} {
+	inject := map[string]func(*system) (result, error){"crash": b.crash, "hang": b.hang, "lag": b.lag, "power cut": b.power}
+	for _, fault := range faults {
 		for _, s := range []*system{ours, base} {
-			fmt.Fprintf(os.Stderr, "--- %s: %s\n", fault.name, s.name)
-			r, err := fault.do(s)
+			fmt.Fprintf(os.Stderr, "--- %s: %s\n", fault, s.name)
+			r, err := inject[fault](s)
 			if err != nil {
-				return fmt.Errorf("%s of %s: %w", fault.name, s.name, err)
+				return fmt.Errorf("%s of %s: %w", fault, s.name, err)
 			}
-			r.system, r.fault = s.name, fault.name
+			r.system, r.fault, r.ours = s.name, fault, s.ours
 			b.results = append(b.results, r)
 			for _, other := range []*system{ours, base} {
 				if _, err := b.healthy(other); err != nil {
-					return fmt.Errorf("after the %s: %w", fault.name, err)
+					return fmt.Errorf("after the %s: %w", fault, err)
 				}
 			}
 		}
 	}
-	b.print(pool)
-	return nil
+	printTable(os.Stdout, pool.Coins[0].Wallet.MaxLagBlocks, b.results)
+	return judgeTargets(os.Stdout, b.results)
 }
 
 // healthy waits until both instances of s pass and returns the snapshot.
@@ -354,13 +358,12 @@ func seconds(d time.Duration, ok bool) string {
 	return fmt.Sprintf("%.1fs", d.Seconds())
 }
 
-func (b *bench) print(pool *config.Pool) {
-	w := pool.Coins[0].Wallet
-	fmt.Printf("\nWallet failover: the dev example's two regtest wallets on 3 Pi-sized nodes (1 GiB, 4 x 1.2 GHz),\n")
-	fmt.Printf("max_lag_blocks %d; each fault injected once into each system\n\n", w.MaxLagBlocks)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+func printTable(out io.Writer, maxLagBlocks int, results []result) {
+	fmt.Fprintf(out, "\nWallet failover: the dev example's two regtest wallets on 3 Pi-sized nodes (1 GiB, 4 x 1.2 GHz),\n")
+	fmt.Fprintf(out, "max_lag_blocks %d; each fault injected once into each system\n\n", maxLagBlocks)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "fault\twallet\tnot passing after\trestarted after\thealthy again after\tusable wallet at every moment\tConsul offered a broken one for\tnote")
-	for _, r := range b.results {
+	for _, r := range results {
 		restarted := "-"
 		if r.restarted {
 			restarted = fmt.Sprintf("%.1fs", r.restartedAfter.Seconds())
@@ -376,40 +379,63 @@ func (b *bench) print(pool *config.Pool) {
 		if r.avail.Unserved > 0 {
 			always = fmt.Sprintf("no: %d of %d samples", r.avail.Unserved, r.avail.Samples)
 		}
+		if r.avail.Samples == 0 {
+			always = "not sampled"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1fs\t%s\n", r.fault, strings.SplitN(r.system, " (", 2)[0], seconds(r.detected, r.detectedOK), restarted, recovered, always, r.avail.Misled.Seconds(), r.note)
 	}
 	tw.Flush()
-	b.verdict()
 }
 
-// verdict checks the issue's targets against the pool's wallets.
-func (b *bench) verdict() {
-	get := func(fault string) result {
-		for _, r := range b.results {
-			if r.fault == fault && strings.HasPrefix(r.system, "poolctl") {
-				return r
-			}
-		}
-		return result{}
+func restartedAfter(r result) string {
+	if !r.restarted {
+		return "not restarted"
 	}
-	check := func(what string, ok bool) {
-		v := "met"
-		if !ok {
-			v = "MISSED"
-		}
-		fmt.Printf("  %-66s %s\n", what, v)
-	}
-	fmt.Println("\ntargets (poolctl wallets):")
-	hang, lag, crash := get("hang"), get("lag"), get("crash")
-	always := true
-	for _, r := range b.results {
-		if strings.HasPrefix(r.system, "poolctl") && r.avail.Unserved > 0 {
-			always = false
+	return fmt.Sprintf("%.1fs", r.restartedAfter.Seconds())
+}
+
+// judgeTargets prints the issue's targets for the pool's wallets with
+// their verdicts; it fails when one was missed, or its fault was not
+// injected or not sampled.
+func judgeTargets(out io.Writer, results []result) error {
+	ours := map[string]result{}
+	for _, r := range results {
+		if r.ours {
+			ours[r.fault] = r
 		}
 	}
-	check("a usable wallet of the coin at every moment, in all four cases", always)
-	check(fmt.Sprintf("hang detected within 5s (%.1fs)", hang.detected.Seconds()), hang.detectedOK && hang.detected <= 5*time.Second)
-	check(fmt.Sprintf("hung wallet restarted within 20s (%.1fs)", hang.restartedAfter.Seconds()), hang.restarted && hang.restartedAfter <= 20*time.Second)
-	check(fmt.Sprintf("lag flagged within 5s of exceeding max_lag_blocks (%.1fs)", lag.detected.Seconds()), lag.detectedOK && lag.detected <= 5*time.Second && !lag.restarted)
-	check(fmt.Sprintf("crash: restarted within 15s (%.1fs), healthy at %.1fs with start-up", crash.restartedAfter.Seconds(), crash.recovered.Seconds()), crash.restarted && crash.restartedAfter <= 15*time.Second)
+	var judge verdict.Judge
+	fmt.Fprintln(out, "\ntargets (poolctl wallets):")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	check := func(what, word string) { fmt.Fprintf(tw, "  %s\t%s\n", what, word) }
+
+	sampled, always := true, true
+	for _, fault := range faults {
+		r, ok := ours[fault]
+		sampled = sampled && ok && r.avail.Samples > 0
+		always = always && r.avail.Unserved == 0
+	}
+	check("a usable wallet of the coin at every moment, in all four cases",
+		judge.Check("a usable wallet at every moment", sampled, always))
+
+	hang, ok := ours["hang"]
+	check(fmt.Sprintf("hang detected within 5s (%s)", seconds(hang.detected, hang.detectedOK)),
+		judge.Check("hang detected within 5s", ok, hang.detectedOK && hang.detected <= 5*time.Second))
+	check(fmt.Sprintf("hung wallet restarted within 20s (%s)", restartedAfter(hang)),
+		judge.Check("hung wallet restarted within 20s", ok, hang.restarted && hang.restartedAfter <= 20*time.Second))
+
+	lag, ok := ours["lag"]
+	lagged := lag.detectedOK && lag.detected <= 5*time.Second && !lag.restarted
+	check(fmt.Sprintf("lag flagged within 5s of exceeding max_lag_blocks (%s)", seconds(lag.detected, lag.detectedOK)),
+		judge.Check("lag flagged within 5s, not restarted", ok, lagged))
+
+	// A crashed wallet that restarts but never passes again has not
+	// recovered.
+	crash, ok := ours["crash"]
+	check(fmt.Sprintf("crash: restarted within 15s (%s), healthy at %s with start-up",
+		restartedAfter(crash), seconds(crash.recovered, crash.recoveredOK)),
+		judge.Check("crash: restarted within 15s and healthy again", ok,
+			crash.restarted && crash.restartedAfter <= 15*time.Second && crash.recoveredOK))
+	return judge.Err()
 }

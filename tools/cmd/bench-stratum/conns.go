@@ -117,8 +117,13 @@ func connsServer() error {
 			return fmt.Errorf("miners answered %v for job %s", got, id)
 		}
 		round := pushRound{PublishReturned: returned, AllReceived: time.Duration(last - start.UnixNano()), Received: count}
-		fmt.Fprintf(os.Stderr, "  %s push %d: %d miners in %s (publish returned after %s)\n", impl, r, count,
-			round.AllReceived.Round(time.Microsecond), returned.Round(time.Microsecond))
+		if count < n {
+			fmt.Fprintf(os.Stderr, "  %s push %d: only %d of %d miners within a minute (publish returned after %s)\n", impl, r, count, n,
+				returned.Round(time.Microsecond))
+		} else {
+			fmt.Fprintf(os.Stderr, "  %s push %d: %d miners in %s (publish returned after %s)\n", impl, r, count,
+				round.AllReceived.Round(time.Microsecond), returned.Round(time.Microsecond))
+		}
 		res.Rounds = append(res.Rounds, round)
 		time.Sleep(200 * time.Millisecond)
 	}
