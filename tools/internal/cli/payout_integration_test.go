@@ -192,7 +192,7 @@ func forceOverlappingPayouts(t *testing.T, c *cluster.Cluster) payout.Record {
 		return err == nil && *launch.Status == "dead"
 	}
 	waitUntil(t, "the second payout run finished", func() bool { return dead(second) })
-	assert.Contains(t, runOutput(t, nomad, second), "ltc payout: skipped: another run holds the lock", "the second run found the Consul lock taken")
+	assert.Regexp(t, `ltc payout: skipped: .*it holds the job's Consul lock`, runOutput(t, nomad, second), "the second run found the Consul lock taken")
 	assert.False(t, dead(first), "the first run is still inside the lock")
 
 	require.NoError(t, tx.Rollback(ctx))
