@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
@@ -138,13 +139,16 @@ func forceRun(t *testing.T, c *cluster.Cluster, job, recordKey string) payout.Re
 	return rec
 }
 
-// forceOverlappingPayouts forces the payout job twice so that the two
-// runs overlap for certain: the test holds the payouts table locked, forces
-// a first run and waits until it is blocked on that table (inside the
-// Consul lock, where a payout writes), then forces a second run, which must
-// find the lock taken and say so. Released, the first run pays. Both runs
-// are real launches: two periodic children with an allocation each, whose
-// output is read back. Returns the record the last run to finish left.
+// forceOverlappingPayouts forces the payout job twice so that two runs
+// overlap for certain: the test holds the payouts table locked, forces a
+// first run and waits until a run holds the job's Consul lock (none can
+// leave it without reading that table), then forces a second run, which
+// must find the lock taken and say so. Released, one run pays. Every run
+// is a real launch, a periodic child with an allocation of its own, whose
+// output is read back; a scheduled run (the dev payout cron is every five
+// minutes) may be among them, so the claim is checked over every launch
+// since the test began: exactly one sent the payout, every other one was
+// turned away by the Consul lock. Returns the record the last run left.
 func forceOverlappingPayouts(t *testing.T, c *cluster.Cluster) payout.Record {
 	t.Helper()
 	ctx := context.Background()
@@ -153,6 +157,7 @@ func forceOverlappingPayouts(t *testing.T, c *cluster.Cluster) payout.Record {
 	consul, err := c.ConsulClient()
 	require.NoError(t, err)
 	const job = "ltc-payout"
+	began := time.Now().Unix()
 
 	hold, err := pgx.Connect(ctx, devDatabase(t, c))
 	require.NoError(t, err)
@@ -163,27 +168,34 @@ func forceOverlappingPayouts(t *testing.T, c *cluster.Cluster) payout.Record {
 	_, err = tx.Exec(ctx, `LOCK TABLE payouts IN ACCESS EXCLUSIVE MODE`)
 	require.NoError(t, err)
 
+	// launchedAt is the second Nomad named a periodic child after.
+	launchedAt := func(child string) int64 {
+		sec, err := strconv.ParseInt(strings.TrimPrefix(child, job+"/periodic-"), 10, 64)
+		require.NoError(t, err, "a periodic child of %s, not %q", job, child)
+		return sec
+	}
 	force := func() string {
 		eval, _, err := nomad.Jobs().PeriodicForce(job, nil)
 		require.NoError(t, err)
 		ev, _, err := nomad.Evaluations().Info(eval, nil)
 		require.NoError(t, err)
-		require.True(t, strings.HasPrefix(ev.JobID, job+"/periodic-"), "a forced launch is a periodic child, not %q", ev.JobID)
+		launchedAt(ev.JobID)
 		return ev.JobID
 	}
 	first := force()
-	waitUntil(t, "the first payout run waits on the payouts table", func() bool {
-		var waiting int
-		err := hold.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE relation = 'payouts'::regclass AND NOT granted`).Scan(&waiting)
-		return err == nil && waiting > 0
+	lockKey := payout.LockKey("devpool", "ltc", "payout")
+	var index uint64
+	waitUntil(t, "a payout run holds the job's Consul lock", func() bool {
+		pair, meta, err := consul.KV().Get(lockKey, &consulapi.QueryOptions{WaitIndex: index, WaitTime: 10 * time.Second})
+		if err != nil {
+			return false
+		}
+		index = meta.LastIndex
+		return pair != nil && pair.Session != ""
 	})
-	// Nomad names a forced child after the second it was launched in; a
-	// second force in the same second would only register the first one
-	// again. This run is already inside the lock, which took a placement
-	// and a task start, so the second has almost always moved on.
-	launched, err := strconv.ParseInt(strings.TrimPrefix(first, job+"/periodic-"), 10, 64)
-	require.NoError(t, err)
-	waitUntil(t, "a new second to launch the second run in", func() bool { return time.Now().Unix() > launched })
+	// A second force in the same second as the first would only register
+	// the same child again.
+	waitUntil(t, "a new second to launch the second run in", func() bool { return time.Now().Unix() > launchedAt(first) })
 	second := force()
 	require.NotEqual(t, first, second, "two launches")
 
@@ -193,13 +205,31 @@ func forceOverlappingPayouts(t *testing.T, c *cluster.Cluster) payout.Record {
 	}
 	waitUntil(t, "the second payout run finished", func() bool { return dead(second) })
 	assert.Regexp(t, `ltc payout: skipped: .*it holds the job's Consul lock`, runOutput(t, nomad, second), "the second run found the Consul lock taken")
-	assert.False(t, dead(first), "the first run is still inside the lock")
+
+	stubs, _, err := nomad.Jobs().PrefixList(job + "/periodic-")
+	require.NoError(t, err)
+	var launches []string
+	for _, stub := range stubs {
+		if stub.ParentID == job && launchedAt(stub.ID) >= began {
+			launches = append(launches, stub.ID)
+		}
+	}
+	require.Contains(t, launches, first)
+	require.Contains(t, launches, second)
 
 	require.NoError(t, tx.Rollback(ctx))
-	waitUntil(t, "the first payout run finished", func() bool { return dead(first) })
-	out := runOutput(t, nomad, first)
-	assert.Contains(t, out, "ltc payout: ok:", "the first run paid")
-	assert.Contains(t, out, " sent: ", "the first run sent the payout")
+	paid := 0
+	for _, child := range launches {
+		waitUntil(t, child+" finished", func() bool { return dead(child) })
+		out := runOutput(t, nomad, child)
+		t.Logf("%s: %s", child, strings.TrimSpace(out))
+		if strings.Contains(out, "ltc payout: ok:") && strings.Contains(out, " sent: ") {
+			paid++
+			continue
+		}
+		assert.Regexp(t, `ltc payout: skipped: .*it holds the job's Consul lock`, out, "%s neither paid nor found the lock taken", child)
+	}
+	assert.Equal(t, 1, paid, "exactly one of the overlapping runs sent the payout")
 
 	pair, _, err := consul.KV().Get(payout.RecordKey("devpool", "ltc", "payout"), nil)
 	require.NoError(t, err)

@@ -518,9 +518,9 @@ func TestConcurrentPayoutsPayOnce(t *testing.T) {
 		require.NoError(t, err, "a run that finds the lock held is not a failure")
 		assert.False(t, entered, "the second run never got past the Consul lock")
 		assert.Equal(t, "skipped", rec.Outcome)
-		assert.Contains(t, rec.Message, lockKey("test", "ltc", "payout"))
+		assert.Contains(t, rec.Message, LockKey("test", "ltc", "payout"))
 		// Two holders of the lock itself: the second is refused.
-		_, _, err = takeLock(ctx, consul, lockKey("test", "ltc", "payout"))
+		_, _, err = takeLock(ctx, consul, LockKey("test", "ltc", "payout"))
 		require.ErrorIs(t, err, errConsulLockHeld)
 
 		held.open()

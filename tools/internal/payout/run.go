@@ -66,8 +66,8 @@ func RecordKey(pool, coin, job string) string {
 	return pool + "/runs/" + scope(coin) + job
 }
 
-// lockKey is the Consul lock a run holds.
-func lockKey(pool, coin, job string) string {
+// LockKey is the Consul lock a run holds.
+func LockKey(pool, coin, job string) string {
 	return pool + "/locks/" + scope(coin) + job
 }
 
@@ -104,7 +104,7 @@ func Recorded(ctx context.Context, r RecordedRun, body func(ctx context.Context,
 	rec := Record{Job: r.Job, Started: time.Now().UTC()}
 	runErr := func() error {
 		if r.Consul != nil {
-			lost, unlock, err := takeLock(ctx, r.Consul, lockKey(r.Pool, r.Coin, r.Job))
+			lost, unlock, err := takeLock(ctx, r.Consul, LockKey(r.Pool, r.Coin, r.Job))
 			if err != nil {
 				return err
 			}
