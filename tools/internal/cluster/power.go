@@ -3,8 +3,10 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -51,12 +53,28 @@ func (c *Cluster) PowerOff(ctx context.Context, name string) error {
 	return nil
 }
 
-// PowerOn starts a node's Nomad agent again, with its state as the power
-// cut left it, and waits until the servers see it ready.
+// PowerOn starts a node's agents again, with their state as the power
+// cut left it, and waits until the servers see the node ready, registered
+// by the new agent (after a short cut they may still hold the old agent's
+// "ready", which says nothing about the new one), and its agent answers.
 func (c *Cluster) PowerOn(ctx context.Context, name string) error {
 	n, err := c.node(name)
 	if err != nil {
 		return err
+	}
+	nomad, err := c.NomadClient()
+	if err != nil {
+		return err
+	}
+	nodes, _, err := nomad.Nodes().List((&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("read %s before its power comes back: %w", name, err)
+	}
+	var before uint64
+	for _, stub := range nodes {
+		if stub.Name == name {
+			before = stub.ModifyIndex
+		}
 	}
 	if err := unsilence(n.Interface); err != nil {
 		return err
@@ -72,10 +90,6 @@ func (c *Cluster) PowerOn(ctx context.Context, name string) error {
 	if err := c.save(); err != nil {
 		return err
 	}
-	nomad, err := c.NomadClient()
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	var index uint64
@@ -85,10 +99,27 @@ func (c *Cluster) PowerOn(ctx context.Context, name string) error {
 			return fmt.Errorf("wait for %s to come back: %w", name, err)
 		}
 		for _, stub := range nodes {
-			if stub.Name == name && stub.Status == "ready" {
-				return nil
+			if stub.Name == name && stub.Status == "ready" && stub.ModifyIndex > before {
+				return waitListening(ctx, net.JoinHostPort(n.IP, strconv.Itoa(NomadHTTPPort)))
 			}
 		}
 		index = meta.LastIndex
+	}
+}
+
+// waitListening waits until addr accepts a connection: an agent registers
+// with the servers while its own HTTP API may still be starting.
+func waitListening(ctx context.Context, addr string) error {
+	var d net.Dialer
+	for {
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			return conn.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s does not answer: %w", addr, err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
