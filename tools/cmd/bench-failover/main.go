@@ -18,7 +18,7 @@
 // passing, how long until a healthy instance served again, and whether a
 // usable wallet of the coin (one Consul offered that answered RPC and was
 // in sync) was there at every moment, sampled every 250 ms. Run it with
-// `task bench:failover` (root; about fifteen minutes). Exit codes: 0 every
+// `task bench:failover` (root; about ten minutes). Exit codes: 0 every
 // target met, 1 a target missed or not measured (the figures are printed
 // all the same) or the run failed.
 package main
