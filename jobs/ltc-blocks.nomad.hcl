@@ -20,6 +20,14 @@ job "ltc-blocks" {
   }
   group "blocks" {
     count = 1
+    # Away from the nodes that hold host volumes: their room is kept for
+    # the wallets, the database and its backup, which can run nowhere else.
+    affinity {
+      attribute = "${meta.pool_host_volumes}"
+      value     = "."
+      operator  = "regexp"
+      weight    = -100
+    }
     # Block tracking is idempotent (a block is credited once, by its hash),
     # so one quick retry is safe.
     restart {

@@ -20,6 +20,14 @@ job "ltc-payout" {
   }
   group "payout" {
     count = 1
+    # Away from the nodes that hold host volumes: their room is kept for
+    # the wallets, the database and its backup, which can run nowhere else.
+    affinity {
+      attribute = "${meta.pool_host_volumes}"
+      value     = "."
+      operator  = "regexp"
+      weight    = -100
+    }
     # Never retried blindly: a payout that failed mid-way is reconciled
     # from the wallet by the next run, which cannot pay twice.
     restart {

@@ -21,6 +21,14 @@ job "scryptpool-health" {
   }
   group "health" {
     count = 1
+    # Away from the nodes that hold host volumes: their room is kept for
+    # the wallets, the database and its backup, which can run nowhere else.
+    affinity {
+      attribute = "${meta.pool_host_volumes}"
+      value     = "."
+      operator  = "regexp"
+      weight    = -100
+    }
     restart {
       interval = "5m"
       attempts = 5

@@ -19,6 +19,14 @@ job "scryptpool-stats" {
   }
   group "stats" {
     count = 1
+    # Away from the nodes that hold host volumes: their room is kept for
+    # the wallets, the database and its backup, which can run nowhere else.
+    affinity {
+      attribute = "${meta.pool_host_volumes}"
+      value     = "."
+      operator  = "regexp"
+      weight    = -100
+    }
     # The roll-up replaces the hours it counts and pruning keeps every
     # window a payout may read, so one quick retry is safe.
     restart {

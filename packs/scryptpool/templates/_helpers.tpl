@@ -53,6 +53,17 @@
     }
 [[- end -]]
 
+[[- define "keep_off_volume_nodes" -]]
+    # Away from the nodes that hold host volumes: their room is kept for
+    # the wallets, the database and its backup, which can run nowhere else.
+    affinity {
+      attribute = "${meta.pool_host_volumes}"
+      operator  = "regexp"
+      value     = "."
+      weight    = -100
+    }
+[[- end -]]
+
 [[- define "wallet" -]]
 [[- $c := .coin -]]
 [[- $w := $c.wallet -]]
@@ -284,6 +295,7 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
     count          = [[ $s.instances ]]
     shutdown_delay = "10s"
 [[ template "spread_nodes" ]]
+[[ template "keep_off_volume_nodes" ]]
     restart {
       interval = "5m"
       attempts = 5
@@ -434,6 +446,8 @@ job [[ .id | quote ]] {
       type   = "host"
       source = [[ .volume | quote ]]
     }
+    [[- else ]]
+[[ template "keep_off_volume_nodes" ]]
     [[- end ]]
 
     task [[ .kind | quote ]] {

@@ -27,6 +27,7 @@ job [[ printf "%s-health" (var "pool_name" .) | quote ]] {
     ephemeral_disk {
       size = 50
     }
+[[ template "keep_off_volume_nodes" ]]
 
     task "watch" {
       driver       = "exec"

@@ -85,6 +85,31 @@ func unplaced(t *testing.T, nomad *nomadapi.Client, jobs []*jobspec.Job) map[str
 	return out
 }
 
+// logPlacement shows where Nomad put each allocation beside the model's
+// placement, for a mismatch to be read from the test's output.
+func logPlacement(t *testing.T, nomad *nomadapi.Client, report *capacity.Report) {
+	t.Helper()
+	nodes, _, err := nomad.Nodes().List(nil)
+	require.NoError(t, err)
+	names := map[string]string{}
+	for _, n := range nodes {
+		names[n.ID] = n.Name
+	}
+	allocs, _, err := nomad.Allocations().List(nil)
+	require.NoError(t, err)
+	for _, a := range allocs {
+		if a.DesiredStatus == "run" {
+			t.Logf("nomad: %s on %s", a.Name, names[a.NodeID])
+		}
+	}
+	for demand, i := range report.All.Assigned {
+		t.Logf("model: %s on %s", demand, report.All.Nodes[i].Name)
+	}
+	for _, f := range report.All.Failures {
+		t.Logf("model: %s", f)
+	}
+}
+
 func waitEval(ctx context.Context, t *testing.T, nomad *nomadapi.Client, id string) *nomadapi.Evaluation {
 	t.Helper()
 	var index uint64
@@ -182,7 +207,9 @@ func TestSchedulerAgreesWithTheModel(t *testing.T) {
 			require.Equal(t, tc.fits, report.All.Fits(), "the model's verdict changed")
 
 			got := unplaced(t, nomad, jobs)
-			assert.Equal(t, modelUnplaced(report), got, "unplaced allocations per job: model vs Nomad")
+			if !assert.Equal(t, modelUnplaced(report), got, "unplaced allocations per job: model vs Nomad") {
+				logPlacement(t, nomad, report)
+			}
 			t.Cleanup(func() { purge(t, nomad) })
 		})
 	}

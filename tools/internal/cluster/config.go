@@ -6,9 +6,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 )
 
 // Ports the agents use, on each node's own address.
@@ -160,7 +163,16 @@ func nomadConfig(n Node, c *Cluster) []byte {
 			client.SetAttributeValue("max_dynamic_port", cty.NumberIntVal(int64(shape.MaxDynamicPort)))
 		}
 		client.SetAttributeValue("options", stringMap(map[string]string{"fingerprint.denylist": FingerprintDenylist}))
-		client.SetAttributeValue("meta", stringMap(map[string]string{"consul_http_addr": consulAddr}))
+		meta := map[string]string{"consul_http_addr": consulAddr}
+		if len(n.Volumes) > 0 {
+			volumes := make([]string, 0, len(n.Volumes))
+			for name := range n.Volumes {
+				volumes = append(volumes, name)
+			}
+			sort.Strings(volumes)
+			meta[jobspec.MetaHostVolumes] = strings.Join(volumes, ",")
+		}
+		client.SetAttributeValue("meta", stringMap(meta))
 		chroot := ChrootEnv()
 		if c.PoolctlDir != "" {
 			chroot[c.binDir()] = c.PoolctlDir

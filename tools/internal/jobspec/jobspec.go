@@ -80,6 +80,7 @@ func Render(p *config.Pool) []*Job {
 		jobs = append(jobs, b.wallet(coin), b.stratum(coin), b.payout(coin), b.blocks(coin))
 	}
 	jobs = append(jobs, b.stats(), b.backup(), b.health())
+	keepOffVolumeNodes(jobs)
 	slices.SortStableFunc(jobs, func(a, b *Job) int { return cmp.Compare(a.Stage, b.Stage) })
 	return jobs
 }
@@ -146,6 +147,42 @@ func smallLogs() *api.LogConfig {
 // instances.
 func spreadOverNodes() []*api.Spread {
 	return []*api.Spread{{Attribute: "${node.unique.id}", Weight: ptr(int8(100))}}
+}
+
+// MetaHostVolumes is the client meta key that lists, comma-separated, the
+// host volumes a node holds. Provisioning and the local clusters set it on
+// every node that holds one.
+const MetaHostVolumes = "pool_host_volumes"
+
+// keepOffVolumeNodes gives every group that mounts no host volume a strong
+// preference against nodes that hold one, when any job mounts one. The
+// database, its backup and the wallets can only run where their volume is;
+// left to bin-packing alone, Nomad fills the fullest node first, which is
+// the database's, and the nightly backup then finds no room there. The
+// capacity model places the same way (nodes with volumes a demand does not
+// need come last), so what it says fits, Nomad places.
+func keepOffVolumeNodes(jobs []*Job) {
+	if len(VolumeOwners(jobs)) == 0 {
+		return
+	}
+	for _, j := range jobs {
+		for _, g := range j.Job.TaskGroups {
+			if len(g.Volumes) > 0 {
+				continue
+			}
+			g.Affinities = append(g.Affinities, &api.Affinity{
+				LTarget: "${meta." + MetaHostVolumes + "}",
+				Operand: "regexp",
+				RTarget: ".",
+				Weight:  ptr(int8(-100)),
+			})
+			if j.Notes == nil {
+				j.Notes = nomadhcl.Notes{}
+			}
+			j.Notes["group."+*g.Name+"/affinity"] = "Away from the nodes that hold host volumes: their room is kept for\n" +
+				"the wallets, the database and its backup, which can run nowhere else."
+		}
+	}
 }
 
 // oneAtATime updates one allocation at a time and only moves on once it is

@@ -25,6 +25,14 @@ job "ltc-stratum" {
     # Leave Consul first, then get SIGTERM: the server sends client.reconnect
     # and drains, so miners move without losing shares.
     shutdown_delay = "10s"
+    # Away from the nodes that hold host volumes: their room is kept for
+    # the wallets, the database and its backup, which can run nowhere else.
+    affinity {
+      attribute = "${meta.pool_host_volumes}"
+      value     = "."
+      operator  = "regexp"
+      weight    = -100
+    }
     spread {
       attribute = "${node.unique.id}"
       weight    = 100
