@@ -15,21 +15,14 @@ resource "consul_acl_policy" "nomad_agents" {
   EOT
 }
 
-resource "consul_acl_policy" "poolctl_deploy" {
-  name        = "poolctl-deploy"
-  description = "poolctl deploy writes the pool's keys and reads its services"
-  rules       = <<-EOT
-    # poolctl deploy writes the pool's keys under poolctl/ and reads services.
-    key_prefix "poolctl/" {
-      policy = "write"
-    }
-    service_prefix "" {
-      policy = "read"
-    }
-    node_prefix "" {
-      policy = "read"
-    }
-  EOT
+# The pool's policies, one per file in var.policy_dir as `poolctl policies`
+# writes them: consul-poolctl-deploy.hcl for the deploy token and
+# consul-<job>.hcl for each job whose tasks reach Consul.
+resource "consul_acl_policy" "pool" {
+  for_each    = fileset(var.policy_dir, "consul-*.hcl")
+  name        = trimsuffix(trimprefix(each.value, "consul-"), ".hcl")
+  description = "written by poolctl policies"
+  rules       = file("${var.policy_dir}/${each.value}")
 }
 
 resource "consul_acl_token" "nomad_agents" {
@@ -39,7 +32,7 @@ resource "consul_acl_token" "nomad_agents" {
 
 resource "consul_acl_token" "poolctl_deploy" {
   description = "poolctl-deploy"
-  policies    = [consul_acl_policy.poolctl_deploy.name]
+  policies    = [consul_acl_policy.pool["consul-poolctl-deploy.hcl"].name]
 }
 
 # One agent token per node, allowed to register that node only.

@@ -5,25 +5,7 @@
 resource "nomad_acl_policy" "poolctl_deploy" {
   name        = "poolctl-deploy"
   description = "poolctl deploy registers, watches and reverts the pool's jobs"
-  rules_hcl   = <<-EOT
-    # poolctl deploy: register, plan, watch and revert the pool's jobs, write
-    # their secrets under nomad/jobs/, read nodes; nothing else (no ACLs, no
-    # agent or node writes, no operator).
-    namespace "default" {
-      capabilities = ["list-jobs", "read-job", "submit-job", "dispatch-job", "read-logs", "alloc-lifecycle"]
-      variables {
-        path "nomad/jobs/*" {
-          capabilities = ["write", "read", "list"]
-        }
-      }
-    }
-    node {
-      policy = "read"
-    }
-    agent {
-      policy = "read"
-    }
-  EOT
+  rules_hcl   = file("${var.policy_dir}/nomad-poolctl-deploy.hcl")
 }
 
 resource "nomad_acl_token" "poolctl_deploy" {

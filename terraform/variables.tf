@@ -12,3 +12,9 @@ variable "nodes" {
     "node-07", "node-08", "node-09", "node-10", "node-11", "node-12",
   ]
 }
+
+variable "policy_dir" {
+  description = "Where `poolctl policies -o DIR pool.hcl` wrote the pool's ACL policies (the production example's are checked in)."
+  type        = string
+  default     = "../ansible/inventories/home-12pi/policies"
+}

@@ -42,6 +42,7 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/verdict"
@@ -160,8 +161,8 @@ func run() error {
 	rpc := func(addr string) *chain.Client {
 		return chain.NewClient(addr, creds.Items["rpc_user"], creds.Items["rpc_password"])
 	}
-	ours := &system{name: "poolctl wallet (probe, check_restart)", service: jobspec.WalletService(wallet.Coin), rpc: rpc, ours: true}
-	base := &system{name: "baseline (Nomad defaults, TCP check)", service: jobspec.WalletService(wallet.Coin) + failover.BaselineSuffix, rpc: rpc}
+	ours := &system{name: "poolctl wallet (probe, check_restart)", service: contract.WalletService(wallet.Coin), rpc: rpc, ours: true}
+	base := &system{name: "baseline (Nomad defaults, TCP check)", service: contract.WalletService(wallet.Coin) + failover.BaselineSuffix, rpc: rpc}
 	for _, s := range []*system{ours, base} {
 		s.obs = failover.NewObserver(ctx, consul, s.service)
 	}

@@ -62,6 +62,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			statsCommand(),
 			backupCommand(),
 			inventoryCommand(),
+			policiesCommand(),
 		},
 	}
 	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cli"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 )
@@ -93,7 +94,7 @@ func TestDeployDevExample(t *testing.T) {
 		require.NoError(t, err)
 		require.NotNil(t, check, "deploy registers the pool's check")
 		assert.Equal(t, "passing", check.Status, check.Output)
-		pair, _, err := consul.KV().Get(poolcheck.ConfigKey("devpool"), nil)
+		pair, _, err := consul.KV().Get(contract.ConfigKey("devpool"), nil)
 		require.NoError(t, err)
 		require.NotNil(t, pair, "deploy writes the pool's configuration to Consul KV")
 		assert.Contains(t, string(pair.Value), `"name": "devpool"`)
@@ -231,7 +232,7 @@ func waitPoolCheck(t *testing.T, c *cluster.Cluster, status string) {
 		checks, meta, err := consul.Health().Node("devpool-pool", (&consulapi.QueryOptions{WaitIndex: index}).WithContext(ctx))
 		require.NoError(t, err, "the pool's check did not become %s", status)
 		for _, chk := range checks {
-			if chk.Name == poolcheck.CheckName && chk.Status == status {
+			if chk.Name == contract.PoolCheckName && chk.Status == status {
 				t.Logf("pool check %s:\n%s", status, chk.Output)
 				return
 			}

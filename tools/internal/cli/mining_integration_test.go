@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/miner"
@@ -105,8 +106,8 @@ func mineThroughWalletFailures(t *testing.T, c *cluster.Cluster) {
 	require.NoError(t, err)
 	consul, err := c.ConsulClient()
 	require.NoError(t, err)
-	stratumAddr := serviceAddr(t, c, jobspec.StratumService("ltc"))
-	metricsAddr := serviceAddr(t, c, jobspec.StratumMetricsService("ltc"))
+	stratumAddr := serviceAddr(t, c, contract.StratumService("ltc"))
+	metricsAddr := serviceAddr(t, c, contract.StratumMetricsService("ltc"))
 
 	var accepted atomic.Int64
 	m := miner.New(miner.Options{
@@ -162,7 +163,7 @@ func mineThroughWalletFailures(t *testing.T, c *cluster.Cluster) {
 	}
 	progress("both wallets up", current)
 
-	pair, _, err := consul.KV().Get("devpool/ltc/pool-address", nil)
+	pair, _, err := consul.KV().Get(contract.PoolAddressKey("devpool", "ltc"), nil)
 	require.NoError(t, err)
 	require.NotNil(t, pair, "the pool address is kept in Consul KV")
 	client, err := failover.WalletClient(ctx, nomad, jobspec.WalletSecretsPath("ltc"), current)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
@@ -183,7 +184,7 @@ func forceOverlappingPayouts(t *testing.T, c *cluster.Cluster) payout.Record {
 		return ev.JobID
 	}
 	first := force()
-	lockKey := payout.LockKey("devpool", "ltc", "payout")
+	lockKey := contract.LockKey("devpool", "ltc", "payout")
 	var index uint64
 	waitUntil(t, "a payout run holds the job's Consul lock", func() bool {
 		pair, meta, err := consul.KV().Get(lockKey, &consulapi.QueryOptions{WaitIndex: index, WaitTime: 10 * time.Second})
@@ -231,7 +232,7 @@ func forceOverlappingPayouts(t *testing.T, c *cluster.Cluster) payout.Record {
 	}
 	assert.Equal(t, 1, paid, "exactly one of the overlapping runs sent the payout")
 
-	pair, _, err := consul.KV().Get(payout.RecordKey("devpool", "ltc", "payout"), nil)
+	pair, _, err := consul.KV().Get(contract.RecordKey("devpool", "ltc", "payout"), nil)
 	require.NoError(t, err)
 	require.NotNil(t, pair, "the payout run recorded its outcome")
 	var rec payout.Record
@@ -263,7 +264,7 @@ func runOutput(t *testing.T, nomad *nomadapi.Client, child string) string {
 // into its own chain volume.
 func housekeepOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	ctx := context.Background()
-	rec := forceRun(t, c, "devpool-stats", payout.RecordKey("devpool", "", "stats"))
+	rec := forceRun(t, c, "devpool-stats", contract.RecordKey("devpool", "", "stats"))
 	require.Equal(t, "ok", rec.Outcome, rec.Message)
 	t.Logf("stats: %s %v", rec.Message, rec.Lines)
 	conn, err := pgx.Connect(ctx, devDatabase(t, c))
@@ -275,7 +276,7 @@ func housekeepOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	assert.Positive(t, shares)
 	assert.Equal(t, shares, counted, "every share counted once in the hourly statistics")
 
-	rec = forceRun(t, c, "devpool-backup", payout.RecordKey("devpool", "", "backup"))
+	rec = forceRun(t, c, "devpool-backup", contract.RecordKey("devpool", "", "backup"))
 	require.Equal(t, "ok", rec.Outcome, rec.Message)
 	t.Logf("backup: %s %v", rec.Message, rec.Lines)
 	volumes := c.Clients()[0].Volumes

@@ -10,8 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
-	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/stratum"
 )
 
@@ -79,7 +79,7 @@ func stratumCommand() *cli.Command {
 				DatabaseService: c.String("database-service"), StratumService: c.String("stratum-service"),
 				WalletUser: user, WalletPassword: password, DatabaseURL: dbURL,
 				PoolAddress:    c.String("pool-address"),
-				PoolAddressKey: payout.PoolAddressKey(c.String("pool"), c.String("coin")),
+				PoolAddressKey: contract.PoolAddressKey(c.String("pool"), c.String("coin")),
 				CoinbaseTag:    "/" + c.String("pool") + ":" + c.String("instance") + "/",
 				Drain:          c.Duration("drain"),
 			}

@@ -16,6 +16,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
@@ -164,7 +165,7 @@ func recordPool(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan) 
 		return err
 	}
 	w := (&consulapi.WriteOptions{}).WithContext(ctx)
-	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: poolcheck.ConfigKey(pool.Name), Value: data}, w); err != nil {
+	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: contract.ConfigKey(pool.Name), Value: data}, w); err != nil {
 		return APIError("consul", c.ConsulAddr, "write the pool's configuration to KV", err)
 	}
 	if err := poolcheck.WriteExpected(ctx, c.Consul, pool.Name, Expected(plan)); err != nil {
@@ -267,7 +268,7 @@ func recordDeployment(ctx context.Context, c *Clients, pool *config.Pool, outcom
 	if err != nil {
 		return err
 	}
-	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: poolcheck.DeploymentKey(pool.Name), Value: data}, (&consulapi.WriteOptions{}).WithContext(ctx)); err != nil {
+	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: contract.DeploymentKey(pool.Name), Value: data}, (&consulapi.WriteOptions{}).WithContext(ctx)); err != nil {
 		return APIError("consul", c.ConsulAddr, "record the deployment in KV", err)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
@@ -159,7 +160,7 @@ func readRun(ctx context.Context, c *Clients, pool string, js JobStatus) (RunSta
 	if js.Job != nil && js.Job.Meta != nil {
 		r.Coin = js.Job.Meta["pool_coin"]
 	}
-	pair, _, err := c.Consul.KV().Get(payout.RecordKey(pool, r.Coin, string(js.Kind)), (&consulapi.QueryOptions{}).WithContext(ctx))
+	pair, _, err := c.Consul.KV().Get(contract.RecordKey(pool, r.Coin, string(js.Kind)), (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return r, APIError("consul", c.ConsulAddr, "read the last run of "+js.ID, err)
 	}
@@ -214,7 +215,7 @@ func latestFailureCauses(ctx context.Context, c *Clients, allocs []*nomadapi.All
 // readWallets asks every wallet instance's probe for its report, in
 // parallel, each briefly: a probe that does not answer is itself news.
 func readWallets(ctx context.Context, c *Clients, coin string) []WalletStatus {
-	entries, _, err := c.Consul.Health().Service(jobspec.WalletService(coin), "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
+	entries, _, err := c.Consul.Health().Service(contract.WalletService(coin), "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return nil
 	}

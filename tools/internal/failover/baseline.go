@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 )
 
@@ -29,8 +30,8 @@ func Baseline(wallet *jobspec.Job) *api.Job {
 	g := job.TaskGroups[0]
 	g.RestartPolicy, g.ReschedulePolicy, g.ShutdownDelay = nil, nil, nil
 	g.Networks = []*api.NetworkResource{{DynamicPorts: []api.Port{{Label: "rpc"}, {Label: "p2p"}}}}
-	service := jobspec.WalletService(wallet.Coin) + BaselineSuffix
-	p2p := jobspec.WalletP2PService(wallet.Coin) + BaselineSuffix
+	service := contract.WalletService(wallet.Coin) + BaselineSuffix
+	p2p := contract.WalletP2PService(wallet.Coin) + BaselineSuffix
 	tcp := func(name string) []api.ServiceCheck {
 		return []api.ServiceCheck{{Name: name, Type: "tcp", Interval: 10 * time.Second, Timeout: 2 * time.Second}}
 	}
@@ -53,7 +54,7 @@ func Baseline(wallet *jobspec.Job) *api.Job {
 			}
 			t.Config["args"] = args
 			for _, tpl := range t.Templates {
-				data := strings.ReplaceAll(*tpl.EmbeddedTmpl, jobspec.WalletP2PService(wallet.Coin)+"|any", p2p+"|any")
+				data := strings.ReplaceAll(*tpl.EmbeddedTmpl, contract.WalletP2PService(wallet.Coin)+"|any", p2p+"|any")
 				tpl.EmbeddedTmpl = &data
 			}
 		}

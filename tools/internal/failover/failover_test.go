@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
@@ -45,7 +46,7 @@ func TestWalletsHealThemselves(t *testing.T) {
 	// Every wait below is bounded by step, so that a failure to heal fails
 	// the test instead of hanging it.
 	const step = 3 * time.Minute
-	obs := failover.NewObserver(ctx, consul, jobspec.WalletService("ltc"))
+	obs := failover.NewObserver(ctx, consul, contract.WalletService("ltc"))
 	allPassing := func(s failover.Snapshot) bool { return s.Passing() == 2 && len(s.Instances) == 2 }
 	start, err := waitFor(ctx, step, obs, "both wallets passing", allPassing)
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
@@ -22,11 +23,13 @@ const (
 )
 
 // DatabaseService is the Consul service of the pool's PostgreSQL server.
-func DatabaseService(p *config.Pool) string { return p.Name + "-database" }
+func DatabaseService(p *config.Pool) string { return contract.DatabaseService(p.Name) }
 
 // DatabaseSecretsPath is the Nomad variable holding the pool's database
 // login (made by poolctl deploy).
-func DatabaseSecretsPath(p *config.Pool) string { return "nomad/jobs/" + p.Name + "-database" }
+func DatabaseSecretsPath(p *config.Pool) string {
+	return contract.VariablePath(JobID(p, "", KindDatabase))
+}
 
 // DatabaseName is the database the pool's processes use, owned by the
 // role secrets.DatabaseUser.

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
 )
 
@@ -25,14 +26,14 @@ type Kind string
 
 // The workload kinds, one job each (per coin where Coin is set).
 const (
-	KindDatabase Kind = "database"
-	KindWallet   Kind = "wallet"
-	KindStratum  Kind = "stratum"
-	KindHealth   Kind = "health"
-	KindPayout   Kind = "payout"
-	KindBlocks   Kind = "blocks"
-	KindStats    Kind = "stats"
-	KindBackup   Kind = "backup"
+	KindDatabase Kind = contract.KindDatabase
+	KindWallet   Kind = contract.KindWallet
+	KindStratum  Kind = contract.KindStratum
+	KindHealth   Kind = contract.KindHealth
+	KindPayout   Kind = contract.KindPayout
+	KindBlocks   Kind = contract.KindBlocks
+	KindStats    Kind = contract.KindStats
+	KindBackup   Kind = contract.KindBackup
 )
 
 // Stage orders deployment: what others depend on comes first.
@@ -91,10 +92,7 @@ type builder struct {
 
 // JobID names the job of a kind for a coin (or pool-wide when coin is "").
 func JobID(pool *config.Pool, coin string, kind Kind) string {
-	if coin == "" {
-		return pool.Name + "-" + string(kind)
-	}
-	return coin + "-" + string(kind)
+	return contract.JobID(pool.Name, coin, string(kind))
 }
 
 func (b builder) newJob(coin string, kind Kind, jobType string, priority int) *api.Job {

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
@@ -115,7 +116,7 @@ func ledgerSecrets(coin string, kind Kind) []*api.Template {
 // backup job: the database's login and, for backups, each coin's wallets'
 // (items <coin>_rpc_user and <coin>_rpc_password).
 func HousekeepingSecretsPath(p *config.Pool, kind Kind) string {
-	return "nomad/jobs/" + JobID(p, "", kind)
+	return contract.VariablePath(JobID(p, "", kind))
 }
 
 // CoinItem is a coin's copy of a wallet login item in a variable that
@@ -126,7 +127,7 @@ func CoinItem(coin, item string) string { return coin + "_" + item }
 // job: the wallets' RPC login and the database's, copied there by deploy
 // (a periodic job's runs read their parent job's variable).
 func LedgerSecretsPath(coin string, kind Kind) string {
-	return "nomad/jobs/" + coin + "-" + string(kind)
+	return contract.VariablePath(contract.JobID("", coin, string(kind)))
 }
 
 // ledgerArgs are what the blocks and payout jobs share: where the wallets
@@ -136,7 +137,7 @@ func (b builder) ledgerArgs(coin *config.Coin) []string {
 	return []string{
 		"--coin=" + coin.Name,
 		"--network=" + coin.Network,
-		"--wallet-service=" + WalletService(coin.Name),
+		"--wallet-service=" + contract.WalletService(coin.Name),
 		"--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials",
 		"--database-service=" + DatabaseService(b.pool),
 		"--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
@@ -232,7 +233,7 @@ func (b builder) backup() *Job {
 	templates := []*api.Template{loginTemplate("database.credentials", variable, secrets.ItemDatabaseUser, secrets.ItemDatabasePassword, DatabaseUser)}
 	for _, coin := range b.pool.Coins {
 		file := coin.Name + "-wallet.credentials"
-		args = append(args, "--wallet="+WalletService(coin.Name)+":${NOMAD_SECRETS_DIR}/"+file)
+		args = append(args, "--wallet="+contract.WalletService(coin.Name)+":${NOMAD_SECRETS_DIR}/"+file)
 		templates = append(templates, loginTemplate(file, variable, CoinItem(coin.Name, secrets.ItemUser), CoinItem(coin.Name, secrets.ItemPassword), DatabaseUser))
 	}
 	return b.periodic(periodicSpec{

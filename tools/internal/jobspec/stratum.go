@@ -8,22 +8,18 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
-
-// StratumService is the Consul service miners' endpoints are registered as.
-func StratumService(coin string) string { return coin + "-stratum" }
-
-// StratumMetricsService is where Prometheus finds the stratum servers'
-// /metrics (tag "prometheus").
-func StratumMetricsService(coin string) string { return coin + "-stratum-metrics" }
 
 // StratumSecretsPath is the Nomad variable holding what a coin's stratum
 // servers log in with: the wallets' RPC credentials and the database's.
 // poolctl deploy copies them there from the wallets' and the database's
 // variables, so each job reads only its own.
-func StratumSecretsPath(coin string) string { return "nomad/jobs/" + coin + "-stratum" }
+func StratumSecretsPath(coin string) string {
+	return contract.VariablePath(contract.JobID("", coin, string(KindStratum)))
+}
 
 func (b builder) stratum(coin *config.Coin) *Job {
 	s := coin.Stratum
@@ -35,11 +31,11 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		"--network=" + coin.Network,
 		"--listen=${NOMAD_ADDR_stratum}",
 		"--metrics-listen=${NOMAD_ADDR_metrics}",
-		"--wallet-service=" + WalletService(coin.Name),
+		"--wallet-service=" + contract.WalletService(coin.Name),
 		"--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials",
 		"--database-service=" + DatabaseService(b.pool),
 		"--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
-		"--stratum-service=" + StratumService(coin.Name),
+		"--stratum-service=" + contract.StratumService(coin.Name),
 		"--fee-percent=" + formatFloat(s.FeePercent),
 		"--difficulty=" + formatFloat(s.Difficulty.Start),
 		"--min-difficulty=" + formatFloat(s.Difficulty.Min),
@@ -67,7 +63,7 @@ func (b builder) stratum(coin *config.Coin) *Job {
 			DynamicPorts:  []api.Port{{Label: "metrics"}},
 		}},
 		Services: []*api.Service{{
-			Name:      StratumService(coin.Name),
+			Name:      contract.StratumService(coin.Name),
 			PortLabel: "stratum",
 			Provider:  "consul",
 			Tags:      []string{coin.Network, "stratum"},
@@ -96,7 +92,7 @@ func (b builder) stratum(coin *config.Coin) *Job {
 				},
 			},
 		}, {
-			Name:      StratumMetricsService(coin.Name),
+			Name:      contract.StratumMetricsService(coin.Name),
 			PortLabel: "metrics",
 			Provider:  "consul",
 			Tags:      []string{"prometheus"},
@@ -118,7 +114,7 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		Coin:       coin.Name,
 		Stage:      StageStratum,
 		Subcommand: "stratum",
-		Services:   []string{StratumService(coin.Name), StratumMetricsService(coin.Name)},
+		Services:   []string{contract.StratumService(coin.Name), contract.StratumMetricsService(coin.Name)},
 		Source:     config.BlockRange(s.Body, coin.NameRange),
 		Notes: nomadhcl.Notes{
 			"update": "One stratum server at a time: miners reconnect to the other instance\n" +

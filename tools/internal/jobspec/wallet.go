@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
@@ -28,17 +29,12 @@ const NobodyID = 65534
 // rewards are paid to it and payouts are sent from it.
 const WalletName = "pool"
 
-// WalletService is the Consul service of a coin's wallet RPC endpoints.
-func WalletService(coin string) string { return coin + "-wallet" }
-
-// WalletP2PService is the Consul service of a coin's wallet peer-to-peer
-// endpoints, which the wallets use to find each other.
-func WalletP2PService(coin string) string { return coin + "-wallet-p2p" }
-
 // WalletSecretsPath is the Nomad variable holding a coin's wallet RPC
 // credentials. Under nomad/jobs/<job>, the wallet job's own tasks may read
 // it without any ACL policy.
-func WalletSecretsPath(coin string) string { return "nomad/jobs/" + coin + "-wallet" }
+func WalletSecretsPath(coin string) string {
+	return contract.VariablePath(contract.JobID("", coin, string(KindWallet)))
+}
 
 // Wallet check names, which poolctl status and the failover benchmark read.
 const (
@@ -133,7 +129,7 @@ func (b builder) wallet(coin *config.Coin) *Job {
 [%[4]s]
 {{ range service %[5]q }}{{ if ne (printf "%%s:%%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
 {{ end }}{{ end }}
-`, secretsPath, secretsPath, secrets.ItemRPCAuth, configSection[coin.Network], WalletP2PService(coin.Name)+"|any")
+`, secretsPath, secretsPath, secrets.ItemRPCAuth, configSection[coin.Network], contract.WalletP2PService(coin.Name)+"|any")
 	credentials := fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemUser, secrets.ItemPassword)
 
 	probe := b.poolctlTask("probe", "wallet", []string{
@@ -142,8 +138,8 @@ func (b builder) wallet(coin *config.Coin) *Job {
 		"--p2p=${NOMAD_ADDR_p2p}",
 		"--listen=${NOMAD_ADDR_probe}",
 		"--credentials=${NOMAD_SECRETS_DIR}/rpc.credentials",
-		"--wallet-service=" + WalletService(coin.Name),
-		"--p2p-service=" + WalletP2PService(coin.Name),
+		"--wallet-service=" + contract.WalletService(coin.Name),
+		"--p2p-service=" + contract.WalletP2PService(coin.Name),
 		"--wallet-name=" + WalletName,
 		"--max-lag-blocks=" + strconv.Itoa(w.MaxLagBlocks),
 		"--max-tip-age=" + w.MaxTipAge,
@@ -178,7 +174,7 @@ func (b builder) wallet(coin *config.Coin) *Job {
 		}},
 		Services: []*api.Service{
 			{
-				Name:      WalletService(coin.Name),
+				Name:      contract.WalletService(coin.Name),
 				PortLabel: "rpc",
 				Provider:  "consul",
 				Tags:      []string{coin.Network, "rpc"},
@@ -190,7 +186,7 @@ func (b builder) wallet(coin *config.Coin) *Job {
 				Checks: []api.ServiceCheck{live, check(CheckSync, "/v1/sync")},
 			},
 			{
-				Name:      WalletP2PService(coin.Name),
+				Name:      contract.WalletP2PService(coin.Name),
 				PortLabel: "p2p",
 				Provider:  "consul",
 				Tags:      []string{coin.Network, "p2p"},
@@ -244,7 +240,7 @@ func (b builder) wallet(coin *config.Coin) *Job {
 		Coin:       coin.Name,
 		Stage:      StageWallets,
 		Subcommand: "wallet",
-		Services:   []string{WalletService(coin.Name), WalletP2PService(coin.Name)},
+		Services:   []string{contract.WalletService(coin.Name), contract.WalletP2PService(coin.Name)},
 		Source:     config.BlockRange(w.Body, coin.NameRange),
 		Notes: nomadhcl.Notes{
 			"priority": "Wallets outrank everything else: without one the pool cannot build work or pay.",
@@ -259,11 +255,11 @@ func (b builder) wallet(coin *config.Coin) *Job {
 				"datadir does not thrash the cluster.",
 			"group.wallet/shutdown_delay": "Deregister from Consul before stopping, so stratum servers switch to\n" +
 				"the other wallet before this one goes away.",
-			"group.wallet/service." + WalletService(coin.Name) + "/check." + CheckLive: "The probe answers from its last poll, at once even when the wallet\n" +
+			"group.wallet/service." + contract.WalletService(coin.Name) + "/check." + CheckLive: "The probe answers from its last poll, at once even when the wallet\n" +
 				"hangs: a hung wallet keeps its port open but stops answering RPC, which\n" +
 				"a TCP check would never see. check_restart restarts it after two\n" +
 				"failures in a row; the grace covers start-up (block verification).",
-			"group.wallet/service." + WalletService(coin.Name) + "/check." + CheckSync: "Lagging, in initial block download, stuck on an old tip: out of\n" +
+			"group.wallet/service." + contract.WalletService(coin.Name) + "/check." + CheckSync: "Lagging, in initial block download, stuck on an old tip: out of\n" +
 				"service (critical) while it catches up, and not restarted, which would\n" +
 				"only start the catching up over. A few blocks behind is a warning.",
 			"group.wallet/task.datadir": "Each instance keeps its chain in its own directory of the host volume,\n" +

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 )
@@ -518,9 +519,9 @@ func TestConcurrentPayoutsPayOnce(t *testing.T) {
 		require.NoError(t, err, "a run that finds the lock held is not a failure")
 		assert.False(t, entered, "the second run never got past the Consul lock")
 		assert.Equal(t, "skipped", rec.Outcome)
-		assert.Contains(t, rec.Message, LockKey("test", "ltc", "payout"))
+		assert.Contains(t, rec.Message, contract.LockKey("test", "ltc", "payout"))
 		// Two holders of the lock itself: the second is refused.
-		_, _, err = takeLock(ctx, consul, LockKey("test", "ltc", "payout"))
+		_, _, err = takeLock(ctx, consul, contract.LockKey("test", "ltc", "payout"))
 		require.ErrorIs(t, err, errConsulLockHeld)
 
 		held.open()

@@ -11,6 +11,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/walletprobe"
 )
@@ -60,27 +61,6 @@ type Record struct {
 	Lines []string `json:"lines,omitempty"`
 }
 
-// RecordKey is where the last run of a job is kept in Consul KV; coin is
-// empty for the pool's own jobs (stats, backup).
-func RecordKey(pool, coin, job string) string {
-	return pool + "/runs/" + scope(coin) + job
-}
-
-// LockKey is the Consul lock a run holds.
-func LockKey(pool, coin, job string) string {
-	return pool + "/locks/" + scope(coin) + job
-}
-
-func scope(coin string) string {
-	if coin == "" {
-		return ""
-	}
-	return coin + "/"
-}
-
-// PoolAddressKey is where the stratum servers keep the pool address.
-func PoolAddressKey(pool, coin string) string { return pool + "/" + coin + "/pool-address" }
-
 // Run runs one periodic payout or blocks job under a Consul lock and
 // records its outcome.
 func Run(ctx context.Context, o RunOptions) (Record, error) {
@@ -104,7 +84,7 @@ func Recorded(ctx context.Context, r RecordedRun, body func(ctx context.Context,
 	rec := Record{Job: r.Job, Started: time.Now().UTC()}
 	runErr := func() error {
 		if r.Consul != nil {
-			lost, unlock, err := takeLock(ctx, r.Consul, LockKey(r.Pool, r.Coin, r.Job))
+			lost, unlock, err := takeLock(ctx, r.Consul, contract.LockKey(r.Pool, r.Coin, r.Job))
 			if err != nil {
 				return err
 			}
@@ -132,7 +112,7 @@ func Recorded(ctx context.Context, r RecordedRun, body func(ctx context.Context,
 	}
 	if r.Consul != nil {
 		data, _ := json.Marshal(rec)
-		if _, err := r.Consul.KV().Put(&consulapi.KVPair{Key: RecordKey(r.Pool, r.Coin, r.Job), Value: data}, nil); err != nil && runErr == nil {
+		if _, err := r.Consul.KV().Put(&consulapi.KVPair{Key: contract.RecordKey(r.Pool, r.Coin, r.Job), Value: data}, nil); err != nil && runErr == nil {
 			runErr = fmt.Errorf("record the run in Consul: %w", err)
 		}
 	}
@@ -197,7 +177,7 @@ func poolAddress(ctx context.Context, o RunOptions) (string, error) {
 	if o.Consul == nil {
 		return "", errors.New("no pool address: give --pool-address, or Consul where the stratum servers keep it")
 	}
-	key := PoolAddressKey(o.Pool, o.Coin)
+	key := contract.PoolAddressKey(o.Pool, o.Coin)
 	pair, _, err := o.Consul.KV().Get(key, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return "", fmt.Errorf("read the pool address from Consul KV %s: %w", key, err)

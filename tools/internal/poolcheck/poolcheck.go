@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 )
 
 // Expected is a service the pool needs, with how many instances it runs.
@@ -22,20 +24,6 @@ type Expected struct {
 	Job       string `json:"job"`
 	Instances int    `json:"instances"`
 }
-
-// Keys of the pool's records in Consul KV, all under poolctl/<pool>/.
-func ConfigKey(pool string) string     { return "poolctl/" + pool + "/config" }
-func ServicesKey(pool string) string   { return "poolctl/" + pool + "/services" }
-func DeploymentKey(pool string) string { return "poolctl/" + pool + "/deployment" }
-
-// ServiceName is the Consul service that stands for the whole pool.
-func ServiceName(pool string) string { return pool }
-
-// CheckName names the pool's check.
-const CheckName = "expected services present"
-
-func checkID(pool string) string      { return pool + ":expected-services" }
-func externalNode(pool string) string { return pool + "-pool" }
 
 // ServiceState is what Consul says of one expected service.
 type ServiceState struct {
@@ -123,16 +111,16 @@ func Evaluate(ctx context.Context, consul *consulapi.Client, expected []Expected
 // ReadExpected reads the services the last deploy recorded for pool; nil
 // when there was no deploy.
 func ReadExpected(consul *consulapi.Client, pool string, q *consulapi.QueryOptions) ([]Expected, uint64, error) {
-	pair, meta, err := consul.KV().Get(ServicesKey(pool), q)
+	pair, meta, err := consul.KV().Get(contract.ServicesKey(pool), q)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read %s from Consul KV: %w", ServicesKey(pool), err)
+		return nil, 0, fmt.Errorf("read %s from Consul KV: %w", contract.ServicesKey(pool), err)
 	}
 	if pair == nil {
 		return nil, meta.LastIndex, nil
 	}
 	var expected []Expected
 	if err := json.Unmarshal(pair.Value, &expected); err != nil {
-		return nil, meta.LastIndex, fmt.Errorf("decode %s: %w", ServicesKey(pool), err)
+		return nil, meta.LastIndex, fmt.Errorf("decode %s: %w", contract.ServicesKey(pool), err)
 	}
 	return expected, meta.LastIndex, nil
 }
@@ -143,8 +131,8 @@ func WriteExpected(ctx context.Context, consul *consulapi.Client, pool string, e
 	if err != nil {
 		return err
 	}
-	if _, err := consul.KV().Put(&consulapi.KVPair{Key: ServicesKey(pool), Value: data}, (&consulapi.WriteOptions{}).WithContext(ctx)); err != nil {
-		return fmt.Errorf("write %s to Consul KV: %w", ServicesKey(pool), err)
+	if _, err := consul.KV().Put(&consulapi.KVPair{Key: contract.ServicesKey(pool), Value: data}, (&consulapi.WriteOptions{}).WithContext(ctx)); err != nil {
+		return fmt.Errorf("write %s to Consul KV: %w", contract.ServicesKey(pool), err)
 	}
 	return nil
 }
@@ -154,19 +142,19 @@ func WriteExpected(ctx context.Context, consul *consulapi.Client, pool string, e
 // agent, so anti-entropy leaves them alone and any node may update them.
 func Publish(ctx context.Context, consul *consulapi.Client, pool string, v Verdict) error {
 	reg := &consulapi.CatalogRegistration{
-		Node:     externalNode(pool),
+		Node:     contract.PoolNode(pool),
 		Address:  "127.0.0.1",
 		NodeMeta: map[string]string{"external-node": "true", "external-probe": "false"},
 		Service: &consulapi.AgentService{
 			ID:      pool,
-			Service: ServiceName(pool),
+			Service: contract.PoolService(pool),
 			Tags:    []string{"pool"},
 			Meta:    map[string]string{"pool": pool},
 		},
 		Check: &consulapi.AgentCheck{
-			Node:      externalNode(pool),
-			CheckID:   checkID(pool),
-			Name:      CheckName,
+			Node:      contract.PoolNode(pool),
+			CheckID:   contract.PoolCheckID(pool),
+			Name:      contract.PoolCheckName,
 			Status:    v.Status,
 			Output:    v.Output(),
 			ServiceID: pool,
@@ -181,12 +169,12 @@ func Publish(ctx context.Context, consul *consulapi.Client, pool string, v Verdi
 
 // Current reads the pool's check as last published.
 func Current(consul *consulapi.Client, pool string) (*consulapi.HealthCheck, error) {
-	checks, _, err := consul.Health().Node(externalNode(pool), nil)
+	checks, _, err := consul.Health().Node(contract.PoolNode(pool), nil)
 	if err != nil {
 		return nil, fmt.Errorf("read the pool's check: %w", err)
 	}
 	for _, c := range checks {
-		if c.CheckID == checkID(pool) {
+		if c.CheckID == contract.PoolCheckID(pool) {
 			return c, nil
 		}
 	}

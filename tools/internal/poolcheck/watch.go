@@ -7,6 +7,8 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 )
 
 // retryDelay is how long a follower waits after Consul refused a query
@@ -33,7 +35,7 @@ func Watch(ctx context.Context, consul *consulapi.Client, pool string, log io.Wr
 		}
 		kvIndex = index
 		if expected == nil {
-			fmt.Fprintf(log, "health: no deployment of pool %q recorded in %s yet\n", pool, ServicesKey(pool))
+			fmt.Fprintf(log, "health: no deployment of pool %q recorded in %s yet\n", pool, contract.ServicesKey(pool))
 			continue
 		}
 		fmt.Fprintf(log, "health: watching %d services of pool %q\n", len(expected), pool)

@@ -15,7 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/validate"
 )
 
 // testNode is one debootstrapped root standing for a Pi.
@@ -196,6 +198,14 @@ func (c *testCluster) writeInventory(t *testing.T) {
 		w("          nomad_client_host_volumes: [%s]\n", strings.Join(vols, ", "))
 	}
 	c.inventory = filepath.Join(c.dir, "hosts.yml")
+	// The pool's policies beside the inventory, where the acl role looks for
+	// them, as `poolctl policies -o <inventory>/policies` writes them.
+	r := validate.File(filepath.Join(repoRoot(t), "examples", "home-12pi", "pool.hcl"))
+	require.True(t, r.OK())
+	require.NoError(t, os.MkdirAll(filepath.Join(c.dir, "policies"), 0o755))
+	for name, src := range contract.FromConfig(r.Pool).PolicyFiles() {
+		require.NoError(t, os.WriteFile(filepath.Join(c.dir, "policies", name), src, 0o644))
+	}
 	require.NoError(t, os.WriteFile(c.inventory, []byte(b.String()), 0o644))
 }
 

@@ -13,7 +13,9 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/stretchr/testify/require"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/inventory"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/validate"
 )
@@ -105,44 +107,97 @@ func canonicalPolicy(t *testing.T, rules string) string {
 	return strings.TrimSpace(string(hclwrite.Format([]byte(stripped))))
 }
 
-// The Terraform configuration creates the same policies (same rules), the
-// same tokens with the same policies, and an agent token for each node of
-// the production example, as ansible/acl.yml bootstraps.
+// tfEval evaluates a Terraform expression the way Terraform would for the
+// functions and references this configuration uses (var.*, each.value,
+// file, fileset, trimprefix, trimsuffix), with paths relative to terraform/.
+func tfEval(t *testing.T, variables map[string]*hclsyntax.Body, expr hcl.Expression, each string) cty.Value {
+	t.Helper()
+	dir := filepath.Join(repoRoot(t), "terraform")
+	vars := map[string]cty.Value{}
+	for name, body := range variables {
+		v, diags := body.Attributes["default"].Expr.Value(nil)
+		require.False(t, diags.HasErrors(), diags.Error())
+		vars[name] = v
+	}
+	str := func(name string, impl func(args []string) (cty.Value, error)) function.Function {
+		return function.New(&function.Spec{
+			VarParam: &function.Parameter{Name: name, Type: cty.String},
+			Type:     function.StaticReturnType(cty.DynamicPseudoType),
+			Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+				ss := make([]string, len(args))
+				for i, a := range args {
+					ss[i] = a.AsString()
+				}
+				return impl(ss)
+			},
+		})
+	}
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars), "each": cty.ObjectVal(map[string]cty.Value{"value": cty.StringVal(each)})},
+		Functions: map[string]function.Function{
+			"file": str("path", func(a []string) (cty.Value, error) {
+				src, err := os.ReadFile(filepath.Join(dir, a[0]))
+				return cty.StringVal(string(src)), err
+			}),
+			"fileset": str("args", func(a []string) (cty.Value, error) {
+				matches, err := filepath.Glob(filepath.Join(dir, a[0], a[1]))
+				if err != nil || len(matches) == 0 {
+					return cty.SetValEmpty(cty.String), err
+				}
+				var out []cty.Value
+				for _, m := range matches {
+					out = append(out, cty.StringVal(filepath.Base(m)))
+				}
+				return cty.SetVal(out), nil
+			}),
+			"trimprefix": str("args", func(a []string) (cty.Value, error) { return cty.StringVal(strings.TrimPrefix(a[0], a[1])), nil }),
+			"trimsuffix": str("args", func(a []string) (cty.Value, error) { return cty.StringVal(strings.TrimSuffix(a[0], a[1])), nil }),
+		},
+	}
+	v, diags := expr.Value(ctx)
+	require.False(t, diags.HasErrors(), diags.Error())
+	return v
+}
+
+// The Terraform configuration creates the same policies (same rules) as
+// the acl role: the pool's, from the policy files poolctl writes for the
+// production example, and nomad-agents from the role's files; the same
+// tokens with the same policies, and an agent token for each node of the
+// production example, as ansible/acl.yml bootstraps.
 func TestTerraformMatchesPlaybookPolicies(t *testing.T) {
 	resources, variables := parseTerraform(t)
-	policyFiles, err := filepath.Glob(filepath.Join(ansibleDir(t), "roles", "acl", "files", "*.hcl"))
+	r := validate.File(filepath.Join(repoRoot(t), "examples", "home-12pi", "pool.hcl"))
+	require.True(t, r.OK())
+	want := map[string]string{}
+	for name, src := range contract.FromConfig(r.Pool).PolicyFiles() {
+		want[strings.TrimSuffix(name, ".hcl")] = canonicalPolicy(t, string(src))
+	}
+	agents, err := os.ReadFile(filepath.Join(ansibleDir(t), "roles", "acl", "files", "consul-nomad-agents.hcl"))
 	require.NoError(t, err)
-	require.Len(t, policyFiles, 3)
-	seen := map[string]bool{}
-	for _, f := range policyFiles {
-		src, err := os.ReadFile(f)
-		require.NoError(t, err)
-		base := strings.TrimSuffix(filepath.Base(f), ".hcl")
-		system, name, _ := strings.Cut(base, "-")
-		kinds := map[string]struct{ typ, rules string }{
-			"nomad":  {"nomad_acl_policy", "rules_hcl"},
-			"consul": {"consul_acl_policy", "rules"},
+	want["consul-nomad-agents"] = canonicalPolicy(t, string(agents))
+
+	got := map[string]string{}
+	for key, res := range resources {
+		system, ok := map[string]string{"consul_acl_policy": "consul", "nomad_acl_policy": "nomad"}[res.typ]
+		if !ok {
+			continue
 		}
-		kind, ok := kinds[system]
-		require.True(t, ok, "%s: policy files are named <nomad|consul>-<policy>.hcl", f)
-		typ, rulesAttr := kind.typ, kind.rules
-		var found *tfResource
-		for _, r := range resources {
-			if r.typ == typ && r.str(t, "name") == name {
-				r := r
-				found = &r
+		rulesAttr := map[string]string{"consul": "rules", "nomad": "rules_hcl"}[system]
+		eachValues := []string{""}
+		if fe, ok := res.body.Attributes["for_each"]; ok {
+			eachValues = nil
+			for _, v := range tfEval(t, variables, fe.Expr, "").AsValueSlice() {
+				eachValues = append(eachValues, v.AsString())
 			}
 		}
-		require.NotNil(t, found, "terraform/ has no %s named %q (ansible/roles/acl/files/%s)", typ, name, filepath.Base(f))
-		seen[found.typ+"."+found.name] = true
-		require.Equal(t, canonicalPolicy(t, string(src)), canonicalPolicy(t, found.str(t, rulesAttr)),
-			"the rules of %s.%s differ from %s", found.typ, found.name, f)
-	}
-	for key, r := range resources {
-		if strings.HasSuffix(r.typ, "_acl_policy") {
-			require.True(t, seen[key], "%s has no counterpart in ansible/roles/acl/files", key)
+		require.NotEmpty(t, eachValues, "%s makes no policy", key)
+		for _, each := range eachValues {
+			name := tfEval(t, variables, res.body.Attributes["name"].Expr, each).AsString()
+			rules := tfEval(t, variables, res.body.Attributes[rulesAttr].Expr, each).AsString()
+			got[system+"-"+name] = canonicalPolicy(t, rules)
 		}
 	}
+	require.Equal(t, want, got, "terraform/'s policies are not the pool's (poolctl policies) and the acl role's")
 
 	// The tokens the acl role creates, and their policies.
 	deploy := resources["nomad_acl_token.poolctl_deploy"]
@@ -151,7 +206,7 @@ func TestTerraformMatchesPlaybookPolicies(t *testing.T) {
 	require.Equal(t, []string{"nomad_acl_policy.poolctl_deploy.name"}, deploy.refs(t, "policies"))
 	for token, policy := range map[string]string{
 		"consul_acl_token.nomad_agents":   "consul_acl_policy.nomad_agents.name",
-		"consul_acl_token.poolctl_deploy": "consul_acl_policy.poolctl_deploy.name",
+		"consul_acl_token.poolctl_deploy": "consul_acl_policy.pool.name",
 	} {
 		r, ok := resources[token]
 		require.True(t, ok, "terraform/ has no %s", token)
@@ -163,20 +218,18 @@ func TestTerraformMatchesPlaybookPolicies(t *testing.T) {
 	require.Equal(t, "node_identities", agent.body.Blocks[0].Type)
 
 	// Its default nodes are the production example's.
-	r := validate.File(filepath.Join(repoRoot(t), "examples", "home-12pi", "pool.hcl"))
-	require.True(t, r.OK())
-	var want []string
+	var wantNodes []string
 	for _, n := range inventory.Build("", r.Pool, r.Jobs).Nodes {
-		want = append(want, n.Name)
+		wantNodes = append(wantNodes, n.Name)
 	}
 	nodes, diags := variables["nodes"].Attributes["default"].Expr.Value(nil)
 	require.False(t, diags.HasErrors())
-	var got []string
+	var gotNodes []string
 	for _, v := range nodes.AsValueSlice() {
-		got = append(got, v.AsString())
+		gotNodes = append(gotNodes, v.AsString())
 	}
-	sort.Strings(got)
-	require.Equal(t, want, got)
+	sort.Strings(gotNodes)
+	require.Equal(t, wantNodes, gotNodes)
 	dc, diags := variables["datacenter"].Attributes["default"].Expr.Value(nil)
 	require.False(t, diags.HasErrors())
 	require.Equal(t, r.Pool.Settings.Datacenter, dc.AsString())

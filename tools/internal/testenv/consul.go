@@ -23,14 +23,24 @@ import (
 type Consul struct {
 	Cmd  *exec.Cmd
 	Addr string // HTTP API, host:port
+	// Management is the management token when ACLs are on.
+	Management string
 }
 
-// Client returns an API client of the agent.
+// Client returns an API client of the agent, with the management token
+// when ACLs are on (never the environment's token).
 func (c *Consul) Client(t testing.TB) *consulapi.Client {
+	t.Helper()
+	return c.ClientWithToken(t, c.Management)
+}
+
+// ClientWithToken returns an API client of the agent that sends token ("":
+// anonymous).
+func (c *Consul) ClientWithToken(t testing.TB, token string) *consulapi.Client {
 	t.Helper()
 	cfg := consulapi.DefaultConfig()
 	cfg.Address = c.Addr
-	cfg.Token = "" // the dev agent has no ACLs; never the environment's token
+	cfg.Token = token
 	client, err := consulapi.NewClient(cfg)
 	require.NoError(t, err)
 	return client
@@ -40,11 +50,23 @@ func (c *Consul) Client(t testing.TB) *consulapi.Client {
 // has elected itself leader. It is killed when the test ends.
 func StartConsul(t testing.TB) *Consul {
 	t.Helper()
+	return startConsul(t, "")
+}
+
+// StartConsulWithACLs starts the dev agent with ACLs on and default deny,
+// as the provisioned cluster runs them; Management is its management token.
+func StartConsulWithACLs(t testing.TB) *Consul {
+	t.Helper()
+	return startConsul(t, "3f0b6d52-6a5e-4c1b-9a77-5e3c0d8a1b42")
+}
+
+func startConsul(t testing.TB, management string) *Consul {
+	t.Helper()
 	Integration(t)
 	bin := Tool(t, binaries.Consul)
 	dir := t.TempDir()
 	httpPort := freePort(t)
-	c := &Consul{Addr: fmt.Sprintf("127.0.0.1:%d", httpPort)}
+	c := &Consul{Addr: fmt.Sprintf("127.0.0.1:%d", httpPort), Management: management}
 
 	f := hclwrite.NewEmptyFile()
 	b := f.Body()
@@ -61,6 +83,14 @@ func StartConsul(t testing.TB) *Consul {
 	}
 	for _, p := range []string{"dns", "grpc", "grpc_tls"} {
 		ports.SetAttributeValue(p, cty.NumberIntVal(-1))
+	}
+	if management != "" {
+		acl := b.AppendNewBlock("acl", nil).Body()
+		acl.SetAttributeValue("enabled", cty.True)
+		acl.SetAttributeValue("default_policy", cty.StringVal("deny"))
+		tokens := acl.AppendNewBlock("tokens", nil).Body()
+		tokens.SetAttributeValue("initial_management", cty.StringVal(management))
+		tokens.SetAttributeValue("agent", cty.StringVal(management))
 	}
 	config := filepath.Join(dir, "consul.hcl")
 	require.NoError(t, os.WriteFile(config, hclwrite.Format(f.Bytes()), 0o644))

@@ -1,0 +1,25 @@
+# scryptpool-backup: the pool's backup runs: the database and the wallets.
+# one run at a time
+key "poolctl/scryptpool/locks/backup" {
+  policy = "write"
+}
+# status shows the last run
+key "poolctl/scryptpool/runs/backup" {
+  policy = "write"
+}
+# the lock's session is on whichever node the run lands
+session_prefix "" {
+  policy = "write"
+}
+# the ledger
+service "scryptpool-database" {
+  policy = "read"
+}
+# each wallet writes its backup
+service "ltc-wallet" {
+  policy = "read"
+}
+# service instances are filtered by read access to their node
+node_prefix "" {
+  policy = "read"
+}

@@ -1,0 +1,46 @@
+# poolctl-deploy: register, plan, watch, revert and force the pool's jobs,
+# write their variables, mount their host volumes, read nodes; nothing else
+# (no ACLs, no agent or node writes, no operator).
+namespace "default" {
+  capabilities = ["list-jobs", "read-job", "submit-job", "dispatch-job", "read-logs", "alloc-lifecycle"]
+  variables {
+    path "nomad/jobs/ltc-blocks" {
+      capabilities = ["write", "read", "list"]
+    }
+    path "nomad/jobs/ltc-payout" {
+      capabilities = ["write", "read", "list"]
+    }
+    path "nomad/jobs/ltc-stratum" {
+      capabilities = ["write", "read", "list"]
+    }
+    path "nomad/jobs/ltc-wallet" {
+      capabilities = ["write", "read", "list"]
+    }
+    path "nomad/jobs/scryptpool-backup" {
+      capabilities = ["write", "read", "list"]
+    }
+    path "nomad/jobs/scryptpool-database" {
+      capabilities = ["write", "read", "list"]
+    }
+    path "nomad/jobs/scryptpool-health" {
+      capabilities = ["write", "read", "list"]
+    }
+    path "nomad/jobs/scryptpool-stats" {
+      capabilities = ["write", "read", "list"]
+    }
+  }
+}
+# Registering a job that mounts ltc-chain read-write needs this.
+host_volume "ltc-chain" {
+  capabilities = ["mount-readwrite"]
+}
+# Registering a job that mounts pool-data read-write needs this.
+host_volume "pool-data" {
+  capabilities = ["mount-readwrite"]
+}
+node {
+  policy = "read"
+}
+agent {
+  policy = "read"
+}

@@ -1,0 +1,245 @@
+package contract
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Pool is what the contract needs of a pool definition.
+type Pool struct {
+	Name string
+	// Coins are the coins' names, in definition order.
+	Coins []string
+	// Volumes are the host volumes the pool's jobs mount.
+	Volumes []string
+}
+
+// Levels of access.
+const (
+	Read  = "read"
+	Write = "write"
+)
+
+// Consul ACL rule kinds this contract uses.
+const (
+	RuleKey           = "key"
+	RuleKeyPrefix     = "key_prefix"
+	RuleService       = "service"
+	RuleNodePrefix    = "node_prefix"
+	RuleNode          = "node"
+	RuleSessionPrefix = "session_prefix"
+)
+
+// Access is one thing a process does in Consul.
+type Access struct {
+	Rule  string // RuleKey, RuleService, ...
+	Name  string // the key, service or node (a prefix for *_prefix rules)
+	Level string // Read or Write
+	Why   string
+}
+
+func (a Access) String() string { return fmt.Sprintf("%s %q %s", a.Rule, a.Name, a.Level) }
+
+// Grantee is a token's holder: the operator's deploy token, or a job whose
+// tasks reach Consul.
+type Grantee struct {
+	// Name is the ACL policy's name: "poolctl-deploy" for the operator, the
+	// job ID for a job (a Consul binding rule can then bind a task's
+	// workload identity to the policy named by its job).
+	Name     string
+	Consul   []Access
+	Describe string
+}
+
+// DeployPolicy is the name of the operator's policies, in Consul and Nomad.
+const DeployPolicy = "poolctl-deploy"
+
+// Job kinds whose tasks reach Consul, as JobID names them.
+const (
+	KindWallet  = "wallet"
+	KindStratum = "stratum"
+	KindPayout  = "payout"
+	KindBlocks  = "blocks"
+	KindStats   = "stats"
+	KindBackup  = "backup"
+	KindHealth  = "health"
+	// KindDatabase reaches no Consul API (Nomad registers its service).
+	KindDatabase = "database"
+)
+
+// JobIDs are every job of the pool.
+func (p Pool) JobIDs() []string {
+	out := []string{JobID(p.Name, "", KindDatabase)}
+	for _, coin := range p.Coins {
+		for _, kind := range []string{KindWallet, KindStratum, KindPayout, KindBlocks} {
+			out = append(out, JobID(p.Name, coin, kind))
+		}
+	}
+	for _, kind := range []string{KindStats, KindBackup, KindHealth} {
+		out = append(out, JobID(p.Name, "", kind))
+	}
+	return out
+}
+
+// nodesRead is needed by every health query: Consul filters service
+// instances by read access to the node each runs on, and the nodes are
+// whatever the operator named the Pis.
+var nodesRead = Access{RuleNodePrefix, "", Read, "service instances are filtered by read access to their node"}
+
+func serviceRead(name, why string) Access { return Access{RuleService, name, Read, why} }
+
+// Grantees lists every token holder of the pool with what it may do in
+// Consul, the operator first.
+func (p Pool) Grantees() []Grantee {
+	out := []Grantee{p.operator(), p.health()}
+	for _, coin := range p.Coins {
+		out = append(out, p.wallet(coin), p.stratum(coin), p.periodic(coin, KindPayout), p.periodic(coin, KindBlocks))
+	}
+	out = append(out, p.housekeeping(KindStats), p.housekeeping(KindBackup))
+	return out
+}
+
+// Services are every Consul service the pool's jobs register.
+func (p Pool) Services() []string {
+	out := []string{DatabaseService(p.Name)}
+	for _, coin := range p.Coins {
+		out = append(out, WalletService(coin), WalletP2PService(coin), StratumService(coin), StratumMetricsService(coin))
+	}
+	return out
+}
+
+func (p Pool) operator() Grantee {
+	g := Grantee{Name: DeployPolicy, Describe: "poolctl deploy, plan and status: the pool's records, its check, its services"}
+	for _, key := range []string{ConfigKey(p.Name), ServicesKey(p.Name), DeploymentKey(p.Name)} {
+		g.Consul = append(g.Consul, Access{RuleKey, key, Write, "deploy records what it deployed"})
+	}
+	g.Consul = append(g.Consul,
+		Access{RuleKeyPrefix, KVRoot(p.Name), Read, "status reads the runs, locks and pool addresses"},
+		Access{RuleNode, PoolNode(p.Name), Write, "deploy publishes the pool's check on its external node"},
+		Access{RuleService, PoolService(p.Name), Write, "deploy publishes the pool's service"},
+		nodesRead)
+	for _, s := range p.Services() {
+		g.Consul = append(g.Consul, serviceRead(s, "deploy and status read the pool's services"))
+	}
+	return g
+}
+
+func (p Pool) health() Grantee {
+	g := Grantee{Name: JobID(p.Name, "", KindHealth), Describe: "the health watcher: follows the pool's services, publishes the pool's check"}
+	g.Consul = append(g.Consul,
+		Access{RuleKey, ServicesKey(p.Name), Read, "the services deploy expects"},
+		Access{RuleNode, PoolNode(p.Name), Write, "the pool's check is on its external node"},
+		Access{RuleService, PoolService(p.Name), Write, "the pool's service carries its check"},
+		nodesRead)
+	for _, s := range p.Services() {
+		g.Consul = append(g.Consul, serviceRead(s, "followed with blocking queries"))
+	}
+	return g
+}
+
+func (p Pool) wallet(coin string) Grantee {
+	return Grantee{Name: JobID(p.Name, coin, KindWallet), Describe: "the wallet's probe and its addnode template: the coin's wallets",
+		Consul: []Access{
+			serviceRead(WalletService(coin), "the probe compares this wallet with its siblings"),
+			serviceRead(WalletP2PService(coin), "the daemon's addnode lines name its siblings"),
+			nodesRead,
+		}}
+}
+
+func (p Pool) stratum(coin string) Grantee {
+	return Grantee{Name: JobID(p.Name, coin, KindStratum), Describe: "the stratum server: wallets, database, pool address",
+		Consul: []Access{
+			{RuleKey, PoolAddressKey(p.Name, coin), Write, "the first server picks the pool address, the others read it"},
+			serviceRead(WalletService(coin), "work comes from the healthiest wallet"),
+			serviceRead(DatabaseService(p.Name), "shares are written to the database"),
+			serviceRead(StratumService(coin), "the servers agree on the pool address"),
+			nodesRead,
+		}}
+}
+
+// lockAndRecord is what every periodic job does: run under a lock (a
+// session on the node it runs on) and record the run.
+func (p Pool) lockAndRecord(coin, kind string) []Access {
+	return []Access{
+		{RuleKey, LockKey(p.Name, coin, kind), Write, "one run at a time"},
+		{RuleKey, RecordKey(p.Name, coin, kind), Write, "status shows the last run"},
+		{RuleSessionPrefix, "", Write, "the lock's session is on whichever node the run lands"},
+	}
+}
+
+func (p Pool) periodic(coin, kind string) Grantee {
+	g := Grantee{Name: JobID(p.Name, coin, kind), Describe: "a coin's " + kind + " runs: wallets, database, pool address"}
+	g.Consul = append(p.lockAndRecord(coin, kind),
+		Access{RuleKey, PoolAddressKey(p.Name, coin), Read, "rewards are paid to the pool address"},
+		serviceRead(WalletService(coin), "the wallet that holds the pool's key"),
+		serviceRead(DatabaseService(p.Name), "the ledger"),
+		nodesRead)
+	return g
+}
+
+func (p Pool) housekeeping(kind string) Grantee {
+	g := Grantee{Name: JobID(p.Name, "", kind), Describe: "the pool's " + kind + " runs: the database and the wallets"}
+	g.Consul = append(p.lockAndRecord("", kind), serviceRead(DatabaseService(p.Name), "the ledger"))
+	if kind == KindBackup {
+		for _, coin := range p.Coins {
+			g.Consul = append(g.Consul, serviceRead(WalletService(coin), "each wallet writes its backup"))
+		}
+	}
+	g.Consul = append(g.Consul, nodesRead)
+	return g
+}
+
+// Grantee returns the named grantee.
+func (p Pool) Grantee(name string) (Grantee, bool) {
+	for _, g := range p.Grantees() {
+		if g.Name == name {
+			return g, true
+		}
+	}
+	return Grantee{}, false
+}
+
+// NomadDeploy is what the operator's Nomad token may do.
+type NomadDeploy struct {
+	// Capabilities in the pool's namespace.
+	Capabilities []string
+	// Variables are the paths of the jobs' variables, which deploy writes.
+	Variables []string
+	// Volumes are the host volumes the jobs mount read-write: registering
+	// such a job needs mount-readwrite on each.
+	Volumes []string
+}
+
+// Namespace is the Nomad namespace the pool's jobs run in.
+const Namespace = "default"
+
+// NomadDeploy returns the operator's Nomad grants: register, plan, watch,
+// revert and force the pool's jobs, write their variables, mount their
+// volumes, read nodes and the agent. No ACLs, no node or agent writes, no
+// operator.
+func (p Pool) NomadDeploy() NomadDeploy {
+	d := NomadDeploy{
+		Capabilities: []string{"list-jobs", "read-job", "submit-job", "dispatch-job", "read-logs", "alloc-lifecycle"},
+		Volumes:      slices.Clone(p.Volumes),
+	}
+	for _, id := range p.JobIDs() {
+		d.Variables = append(d.Variables, VariablePath(id))
+	}
+	sort.Strings(d.Variables)
+	sort.Strings(d.Volumes)
+	d.Volumes = slices.Compact(d.Volumes)
+	return d
+}
+
+// PolicyFiles are the ACL policy files of a pool, by file name:
+// consul-<policy>.hcl for each grantee and nomad-poolctl-deploy.hcl.
+// Ansible's acl role and terraform/ install what `poolctl policies`
+// writes.
+func (p Pool) PolicyFiles() map[string][]byte {
+	out := map[string][]byte{"nomad-" + DeployPolicy + ".hcl": NomadPolicy(p.NomadDeploy())}
+	for _, g := range p.Grantees() {
+		out["consul-"+g.Name+".hcl"] = ConsulPolicy(g)
+	}
+	return out
+}

@@ -1,0 +1,69 @@
+// Package contract is the one home of every name the pool's processes
+// share through Consul and Nomad: the Consul keys (all under one root per
+// pool), the services, the Nomad Variable paths and the job IDs, and what
+// each process reads and writes. The ACL policies Ansible and Terraform
+// install are derived from it (Policies), so a policy cannot drift from
+// the code that needs it.
+package contract
+
+// KVRoot is the root of every Consul key of a pool.
+func KVRoot(pool string) string { return "poolctl/" + pool + "/" }
+
+// ConfigKey holds the pool definition last deployed (written by deploy).
+func ConfigKey(pool string) string { return KVRoot(pool) + "config" }
+
+// ServicesKey holds the services the pool expects, which the health
+// watcher follows (written by deploy).
+func ServicesKey(pool string) string { return KVRoot(pool) + "services" }
+
+// DeploymentKey holds the outcome of the last deployment.
+func DeploymentKey(pool string) string { return KVRoot(pool) + "deployment" }
+
+// RecordKey is where the last run of a periodic job is kept; coin is
+// empty for the pool's own jobs (stats, backup), job is its kind.
+func RecordKey(pool, coin, job string) string { return KVRoot(pool) + "runs/" + scope(coin) + job }
+
+// LockKey is the Consul lock a periodic job's run holds.
+func LockKey(pool, coin, job string) string { return KVRoot(pool) + "locks/" + scope(coin) + job }
+
+// PoolAddressKey is where the stratum servers keep a coin's pool address.
+func PoolAddressKey(pool, coin string) string { return KVRoot(pool) + coin + "/pool-address" }
+
+func scope(coin string) string {
+	if coin == "" {
+		return ""
+	}
+	return coin + "/"
+}
+
+// JobID names the job of a kind for a coin, or pool-wide when coin is "".
+func JobID(pool, coin, kind string) string {
+	if coin == "" {
+		return pool + "-" + kind
+	}
+	return coin + "-" + kind
+}
+
+// VariablePath is the Nomad Variable of a job: its tasks may read it
+// without any ACL policy (Nomad's implicit workload access).
+func VariablePath(jobID string) string { return "nomad/jobs/" + jobID }
+
+// Services of the pool in Consul.
+func WalletService(coin string) string         { return coin + "-wallet" }
+func WalletP2PService(coin string) string      { return coin + "-wallet-p2p" }
+func StratumService(coin string) string        { return coin + "-stratum" }
+func StratumMetricsService(coin string) string { return coin + "-stratum-metrics" }
+func DatabaseService(pool string) string       { return pool + "-database" }
+
+// PoolService is the Consul service that stands for the whole pool, with
+// one check the health watcher keeps current.
+func PoolService(pool string) string { return pool }
+
+// PoolNode is the external Consul node the pool's service is registered
+// on: no agent owns it, so anti-entropy leaves it alone.
+func PoolNode(pool string) string { return pool + "-pool" }
+
+// PoolCheckID and PoolCheckName name the pool's check.
+func PoolCheckID(pool string) string { return pool + ":expected-services" }
+
+const PoolCheckName = "expected services present"
