@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
 )
 
@@ -34,7 +35,7 @@ func deployCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			clients, plan, err := planPool(c, r)
+			clients, plan, err := planPool(c, r, contract.CommandDeploy)
 			if err != nil {
 				return err
 			}

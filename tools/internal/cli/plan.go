@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/validate"
 )
@@ -25,7 +26,7 @@ func planCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			_, plan, err := planPool(c, r)
+			_, plan, err := planPool(c, r, contract.CommandPlan)
 			if err != nil {
 				return err
 			}
@@ -39,10 +40,10 @@ func planCommand() *cli.Command {
 }
 
 // planPool connects and plans every job of a validated pool.
-func planPool(c *cli.Context, r *validate.Result) (*deploy.Clients, *deploy.Plan, error) {
-	clients, err := deploy.Connect(c.Context, connOptions(c))
+func planPool(c *cli.Context, r *validate.Result, command string) (*deploy.Clients, *deploy.Plan, error) {
+	clients, err := connect(c, r, command)
 	if err != nil {
-		return nil, nil, withCode(ExitRuntime, err)
+		return nil, nil, err
 	}
 	plan, err := deploy.MakePlan(c.Context, clients, r.Jobs, Implemented)
 	var invalid *deploy.Invalid
@@ -53,4 +54,17 @@ func planPool(c *cli.Context, r *validate.Result) (*deploy.Clients, *deploy.Plan
 		return nil, nil, withCode(ExitRuntime, err)
 	}
 	return clients, plan, nil
+}
+
+// connect reaches Nomad and Consul and checks that the tokens may do what
+// command does for the pool, before anything is sent.
+func connect(c *cli.Context, r *validate.Result, command string) (*deploy.Clients, error) {
+	clients, err := deploy.Connect(c.Context, connOptions(c))
+	if err != nil {
+		return nil, withCode(ExitRuntime, err)
+	}
+	if err := deploy.Preflight(c.Context, clients, contract.FromConfig(r.Pool), command); err != nil {
+		return nil, withCode(ExitRuntime, err)
+	}
+	return clients, nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
 )
 
@@ -19,9 +20,9 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			clients, err := deploy.Connect(c.Context, connOptions(c))
+			clients, err := connect(c, r, contract.CommandStatus)
 			if err != nil {
-				return withCode(ExitRuntime, err)
+				return err
 			}
 			s, err := deploy.ReadStatus(c.Context, clients, r.Pool.Name, r.Jobs, Implemented)
 			if err != nil {

@@ -243,3 +243,87 @@ func (p Pool) PolicyFiles() map[string][]byte {
 	}
 	return out
 }
+
+// Nomad ACL objects the operator's token needs.
+const (
+	NomadNamespace  = "namespace"
+	NomadVariable   = "variable"
+	NomadHostVolume = "host_volume"
+	NomadNode       = "node"
+	NomadAgent      = "agent"
+)
+
+// NomadAccess is one thing the operator's commands do in Nomad.
+type NomadAccess struct {
+	Object     string // NomadNamespace, NomadVariable, ...
+	Name       string // the namespace, variable path or volume ("" for node, agent)
+	Capability string // a namespace capability, a variable or host volume capability, or read/write
+	Why        string
+}
+
+func (a NomadAccess) String() string {
+	switch a.Object {
+	case NomadNode, NomadAgent:
+		return fmt.Sprintf("%s %s", a.Object, a.Capability)
+	case NomadVariable:
+		return fmt.Sprintf("%s the variable %q", a.Capability, a.Name)
+	case NomadHostVolume:
+		return fmt.Sprintf("%s the host volume %q", a.Capability, a.Name)
+	}
+	return fmt.Sprintf("%s in namespace %q", a.Capability, a.Name)
+}
+
+// Accesses are what the grants allow, one capability each.
+func (d NomadDeploy) Accesses() []NomadAccess {
+	var out []NomadAccess
+	for _, c := range d.Capabilities {
+		out = append(out, NomadAccess{NomadNamespace, Namespace, c, "deploy registers, watches, reverts and forces the jobs"})
+	}
+	for _, v := range d.Variables {
+		for _, c := range []string{"write", "read", "list"} {
+			out = append(out, NomadAccess{NomadVariable, v, c, "deploy writes the jobs' secrets"})
+		}
+	}
+	for _, v := range d.Volumes {
+		out = append(out, NomadAccess{NomadHostVolume, v, "mount-readwrite", "registering a job that mounts it"})
+	}
+	return append(out,
+		NomadAccess{NomadNode, "", Read, "deploy and status read the nodes"},
+		NomadAccess{NomadAgent, "", Read, "deploy reads the agent's settings"})
+}
+
+// Operator commands, with what each needs of the deploy tokens.
+const (
+	CommandDeploy = "deploy"
+	CommandPlan   = "plan"
+	CommandStatus = "status"
+)
+
+// OperatorNeeds is what a command of the operator does in Nomad and
+// Consul: deploy everything the deploy policies grant, plan and status a
+// part of it.
+func (p Pool) OperatorNeeds(command string) ([]NomadAccess, []Access) {
+	nomad, consul := p.NomadDeploy().Accesses(), p.operator().Consul
+	if command == CommandDeploy {
+		return nomad, consul
+	}
+	keepNomad := map[string]bool{"list-jobs": true, "read-job": true}
+	if command == CommandPlan {
+		keepNomad["submit-job"] = true // a plan is a dry-run register
+	}
+	var n []NomadAccess
+	for _, a := range nomad {
+		if a.Object == NomadNamespace && keepNomad[a.Capability] || a.Object == NomadNode {
+			n = append(n, a)
+		}
+	}
+	var c []Access
+	if command == CommandStatus {
+		for _, a := range consul {
+			if a.Level == Read {
+				c = append(c, a)
+			}
+		}
+	}
+	return n, c
+}

@@ -33,10 +33,12 @@ type ConnOptions struct {
 
 // Clients are connected API clients for Nomad and Consul.
 type Clients struct {
-	Nomad      *nomadapi.Client
-	Consul     *consulapi.Client
-	NomadAddr  string
-	ConsulAddr string
+	Nomad  *nomadapi.Client
+	Consul *consulapi.Client
+	// ConsulConfig is what Consul was reached with (address, TLS, token).
+	ConsulConfig *consulapi.Config
+	NomadAddr    string
+	ConsulAddr   string
 }
 
 // NewNomad builds a Nomad client from the environment and o.
@@ -62,6 +64,11 @@ func NewNomad(o ConnOptions) (*nomadapi.Client, string, error) {
 
 // NewConsul builds a Consul client from the environment and o.
 func NewConsul(o ConnOptions) (*consulapi.Client, string, error) {
+	c, addr, _, err := newConsul(o)
+	return c, addr, err
+}
+
+func newConsul(o ConnOptions) (*consulapi.Client, string, *consulapi.Config, error) {
 	cfg := consulapi.DefaultConfig()
 	set(&cfg.Address, o.ConsulAddress)
 	set(&cfg.Token, o.ConsulToken)
@@ -78,9 +85,9 @@ func NewConsul(o ConnOptions) (*consulapi.Client, string, error) {
 	}
 	c, err := consulapi.NewClient(cfg)
 	if err != nil {
-		return nil, addr, fmt.Errorf("consul at %s: %w", addr, err)
+		return nil, addr, cfg, fmt.Errorf("consul at %s: %w", addr, err)
 	}
-	return c, addr, nil
+	return c, addr, cfg, nil
 }
 
 func set(dst *string, v string) {
@@ -97,7 +104,7 @@ func Connect(ctx context.Context, o ConnOptions) (*Clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	consul, caddr, err := NewConsul(o)
+	consul, caddr, ccfg, err := newConsul(o)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +114,7 @@ func Connect(ctx context.Context, o ConnOptions) (*Clients, error) {
 	if _, err := consul.Status().LeaderWithQueryOptions((&consulapi.QueryOptions{}).WithContext(ctx)); err != nil {
 		return nil, APIError("consul", caddr, "ask for its leader", err)
 	}
-	return &Clients{Nomad: nomad, Consul: consul, NomadAddr: naddr, ConsulAddr: caddr}, nil
+	return &Clients{Nomad: nomad, Consul: consul, ConsulConfig: ccfg, NomadAddr: naddr, ConsulAddr: caddr}, nil
 }
 
 // apiError is one line saying which API failed, where, doing what, and
