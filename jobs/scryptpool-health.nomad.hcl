@@ -44,6 +44,10 @@ job "scryptpool-health" {
     ephemeral_disk {
       size = 50
     }
+    # The tasks reach Consul with this job's own identity (its ACL policy is
+    # named like the job; `poolctl policies` writes it).
+    consul {
+    }
     task "watch" {
       driver       = "exec"
       user         = "nobody"
@@ -56,7 +60,12 @@ job "scryptpool-health" {
         attribute = "${meta.consul_http_addr}"
         operator  = "is_set"
       }
+      constraint {
+        attribute = "${meta.consul_cacert}"
+        operator  = "is_set"
+      }
       env {
+        CONSUL_CACERT    = "${meta.consul_cacert}"
         CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
       }
       resources {

@@ -29,10 +29,16 @@
         attribute = "${meta.consul_http_addr}"
         operator  = "is_set"
       }
-      # Each node says where its Consul agent answers (client meta
-      # consul_http_addr, set by provisioning and by poolctl dev up).
+      constraint {
+        attribute = "${meta.consul_cacert}"
+        operator  = "is_set"
+      }
+      # Each node says where its Consul agent answers and, when that is
+      # HTTPS, the CA file tasks verify it with (client meta, set by
+      # provisioning and by poolctl dev up; empty without TLS).
       env {
         CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
+        CONSUL_CACERT    = "${meta.consul_cacert}"
       }
       resources {
         cpu    = [[ .cpu ]]
@@ -64,6 +70,13 @@
     }
 [[- end -]]
 
+[[- define "consul_identity" -]]
+    # The tasks reach Consul with this job's own identity (its ACL policy is
+    # named like the job; `poolctl policies` writes it).
+    consul {
+    }
+[[- end -]]
+
 [[- define "wallet" -]]
 [[- $c := .coin -]]
 [[- $w := $c.wallet -]]
@@ -92,6 +105,7 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
     count          = [[ $w.instances ]]
     shutdown_delay = "2s"
 [[ template "spread_nodes" ]]
+[[ template "consul_identity" ]]
     volume [[ $w.volume | quote ]] {
       type   = "host"
       source = [[ $w.volume | quote ]]
@@ -295,6 +309,7 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
     count          = [[ $s.instances ]]
     shutdown_delay = "10s"
 [[ template "spread_nodes" ]]
+[[ template "consul_identity" ]]
 [[ template "keep_off_volume_nodes" ]]
     restart {
       interval = "5m"
@@ -428,6 +443,7 @@ job [[ .id | quote ]] {
 
   group [[ .kind | quote ]] {
     count = 1
+[[ template "consul_identity" ]]
     restart {
       interval = "10m"
       attempts = [[ .retries ]]

@@ -12,6 +12,7 @@ job [[ printf "%s-health" (var "pool_name" .) | quote ]] {
 
   group "health" {
     count = 1
+[[ template "consul_identity" ]]
     restart {
       interval = "5m"
       attempts = 5

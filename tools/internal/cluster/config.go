@@ -42,7 +42,14 @@ var AllPorts = []int{NomadHTTPPort, NomadRPCPort, NomadSerfPort, ConsulHTTPPort,
 func ChrootEnv() map[string]string {
 	triplet := map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "arm": "arm-linux-gnueabihf"}[runtime.GOARCH]
 	wanted := []string{
-		"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/lib64", "/usr/lib64",
+		// Of /etc only what the pool's programs read: users, name
+		// resolution, time zone, the dynamic loader's cache, certificates,
+		// and no agent configuration, key or token.
+		"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/host.conf",
+		"/etc/resolv.conf", "/etc/localtime", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+		"/etc/ssl", "/etc/alternatives", "/etc/protocols", "/etc/services", "/etc/gai.conf",
+		"/etc/postgresql-common",
+		"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/lib64", "/usr/lib64",
 		"/lib/" + triplet, "/usr/lib/" + triplet,
 		"/usr/lib/litecoin", "/usr/lib/postgresql", "/usr/share/postgresql", "/usr/share/postgresql-common",
 		"/usr/share/zoneinfo", "/usr/share/ca-certificates", "/usr/lib/locale",
@@ -163,7 +170,8 @@ func nomadConfig(n Node, c *Cluster) []byte {
 			client.SetAttributeValue("max_dynamic_port", cty.NumberIntVal(int64(shape.MaxDynamicPort)))
 		}
 		client.SetAttributeValue("options", stringMap(map[string]string{"fingerprint.denylist": FingerprintDenylist}))
-		meta := map[string]string{"consul_http_addr": consulAddr}
+		// Plain HTTP on a local cluster: no CA for the tasks to verify with.
+		meta := map[string]string{jobspec.MetaConsulHTTPAddr: consulAddr, jobspec.MetaConsulCACert: ""}
 		if len(n.Volumes) > 0 {
 			volumes := make([]string, 0, len(n.Volumes))
 			for name := range n.Volumes {

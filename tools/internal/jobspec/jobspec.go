@@ -82,6 +82,7 @@ func Render(p *config.Pool) []*Job {
 	}
 	jobs = append(jobs, b.stats(), b.backup(), b.health())
 	keepOffVolumeNodes(jobs)
+	consulIdentities(p, jobs)
 	slices.SortStableFunc(jobs, func(a, b *Job) int { return cmp.Compare(a.Stage, b.Stage) })
 	return jobs
 }
@@ -123,11 +124,16 @@ func (b builder) poolctlTask(name, subcommand string, args []string, cpu, memory
 			"args":    append([]string{subcommand}, args...),
 		},
 		Env: map[string]string{
-			// Each node says where its Consul agent answers (client meta
-			// consul_http_addr, set by provisioning and by poolctl dev up).
-			"CONSUL_HTTP_ADDR": "${meta.consul_http_addr}",
+			// Each node says where its Consul agent answers and, when that
+			// is HTTPS, the CA file tasks verify it with (client meta, set
+			// by provisioning and by poolctl dev up; empty without TLS).
+			"CONSUL_HTTP_ADDR": "${meta." + MetaConsulHTTPAddr + "}",
+			"CONSUL_CACERT":    "${meta." + MetaConsulCACert + "}",
 		},
-		Constraints: []*api.Constraint{{LTarget: "${meta.consul_http_addr}", Operand: "is_set"}},
+		Constraints: []*api.Constraint{
+			{LTarget: "${meta." + MetaConsulHTTPAddr + "}", Operand: "is_set"},
+			{LTarget: "${meta." + MetaConsulCACert + "}", Operand: "is_set"},
+		},
 		Resources:   &api.Resources{CPU: ptr(cpu), MemoryMB: ptr(memory)},
 		LogConfig:   smallLogs(),
 	}
@@ -146,6 +152,14 @@ func smallLogs() *api.LogConfig {
 func spreadOverNodes() []*api.Spread {
 	return []*api.Spread{{Attribute: "${node.unique.id}", Weight: ptr(int8(100))}}
 }
+
+// Client meta keys every node carries for the pool's tasks: where its
+// Consul agent's API answers, and the CA file (inside the tasks' chroot)
+// that API's certificate is verified with, empty when it is plain HTTP.
+const (
+	MetaConsulHTTPAddr = "consul_http_addr"
+	MetaConsulCACert   = "consul_cacert"
+)
 
 // MetaHostVolumes is the client meta key that lists, comma-separated, the
 // host volumes a node holds. Provisioning and the local clusters set it on
@@ -179,6 +193,30 @@ func keepOffVolumeNodes(jobs []*Job) {
 			}
 			j.Notes["group."+*g.Name+"/affinity"] = "Away from the nodes that hold host volumes: their room is kept for\n" +
 				"the wallets, the database and its backup, which can run nowhere else."
+		}
+	}
+}
+
+// consulIdentities gives the tasks of every job the contract grants Consul
+// access a Consul identity: on a cluster whose Nomad servers are set up for
+// workload identity (task_identity in their consul block, as provisioning
+// does), each task logs in to Consul and gets a token with the policy
+// named like its job, and its templates query Consul with it. Jobs that do
+// not reach Consul (the database) get none: a login that binds no policy
+// fails the task.
+func consulIdentities(p *config.Pool, jobs []*Job) {
+	pool := contract.FromConfig(p)
+	for _, j := range jobs {
+		if _, ok := pool.Grantee(j.ID()); !ok {
+			continue
+		}
+		for _, g := range j.Job.TaskGroups {
+			g.Consul = &api.Consul{}
+			if j.Notes == nil {
+				j.Notes = nomadhcl.Notes{}
+			}
+			j.Notes["group."+*g.Name+"/consul"] = "The tasks reach Consul with this job's own identity (its ACL policy is\n" +
+				"named like the job; `poolctl policies` writes it)."
 		}
 	}
 }

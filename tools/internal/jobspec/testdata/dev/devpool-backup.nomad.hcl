@@ -40,6 +40,10 @@ job "devpool-backup" {
     ephemeral_disk {
       size = 100
     }
+    # The tasks reach Consul with this job's own identity (its ACL policy is
+    # named like the job; `poolctl policies` writes it).
+    consul {
+    }
     task "backup" {
       driver = "exec"
       user   = "postgres"
@@ -60,7 +64,12 @@ job "devpool-backup" {
         attribute = "${meta.consul_http_addr}"
         operator  = "is_set"
       }
+      constraint {
+        attribute = "${meta.consul_cacert}"
+        operator  = "is_set"
+      }
       env {
+        CONSUL_CACERT    = "${meta.consul_cacert}"
         CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
       }
       resources {

@@ -45,6 +45,10 @@ job "ltc-blocks" {
     ephemeral_disk {
       size = 100
     }
+    # The tasks reach Consul with this job's own identity (its ACL policy is
+    # named like the job; `poolctl policies` writes it).
+    consul {
+    }
     task "blocks" {
       driver = "exec"
       user   = "nobody"
@@ -69,7 +73,12 @@ job "ltc-blocks" {
         attribute = "${meta.consul_http_addr}"
         operator  = "is_set"
       }
+      constraint {
+        attribute = "${meta.consul_cacert}"
+        operator  = "is_set"
+      }
       env {
+        CONSUL_CACERT    = "${meta.consul_cacert}"
         CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
       }
       resources {

@@ -108,6 +108,10 @@ job "ltc-stratum" {
         metrics_path = "/metrics"
       }
     }
+    # The tasks reach Consul with this job's own identity (its ACL policy is
+    # named like the job; `poolctl policies` writes it).
+    consul {
+    }
     task "stratum" {
       driver       = "exec"
       user         = "nobody"
@@ -138,7 +142,12 @@ job "ltc-stratum" {
         attribute = "${meta.consul_http_addr}"
         operator  = "is_set"
       }
+      constraint {
+        attribute = "${meta.consul_cacert}"
+        operator  = "is_set"
+      }
       env {
+        CONSUL_CACERT    = "${meta.consul_cacert}"
         CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
       }
       resources {

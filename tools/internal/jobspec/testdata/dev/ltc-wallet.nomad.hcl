@@ -122,6 +122,10 @@ job "ltc-wallet" {
         network  = "regtest"
       }
     }
+    # The tasks reach Consul with this job's own identity (its ACL policy is
+    # named like the job; `poolctl policies` writes it).
+    consul {
+    }
     # Each instance keeps its chain in its own directory of the host volume,
     # never in the allocation directory, so a restart does not resync.
     task "datadir" {
@@ -247,7 +251,12 @@ EOT
         attribute = "${meta.consul_http_addr}"
         operator  = "is_set"
       }
+      constraint {
+        attribute = "${meta.consul_cacert}"
+        operator  = "is_set"
+      }
       env {
+        CONSUL_CACERT    = "${meta.consul_cacert}"
         CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
       }
       resources {
