@@ -134,8 +134,8 @@ func (b builder) poolctlTask(name, subcommand string, args []string, cpu, memory
 			{LTarget: "${meta." + MetaConsulHTTPAddr + "}", Operand: "is_set"},
 			{LTarget: "${meta." + MetaConsulCACert + "}", Operand: "is_set"},
 		},
-		Resources:   &api.Resources{CPU: ptr(cpu), MemoryMB: ptr(memory)},
-		LogConfig:   smallLogs(),
+		Resources: &api.Resources{CPU: ptr(cpu), MemoryMB: ptr(memory)},
+		LogConfig: smallLogs(),
 	}
 }
 
