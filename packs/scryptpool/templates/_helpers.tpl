@@ -237,11 +237,23 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
         uid         = 65534
         gid         = 65534
         data        = <<EOT
-# Rendered by Nomad: the RPC login from the Nomad variable [[ $secrets ]]
+# Rendered by Nomad: the RPC logins from the Nomad variable [[ $secrets ]]
 # (hashed: the daemon keeps no password), and the coin's other wallets as
 # peers, as Consul knew them when this instance started; the probe keeps
 # them connected after that.
-{{ with nomadVar "[[ $secrets ]]" }}rpcauth={{ .rpcauth }}{{ end }}
+{{ with nomadVar "[[ $secrets ]]" }}rpcauth={{ .rpcauth }}
+rpcauth={{ .rpcauth_stratum }}
+rpcauth={{ .rpcauth_blocks }}
+rpcauth={{ .rpcauth_payout }}
+rpcauth={{ .rpcauth_backup }}
+{{ end }}
+# Each job's login may call only the methods it needs; the wallet's own
+# login (its probe's and the operator's) is not limited.
+rpcwhitelistdefault=0
+rpcwhitelist=pool-stratum:getblockcount,getnewaddress,getblocktemplate,submitblock,getbestblockhash
+rpcwhitelist=pool-blocks:getaddressinfo,getblockcount,getblock,gettransaction
+rpcwhitelist=pool-payout:getaddressinfo,getblockcount,getblock,gettransaction,listtransactions,getbalances,sendmany
+rpcwhitelist=pool-backup:backupwallet
 [[ printf "[%s]" $section ]]
 {{ range service "[[ $c.name ]]-wallet-p2p|any" }}{{ if ne (printf "%s:%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
 {{ end }}{{ end }}

@@ -27,6 +27,8 @@ func NomadMissing(ctx context.Context, nomad *nomadapi.Client, needs []contract.
 		return nil, nil, fmt.Errorf("the Nomad token (NOMAD_TOKEN) is not one Nomad knows: %s", firstLine(err.Error()))
 	case err != nil:
 		return nil, nil, fmt.Errorf("read the Nomad token: %w", err)
+	case token.AccessorID == nomadACLsDisabled:
+		return nil, nil, nil
 	case token.Type == "management":
 		return nil, []string{"management"}, nil
 	}
@@ -60,6 +62,11 @@ func NomadMissing(ctx context.Context, nomad *nomadapi.Client, needs []contract.
 	}
 	return missing, names, nil
 }
+
+// nomadACLsDisabled is the accessor of the token Nomad reports as the
+// caller's when its ACLs are off (since 1.9; older versions answer "ACL
+// support disabled").
+const nomadACLsDisabled = "acls-disabled"
 
 type authorizeRequest struct {
 	Resource string

@@ -327,3 +327,20 @@ func (p Pool) OperatorNeeds(command string) ([]NomadAccess, []Access) {
 	}
 	return n, c
 }
+
+// WalletLogins are the jobs that call a coin's wallets, each with a wallet
+// RPC login of its own limited to the methods it calls (litecoind's
+// rpcwhitelist): the stratum server cannot send coins, the block tracker
+// cannot either, the backup can only back up. The wallet's own login (its
+// probe's, and the operator's) stays unrestricted.
+var WalletLogins = map[string][]string{
+	KindStratum: {"getblockcount", "getnewaddress", "getblocktemplate", "submitblock", "getbestblockhash"},
+	KindBlocks:  {"getaddressinfo", "getblockcount", "getblock", "gettransaction"},
+	KindPayout:  {"getaddressinfo", "getblockcount", "getblock", "gettransaction", "listtransactions", "getbalances", "sendmany"},
+	KindBackup:  {"backupwallet"},
+}
+
+// WalletLoginKinds are the keys of WalletLogins, in a fixed order.
+func WalletLoginKinds() []string {
+	return []string{KindStratum, KindBlocks, KindPayout, KindBackup}
+}

@@ -201,7 +201,7 @@ func ensureSecrets(ctx context.Context, c *Clients, pool *config.Pool, plan *Pla
 		switch j.Kind {
 		case jobspec.KindWallet:
 			path = jobspec.WalletSecretsPath(j.Coin)
-			created, err = secrets.EnsureWallet(ctx, c.Nomad, path)
+			created, err = secrets.EnsureWallet(ctx, c.Nomad, path, contract.WalletLoginKinds())
 		case jobspec.KindDatabase:
 			path = jobspec.DatabaseSecretsPath(pool)
 			created, err = secrets.EnsureDatabase(ctx, c.Nomad, path)
@@ -223,25 +223,26 @@ func ensureSecrets(ctx context.Context, c *Clients, pool *config.Pool, plan *Pla
 			{From: jobspec.DatabaseSecretsPath(pool), Item: secrets.ItemDatabaseUser, As: secrets.ItemDatabaseUser},
 			{From: jobspec.DatabaseSecretsPath(pool), Item: secrets.ItemDatabasePassword, As: secrets.ItemDatabasePassword},
 		}
-		wallets := func(coin, prefix string) []secrets.Copy {
+		// Each job gets its own wallet login, limited to what it calls.
+		wallets := func(coin, prefix string, kind jobspec.Kind) []secrets.Copy {
 			return []secrets.Copy{
-				{From: jobspec.WalletSecretsPath(coin), Item: secrets.ItemUser, As: prefix + secrets.ItemUser},
-				{From: jobspec.WalletSecretsPath(coin), Item: secrets.ItemPassword, As: prefix + secrets.ItemPassword},
+				{From: jobspec.WalletSecretsPath(coin), Item: secrets.WalletLoginItem(secrets.ItemUser, string(kind)), As: prefix + secrets.ItemUser},
+				{From: jobspec.WalletSecretsPath(coin), Item: secrets.WalletLoginItem(secrets.ItemPassword, string(kind)), As: prefix + secrets.ItemPassword},
 			}
 		}
 		var path, what string
 		var copies []secrets.Copy
 		switch j.Kind {
 		case jobspec.KindStratum:
-			path, what, copies = jobspec.StratumSecretsPath(j.Coin), "the wallets' and the database's logins", append(wallets(j.Coin, ""), database...)
+			path, what, copies = jobspec.StratumSecretsPath(j.Coin), "the wallets' and the database's logins", append(wallets(j.Coin, "", j.Kind), database...)
 		case jobspec.KindPayout, jobspec.KindBlocks:
-			path, what, copies = jobspec.LedgerSecretsPath(j.Coin, j.Kind), "the wallets' and the database's logins", append(wallets(j.Coin, ""), database...)
+			path, what, copies = jobspec.LedgerSecretsPath(j.Coin, j.Kind), "the wallets' and the database's logins", append(wallets(j.Coin, "", j.Kind), database...)
 		case jobspec.KindStats:
 			path, what, copies = jobspec.HousekeepingSecretsPath(pool, j.Kind), "the database's login", database
 		case jobspec.KindBackup:
 			path, what, copies = jobspec.HousekeepingSecretsPath(pool, j.Kind), "the database's and every coin's wallets' logins", database
 			for _, coin := range pool.Coins {
-				copies = append(copies, wallets(coin.Name, jobspec.CoinItem(coin.Name, ""))...)
+				copies = append(copies, wallets(coin.Name, jobspec.CoinItem(coin.Name, ""), j.Kind)...)
 			}
 		default:
 			continue

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -121,15 +122,24 @@ func (b builder) wallet(coin *config.Coin) *Job {
 		args = append(args, fmt.Sprintf("-prune=%d", w.PruneMB))
 	}
 	secretsPath := WalletSecretsPath(coin.Name)
-	conf := fmt.Sprintf(`# Rendered by Nomad: the RPC login from the Nomad variable %[1]s
+	var jobLogins, whitelists string
+	for _, kind := range contract.WalletLoginKinds() {
+		jobLogins += fmt.Sprintf("rpcauth={{ .%s }}\n", secrets.WalletLoginItem(secrets.ItemRPCAuth, kind))
+		whitelists += fmt.Sprintf("rpcwhitelist=%s:%s\n", secrets.WalletLoginUser(kind), strings.Join(contract.WalletLogins[kind], ","))
+	}
+	conf := fmt.Sprintf(`# Rendered by Nomad: the RPC logins from the Nomad variable %[1]s
 # (hashed: the daemon keeps no password), and the coin's other wallets as
 # peers, as Consul knew them when this instance started; the probe keeps
 # them connected after that.
-{{ with nomadVar %[2]q }}rpcauth={{ .%[3]s }}{{ end }}
-[%[4]s]
+{{ with nomadVar %[2]q }}rpcauth={{ .%[3]s }}
+%[6]s{{ end }}
+# Each job's login may call only the methods it needs; the wallet's own
+# login (its probe's and the operator's) is not limited.
+rpcwhitelistdefault=0
+%[7]s[%[4]s]
 {{ range service %[5]q }}{{ if ne (printf "%%s:%%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
 {{ end }}{{ end }}
-`, secretsPath, secretsPath, secrets.ItemRPCAuth, configSection[coin.Network], contract.WalletP2PService(coin.Name)+"|any")
+`, secretsPath, secretsPath, secrets.ItemRPCAuth, configSection[coin.Network], contract.WalletP2PService(coin.Name)+"|any", jobLogins, whitelists)
 	credentials := fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemUser, secrets.ItemPassword)
 
 	probe := b.poolctlTask("probe", "wallet", []string{

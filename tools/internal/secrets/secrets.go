@@ -41,24 +41,75 @@ func randomHex(n int) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
+// WalletLoginItem names the item of a wallet's variable holding the login
+// of a job kind (contract.WalletLogins): base is ItemUser, ItemPassword or
+// ItemRPCAuth.
+func WalletLoginItem(base, kind string) string { return base + "_" + kind }
+
+// WalletLoginUser is the RPC user of a job kind's wallet login.
+func WalletLoginUser(kind string) string { return WalletUser + "-" + kind }
+
 // EnsureWallet makes sure the Nomad variable at path holds RPC credentials
-// for a coin's wallets, creating them the first time. Existing credentials
-// are kept: the wallets' chain data and the pool's processes use them. It
-// reports whether it created them.
-func EnsureWallet(ctx context.Context, nomad *nomadapi.Client, path string) (bool, error) {
-	return ensure(ctx, nomad, path, []string{ItemUser, ItemPassword, ItemRPCAuth}, func() (nomadapi.VariableItems, error) {
+// for a coin's wallets: the wallet's own login, and one login per job kind
+// in kinds (each limited by the wallet's rpcwhitelist to what that job
+// calls). It creates them the first time and adds the logins of kinds a
+// variable made by an older poolctl lacks; existing credentials are kept:
+// the wallets and the pool's processes use them. It reports whether it
+// wrote.
+func EnsureWallet(ctx context.Context, nomad *nomadapi.Client, path string, kinds []string) (bool, error) {
+	login := func(user string) (string, string, error) {
 		password, err := randomHex(32)
 		if err != nil {
-			return nil, err
+			return "", "", err
 		}
 		salt, err := randomHex(16)
 		if err != nil {
+			return "", "", err
+		}
+		return password, RPCAuth(user, password, salt), nil
+	}
+	addLogins := func(items nomadapi.VariableItems) (bool, error) {
+		added := false
+		for _, kind := range kinds {
+			if items[WalletLoginItem(ItemRPCAuth, kind)] != "" {
+				continue
+			}
+			user := WalletLoginUser(kind)
+			password, auth, err := login(user)
+			if err != nil {
+				return false, err
+			}
+			items[WalletLoginItem(ItemUser, kind)] = user
+			items[WalletLoginItem(ItemPassword, kind)] = password
+			items[WalletLoginItem(ItemRPCAuth, kind)] = auth
+			added = true
+		}
+		return added, nil
+	}
+	created, err := ensure(ctx, nomad, path, []string{ItemUser, ItemPassword, ItemRPCAuth}, func() (nomadapi.VariableItems, error) {
+		password, auth, err := login(WalletUser)
+		if err != nil {
 			return nil, err
 		}
-		return nomadapi.VariableItems{
-			ItemUser:     WalletUser,
-			ItemPassword: password,
-			ItemRPCAuth:  RPCAuth(WalletUser, password, salt),
-		}, nil
+		items := nomadapi.VariableItems{ItemUser: WalletUser, ItemPassword: password, ItemRPCAuth: auth}
+		_, err = addLogins(items)
+		return items, err
 	})
+	if err != nil || created {
+		return created, err
+	}
+	v, _, err := nomad.Variables().Peek(path, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil || v == nil {
+		return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
+	}
+	added, err := addLogins(v.Items)
+	if err != nil || !added {
+		return false, err
+	}
+	// Check-and-set: a concurrent deploy's update wins, and ours is retried
+	// by the next deploy.
+	if _, _, err := nomad.Variables().CheckedUpdate(v, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
+		return false, fmt.Errorf("add the jobs' wallet logins to Nomad variable %s: %w", path, err)
+	}
+	return true, nil
 }

@@ -202,11 +202,23 @@ job "ltc-wallet" {
       template {
         destination = "secrets/litecoin.conf"
         data        = <<EOT
-# Rendered by Nomad: the RPC login from the Nomad variable nomad/jobs/ltc-wallet
+# Rendered by Nomad: the RPC logins from the Nomad variable nomad/jobs/ltc-wallet
 # (hashed: the daemon keeps no password), and the coin's other wallets as
 # peers, as Consul knew them when this instance started; the probe keeps
 # them connected after that.
-{{ with nomadVar "nomad/jobs/ltc-wallet" }}rpcauth={{ .rpcauth }}{{ end }}
+{{ with nomadVar "nomad/jobs/ltc-wallet" }}rpcauth={{ .rpcauth }}
+rpcauth={{ .rpcauth_stratum }}
+rpcauth={{ .rpcauth_blocks }}
+rpcauth={{ .rpcauth_payout }}
+rpcauth={{ .rpcauth_backup }}
+{{ end }}
+# Each job's login may call only the methods it needs; the wallet's own
+# login (its probe's and the operator's) is not limited.
+rpcwhitelistdefault=0
+rpcwhitelist=pool-stratum:getblockcount,getnewaddress,getblocktemplate,submitblock,getbestblockhash
+rpcwhitelist=pool-blocks:getaddressinfo,getblockcount,getblock,gettransaction
+rpcwhitelist=pool-payout:getaddressinfo,getblockcount,getblock,gettransaction,listtransactions,getbalances,sendmany
+rpcwhitelist=pool-backup:backupwallet
 [regtest]
 {{ range service "ltc-wallet-p2p|any" }}{{ if ne (printf "%s:%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
 {{ end }}{{ end }}
