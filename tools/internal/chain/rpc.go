@@ -160,8 +160,13 @@ func (c *Client) Call(ctx context.Context, method string, params []any, result a
 	if len(data) > maxAnswer {
 		return &Error{Kind: Garbage, Method: method, Message: fmt.Sprintf("answer larger than %d bytes", maxAnswer)}
 	}
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+	if resp.StatusCode == http.StatusUnauthorized {
 		return &Error{Kind: Auth, Method: method, Code: resp.StatusCode, Message: "credentials refused"}
+	}
+	if resp.StatusCode == http.StatusForbidden {
+		// litecoind answers 403 to a login calling a method its
+		// rpcwhitelist does not name.
+		return &Error{Kind: Auth, Method: method, Code: resp.StatusCode, Message: "this login may not call " + method + " (the wallet's rpcwhitelist)"}
 	}
 	var r response
 	if err := json.Unmarshal(data, &r); err != nil || (r.Error == nil && r.Result == nil && r.ID == nil) {

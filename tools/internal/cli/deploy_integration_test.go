@@ -110,6 +110,10 @@ func TestDeployDevExample(t *testing.T) {
 		assert.Regexp(t, `devpool-database\s+\S+\s+accepts connections\s+passing`, stdout)
 	})
 
+	t.Run("each job's wallet login may call only what the job calls", func(t *testing.T) {
+		checkWalletLogins(t, c)
+	})
+
 	t.Run("a miner mines through the pool while its wallet is frozen and killed", func(t *testing.T) {
 		mineThroughWalletFailures(t, c)
 	})

@@ -3,9 +3,11 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
@@ -286,4 +289,43 @@ func housekeepOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	copies, err := filepath.Glob(filepath.Join(volumes["ltc-chain"], "*", "backups", "wallet-day*.dat"))
 	require.NoError(t, err)
 	assert.Len(t, copies, 2, "a copy from each wallet instance, on its own volume")
+}
+
+// checkWalletLogins logs in to a wallet of the dev pool with the logins
+// deploy copied into the stratum, blocks and payout jobs' variables: the
+// stratum server's may take work but not send coins, the block tracker's
+// may not either, the payout's may read balances.
+func checkWalletLogins(t *testing.T, c *cluster.Cluster) {
+	ctx := context.Background()
+	nomad, err := c.NomadClient()
+	require.NoError(t, err)
+	var wallet string
+	for addr := range walletAllocs(t, nomad) {
+		wallet = addr
+	}
+	login := func(path string) *chain.Client {
+		v, _, err := nomad.Variables().Read(path, nil)
+		require.NoError(t, err)
+		return chain.NewClient(wallet, v.Items[secrets.ItemUser], v.Items[secrets.ItemPassword])
+	}
+	refused := func(err error) bool {
+		var rpcErr *chain.Error
+		return errors.As(err, &rpcErr) && rpcErr.Kind == chain.Auth && rpcErr.Code == http.StatusForbidden
+	}
+	stratum := login(jobspec.StratumSecretsPath("ltc"))
+	_, err = stratum.BlockCount(ctx)
+	require.NoError(t, err, "the stratum server's login reads the tip")
+	err = stratum.Call(ctx, "sendmany", []any{"", map[string]any{}}, nil)
+	require.True(t, refused(err), "the stratum server's login may not send coins: %v", err)
+	err = stratum.Call(ctx, "backupwallet", []any{"/tmp/x"}, nil)
+	require.True(t, refused(err), "nor back the wallet up: %v", err)
+
+	blocks := login(jobspec.LedgerSecretsPath("ltc", jobspec.KindBlocks))
+	err = blocks.Call(ctx, "sendmany", []any{"", map[string]any{}}, nil)
+	require.True(t, refused(err), "the block tracker's login may not send coins: %v", err)
+
+	payouts := login(jobspec.LedgerSecretsPath("ltc", jobspec.KindPayout))
+	require.NoError(t, payouts.Call(ctx, "getbalances", nil, nil), "the payout's login reads balances")
+	err = payouts.Call(ctx, "sendmany", []any{"", map[string]any{}}, nil)
+	require.False(t, refused(err), "the payout's login may send coins (an empty batch is refused by the wallet, not the whitelist): %v", err)
 }
