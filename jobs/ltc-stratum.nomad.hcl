@@ -79,12 +79,13 @@ job "ltc-stratum" {
         }
       }
       check {
-        name     = "stratum answers"
-        type     = "http"
-        path     = "/v1/check"
-        port     = "metrics"
-        interval = "10s"
-        timeout  = "5s"
+        name      = "stratum answers"
+        type      = "http"
+        path      = "/v1/check"
+        port      = "metrics"
+        interval  = "10s"
+        timeout   = "5s"
+        on_update = "ignore_warnings"
       }
       meta {
         coin    = "ltc"

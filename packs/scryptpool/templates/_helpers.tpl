@@ -151,12 +151,13 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
         }
       }
       check {
-        name     = "in sync"
-        type     = "http"
-        path     = "/v1/sync"
-        port     = "probe"
-        interval = "1s"
-        timeout  = "1s"
+        name      = "in sync"
+        type      = "http"
+        path      = "/v1/sync"
+        port      = "probe"
+        interval  = "1s"
+        timeout   = "1s"
+        on_update = "ignore"
       }
       meta {
         coin     = [[ $c.name | quote ]]
@@ -363,12 +364,13 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
       # wallet is in service; no check_restart: a restart would not bring a
       # wallet back and would drop every miner.
       check {
-        name     = "stratum answers"
-        type     = "http"
-        port     = "metrics"
-        path     = "/v1/check"
-        interval = "10s"
-        timeout  = "5s"
+        name      = "stratum answers"
+        type      = "http"
+        port      = "metrics"
+        path      = "/v1/check"
+        interval  = "10s"
+        timeout   = "5s"
+        on_update = "ignore_warnings"
       }
       meta {
         coin    = [[ $c.name | quote ]]

@@ -137,3 +137,34 @@ func unsilence(iface string) error {
 	}
 	return nil
 }
+
+// Addresses are node addresses claimed as a cluster's (a veth pair per
+// node, one address each) for agents this package does not start: the
+// provisioning tests run the agents Ansible configured, chrooted, on them.
+type Addresses struct {
+	plan  addressPlan
+	nodes int
+	owner string
+}
+
+// ClaimAddresses claims a free slot's addresses for nodes nodes, labelled
+// with owner (which Release checks).
+func ClaimAddresses(nodes int, owner string) (*Addresses, error) {
+	p, err := claimSlot(-1, nodes, owner)
+	if err != nil {
+		return nil, err
+	}
+	return &Addresses{plan: p, nodes: nodes, owner: owner}, nil
+}
+
+// IP is node i's address.
+func (a *Addresses) IP(i int) string { return a.plan.IP(a.nodes, i) }
+
+// Interface is node i's network interface, which holds only its address.
+func (a *Addresses) Interface(i int) string { return a.plan.Interface(a.nodes, i) }
+
+// LAN is the network the addresses are in.
+func (a *Addresses) LAN() string { return fmt.Sprintf("198.18.%d.0/24", a.plan.Slot) }
+
+// Release removes the interfaces.
+func (a *Addresses) Release() { a.plan.tearDown(a.nodes, a.owner) }

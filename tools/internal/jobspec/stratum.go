@@ -82,6 +82,9 @@ func (b builder) stratum(coin *config.Coin) *Job {
 				// Subscribes as a miner would and waits for work, so it fails
 				// while no wallet is in service; no check_restart: a restart
 				// would not bring a wallet back and would drop every miner.
+				// Up without work (no wallet in service yet) is a warning,
+				// which a deployment accepts: a new pool's stratum servers
+				// are deployed while its wallets download the chain.
 				{
 					Name:      "stratum answers",
 					Type:      "http",
@@ -89,6 +92,7 @@ func (b builder) stratum(coin *config.Coin) *Job {
 					Path:      "/v1/check",
 					Interval:  10 * time.Second,
 					Timeout:   5 * time.Second,
+					OnUpdate:  "ignore_warnings",
 				},
 			},
 		}, {

@@ -170,6 +170,11 @@ rpcwhitelistdefault=0
 	}
 	live := check(CheckLive, "/v1/live")
 	live.CheckRestart = &api.CheckRestart{Limit: 2, Grace: ptr(startup), IgnoreWarnings: true}
+	// A deployment waits for the daemon to answer, not for it to be in
+	// sync: a new pool's wallets download the chain for days, out of
+	// service (critical) meanwhile, and deploy reports their progress.
+	sync := check(CheckSync, "/v1/sync")
+	sync.OnUpdate = "ignore"
 	group := &api.TaskGroup{
 		Name:             ptr("wallet"),
 		Count:            ptr(w.Instances),
@@ -193,7 +198,7 @@ rpcwhitelistdefault=0
 					"instance": "${NOMAD_ALLOC_INDEX}",
 					"probe":    "${NOMAD_ADDR_probe}",
 				},
-				Checks: []api.ServiceCheck{live, check(CheckSync, "/v1/sync")},
+				Checks: []api.ServiceCheck{live, sync},
 			},
 			{
 				Name:      contract.WalletP2PService(coin.Name),

@@ -4,14 +4,21 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"time"
 )
 
+// ErrNoWork is a server that answers miners but has no work to give them
+// yet: no wallet is in service (a new pool's wallets still downloading the
+// chain, or every wallet down).
+var ErrNoWork = errors.New("waiting for a wallet in service")
+
 // Check does what a miner does first: subscribe, and wait for the
 // subscription's answer and a mining.notify. A server that accepts TCP
-// but has no work (no wallet) fails it, which a port check cannot see.
+// but has no work (no wallet) fails it with ErrNoWork, which a port check
+// cannot see.
 func Check(ctx context.Context, addr string, timeout time.Duration) error {
 	d := net.Dialer{Timeout: timeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -31,7 +38,7 @@ func Check(ctx context.Context, addr string, timeout time.Duration) error {
 			if !subscribed {
 				return fmt.Errorf("no answer to mining.subscribe: %w", err)
 			}
-			return fmt.Errorf("subscribed, but no mining.notify (no work: is a wallet in service?): %w", err)
+			return fmt.Errorf("subscribed, but no mining.notify (no work: is a wallet in service?): %w: %w", ErrNoWork, err)
 		}
 		var msg struct {
 			ID     json.RawMessage `json:"id"`

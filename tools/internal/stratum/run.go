@@ -120,7 +120,15 @@ func Run(ctx context.Context, o RunOptions) error {
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/v1/check", func(w http.ResponseWriter, r *http.Request) {
 		if err := Check(r.Context(), listener.Addr().String(), 3*time.Second); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			// Up but without work is a warning in Consul (429): a new
+			// pool's deployment succeeds while its wallets download the
+			// chain, and miners are not sent here meanwhile by the pool's
+			// check, which is degraded until work comes.
+			code := http.StatusServiceUnavailable
+			if errors.Is(err, ErrNoWork) {
+				code = http.StatusTooManyRequests
+			}
+			http.Error(w, err.Error(), code)
 			return
 		}
 		fmt.Fprintf(w, "stratum answers: subscribe and notify; %d miners; work from %s\n", srv.Connections(), src.Current())

@@ -42,13 +42,17 @@ type Probe struct {
 	PeerEvery int
 	Log       io.Writer
 
-	mu         sync.Mutex
-	state      State
-	tipHash    string
-	peerBest   int64
-	peerFrom   string
-	othersBest int64
-	othersFrom string
+	mu      sync.Mutex
+	state   State
+	tipHash string
+	// downloadFrom is the first progress seen of an initial block
+	// download, and when: the rate since then estimates the time left.
+	downloadFrom   float64
+	downloadFromAt time.Time
+	peerBest       int64
+	peerFrom       string
+	othersBest     int64
+	othersFrom     string
 	// walletOK says the wallet was seen loaded since the daemon last
 	// failed to answer; a daemon that went away may have restarted.
 	walletOK bool
@@ -132,6 +136,8 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 	p.state.CheckedAt, p.state.AnsweredAt = now, now
 	p.state.Failure, p.state.FailureText = "", ""
 	p.state.Height, p.state.Headers, p.state.IBD = info.Blocks, info.Headers, info.InitialBlockDownload
+	p.state.Progress = info.VerificationProgress
+	p.state.ProgressRate = p.downloadRate(now, *info)
 	tipHash := p.tipHash
 	p.mu.Unlock()
 
@@ -365,4 +371,23 @@ func FetchReport(ctx context.Context, client *http.Client, addr string) (*Report
 		return nil, fmt.Errorf("probe at %s: %w", addr, err)
 	}
 	return &r, nil
+}
+
+// downloadRate is how fast an initial block download verifies the chain,
+// per hour, measured from the first poll that saw it; 0 until a minute has
+// passed or when no download is under way. Called with mu held.
+func (p *Probe) downloadRate(now time.Time, info chain.BlockchainInfo) float64 {
+	if !info.InitialBlockDownload {
+		p.downloadFromAt = time.Time{}
+		return 0
+	}
+	if p.downloadFromAt.IsZero() {
+		p.downloadFrom, p.downloadFromAt = info.VerificationProgress, now
+		return 0
+	}
+	elapsed := now.Sub(p.downloadFromAt)
+	if elapsed < time.Minute || info.VerificationProgress <= p.downloadFrom {
+		return 0
+	}
+	return (info.VerificationProgress - p.downloadFrom) / elapsed.Hours()
 }

@@ -61,6 +61,11 @@ type State struct {
 	TipTime time.Time `json:"tip_time"`
 	IBD     bool      `json:"initial_block_download"`
 	Peers   int       `json:"peers"`
+	// Progress is the daemon's estimate of how much of the chain it has
+	// verified (0 to 1); ProgressRate how fast that grows, per hour,
+	// measured since the probe first saw the download (0: not known yet).
+	Progress     float64 `json:"verification_progress"`
+	ProgressRate float64 `json:"progress_per_hour,omitempty"`
 	// Best is the highest height known: the wallet's own headers, the
 	// other instances of the coin, its peers; BestFrom says whose.
 	Best     int64  `json:"best_height"`
@@ -123,7 +128,7 @@ func (s State) Sync(now time.Time, l Limits) Verdict {
 	tipAge := now.Sub(s.TipTime).Round(time.Second)
 	switch lag := s.Lag(); {
 	case s.IBD:
-		return Verdict{Critical, fmt.Sprintf("initial block download: height %d, headers %d", s.Height, s.Headers)}
+		return Verdict{Critical, "syncing: " + s.DownloadProgress()}
 	case lag > l.MaxLagBlocks:
 		return Verdict{Critical, fmt.Sprintf("behind by %d blocks (max_lag_blocks %d): height %d, best %d from %s", lag, l.MaxLagBlocks, s.Height, s.Best, s.BestFrom)}
 	case lag > 0 && tipAge > l.MaxTipAge:
@@ -134,4 +139,29 @@ func (s State) Sync(now time.Time, l Limits) Verdict {
 		return Verdict{Warning, fmt.Sprintf("lagging %d block(s), within max_lag_blocks %d: height %d, best %d from %s", lag, l.MaxLagBlocks, s.Height, s.Best, s.BestFrom)}
 	}
 	return Verdict{Passing, fmt.Sprintf("synced at height %d, tip %s old, %d peer(s)", s.Height, tipAge, s.Peers)}
+}
+
+// DownloadProgress says how far an initial block download is: height,
+// headers, verified share of the chain and, once measured, an estimate of
+// the time left.
+func (s State) DownloadProgress() string {
+	out := fmt.Sprintf("initial block download, height %d of %d headers, %.1f%% verified", s.Height, s.Headers, 100*s.Progress)
+	if s.ProgressRate > 0 && s.Progress < 1 {
+		left := time.Duration((1 - s.Progress) / s.ProgressRate * float64(time.Hour))
+		out += ", about " + roughly(left) + " left"
+	}
+	return out
+}
+
+// roughly writes a long duration the way people estimate one.
+func roughly(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", int(d.Hours()/24+0.5))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%d hours", int(d.Hours()+0.5))
+	case d >= 2*time.Minute:
+		return fmt.Sprintf("%d minutes", int(d.Minutes()+0.5))
+	}
+	return "a minute"
 }

@@ -32,7 +32,9 @@ func TestVerdicts(t *testing.T) {
 		{"credentials refused", with(func(s *State) { s.Failure, s.FailureText = chain.Auth, "credentials refused (HTTP 401)" }), Passing, Critical, "credentials refused"},
 		{"garbage", with(func(s *State) { s.Failure, s.FailureText = chain.Garbage, `answer is not JSON-RPC: "<html>"` }), Passing, Critical, "answers garbage"},
 		{"warming up", with(func(s *State) { s.Failure, s.FailureText = chain.RPC, "RPC error -28: Loading block index..." }), Passing, Critical, "not ready"},
-		{"initial block download", with(func(s *State) { s.IBD = true }), Passing, Critical, "initial block download"},
+		{"initial block download", with(func(s *State) { s.IBD = true }), Passing, Critical, "syncing: initial block download, height 100 of 100 headers, 0.0% verified"},
+		{"initial block download with an estimate", with(func(s *State) { s.IBD, s.Headers, s.Progress, s.ProgressRate = true, 2_900_000, 0.25, 0.01 }),
+			Passing, Critical, "height 100 of 2900000 headers, 25.0% verified, about 3 days left"},
 		{"lagging within limits", with(func(s *State) { s.Best, s.BestFrom = 102, "instance x" }), Passing, Warning, "lagging 2 block(s)"},
 		{"too far behind", with(func(s *State) { s.Best, s.BestFrom = 103, "instance x" }), Passing, Critical, "behind by 3 blocks (max_lag_blocks 2)"},
 		{"stuck on an old tip", with(func(s *State) { s.Best, s.TipTime = 101, now.Add(-time.Hour) }), Passing, Critical, "tip is 1h0m0s old"},
@@ -51,4 +53,17 @@ func TestHTTPCodesAreWhatConsulReads(t *testing.T) {
 	assert.Equal(t, 200, Verdict{Status: Passing}.HTTPCode())
 	assert.Equal(t, 429, Verdict{Status: Warning}.HTTPCode())
 	assert.Equal(t, 503, Verdict{Status: Critical}.HTTPCode())
+}
+
+func TestDownloadRate(t *testing.T) {
+	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	p := &Probe{}
+	ibd := func(progress float64) chain.BlockchainInfo {
+		return chain.BlockchainInfo{InitialBlockDownload: true, VerificationProgress: progress}
+	}
+	assert.Zero(t, p.downloadRate(start, ibd(0.10)), "no rate from one poll")
+	assert.Zero(t, p.downloadRate(start.Add(30*time.Second), ibd(0.11)), "nor before a minute has passed")
+	assert.InDelta(t, 0.10, p.downloadRate(start.Add(time.Hour), ibd(0.20)), 1e-9, "ten points an hour")
+	assert.Zero(t, p.downloadRate(start.Add(2*time.Hour), chain.BlockchainInfo{VerificationProgress: 1}), "synced: no download")
+	assert.Zero(t, p.downloadRate(start.Add(3*time.Hour), ibd(0.5)), "a new download is measured afresh")
 }

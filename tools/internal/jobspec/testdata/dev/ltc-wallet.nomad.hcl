@@ -91,12 +91,13 @@ job "ltc-wallet" {
       # service (critical) while it catches up, and not restarted, which would
       # only start the catching up over. A few blocks behind is a warning.
       check {
-        name     = "in sync"
-        type     = "http"
-        path     = "/v1/sync"
-        port     = "probe"
-        interval = "1s"
-        timeout  = "1s"
+        name      = "in sync"
+        type      = "http"
+        path      = "/v1/sync"
+        port      = "probe"
+        interval  = "1s"
+        timeout   = "1s"
+        on_update = "ignore"
       }
       meta {
         coin     = "ltc"

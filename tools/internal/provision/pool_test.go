@@ -1,0 +1,270 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/miner"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+)
+
+// provMinerAddress is the miner's payout address (regtest).
+const provMinerAddress = "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"
+
+// testPool writes the regtest variant of the production example this
+// cluster runs: the production pool's name, coin, volumes and jobs (so the
+// policies written for the production example are the ones that apply),
+// regtest, one wallet (one node holds chain data) and one stratum server.
+func testPool(t *testing.T, c *testCluster, lan string) string {
+	t.Helper()
+	src, err := os.ReadFile(testenv.Example(t, "dev"))
+	require.NoError(t, err)
+	out := string(src)
+	for _, r := range [][2]string{
+		{`pool "devpool"`, `pool "scryptpool"`},
+		{`datacenter = "dc1"`, `datacenter = "home"`},
+		{`poolctl = "/opt/poolctl/bin/poolctl"`, `poolctl = "/usr/local/bin/poolctl"`},
+		{"servers        = 1", "servers        = 3"},
+		{"nodes          = 1", "nodes          = " + fmt.Sprint(len(c.nodes))},
+		{`lan                    = ["127.0.0.0/8"]`, fmt.Sprintf(`lan                    = [%q]`, lan)},
+		{"instances  = 2", "instances  = 1"},
+	} {
+		require.Contains(t, out, r[0])
+		out = strings.Replace(out, r[0], r[1], 1)
+	}
+	path := filepath.Join(c.dir, "pool.hcl")
+	require.NoError(t, os.WriteFile(path, []byte(out), 0o644))
+	return path
+}
+
+// deployEnv is what an operator exports to run poolctl against the
+// cluster: the first server's APIs over TLS, and the deploy tokens from
+// secrets/deploy/ only.
+func (c *testCluster) deployEnv(t *testing.T) []string {
+	t.Helper()
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join(c.secrets, "deploy", name))
+		require.NoError(t, err, "the deploy tokens are in secrets/deploy/")
+		return strings.TrimSpace(string(data))
+	}
+	first := c.nodes[0]
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + c.dir}
+	return append(env,
+		"NOMAD_ADDR=https://"+first.addr+":4646", "NOMAD_CACERT="+c.caFile(), "NOMAD_TOKEN="+read("nomad-poolctl-deploy.token"),
+		"CONSUL_HTTP_ADDR=https://"+first.addr+":8501", "CONSUL_CACERT="+c.caFile(), "CONSUL_HTTP_TOKEN="+read("consul-poolctl-deploy.token"),
+	)
+}
+
+// poolctl runs the test's poolctl binary with env, as the operator would.
+func (c *testCluster) poolctlRun(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(c.poolctl, args...)
+	cmd.Env = env
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.ExitCode(), stdout.String(), stderr.String()
+	}
+	require.NoError(t, err)
+	return 0, stdout.String(), stderr.String()
+}
+
+// healthyAddr is the address of a passing instance of service.
+func healthyAddr(t *testing.T, consul *consulapi.Client, service string) string {
+	t.Helper()
+	var addr string
+	waitFor(t, 3*time.Minute, "a passing "+service, func() bool {
+		entries, _, err := consul.Health().Service(service, "", true, nil)
+		if err != nil || len(entries) == 0 {
+			return false
+		}
+		addr = net.JoinHostPort(entries[0].Service.Address, fmt.Sprint(entries[0].Service.Port))
+		return true
+	})
+	return addr
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for !ok() {
+		if time.Now().After(deadline) {
+			require.FailNow(t, "timed out waiting for "+what)
+		}
+		<-tick.C
+	}
+}
+
+// checkPoolRuns is the pool on the provisioned cluster, end to end, with
+// nothing but what an operator has: the deploy tokens and the CA. Deploy
+// makes every job healthy; a miner mines through the stratum server's node
+// address and blocks are accepted; the blocks mature; a forced payout pays
+// the miner on chain what the ledger owes it; status shows the pool; a job's
+// wallet login cannot send coins.
+func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
+	ctx := context.Background()
+	env := c.deployEnv(t)
+	pool := testPool(t, c, lan)
+	first := c.nodes[0]
+	nomad := c.nomadClient(t, first, tokenFrom(t, env, "NOMAD_TOKEN"))
+	consul := c.consulClient(t, first, tokenFrom(t, env, "CONSUL_HTTP_TOKEN"))
+
+	t.Run("deploy with the deploy tokens makes every job healthy", func(t *testing.T) {
+		start := time.Now()
+		code, stdout, stderr := c.poolctlRun(t, env, "deploy", "--timeout", "15m", pool)
+		require.Equal(t, 0, code, "poolctl deploy:\n%s\n%s", stdout, stderr)
+		t.Logf("deployed in %s", time.Since(start).Round(time.Second))
+	})
+
+	var accepted atomic.Int64
+	t.Run("a miner mines through a node's stratum address", func(t *testing.T) {
+		stratumAddr := healthyAddr(t, consul, contract.StratumService("ltc"))
+		host, _, _ := net.SplitHostPort(stratumAddr)
+		require.NotEqual(t, "127.0.0.1", host, "the stratum server listens on its node's address")
+		m := miner.New(miner.Options{
+			Addr: stratumAddr, User: provMinerAddress + ".prov", Password: "x", Threads: 1,
+			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+			OnEvent: func(e miner.Event) {
+				if e.Kind == "accepted" {
+					accepted.Add(1)
+				}
+			},
+		})
+		mineCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = m.Run(mineCtx) }()
+		defer func() { stop(); <-done }()
+		db := c.database(t, nomad, consul)
+		waitFor(t, 5*time.Minute, "two blocks found by the pool", func() bool {
+			var blocks int
+			err := db.QueryRow(ctx, `SELECT count(*) FROM blocks`).Scan(&blocks)
+			return err == nil && blocks >= 2 && accepted.Load() >= 5
+		})
+	})
+
+	t.Run("a forced payout pays the miner on chain", func(t *testing.T) {
+		walletAddr := healthyAddr(t, consul, contract.WalletService("ltc"))
+		v, _, err := nomad.Variables().Read(jobspec.WalletSecretsPath("ltc"), nil)
+		require.NoError(t, err, "the deploy token reads the wallet's variable")
+		wallet := chain.NewClient(walletAddr, v.Items[secrets.ItemUser], v.Items[secrets.ItemPassword])
+		var burn string
+		require.NoError(t, wallet.Call(ctx, "getnewaddress", nil, &burn))
+		_, err = wallet.GenerateToAddress(ctx, 101, burn)
+		require.NoError(t, err, "mature the pool's blocks")
+
+		eval, _, err := nomad.Jobs().PeriodicForce("ltc-payout", nil)
+		require.NoError(t, err, "the deploy token forces the payout")
+		waitFor(t, 5*time.Minute, "the forced payout run", func() bool {
+			ev, _, err := nomad.Evaluations().Info(eval, nil)
+			if err != nil || ev.JobID == "" {
+				return false
+			}
+			launch, _, err := nomad.Jobs().Info(ev.JobID, nil)
+			return err == nil && *launch.Status == "dead"
+		})
+		pair, _, err := consul.KV().Get(contract.RecordKey("scryptpool", "ltc", contract.KindPayout), nil)
+		require.NoError(t, err)
+		require.NotNil(t, pair, "the payout recorded its run in Consul")
+		var rec payout.Record
+		require.NoError(t, json.Unmarshal(pair.Value, &rec))
+		require.Equal(t, "ok", rec.Outcome, rec.Message)
+
+		db := c.database(t, nomad, consul)
+		var txid string
+		var units int64
+		require.NoError(t, db.QueryRow(ctx, `SELECT p.txid, i.amount FROM payouts p JOIN payout_items i ON i.payout_id = p.id
+			WHERE p.status = 'sent' AND i.address = $1`, provMinerAddress).Scan(&txid, &units))
+		var tx struct {
+			Details []struct {
+				Address  string      `json:"address"`
+				Category string      `json:"category"`
+				Amount   json.Number `json:"amount"`
+			} `json:"details"`
+		}
+		require.NoError(t, wallet.Call(ctx, "gettransaction", []any{txid}, &tx))
+		var sent json.Number
+		for _, d := range tx.Details {
+			if d.Address == provMinerAddress && d.Category == "send" {
+				sent = d.Amount
+			}
+		}
+		require.NotEmpty(t, sent, "transaction %s pays the miner", txid)
+		got, err := payout.Units(json.Number(strings.TrimPrefix(string(sent), "-")), 100_000_000)
+		require.NoError(t, err)
+		assert.Equal(t, units, got, "the chain pays the miner what the ledger says (txid %s)", txid)
+	})
+
+	t.Run("status shows the whole pool with the deploy tokens", func(t *testing.T) {
+		code, stdout, stderr := c.poolctlRun(t, env, "status", pool)
+		require.Equal(t, 0, code, "poolctl status:\n%s\n%s", stdout, stderr)
+		assert.Contains(t, stdout, "Pool scryptpool: passing")
+		assert.Regexp(t, `ltc-payout\s+\S+ \S+ \S+\s+ok`, stdout)
+	})
+
+	t.Run("the stratum server's wallet login cannot send coins", func(t *testing.T) {
+		walletAddr := healthyAddr(t, consul, contract.WalletService("ltc"))
+		v, _, err := nomad.Variables().Read(jobspec.StratumSecretsPath("ltc"), nil)
+		require.NoError(t, err)
+		stratum := chain.NewClient(walletAddr, v.Items[secrets.ItemUser], v.Items[secrets.ItemPassword])
+		_, err = stratum.BlockCount(ctx)
+		require.NoError(t, err)
+		err = stratum.Call(ctx, "sendmany", []any{"", map[string]any{}}, nil)
+		var rpcErr *chain.Error
+		require.True(t, errors.As(err, &rpcErr) && rpcErr.Code == http.StatusForbidden, "sendmany with the stratum server's login: %v", err)
+	})
+}
+
+func tokenFrom(t *testing.T, env []string, name string) string {
+	t.Helper()
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	require.FailNow(t, "no "+name)
+	return ""
+}
+
+// database connects to the pool's PostgreSQL with the login deploy made,
+// which the deploy token may read.
+func (c *testCluster) database(t *testing.T, nomad *nomadapi.Client, consul *consulapi.Client) *pgx.Conn {
+	t.Helper()
+	pool := &config.Pool{Name: "scryptpool"}
+	addr := healthyAddr(t, consul, jobspec.DatabaseService(pool))
+	v, _, err := nomad.Variables().Read(jobspec.DatabaseSecretsPath(pool), nil)
+	require.NoError(t, err)
+	host, port, _ := net.SplitHostPort(addr)
+	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("postgres://%s:%s@%s:%s/%s?sslmode=disable",
+		v.Items[secrets.ItemDatabaseUser], v.Items[secrets.ItemDatabasePassword], host, port, jobspec.DatabaseName))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
