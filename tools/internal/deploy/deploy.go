@@ -147,7 +147,26 @@ func Run(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan, o Optio
 	if err := publishNow(ctx, c, pool, plan); err != nil {
 		return outcomes, err
 	}
+	reportSyncing(ctx, c, pool, o)
 	return outcomes, nil
+}
+
+// reportSyncing says which wallets are deployed but not yet in service
+// (downloading the chain, or behind), with the probe's account of their
+// progress: a new pool's deployment succeeds days before it can mine.
+func reportSyncing(ctx context.Context, c *Clients, pool *config.Pool, o Options) {
+	for _, coin := range pool.Coins {
+		waiting := 0
+		for _, w := range readWallets(ctx, c, coin.Name) {
+			if w.Report != nil && w.Report.Sync.Status != "passing" {
+				waiting++
+				progress(o, "%s wallet %s: not in service yet: %s", coin.Name, w.Instance, w.Report.Sync.Reason)
+			}
+		}
+		if waiting > 0 {
+			progress(o, "%s: the stratum servers give miners work once a wallet is in sync; poolctl status shows the progress", coin.Name)
+		}
+	}
 }
 
 func progress(o Options, format string, args ...any) {
