@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/validate"
@@ -25,6 +26,7 @@ type testNode struct {
 	name    string
 	server  bool
 	addr    string
+	iface   string
 	root    string
 	volumes []string // "name:owner"
 	fakePi  bool
@@ -32,6 +34,7 @@ type testNode struct {
 
 // testCluster is the roots, the inventory and the secrets of a test.
 type testCluster struct {
+	addrs     *cluster.Addresses
 	dir       string
 	nodes     []*testNode
 	inventory string
@@ -42,9 +45,17 @@ type testCluster struct {
 	extra     map[string]string // more vars for every host
 }
 
-// The addresses are on loopback, 127.77.0.N: other tests use 198.18.x.y
-// and 127.0.0.1.
-func nodeAddr(i int) string { return fmt.Sprintf("127.77.0.%d", i) }
+// provNodes is how many node addresses a test cluster claims: the five of
+// the converged cluster and one that add-node.yml adds.
+const provNodes = 6
+
+// nodeAddr is node-0i's address (i from 1), and nodeIface the interface
+// that holds it and nothing else. Each node has an address of its own on
+// an interface of its own, as a Pi does: Nomad gives tasks the addresses of
+// its network_interface, and nodes sharing one (loopback) would share
+// their ports too.
+func (c *testCluster) nodeAddr(i int) string  { return c.addrs.IP(i - 1) }
+func (c *testCluster) nodeIface(i int) string { return c.addrs.Interface(i - 1) }
 
 func newTestCluster(t *testing.T) *testCluster {
 	t.Helper()
@@ -66,7 +77,12 @@ func newTestCluster(t *testing.T) *testCluster {
 			t.Errorf("something is still mounted under %s; left in place", dir)
 		}
 	})
+	addrs, err := cluster.ClaimAddresses(provNodes, filepath.Base(dir))
+	require.NoError(t, err)
+	// Registered before the agents start, so it runs after they stop.
+	t.Cleanup(addrs.Release)
 	c := &testCluster{
+		addrs:   addrs,
 		dir:     dir,
 		secrets: filepath.Join(dir, "secrets"),
 		nomad:   testenv.Tool(t, binaries.Nomad),
@@ -152,7 +168,7 @@ func (c *testCluster) writeInventory(t *testing.T) {
 		"pool_datacenter":                `"home"`,
 		"pool_region":                    `"global"`,
 		"pool_poolctl_path":              `"/usr/local/bin/poolctl"`,
-		"pool_lan":                       `["127.77.0.0/24"]`,
+		"pool_lan":                       fmt.Sprintf("[%q]", c.addrs.LAN()),
 		"pool_stratum_ports":             `[3333]`,
 		"pool_secrets_dir":               strconv.Quote(c.secrets),
 		"consul_source":                  strconv.Quote(c.consul),
@@ -160,7 +176,6 @@ func (c *testCluster) writeInventory(t *testing.T) {
 		"pool_poolctl_source":            strconv.Quote(c.poolctl),
 		"base_admin_ssh_keys":            `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeTestKeyOfTheProvisionTestsOnly000000 test"]`,
 		"base_apt_cache_valid_time":      "31536000",
-		"nomad_client_network_interface": "lo",
 		"acl_wait_retries":               "60",
 	}
 	for k, v := range c.extra {
@@ -185,6 +200,7 @@ func (c *testCluster) writeInventory(t *testing.T) {
 		w("        %s:\n", n.name)
 		w("          ansible_host: %q\n", n.root)
 		w("          pool_node_address: %q\n", n.addr)
+		w("          nomad_client_network_interface: %q\n", n.iface)
 		w("          consul_client_addresses: [%q]\n", n.addr)
 		w("          nomad_client_cgroup_parent: %q\n", "/poolprov-"+n.name)
 		if n.fakePi {

@@ -23,11 +23,11 @@ func convergedCluster(t *testing.T) *testCluster {
 	c := newTestCluster(t)
 	tarball := baseRoot(t)
 	for _, n := range []*testNode{
-		{name: "node-01", server: true, addr: nodeAddr(1), fakePi: true},
-		{name: "node-02", server: true, addr: nodeAddr(2)},
-		{name: "node-03", server: true, addr: nodeAddr(3)},
-		{name: "node-04", addr: nodeAddr(4), volumes: []string{"ltc-chain:nobody"}},
-		{name: "node-05", addr: nodeAddr(5), volumes: []string{"pool-data:postgres"}},
+		{name: "node-01", server: true, addr: c.nodeAddr(1), iface: c.nodeIface(1), fakePi: true},
+		{name: "node-02", server: true, addr: c.nodeAddr(2), iface: c.nodeIface(2)},
+		{name: "node-03", server: true, addr: c.nodeAddr(3), iface: c.nodeIface(3)},
+		{name: "node-04", addr: c.nodeAddr(4), iface: c.nodeIface(4), volumes: []string{"ltc-chain:nobody"}},
+		{name: "node-05", addr: c.nodeAddr(5), iface: c.nodeIface(5), volumes: []string{"pool-data:postgres"}},
 	} {
 		c.addNode(t, tarball, n)
 	}
@@ -139,8 +139,12 @@ func TestProvisionedCluster(t *testing.T) {
 		requireForbidden(t, err, "Consul deploy token makes a node leave")
 	})
 
+	t.Run("the pool runs, mines and pays with the deploy tokens only", func(t *testing.T) {
+		checkPoolRuns(t, c, c.addrs.LAN())
+	})
+
 	t.Run("add-node.yml brings one more node in", func(t *testing.T) {
-		n := &testNode{name: "node-06", addr: nodeAddr(6)}
+		n := &testNode{name: "node-06", addr: c.nodeAddr(6), iface: c.nodeIface(6)}
 		c.addNode(t, baseRoot(t), n)
 		_, r := c.playbook(t, "add-node.yml", "-e", "node=node-06", "-e", "pool_agents_running=true")
 		require.Positive(t, r["node-06"].changed)
