@@ -163,20 +163,20 @@ func (c *testCluster) writeInventory(t *testing.T) {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("all:\n  vars:\n")
 	vars := map[string]string{
-		"ansible_connection":             "community.general.chroot",
-		"pool_name":                      `"scryptpool"`,
-		"pool_datacenter":                `"home"`,
-		"pool_region":                    `"global"`,
-		"pool_poolctl_path":              `"/usr/local/bin/poolctl"`,
-		"pool_lan":                       fmt.Sprintf("[%q]", c.addrs.LAN()),
-		"pool_stratum_ports":             `[3333]`,
-		"pool_secrets_dir":               strconv.Quote(c.secrets),
-		"consul_source":                  strconv.Quote(c.consul),
-		"nomad_source":                   strconv.Quote(c.nomad),
-		"pool_poolctl_source":            strconv.Quote(c.poolctl),
-		"base_admin_ssh_keys":            `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeTestKeyOfTheProvisionTestsOnly000000 test"]`,
-		"base_apt_cache_valid_time":      "31536000",
-		"acl_wait_retries":               "60",
+		"ansible_connection":        "community.general.chroot",
+		"pool_name":                 `"scryptpool"`,
+		"pool_datacenter":           `"home"`,
+		"pool_region":               `"global"`,
+		"pool_poolctl_path":         `"/usr/local/bin/poolctl"`,
+		"pool_lan":                  fmt.Sprintf("[%q]", c.addrs.LAN()),
+		"pool_stratum_ports":        `[3333]`,
+		"pool_secrets_dir":          strconv.Quote(c.secrets),
+		"consul_source":             strconv.Quote(c.consul),
+		"nomad_source":              strconv.Quote(c.nomad),
+		"pool_poolctl_source":       strconv.Quote(c.poolctl),
+		"base_admin_ssh_keys":       `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeTestKeyOfTheProvisionTestsOnly000000 test"]`,
+		"base_apt_cache_valid_time": "31536000",
+		"acl_wait_retries":          "60",
 	}
 	for k, v := range c.extra {
 		vars[k] = v
