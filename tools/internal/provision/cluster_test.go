@@ -202,7 +202,9 @@ func (c *testCluster) writeInventory(t *testing.T) {
 		w("          pool_node_address: %q\n", n.addr)
 		w("          nomad_client_network_interface: %q\n", n.iface)
 		w("          consul_client_addresses: [%q]\n", n.addr)
-		w("          nomad_client_cgroup_parent: %q\n", "/poolprov-"+n.name)
+		// A cgroup of this test's own per node: two test runs on one machine
+		// must not share (or clean up) each other's.
+		w("          nomad_client_cgroup_parent: %q\n", "/"+filepath.Base(c.dir)+"-"+n.name)
 		if n.fakePi {
 			w("          raspberrypi_cgroups_file: /fake-proc-cgroups\n")
 		}
