@@ -137,15 +137,19 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 	nomad := c.nomadClient(t, first, tokenFrom(t, env, "NOMAD_TOKEN"))
 	consul := c.consulClient(t, first, tokenFrom(t, env, "CONSUL_HTTP_TOKEN"))
 
-	t.Run("deploy with the deploy tokens makes every job healthy", func(t *testing.T) {
+	// Each step needs the one before: after a failure the rest would only
+	// time out.
+	if !t.Run("deploy with the deploy tokens makes every job healthy", func(t *testing.T) {
 		start := time.Now()
 		code, stdout, stderr := c.poolctlRun(t, env, "deploy", "--timeout", "15m", pool)
 		require.Equal(t, 0, code, "poolctl deploy:\n%s\n%s", stdout, stderr)
 		t.Logf("deployed in %s", time.Since(start).Round(time.Second))
-	})
+	}) {
+		return
+	}
 
 	var accepted atomic.Int64
-	t.Run("a miner mines through a node's stratum address", func(t *testing.T) {
+	if !t.Run("a miner mines through a node's stratum address", func(t *testing.T) {
 		stratumAddr := healthyAddr(t, consul, contract.StratumService("ltc"))
 		host, _, _ := net.SplitHostPort(stratumAddr)
 		require.NotEqual(t, "127.0.0.1", host, "the stratum server listens on its node's address")
@@ -168,7 +172,9 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 			err := db.QueryRow(ctx, `SELECT count(*) FROM blocks`).Scan(&blocks)
 			return err == nil && blocks >= 2 && accepted.Load() >= 5
 		})
-	})
+	}) {
+		return
+	}
 
 	t.Run("a forced payout pays the miner on chain", func(t *testing.T) {
 		walletAddr := healthyAddr(t, consul, contract.WalletService("ltc"))
