@@ -46,8 +46,10 @@ func convergedCluster(t *testing.T) *testCluster {
 // second run changes nothing), starts each node's Consul and Nomad from what
 // the playbook wrote there, bootstraps the ACLs with acl.yml, and checks the
 // cluster is secured and works: gossip encryption, TLS only, default deny,
-// a least-privilege deploy token, a job that runs, a node added with
-// add-node.yml, and a leader after one server is stopped.
+// a least-privilege deploy token, a job that runs, tasks that reach Consul
+// with their job's policy only (workload identity) and see none of the
+// agents' secrets, a node added with add-node.yml, and a leader after one
+// server is stopped.
 func TestProvisionedCluster(t *testing.T) {
 	c := convergedCluster(t)
 	first := c.nodes[0]
@@ -139,6 +141,12 @@ func TestProvisionedCluster(t *testing.T) {
 		requireForbidden(t, err, "Consul deploy token makes a node leave")
 	})
 
+	t.Run("a task reaches Consul with its job's identity", func(t *testing.T) {
+		checkTaskConsulIdentity(t, c, deployNomad, nomadMgmt)
+	})
+	t.Run("a job without a Consul policy gets no Consul token", func(t *testing.T) { checkNoPolicyNoToken(t, nomadMgmt) })
+	t.Run("the task's chroot carries no agent secrets", func(t *testing.T) { checkTaskChroot(t, c, nomadMgmt) })
+
 	t.Run("the pool runs, mines and pays with the deploy tokens only", func(t *testing.T) {
 		checkPoolRuns(t, c, c.addrs.LAN())
 	})
@@ -195,6 +203,7 @@ func checkWrittenFiles(t *testing.T, root string) {
 		{"etc/consul.d/tls/agent-key.pem", 0o640},
 		{"etc/sudoers.d/pool", 0o440},
 		{"etc/nftables.conf", 0o600},
+		{"etc/ssl/pool/ca.pem", 0o644},
 	} {
 		st, err := os.Stat(filepath.Join(root, f.path))
 		require.NoError(t, err)
