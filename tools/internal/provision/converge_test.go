@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 )
 
 // The cluster of the test: three servers (one of them with a fake Pi
@@ -118,8 +120,15 @@ func TestProvisionedCluster(t *testing.T) {
 		alloc := waitRunning(t, deployNomad, "provision-sleep")
 		t.Logf("provision-sleep runs on %s", alloc.NodeName)
 
-		_, _, err = deployNomad.Variables().Create(&nomadapi.Variable{Path: "nomad/jobs/provision-sleep", Items: map[string]string{"k": "v"}}, nil)
-		require.NoError(t, err, "write a job's variable with the deploy token")
+		// The pool's jobs' variables only; removed again (the deploy token
+		// may not), as the pool's deploy keeps what it finds there.
+		poolVar := contract.VariablePath(contract.JobID(examplePool, "", contract.KindStats))
+		_, _, err = deployNomad.Variables().Create(&nomadapi.Variable{Path: poolVar, Items: map[string]string{"k": "v"}}, nil)
+		require.NoError(t, err, "write a pool job's variable with the deploy token")
+		_, err = nomadMgmt.Variables().Delete(poolVar, nil)
+		require.NoError(t, err)
+		_, _, err = deployNomad.Variables().Create(&nomadapi.Variable{Path: contract.VariablePath("provision-sleep"), Items: map[string]string{"k": "v"}}, nil)
+		requireForbidden(t, err, "deploy token writes the variable of a job not the pool's")
 		_, _, err = deployNomad.Variables().Create(&nomadapi.Variable{Path: "elsewhere/x", Items: map[string]string{"k": "v"}}, nil)
 		requireForbidden(t, err, "deploy token writes a variable outside nomad/jobs")
 		_, _, err = deployNomad.ACLTokens().List(nil)
