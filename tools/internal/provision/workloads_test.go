@@ -145,7 +145,7 @@ func policyNames(links []*consulapi.ACLTokenPolicyLink) []string {
 
 // A task sees only the parts of /etc that nomad_client_chroot_env_paths
 // names: on the first server, where the management tokens are kept, none
-// of the agents' configurations, keys and tokens.
+// of the agents' configurations, keys and tokens; and it sees poolctl.
 func checkTaskChroot(t *testing.T, c *testCluster, nomadMgmt *nomadapi.Client) {
 	defaults, err := os.ReadFile(filepath.Join(ansibleDir(t), "roles", "nomad", "defaults", "main.yml"))
 	require.NoError(t, err)
@@ -160,6 +160,7 @@ func checkTaskChroot(t *testing.T, c *testCluster, nomadMgmt *nomadapi.Client) {
 	job := scriptJob(id, `for p in /etc/consul.d /etc/nomad.d /etc/pool /opt/consul /opt/nomad; do
   if [ -e "$p" ]; then echo "present $p"; else echo "absent $p"; fi
 done
+if [ -x /usr/local/bin/poolctl ]; then echo "poolctl: present"; fi
 ls -A /etc | sed 's/^/etc: /'`, false)
 	job.Constrain(nomadapi.NewConstraint("${node.unique.name}", "=", first.name))
 	_, _, err = nomadMgmt.Jobs().Register(job, nil)
@@ -175,9 +176,13 @@ ls -A /etc | sed 's/^/etc: /'`, false)
 			etc = append(etc, name)
 			continue
 		}
+		if line == "poolctl: present" {
+			continue
+		}
 		require.True(t, strings.HasPrefix(line, "absent "), "the task sees the agents' files: %s", line)
 	}
 	require.Contains(t, out, "absent /etc/pool\n")
+	require.Contains(t, out, "poolctl: present\n", "the pool's tasks run poolctl (pool_poolctl_path)")
 	t.Logf("the task's /etc: %s", strings.Join(etc, " "))
 	for _, name := range etc {
 		require.True(t, allowed[name], "the task's /etc has %s, which nomad_client_chroot_env_paths does not name", name)
