@@ -18,3 +18,15 @@ variable "policy_dir" {
   type        = string
   default     = "../ansible/inventories/home-12pi/policies"
 }
+
+variable "nomad_address" {
+  description = "A Nomad server's HTTPS API, as the Consul servers reach it: they fetch the keys that sign the tasks' workload identities from it (its certificate must name this host)."
+  type        = string
+  default     = "https://node-01:4646"
+}
+
+variable "ca_file" {
+  description = "The cluster CA (PEM) that signs the Nomad servers' certificates, as the playbooks keep it on the controller."
+  type        = string
+  default     = "../ansible/inventories/home-12pi/secrets/pki/ca.pem"
+}

@@ -192,6 +192,9 @@ func waitRunning(t *testing.T, client *nomadapi.Client, id string) *nomadapi.All
 	var index uint64
 	for {
 		allocs, meta, err := client.Jobs().Allocations(id, false, (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: 30 * time.Second}).WithContext(ctx))
+		if err != nil && ctx.Err() != nil {
+			logJobState(t, client, id)
+		}
 		require.NoError(t, err, "allocations of %s", id)
 		for _, a := range allocs {
 			switch a.ClientStatus {
@@ -208,6 +211,32 @@ func waitRunning(t *testing.T, client *nomadapi.Client, id string) *nomadapi.All
 			}
 		}
 		index = meta.LastIndex
+	}
+}
+
+// logJobState says why a job is not running: its evaluations (blocked,
+// failed placements) and its allocations with their task events.
+func logJobState(t *testing.T, client *nomadapi.Client, id string) {
+	t.Helper()
+	evals, _, err := client.Jobs().Evaluations(id, nil)
+	if err != nil {
+		t.Logf("evaluations of %s: %v", id, err)
+	}
+	for _, e := range evals {
+		t.Logf("evaluation %s of %s: %s %s (%s) failed placements %v, blocked by %s", e.ID, id, e.TriggeredBy, e.Status, e.StatusDescription, e.FailedTGAllocs, e.BlockedEval)
+	}
+	allocs, _, err := client.Jobs().Allocations(id, true, nil)
+	if err != nil {
+		t.Logf("allocations of %s: %v", id, err)
+	}
+	for _, a := range allocs {
+		var events []string
+		for task, st := range a.TaskStates {
+			for _, e := range st.Events {
+				events = append(events, task+": "+e.Type+": "+e.DisplayMessage)
+			}
+		}
+		t.Logf("allocation %s of %s on %s: desired %s, client %s (%s)\n%s", a.ID, id, a.NodeName, a.DesiredStatus, a.ClientStatus, a.ClientDescription, strings.Join(events, "\n"))
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 )
 
 // The cluster of the test: three servers (one of them with a fake Pi
@@ -46,8 +48,10 @@ func convergedCluster(t *testing.T) *testCluster {
 // second run changes nothing), starts each node's Consul and Nomad from what
 // the playbook wrote there, bootstraps the ACLs with acl.yml, and checks the
 // cluster is secured and works: gossip encryption, TLS only, default deny,
-// a least-privilege deploy token, a job that runs, a node added with
-// add-node.yml, and a leader after one server is stopped.
+// a least-privilege deploy token, a job that runs, tasks that reach Consul
+// with their job's policy only (workload identity) and see none of the
+// agents' secrets, a node added with add-node.yml, and a leader after one
+// server is stopped.
 func TestProvisionedCluster(t *testing.T) {
 	c := convergedCluster(t)
 	first := c.nodes[0]
@@ -116,8 +120,15 @@ func TestProvisionedCluster(t *testing.T) {
 		alloc := waitRunning(t, deployNomad, "provision-sleep")
 		t.Logf("provision-sleep runs on %s", alloc.NodeName)
 
-		_, _, err = deployNomad.Variables().Create(&nomadapi.Variable{Path: "nomad/jobs/provision-sleep", Items: map[string]string{"k": "v"}}, nil)
-		require.NoError(t, err, "write a job's variable with the deploy token")
+		// The pool's jobs' variables only; removed again (the deploy token
+		// may not), as the pool's deploy keeps what it finds there.
+		poolVar := contract.VariablePath(contract.JobID(examplePool, "", contract.KindStats))
+		_, _, err = deployNomad.Variables().Create(&nomadapi.Variable{Path: poolVar, Items: map[string]string{"k": "v"}}, nil)
+		require.NoError(t, err, "write a pool job's variable with the deploy token")
+		_, err = nomadMgmt.Variables().Delete(poolVar, nil)
+		require.NoError(t, err)
+		_, _, err = deployNomad.Variables().Create(&nomadapi.Variable{Path: contract.VariablePath("provision-sleep"), Items: map[string]string{"k": "v"}}, nil)
+		requireForbidden(t, err, "deploy token writes the variable of a job not the pool's")
 		_, _, err = deployNomad.Variables().Create(&nomadapi.Variable{Path: "elsewhere/x", Items: map[string]string{"k": "v"}}, nil)
 		requireForbidden(t, err, "deploy token writes a variable outside nomad/jobs")
 		_, _, err = deployNomad.ACLTokens().List(nil)
@@ -138,6 +149,12 @@ func TestProvisionedCluster(t *testing.T) {
 		err = deployConsul.Agent().ForceLeave("node-05")
 		requireForbidden(t, err, "Consul deploy token makes a node leave")
 	})
+
+	t.Run("a task reaches Consul with its job's identity", func(t *testing.T) {
+		checkTaskConsulIdentity(t, c, deployNomad, nomadMgmt)
+	})
+	t.Run("a job without a Consul policy gets no Consul token", func(t *testing.T) { checkNoPolicyNoToken(t, nomadMgmt) })
+	t.Run("the task's chroot carries no agent secrets", func(t *testing.T) { checkTaskChroot(t, c, nomadMgmt) })
 
 	t.Run("the pool runs, mines and pays with the deploy tokens only", func(t *testing.T) {
 		checkPoolRuns(t, c, c.addrs.LAN())
@@ -195,6 +212,7 @@ func checkWrittenFiles(t *testing.T, root string) {
 		{"etc/consul.d/tls/agent-key.pem", 0o640},
 		{"etc/sudoers.d/pool", 0o440},
 		{"etc/nftables.conf", 0o600},
+		{"etc/ssl/pool/ca.pem", 0o644},
 	} {
 		st, err := os.Stat(filepath.Join(root, f.path))
 		require.NoError(t, err)

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/inventory"
@@ -109,8 +111,15 @@ func canonicalPolicy(t *testing.T, rules string) string {
 
 // tfEval evaluates a Terraform expression the way Terraform would for the
 // functions and references this configuration uses (var.*, each.value,
-// file, fileset, trimprefix, trimsuffix), with paths relative to terraform/.
+// file, fileset, trimprefix, trimsuffix, trimspace, jsonencode), with paths
+// relative to terraform/ and the variables' defaults.
 func tfEval(t *testing.T, variables map[string]*hclsyntax.Body, expr hcl.Expression, each string) cty.Value {
+	t.Helper()
+	return tfEvalWith(t, variables, nil, expr, each)
+}
+
+// tfEvalWith is tfEval with some variables set (as with -var).
+func tfEvalWith(t *testing.T, variables map[string]*hclsyntax.Body, set map[string]string, expr hcl.Expression, each string) cty.Value {
 	t.Helper()
 	dir := filepath.Join(repoRoot(t), "terraform")
 	vars := map[string]cty.Value{}
@@ -118,6 +127,10 @@ func tfEval(t *testing.T, variables map[string]*hclsyntax.Body, expr hcl.Express
 		v, diags := body.Attributes["default"].Expr.Value(nil)
 		require.False(t, diags.HasErrors(), diags.Error())
 		vars[name] = v
+	}
+	for name, v := range set {
+		require.Contains(t, variables, name, "terraform/ has no variable %s", name)
+		vars[name] = cty.StringVal(v)
 	}
 	str := func(name string, impl func(args []string) (cty.Value, error)) function.Function {
 		return function.New(&function.Spec{
@@ -136,7 +149,11 @@ func tfEval(t *testing.T, variables map[string]*hclsyntax.Body, expr hcl.Express
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars), "each": cty.ObjectVal(map[string]cty.Value{"value": cty.StringVal(each)})},
 		Functions: map[string]function.Function{
 			"file": str("path", func(a []string) (cty.Value, error) {
-				src, err := os.ReadFile(filepath.Join(dir, a[0]))
+				p := a[0]
+				if !filepath.IsAbs(p) {
+					p = filepath.Join(dir, p)
+				}
+				src, err := os.ReadFile(p)
 				return cty.StringVal(string(src)), err
 			}),
 			"fileset": str("args", func(a []string) (cty.Value, error) {
@@ -152,6 +169,8 @@ func tfEval(t *testing.T, variables map[string]*hclsyntax.Body, expr hcl.Express
 			}),
 			"trimprefix": str("args", func(a []string) (cty.Value, error) { return cty.StringVal(strings.TrimPrefix(a[0], a[1])), nil }),
 			"trimsuffix": str("args", func(a []string) (cty.Value, error) { return cty.StringVal(strings.TrimSuffix(a[0], a[1])), nil }),
+			"trimspace":  str("args", func(a []string) (cty.Value, error) { return cty.StringVal(strings.TrimSpace(a[0])), nil }),
+			"jsonencode": stdlib.JSONEncodeFunc,
 		},
 	}
 	v, diags := expr.Value(ctx)
@@ -233,4 +252,72 @@ func TestTerraformMatchesPlaybookPolicies(t *testing.T) {
 	dc, diags := variables["datacenter"].Attributes["default"].Expr.Value(nil)
 	require.False(t, diags.HasErrors())
 	require.Equal(t, r.Pool.Settings.Datacenter, dc.AsString())
+}
+
+// The Terraform configuration creates the auth method and binding rule the
+// acl role creates for Nomad's workload identities: the fixed parts are the
+// role's JSON files, the JWKS is a Nomad server's, checked with the CA file.
+func TestTerraformMatchesPlaybookAuthMethod(t *testing.T) {
+	resources, variables := parseTerraform(t)
+	files := filepath.Join(ansibleDir(t), "roles", "acl", "files")
+	var wantMethod struct {
+		Name, Type, Description, TokenLocality string
+		Config                                 map[string]any
+	}
+	readJSON(t, filepath.Join(files, "consul-nomad-workloads-auth-method.json"), &wantMethod)
+	var wantRule struct{ AuthMethod, Description, BindType, BindName, Selector string }
+	readJSON(t, filepath.Join(files, "consul-nomad-workloads-binding-rule.json"), &wantRule)
+
+	method, ok := resources["consul_acl_auth_method.nomad_workloads"]
+	require.True(t, ok, "terraform/ has no consul_acl_auth_method.nomad_workloads")
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), 0o644))
+	eval := func(r tfResource, attr string) string {
+		a, ok := r.body.Attributes[attr]
+		require.True(t, ok, "%s.%s has no %s", r.typ, r.name, attr)
+		return tfEvalWith(t, variables, map[string]string{"ca_file": ca}, a.Expr, "").AsString()
+	}
+	require.Equal(t, wantMethod.Name, eval(method, "name"))
+	require.Equal(t, wantMethod.Type, eval(method, "type"))
+	require.Equal(t, wantMethod.Description, eval(method, "description"))
+	require.Equal(t, wantMethod.TokenLocality, eval(method, "token_locality"))
+	require.NotContains(t, method.body.Attributes, "max_token_ttl", "the acl role sets no MaxTokenTTL: a task's token lives as long as the task")
+	var config map[string]any
+	require.NoError(t, json.Unmarshal([]byte(eval(method, "config_json")), &config))
+	// The acl role takes the CA text with its trailing newline stripped.
+	require.Equal(t, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", config["JWKSCACert"], "JWKSCACert is not the CA file's text")
+	address, diags := variables["nomad_address"].Attributes["default"].Expr.Value(nil)
+	require.False(t, diags.HasErrors())
+	require.Equal(t, address.AsString()+"/.well-known/jwks.json", config["JWKSURL"])
+	require.Regexp(t, `^https://[^/]+:4646/\.well-known/jwks\.json$`, config["JWKSURL"])
+	defaults, err := os.ReadFile(filepath.Join(ansibleDir(t), "roles", "acl", "defaults", "main.yml"))
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^acl_nomad_jwks_url: "https://\{\{ pool_node_address \}\}:\{\{ nomad_ports.http \| default\(4646\) \}\}/\.well-known/jwks\.json"$`, string(defaults),
+		"the acl role's JWKS address is not the first server's Nomad API")
+	delete(config, "JWKSCACert")
+	delete(config, "JWKSURL")
+	require.Equal(t, wantMethod.Config, config, "the auth method's config differs from the acl role's")
+
+	rule, ok := resources["consul_acl_binding_rule.nomad_workloads"]
+	require.True(t, ok, "terraform/ has no consul_acl_binding_rule.nomad_workloads")
+	require.Equal(t, []string{"consul_acl_auth_method.nomad_workloads.name"}, rule.refs(t, "auth_method"))
+	require.Equal(t, wantRule.AuthMethod, wantMethod.Name)
+	require.Equal(t, wantRule.Description, eval(rule, "description"))
+	require.Equal(t, wantRule.BindType, eval(rule, "bind_type"))
+	require.Equal(t, wantRule.BindName, eval(rule, "bind_name"))
+	require.Equal(t, wantRule.Selector, eval(rule, "selector"))
+	var bindings int
+	for _, r := range resources {
+		if r.typ == "consul_acl_binding_rule" {
+			bindings++
+		}
+	}
+	require.Equal(t, 1, bindings, "one binding rule: any other would widen what a task gets")
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(src, v), path)
 }
