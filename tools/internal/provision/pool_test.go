@@ -150,6 +150,13 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 
 	var accepted atomic.Int64
 	if !t.Run("a miner mines through a node's stratum address", func(t *testing.T) {
+		defer func() {
+			if t.Failed() {
+				logTasks(t, nomad, "ltc-stratum", "stratum")
+				logTasks(t, nomad, "ltc-wallet", "probe")
+				logTasks(t, nomad, "ltc-wallet", "daemon")
+			}
+		}()
 		stratumAddr := healthyAddr(t, consul, contract.StratumService("ltc"))
 		host, _, _ := net.SplitHostPort(stratumAddr)
 		require.NotEqual(t, "127.0.0.1", host, "the stratum server listens on its node's address")
@@ -273,4 +280,44 @@ func (c *testCluster) database(t *testing.T, nomad *nomadapi.Client, consul *con
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
+}
+
+// logTasks logs the end of what a job's task wrote, for a failure to be
+// read from the test's output; the deploy token may read logs.
+func logTasks(t *testing.T, nomad *nomadapi.Client, job, task string) {
+	t.Helper()
+	allocs, _, err := nomad.Jobs().Allocations(job, false, nil)
+	if err != nil {
+		t.Logf("%s: %v", job, err)
+		return
+	}
+	for _, stub := range allocs {
+		a, _, err := nomad.Allocations().Info(stub.ID, nil)
+		if err != nil {
+			continue
+		}
+		for _, stream := range []string{"stderr", "stdout"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			frames, errs := nomad.AllocFS().Logs(a, false, task, stream, "end", 3000, ctx.Done(), nil)
+			var data []byte
+		read:
+			for {
+				select {
+				case f, ok := <-frames:
+					if !ok {
+						break read
+					}
+					if f != nil {
+						data = append(data, f.Data...)
+					}
+				case <-errs:
+					break read
+				case <-ctx.Done():
+					break read
+				}
+			}
+			cancel()
+			t.Logf("--- %s %s %s (%s):\n%s", job, task, stream, stub.ID[:8], data)
+		}
+	}
 }
