@@ -29,7 +29,7 @@ func convergedCluster(t *testing.T) *testCluster {
 		{name: "node-02", server: true, addr: c.nodeAddr(2), iface: c.nodeIface(2)},
 		{name: "node-03", server: true, addr: c.nodeAddr(3), iface: c.nodeIface(3)},
 		{name: "node-04", addr: c.nodeAddr(4), iface: c.nodeIface(4), volumes: []string{"ltc-chain:nobody"}},
-		{name: "node-05", addr: c.nodeAddr(5), iface: c.nodeIface(5), volumes: []string{"pool-data:postgres"}},
+		{name: "node-05", addr: c.nodeAddr(5), iface: c.nodeIface(5), volumes: []string{"ltc-chain:nobody", "pool-data:postgres"}},
 	} {
 		c.addNode(t, tarball, n)
 	}

@@ -38,7 +38,7 @@ const provMinerAddress = "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"
 // testPool writes the regtest variant of the production example this
 // cluster runs: the production pool's name, coin, volumes and jobs (so the
 // policies written for the production example are the ones that apply),
-// regtest, one wallet (one node holds chain data) and one stratum server.
+// regtest, two wallets and one stratum server.
 func testPool(t *testing.T, c *testCluster, lan string) string {
 	t.Helper()
 	src, err := os.ReadFile(testenv.Example(t, "dev"))
@@ -51,7 +51,9 @@ func testPool(t *testing.T, c *testCluster, lan string) string {
 		{"servers        = 1", "servers        = 3"},
 		{"nodes          = 1", "nodes          = " + fmt.Sprint(len(c.nodes))},
 		{`lan                    = ["127.0.0.0/8"]`, fmt.Sprintf(`lan                    = [%q]`, lan)},
-		{"instances  = 2", "instances  = 1"},
+		// Two wallets, on the two nodes with chain data, peered through
+		// Consul: a regtest wallet without a peer serves no work (-9).
+		{"host_volume \"ltc-chain\" {\n    nodes = 1", "host_volume \"ltc-chain\" {\n    nodes = 2"},
 	} {
 		require.Contains(t, out, r[0])
 		out = strings.Replace(out, r[0], r[1], 1)
