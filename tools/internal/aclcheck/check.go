@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,6 +30,8 @@ func NomadMissing(ctx context.Context, nomad *nomadapi.Client, needs []contract.
 		return nil, nil, fmt.Errorf("read the Nomad token: %w", err)
 	case token.AccessorID == nomadACLsDisabled:
 		return nil, nil, nil
+	case token.AccessorID == nomadAnonymous:
+		return nil, nil, ErrNoNomadToken
 	case token.Type == "management":
 		return nil, []string{"management"}, nil
 	}
@@ -45,6 +48,10 @@ func NomadMissing(ctx context.Context, nomad *nomadapi.Client, needs []contract.
 	var policies []*NomadPolicy
 	for _, name := range names {
 		p, _, err := nomad.ACLPolicies().Info(name, q)
+		if err != nil && strings.Contains(err.Error(), "404") {
+			// A policy deleted after the token was made grants nothing.
+			continue
+		}
 		if err != nil {
 			return nil, names, fmt.Errorf("read the Nomad token's policy %s: %w", name, err)
 		}
@@ -62,6 +69,14 @@ func NomadMissing(ctx context.Context, nomad *nomadapi.Client, needs []contract.
 	}
 	return missing, names, nil
 }
+
+// nomadAnonymous is the accessor of the token Nomad reports for a request
+// without one.
+const nomadAnonymous = "anonymous"
+
+// ErrNoNomadToken is a request without a Nomad token on a cluster with
+// ACLs on.
+var ErrNoNomadToken = errors.New("no Nomad token given")
 
 // nomadACLsDisabled is the accessor of the token Nomad reports as the
 // caller's when its ACLs are off (since 1.9; older versions answer "ACL

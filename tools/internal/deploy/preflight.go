@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -18,6 +19,9 @@ func Preflight(ctx context.Context, c *Clients, pool contract.Pool, command stri
 	nomadNeeds, consulNeeds := pool.OperatorNeeds(command)
 	var lines []string
 	nomadMissing, policies, err := aclcheck.NomadMissing(ctx, c.Nomad, nomadNeeds)
+	if errors.Is(err, aclcheck.ErrNoNomadToken) {
+		return fmt.Errorf("nomad at %s: permission denied; set NOMAD_TOKEN to a token allowed to do this (none was given, and the anonymous one may do nothing here)", c.NomadAddr)
+	}
 	if err != nil {
 		return fmt.Errorf("nomad at %s: %w", c.NomadAddr, err)
 	}
