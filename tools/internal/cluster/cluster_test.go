@@ -16,6 +16,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
@@ -312,8 +313,9 @@ func TestUpAfterACrash(t *testing.T) {
 	runUntilRunning(t, c, sleeper("orphan", 1))
 	orphans := sleepPIDs(t, c)
 	require.NotEmpty(t, orphans)
-	require.NoError(t, syscall.Kill(c.Nodes[0].NomadPID, syscall.SIGKILL))
-	require.NoError(t, syscall.Kill(c.Nodes[0].ConsulPID, syscall.SIGKILL))
+	for _, pid := range []int{c.Nodes[0].NomadPID, c.Nodes[0].ConsulPID} {
+		killAndWait(t, pid)
+	}
 
 	again := startIn(t, state, 1, &logBuffer{})
 	t.Cleanup(func() {
@@ -325,4 +327,19 @@ func TestUpAfterACrash(t *testing.T) {
 	for _, pid := range orphans {
 		assert.True(t, syscall.Kill(pid, 0) != nil || zombie(pid), "task %d of the crashed cluster still runs", pid)
 	}
+}
+
+// killAndWait SIGKILLs pid and waits, on a pidfd, until it has exited: a
+// crash is over when the process is gone, and on a loaded machine a killed
+// agent can still be tearing down when the next line runs.
+func killAndWait(t *testing.T, pid int) {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	require.NoError(t, unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0))
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, int((time.Minute).Milliseconds()))
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "process %d did not exit within a minute of SIGKILL", pid)
 }
