@@ -170,15 +170,15 @@ func nomadConfig(n Node, c *Cluster) []byte {
 			client.SetAttributeValue("max_dynamic_port", cty.NumberIntVal(int64(shape.MaxDynamicPort)))
 		}
 		client.SetAttributeValue("options", stringMap(map[string]string{"fingerprint.denylist": FingerprintDenylist}))
+		names := make([]string, 0, len(n.Volumes))
+		for name := range n.Volumes {
+			names = append(names, name)
+		}
+		sort.Strings(names)
 		// Plain HTTP on a local cluster: no CA for the tasks to verify with.
 		meta := map[string]string{jobspec.MetaConsulHTTPAddr: consulAddr, jobspec.MetaConsulCACert: ""}
-		if len(n.Volumes) > 0 {
-			volumes := make([]string, 0, len(n.Volumes))
-			for name := range n.Volumes {
-				volumes = append(volumes, name)
-			}
-			sort.Strings(volumes)
-			meta[jobspec.MetaHostVolumes] = strings.Join(volumes, ",")
+		if len(names) > 0 {
+			meta[jobspec.MetaHostVolumes] = strings.Join(names, ",")
 		}
 		client.SetAttributeValue("meta", stringMap(meta))
 		chroot := ChrootEnv()
@@ -191,11 +191,6 @@ func nomadConfig(n Node, c *Cluster) []byte {
 			r.SetAttributeValue("cpu", cty.NumberIntVal(int64(shape.ReservedCPUMHz)))
 			r.SetAttributeValue("memory", cty.NumberIntVal(int64(shape.ReservedMemoryMB)))
 		}
-		names := make([]string, 0, len(n.Volumes))
-		for name := range n.Volumes {
-			names = append(names, name)
-		}
-		sort.Strings(names)
 		for _, name := range names {
 			v := client.AppendNewBlock("host_volume", []string{name}).Body()
 			v.SetAttributeValue("path", cty.StringVal(n.Volumes[name]))

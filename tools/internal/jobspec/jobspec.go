@@ -205,9 +205,12 @@ func keepOffVolumeNodes(jobs []*Job) {
 // not reach Consul (the database) get none: a login that binds no policy
 // fails the task.
 func consulIdentities(p *config.Pool, jobs []*Job) {
-	pool := contract.FromConfig(p)
+	granted := map[string]bool{}
+	for _, g := range contract.FromConfig(p).Grantees() {
+		granted[g.Name] = true
+	}
 	for _, j := range jobs {
-		if _, ok := pool.Grantee(j.ID()); !ok {
+		if !granted[j.ID()] {
 			continue
 		}
 		for _, g := range j.Job.TaskGroups {

@@ -50,7 +50,7 @@ func SCRAMVerifier(password string, salt []byte) (string, error) {
 // EnsureDatabase makes sure the Nomad variable at path holds the pool's
 // database login, creating it the first time, and reports whether it did.
 func EnsureDatabase(ctx context.Context, nomad *nomadapi.Client, path string) (bool, error) {
-	return ensure(ctx, nomad, path, []string{ItemDatabaseUser, ItemDatabasePassword, ItemDatabaseVerifier}, func() (nomadapi.VariableItems, error) {
+	_, created, err := ensure(ctx, nomad, path, []string{ItemDatabaseUser, ItemDatabasePassword, ItemDatabaseVerifier}, func() (nomadapi.VariableItems, error) {
 		password, err := randomHex(32)
 		if err != nil {
 			return nil, err
@@ -69,37 +69,40 @@ func EnsureDatabase(ctx context.Context, nomad *nomadapi.Client, path string) (b
 			ItemDatabaseVerifier: verifier,
 		}, nil
 	})
+	return created, err
 }
 
 // ensure reads the variable at path, checks it has every item, and
-// creates it with make's items when it does not exist.
-func ensure(ctx context.Context, nomad *nomadapi.Client, path string, items []string, make func() (nomadapi.VariableItems, error)) (bool, error) {
+// creates it with make's items when it does not exist. It returns the
+// variable it found (nil when it created it, or lost the race to create
+// it), and whether it created it.
+func ensure(ctx context.Context, nomad *nomadapi.Client, path string, items []string, make func() (nomadapi.VariableItems, error)) (*nomadapi.Variable, bool, error) {
 	existing, _, err := nomad.Variables().Peek(path, (&nomadapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
+		return nil, false, fmt.Errorf("read Nomad variable %s: %w", path, err)
 	}
 	if existing != nil {
 		for _, item := range items {
 			if existing.Items[item] == "" {
-				return false, fmt.Errorf("Nomad variable %s lacks %q; remove it (nomad var purge %s) and deploy again to have new credentials made", path, item, path)
+				return nil, false, fmt.Errorf("Nomad variable %s lacks %q; remove it (nomad var purge %s) and deploy again to have new credentials made", path, item, path)
 			}
 		}
-		return false, nil
+		return existing, false, nil
 	}
 	values, err := make()
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	// Check-and-set on index 0: create only if nobody else did meanwhile.
 	_, _, err = nomad.Variables().CheckedCreate(&nomadapi.Variable{Path: path, Items: values}, (&nomadapi.WriteOptions{}).WithContext(ctx))
 	var conflict nomadapi.ErrCASConflict
 	if errors.As(err, &conflict) {
-		return false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("create Nomad variable %s: %w", path, err)
+		return nil, false, fmt.Errorf("create Nomad variable %s: %w", path, err)
 	}
-	return true, nil
+	return nil, true, nil
 }
 
 // Copy is one item copied from the variable at From, named As in the

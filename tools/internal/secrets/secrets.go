@@ -86,7 +86,7 @@ func EnsureWallet(ctx context.Context, nomad *nomadapi.Client, path string, kind
 		}
 		return added, nil
 	}
-	created, err := ensure(ctx, nomad, path, []string{ItemUser, ItemPassword, ItemRPCAuth}, func() (nomadapi.VariableItems, error) {
+	v, created, err := ensure(ctx, nomad, path, []string{ItemUser, ItemPassword, ItemRPCAuth}, func() (nomadapi.VariableItems, error) {
 		password, auth, err := login(WalletUser)
 		if err != nil {
 			return nil, err
@@ -98,9 +98,11 @@ func EnsureWallet(ctx context.Context, nomad *nomadapi.Client, path string, kind
 	if err != nil || created {
 		return created, err
 	}
-	v, _, err := nomad.Variables().Peek(path, (&nomadapi.QueryOptions{}).WithContext(ctx))
-	if err != nil || v == nil {
-		return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
+	if v == nil {
+		// Another deploy created it meanwhile: read what it wrote.
+		if v, _, err = nomad.Variables().Peek(path, (&nomadapi.QueryOptions{}).WithContext(ctx)); err != nil || v == nil {
+			return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
+		}
 	}
 	added, err := addLogins(v.Items)
 	if err != nil || !added {
