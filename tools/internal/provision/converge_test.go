@@ -50,8 +50,10 @@ func convergedCluster(t *testing.T) *testCluster {
 // cluster is secured and works: gossip encryption, TLS only, default deny,
 // a least-privilege deploy token, a job that runs, tasks that reach Consul
 // with their job's policy only (workload identity) and see none of the
-// agents' secrets, a node added with add-node.yml, and a leader after one
-// server is stopped.
+// agents' secrets, tasks that read their own job's variables only, the pool
+// deployed, mining and paying with the deploy tokens, a node added with
+// add-node.yml, the firewall loaded and tried, and a leader after one server
+// is stopped.
 func TestProvisionedCluster(t *testing.T) {
 	c := convergedCluster(t)
 	first := c.nodes[0]
@@ -153,6 +155,7 @@ func TestProvisionedCluster(t *testing.T) {
 	t.Run("a task reaches Consul with its job's identity", func(t *testing.T) {
 		checkTaskConsulIdentity(t, c, deployNomad, nomadMgmt)
 	})
+	t.Run("a task reads its own job's variable only", func(t *testing.T) { checkTaskVariables(t, c, nomadMgmt) })
 	t.Run("a job without a Consul policy gets no Consul token", func(t *testing.T) { checkNoPolicyNoToken(t, nomadMgmt) })
 	t.Run("the task's chroot carries no agent secrets", func(t *testing.T) { checkTaskChroot(t, c, nomadMgmt) })
 
@@ -165,15 +168,22 @@ func TestProvisionedCluster(t *testing.T) {
 		c.addNode(t, baseRoot(t), n)
 		_, r := c.playbook(t, "add-node.yml", "-e", "node=node-06", "-e", "pool_agents_running=true")
 		require.Positive(t, r["node-06"].changed)
-		// Only the new node changes, and the first server, where acl.yml
-		// creates the new node's agent token.
-		for _, old := range c.nodes[1 : len(c.nodes)-1] {
-			require.Zero(t, r[old.name].changed, "add-node.yml changed %s", old.name)
+		// On the other nodes only the firewall changes, to admit the new
+		// node (and on the first server acl.yml creates its agent token).
+		for _, old := range c.nodes[:len(c.nodes)-1] {
+			rules, err := os.ReadFile(filepath.Join(old.root, "etc", "nftables.conf"))
+			require.NoError(t, err)
+			require.Contains(t, string(rules), n.addr, "%s's firewall does not admit the new node", old.name)
+			if old != c.nodes[0] {
+				require.Equal(t, 1, r[old.name].changed, "add-node.yml changed more than the firewall on %s", old.name)
+			}
 		}
 		agents[n.name] = c.startAgents(t, n)
 		waitMembers(t, consulMgmt, len(c.nodes))
 		waitClientsReady(t, nomadMgmt, c.nodes)
 	})
+
+	t.Run("the firewall admits the pool's ports from the nodes only", func(t *testing.T) { checkFirewall(t, c, c.nodes[0]) })
 
 	t.Run("the cluster keeps a leader with one server stopped", func(t *testing.T) {
 		// No job may outlive its agent: stop them first.

@@ -232,3 +232,53 @@ func waitAllocStatus(t *testing.T, client *nomadapi.Client, id, status string) *
 		index = meta.LastIndex
 	}
 }
+
+// A task's Nomad workload identity reads its own job's variable (Nomad's
+// implicit access, which the pool's secrets layout relies on: each job's
+// secrets under its own job's path) and no other job's: the stats task
+// cannot read the wallets' RPC logins or the database's password, nor
+// write its own variable.
+func checkTaskVariables(t *testing.T, c *testCluster, nomadMgmt *nomadapi.Client) {
+	id := contract.JobID(examplePool, "", contract.KindStats)
+	own := contract.VariablePath(id)
+	others := []string{
+		jobspec.WalletSecretsPath("ltc"),
+		contract.VariablePath(contract.JobID(examplePool, "", contract.KindDatabase)),
+		contract.VariablePath(contract.JobID(examplePool, "ltc", contract.KindPayout)),
+	}
+	for _, path := range append([]string{own}, others...) {
+		_, _, err := nomadMgmt.Variables().Create(&nomadapi.Variable{Path: path, Items: map[string]string{"secret": "of " + path}}, nil)
+		require.NoError(t, err, "write %s", path)
+		t.Cleanup(func() { _, _ = nomadMgmt.Variables().Delete(path, nil) })
+	}
+	job := scriptJob(id, `echo "token=$NOMAD_TOKEN"`, false)
+	job.TaskGroups[0].Tasks[0].Identity = &nomadapi.WorkloadIdentity{Env: true}
+	_, _, err := nomadMgmt.Jobs().Register(job, nil)
+	require.NoError(t, err)
+	defer func() {
+		waitStopped(t, nomadMgmt, id)
+		_, _, err := nomadMgmt.Jobs().Deregister(id, true, nil)
+		require.NoError(t, err, "purge %s", id)
+	}()
+	out := scriptOutput(t, nomadMgmt, id)
+	m := regexp.MustCompile(`^token=(\S+)\n$`).FindStringSubmatch(out)
+	require.NotNil(t, m, "the task printed no Nomad token:\n%s", out)
+	task := c.nomadClient(t, c.nodes[0], m[1])
+
+	v, _, err := task.Variables().Read(own, nil)
+	require.NoError(t, err, "the stats task reads its own job's variable")
+	require.Equal(t, "of "+own, v.Items["secret"])
+	for _, path := range others {
+		_, _, err := task.Variables().Read(path, nil)
+		requireForbidden(t, err, "the stats task reads "+path)
+	}
+	_, _, err = task.Variables().Create(&nomadapi.Variable{Path: own, Items: map[string]string{"secret": "changed"}}, nil)
+	requireForbidden(t, err, "the stats task writes its own job's variable")
+	listed, _, err := task.Variables().List(nil)
+	require.NoError(t, err, "the stats task lists the variables it may see")
+	var paths []string
+	for _, l := range listed {
+		paths = append(paths, l.Path)
+	}
+	require.Equal(t, []string{own}, paths, "the variables the stats task sees")
+}

@@ -1,0 +1,179 @@
+package provision
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// The firewall a node's base role wrote, loaded for real: the node's
+// /etc/nftables.conf goes into a network namespace of the test's own (the
+// "Pi", holding the node's address), and a second namespace (the rest of
+// the network) connects to it from a node's address, from another machine
+// of the LAN and from the Internet. Every port tried has a listener, so a
+// refused connection is the firewall's doing.
+func checkFirewall(t *testing.T, c *testCluster, n *testNode) {
+	needTool(t, "nft", "nftables")
+	rules := filepath.Join(n.root, "etc", "nftables.conf")
+	lan := netip.MustParsePrefix(c.addrs.LAN())
+	otherLAN := lan.Addr().As4()
+	otherLAN[3] = 200
+	var (
+		node      = c.nodeAddr(2)
+		newNode   = c.nodes[len(c.nodes)-1].addr // added by add-node.yml
+		lanHost   = netip.AddrFrom4(otherLAN).String()
+		internet  = "203.0.113.7" // TEST-NET-3
+		sources   = []string{node, newNode, lanHost, internet}
+		pi        = n.addr
+		ssh       = 22
+		nomadHTTP = 4646
+		nomadRPC  = 4647
+		consulRPC = 8300
+		stratum   = 3333
+		dynamic   = 25000 // Nomad's dynamic range: wallet RPC, database
+		unlisted  = 9999
+	)
+
+	ns := newNetnsPair(t, "pfw"+fmt.Sprint(os.Getpid()%100000))
+	ns.ip(t, ns.a, "addr", "add", pi+"/24", "dev", "a0")
+	ns.ip(t, ns.a, "link", "set", "a0", "up")
+	ns.ip(t, ns.a, "link", "set", "lo", "up")
+	ns.ip(t, ns.a, "route", "add", "default", "dev", "a0")
+	for i, src := range sources {
+		plen := "/32"
+		if i == 0 {
+			plen = "/24"
+		}
+		ns.ip(t, ns.b, "addr", "add", src+plen, "dev", "b0")
+	}
+	ns.ip(t, ns.b, "link", "set", "b0", "up")
+	out, err := exec.Command("ip", "netns", "exec", ns.a, "nft", "-f", rules).CombinedOutput()
+	require.NoError(t, err, "load %s into the namespace: %s", rules, out)
+
+	ports := []int{ssh, nomadHTTP, nomadRPC, consulRPC, stratum, dynamic, unlisted}
+	for _, p := range ports {
+		var l net.Listener
+		inNetns(t, ns.a, func() {
+			var err error
+			l, err = net.Listen("tcp4", fmt.Sprintf("%s:%d", pi, p))
+			require.NoError(t, err)
+		})
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				conn, err := l.Accept()
+				if err != nil {
+					return
+				}
+				conn.Close()
+			}
+		}()
+	}
+
+	admitted := map[string][]int{
+		node:     {ssh, nomadHTTP, nomadRPC, consulRPC, stratum, dynamic},
+		newNode:  {ssh, nomadHTTP, nomadRPC, consulRPC, stratum, dynamic},
+		lanHost:  {ssh, nomadHTTP, stratum},
+		internet: {stratum},
+	}
+	names := map[string]string{node: "node-02", newNode: "the node add-node.yml added", lanHost: "another machine of the LAN", internet: "the Internet"}
+	for _, src := range sources {
+		for _, p := range ports {
+			want := contains(admitted[src], p)
+			got := dialFrom(t, ns.b, src, fmt.Sprintf("%s:%d", pi, p), want)
+			if want {
+				require.NoError(t, got, "from %s (%s) to port %d: the firewall should admit it", names[src], src, p)
+			} else {
+				require.Error(t, got, "from %s (%s) to port %d: the firewall should drop it", names[src], src, p)
+			}
+		}
+	}
+}
+
+func contains(list []int, v int) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// dialFrom connects from src inside the namespace. A connection the
+// firewall admits is answered at once; one it drops is not answered at
+// all, so when a drop is expected a short wait is enough (a slow machine
+// can only make an admitted connection look dropped, never the reverse,
+// and the admitted cases wait long).
+func dialFrom(t *testing.T, netns, src, dst string, expectAdmitted bool) error {
+	timeout := 2 * time.Second
+	if expectAdmitted {
+		timeout = time.Minute
+	}
+	var conn net.Conn
+	var err error
+	inNetns(t, netns, func() {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: timeout}
+		conn, err = d.Dial("tcp4", dst)
+	})
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return fmt.Errorf("dropped (no answer in %s)", timeout)
+		}
+		return err
+	}
+	conn.Close()
+	return nil
+}
+
+// netnsPair is two network namespaces of the test's own joined by a veth
+// pair: a0 in a, b0 in b.
+type netnsPair struct{ a, b string }
+
+func newNetnsPair(t *testing.T, prefix string) netnsPair {
+	p := netnsPair{a: prefix + "a", b: prefix + "b"}
+	for _, name := range []string{p.a, p.b} {
+		out, err := exec.Command("ip", "netns", "add", name).CombinedOutput()
+		require.NoError(t, err, "create network namespace %s (needs root and iproute2): %s", name, out)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	}
+	out, err := exec.Command("ip", "link", "add", "a0", "netns", p.a, "type", "veth", "peer", "name", "b0", "netns", p.b).CombinedOutput()
+	require.NoError(t, err, "create the veth pair: %s", out)
+	return p
+}
+
+func (netnsPair) ip(t *testing.T, netns string, args ...string) {
+	out, err := exec.Command("ip", append([]string{"-n", netns}, args...)...).CombinedOutput()
+	require.NoError(t, err, "ip -n %s %s: %s", netns, strings.Join(args, " "), out)
+}
+
+// inNetns runs fn on a thread inside the named network namespace: sockets
+// fn creates belong to it. If the thread cannot be moved back it stays
+// locked, and Go ends it with the goroutine.
+func inNetns(t *testing.T, name string, fn func()) {
+	runtime.LockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	require.NoError(t, err)
+	defer orig.Close()
+	target, err := os.Open(filepath.Join("/run/netns", name))
+	require.NoError(t, err)
+	defer target.Close()
+	require.NoError(t, unix.Setns(int(target.Fd()), unix.CLONE_NEWNET), "enter %s", name)
+	defer func() {
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	fn()
+}
