@@ -2,10 +2,22 @@ package cli_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -81,4 +93,38 @@ func TestUnreachableAPIs(t *testing.T) {
 	last := lines[len(lines)-1]
 	assert.Contains(t, last, "nomad at http://127.0.0.1:1: ask for its leader: unreachable")
 	assert.Contains(t, last, "connection refused")
+}
+
+// A Nomad whose certificate the given CA did not sign is one line naming
+// the CA file from --ca-cert and what to set, and exit 1.
+func TestTLSCertificateFromAnotherCA(t *testing.T) {
+	for _, v := range []string{"NOMAD_ADDR", "NOMAD_CACERT", "NOMAD_CAPATH", "NOMAD_TLS_SERVER_NAME", "NOMAD_SKIP_VERIFY", "CONSUL_HTTP_ADDR", "CONSUL_CACERT"} {
+		t.Setenv(v, "")
+	}
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, selfSignedCA(t), 0o644))
+
+	code, _, stderr := run(t, "status", "--address", srv.URL, "--ca-cert", ca, dev)
+	assert.Equal(t, cli.ExitRuntime, code)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	assert.Equal(t, "poolctl: nomad at "+srv.URL+`: ask for its leader: its certificate is signed by "O=Acme Co", not by a CA this command trusts (`+ca+`); set NOMAD_CACERT or --ca-cert to the cluster's CA (the inventory's secrets/pki/ca.pem)`, lines[len(lines)-1])
+}
+
+// selfSignedCA is the PEM of a CA that signed nothing.
+func selfSignedCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "some other CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -37,12 +37,27 @@ type Clients struct {
 	Consul *consulapi.Client
 	// ConsulConfig is what Consul was reached with (address, TLS, token).
 	ConsulConfig *consulapi.Config
-	NomadAddr    string
-	ConsulAddr   string
+	// NomadAt and ConsulAt are where each API is reached, for errors.
+	NomadAt, ConsulAt Endpoint
+}
+
+// Endpoint is an API as this command reaches it, so that an error can
+// say what to set: which API ("nomad" or "consul"), its address, and the
+// CA its certificate is checked against.
+type Endpoint struct {
+	API, Addr string
+	// CAFile and CAPath are the CA file and directory that were set; with
+	// neither, the system's CAs are trusted.
+	CAFile, CAPath string
 }
 
 // NewNomad builds a Nomad client from the environment and o.
 func NewNomad(o ConnOptions) (*nomadapi.Client, string, error) {
+	c, at, err := newNomad(o)
+	return c, at.Addr, err
+}
+
+func newNomad(o ConnOptions) (*nomadapi.Client, Endpoint, error) {
 	cfg := nomadapi.DefaultConfig()
 	set(&cfg.Address, o.NomadAddress)
 	set(&cfg.Region, o.NomadRegion)
@@ -55,20 +70,21 @@ func NewNomad(o ConnOptions) (*nomadapi.Client, string, error) {
 	if o.NomadTLSSkipVerify {
 		cfg.TLSConfig.Insecure = true
 	}
+	at := Endpoint{API: "nomad", Addr: cfg.Address, CAFile: cfg.TLSConfig.CACert, CAPath: cfg.TLSConfig.CAPath}
 	c, err := nomadapi.NewClient(cfg)
 	if err != nil {
-		return nil, cfg.Address, fmt.Errorf("nomad at %s: %w", cfg.Address, err)
+		return nil, at, fmt.Errorf("nomad at %s: %w", cfg.Address, err)
 	}
-	return c, cfg.Address, nil
+	return c, at, nil
 }
 
 // NewConsul builds a Consul client from the environment and o.
 func NewConsul(o ConnOptions) (*consulapi.Client, string, error) {
-	c, addr, _, err := newConsul(o)
-	return c, addr, err
+	c, at, _, err := newConsul(o)
+	return c, at.Addr, err
 }
 
-func newConsul(o ConnOptions) (*consulapi.Client, string, *consulapi.Config, error) {
+func newConsul(o ConnOptions) (*consulapi.Client, Endpoint, *consulapi.Config, error) {
 	cfg := consulapi.DefaultConfig()
 	set(&cfg.Address, o.ConsulAddress)
 	set(&cfg.Token, o.ConsulToken)
@@ -83,11 +99,12 @@ func newConsul(o ConnOptions) (*consulapi.Client, string, *consulapi.Config, err
 	if !strings.Contains(addr, "://") {
 		addr = cfg.Scheme + "://" + addr
 	}
+	at := Endpoint{API: "consul", Addr: addr, CAFile: cfg.TLSConfig.CAFile, CAPath: cfg.TLSConfig.CAPath}
 	c, err := consulapi.NewClient(cfg)
 	if err != nil {
-		return nil, addr, cfg, fmt.Errorf("consul at %s: %w", addr, err)
+		return nil, at, cfg, fmt.Errorf("consul at %s: %w", addr, err)
 	}
-	return c, addr, cfg, nil
+	return c, at, cfg, nil
 }
 
 func set(dst *string, v string) {
@@ -100,21 +117,21 @@ func set(dst *string, v string) {
 // leader, so that a dead or refusing cluster is one clear line before
 // anything is sent.
 func Connect(ctx context.Context, o ConnOptions) (*Clients, error) {
-	nomad, naddr, err := NewNomad(o)
+	nomad, nat, err := newNomad(o)
 	if err != nil {
 		return nil, err
 	}
-	consul, caddr, ccfg, err := newConsul(o)
+	consul, cat, ccfg, err := newConsul(o)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := nomad.Status().Leader(); err != nil {
-		return nil, APIError("nomad", naddr, "ask for its leader", err)
+		return nil, APIError(nat, "ask for its leader", err)
 	}
 	if _, err := consul.Status().LeaderWithQueryOptions((&consulapi.QueryOptions{}).WithContext(ctx)); err != nil {
-		return nil, APIError("consul", caddr, "ask for its leader", err)
+		return nil, APIError(cat, "ask for its leader", err)
 	}
-	return &Clients{Nomad: nomad, Consul: consul, ConsulConfig: ccfg, NomadAddr: naddr, ConsulAddr: caddr}, nil
+	return &Clients{Nomad: nomad, Consul: consul, ConsulConfig: ccfg, NomadAt: nat, ConsulAt: cat}, nil
 }
 
 // apiError is one line saying which API failed, where, doing what, and
@@ -130,10 +147,11 @@ func (e *apiError) Unwrap() error { return e.err }
 
 // APIError says in one line which API failed, where, doing what, and why,
 // with a hint for the usual causes.
-func APIError(api, addr, doing string, err error) error {
+func APIError(at Endpoint, doing string, err error) error {
 	var opErr *net.OpError
 	var urlErr *url.Error
 	msg := err.Error()
+	tlsMsg := tlsProblem(at, err)
 	switch {
 	case errors.Is(err, context.Canceled):
 		msg = "interrupted"
@@ -143,9 +161,11 @@ func APIError(api, addr, doing string, err error) error {
 		msg = fmt.Sprintf("unreachable (%v); is it running, and is the address right?", opErr.Err)
 	case errors.As(err, &urlErr) && urlErr.Timeout():
 		msg = "no answer before the timeout"
+	case tlsMsg != "":
+		msg = tlsMsg
 	case strings.Contains(msg, "403"):
 		token := "NOMAD_TOKEN"
-		if api == "consul" {
+		if at.API == "consul" {
 			token = "CONSUL_HTTP_TOKEN"
 		}
 		msg = fmt.Sprintf("permission denied; set %s to a token allowed to do this (%s)", token, firstLine(msg))
@@ -154,7 +174,7 @@ func APIError(api, addr, doing string, err error) error {
 	default:
 		msg = firstLine(msg)
 	}
-	return &apiError{msg: fmt.Sprintf("%s at %s: %s: %s", api, addr, doing, msg), err: err}
+	return &apiError{msg: fmt.Sprintf("%s at %s: %s: %s", at.API, at.Addr, doing, msg), err: err}
 }
 
 func firstLine(s string) string {

@@ -120,7 +120,7 @@ func Run(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan, o Optio
 				ModifyIndex:  j.Plan.JobModifyIndex,
 			}, (&nomadapi.WriteOptions{}).WithContext(ctx))
 			if err != nil {
-				return outcomes, APIError("nomad", c.NomadAddr, fmt.Sprintf("register job %q", j.ID()), err)
+				return outcomes, APIError(c.NomadAt, fmt.Sprintf("register job %q", j.ID()), err)
 			}
 			progress(o, "%s: registered", j.ID())
 			registered = append(registered, j)
@@ -185,10 +185,10 @@ func recordPool(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan) 
 	}
 	w := (&consulapi.WriteOptions{}).WithContext(ctx)
 	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: contract.ConfigKey(pool.Name), Value: data}, w); err != nil {
-		return APIError("consul", c.ConsulAddr, "write the pool's configuration to KV", err)
+		return APIError(c.ConsulAt, "write the pool's configuration to KV", err)
 	}
 	if err := poolcheck.WriteExpected(ctx, c.Consul, pool.Name, Expected(plan)); err != nil {
-		return APIError("consul", c.ConsulAddr, "record the expected services", err)
+		return APIError(c.ConsulAt, "record the expected services", err)
 	}
 	return publishNow(ctx, c, pool, plan)
 }
@@ -196,10 +196,10 @@ func recordPool(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan) 
 func publishNow(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan) error {
 	v, err := poolcheck.Evaluate(ctx, c.Consul, Expected(plan))
 	if err != nil {
-		return APIError("consul", c.ConsulAddr, "read service health", err)
+		return APIError(c.ConsulAt, "read service health", err)
 	}
 	if err := poolcheck.Publish(ctx, c.Consul, pool.Name, v); err != nil {
-		return APIError("consul", c.ConsulAddr, "register the pool's check", err)
+		return APIError(c.ConsulAt, "register the pool's check", err)
 	}
 	return nil
 }
@@ -209,7 +209,7 @@ func publishNow(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan) 
 // both into the stratum servers' variable: the jobs' templates read them
 // there, each job its own.
 func ensureSecrets(ctx context.Context, c *Clients, pool *config.Pool, plan *Plan, o Options) error {
-	fail := func(err error) error { return APIError("nomad", c.NomadAddr, "keep the pool's credentials", err) }
+	fail := func(err error) error { return APIError(c.NomadAt, "keep the pool's credentials", err) }
 	for _, j := range plan.Jobs {
 		if j.NotDeployable != "" {
 			continue
@@ -289,7 +289,7 @@ func recordDeployment(ctx context.Context, c *Clients, pool *config.Pool, outcom
 		return err
 	}
 	if _, err := c.Consul.KV().Put(&consulapi.KVPair{Key: contract.DeploymentKey(pool.Name), Value: data}, (&consulapi.WriteOptions{}).WithContext(ctx)); err != nil {
-		return APIError("consul", c.ConsulAddr, "record the deployment in KV", err)
+		return APIError(c.ConsulAt, "record the deployment in KV", err)
 	}
 	return nil
 }
@@ -310,7 +310,7 @@ func follow(ctx context.Context, c *Clients, j *PlannedJob, evalID string, o Opt
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
 	job, _, err := c.Nomad.Jobs().Info(id, q)
 	if err != nil {
-		return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("read job %q", id), err)
+		return Outcome{}, APIError(c.NomadAt, fmt.Sprintf("read job %q", id), err)
 	}
 	version := *job.Version
 	if len(eval.FailedTGAllocs) > 0 {
@@ -327,7 +327,7 @@ func follow(ctx context.Context, c *Clients, j *PlannedJob, evalID string, o Opt
 	if deploymentID == "" {
 		d, _, err := c.Nomad.Jobs().LatestDeployment(id, q)
 		if err != nil {
-			return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("read the deployment of %q", id), err)
+			return Outcome{}, APIError(c.NomadAt, fmt.Sprintf("read the deployment of %q", id), err)
 		}
 		if d == nil || d.JobVersion != version {
 			return Outcome{Job: id, Result: "registered", Detail: "no deployment for this version"}, nil
@@ -380,7 +380,7 @@ func afterFailure(ctx context.Context, c *Clients, id string, version uint64, re
 	defer cancel()
 	versions, _, _, err := c.Nomad.Jobs().Versions(id, false, (&nomadapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("read the versions of %q", id), err)
+		return Outcome{}, APIError(c.NomadAt, fmt.Sprintf("read the versions of %q", id), err)
 	}
 	for _, v := range versions {
 		if v.Stable == nil || !*v.Stable || *v.Version >= version {
@@ -388,7 +388,7 @@ func afterFailure(ctx context.Context, c *Clients, id string, version uint64, re
 		}
 		if !nomadReverts {
 			if _, _, err := c.Nomad.Jobs().Revert(id, *v.Version, &version, (&nomadapi.WriteOptions{}).WithContext(ctx), "", ""); err != nil {
-				return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("revert %q to version %d", id, *v.Version), err)
+				return Outcome{}, APIError(c.NomadAt, fmt.Sprintf("revert %q to version %d", id, *v.Version), err)
 			}
 		}
 		progress(o, "%s: %s; reverted to version %d, the last stable one", id, result, *v.Version)
@@ -399,7 +399,7 @@ func afterFailure(ctx context.Context, c *Clients, id string, version uint64, re
 		return Outcome{Job: id, Result: result, Detail: detail}, nil
 	}
 	if _, _, err := c.Nomad.Jobs().Deregister(id, false, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
-		return Outcome{}, APIError("nomad", c.NomadAddr, fmt.Sprintf("stop failed job %q", id), err)
+		return Outcome{}, APIError(c.NomadAt, fmt.Sprintf("stop failed job %q", id), err)
 	}
 	progress(o, "%s: %s and stopped: no earlier stable version to revert to", id, result)
 	return Outcome{Job: id, Result: "stopped", Detail: detail + "; stopped (no stable version to revert to)"}, nil
@@ -414,7 +414,7 @@ func waitEval(ctx context.Context, c *Clients, evalID string) (*nomadapi.Evaluat
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, ctx.Err()
 			}
-			return nil, APIError("nomad", c.NomadAddr, "follow evaluation "+short(evalID), err)
+			return nil, APIError(c.NomadAt, "follow evaluation "+short(evalID), err)
 		}
 		switch eval.Status {
 		case "complete", "failed", "canceled":
@@ -434,7 +434,7 @@ func waitDeployment(ctx context.Context, c *Clients, job, id string, o Options) 
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, ctx.Err()
 			}
-			return nil, APIError("nomad", c.NomadAddr, "follow deployment "+short(id), err)
+			return nil, APIError(c.NomadAt, "follow deployment "+short(id), err)
 		}
 		if line := deploymentLine(d); line != last {
 			progress(o, "%s: %s", job, line)
@@ -453,7 +453,7 @@ func waitDeployment(ctx context.Context, c *Clients, job, id string, o Options) 
 			g := d.TaskGroups[group]
 			progress(o, "%s: group %q has had %d failed allocations for %d instances (%d healthy); failing the deployment", job, group, g.UnhealthyAllocs, g.DesiredTotal, g.HealthyAllocs)
 			if _, _, err := c.Nomad.Deployments().Fail(d.ID, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
-				return nil, APIError("nomad", c.NomadAddr, "fail deployment "+short(d.ID), err)
+				return nil, APIError(c.NomadAt, "fail deployment "+short(d.ID), err)
 			}
 		}
 		index = meta.LastIndex

@@ -43,7 +43,7 @@ func MakePlan(ctx context.Context, c *Clients, jobs []*jobspec.Job, implemented 
 	for _, j := range jobs {
 		v, _, err := c.Nomad.Jobs().Validate(j.Job, w)
 		if err != nil {
-			return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("validate job %q", j.ID()), err)
+			return nil, APIError(c.NomadAt, fmt.Sprintf("validate job %q", j.ID()), err)
 		}
 		for _, e := range v.ValidationErrors {
 			problems = append(problems, fmt.Sprintf("%s: %s", j.ID(), e))
@@ -62,7 +62,7 @@ func MakePlan(ctx context.Context, c *Clients, jobs []*jobspec.Job, implemented 
 		}
 		resp, _, err := c.Nomad.Jobs().Plan(j.Job, true, w)
 		if err != nil {
-			return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("plan job %q", j.ID()), err)
+			return nil, APIError(c.NomadAt, fmt.Sprintf("plan job %q", j.ID()), err)
 		}
 		pj.Plan = resp
 		p.Jobs = append(p.Jobs, pj)

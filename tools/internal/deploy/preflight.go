@@ -20,10 +20,10 @@ func Preflight(ctx context.Context, c *Clients, pool contract.Pool, command stri
 	var lines []string
 	nomadMissing, policies, err := aclcheck.NomadMissing(ctx, c.Nomad, nomadNeeds)
 	if errors.Is(err, aclcheck.ErrNoNomadToken) {
-		return fmt.Errorf("nomad at %s: permission denied; set NOMAD_TOKEN to a token allowed to do this (none was given, and the anonymous one may do nothing here)", c.NomadAddr)
+		return fmt.Errorf("nomad at %s: permission denied; set NOMAD_TOKEN to a token allowed to do this (none was given, and the anonymous one may do nothing here)", c.NomadAt.Addr)
 	}
 	if err != nil {
-		return fmt.Errorf("nomad at %s: %w", c.NomadAddr, err)
+		return fmt.Errorf("nomad at %s: %w", c.NomadAt.Addr, err)
 	}
 	for _, a := range nomadMissing {
 		lines = append(lines, fmt.Sprintf("the Nomad token (policies: %s) may not %s, which %s %s needs (%s)",
@@ -31,7 +31,7 @@ func Preflight(ctx context.Context, c *Clients, pool contract.Pool, command stri
 	}
 	consulMissing, err := aclcheck.ConsulMissing(ctx, c.ConsulConfig, consulNeeds)
 	if err != nil {
-		return fmt.Errorf("consul at %s: %w", c.ConsulAddr, err)
+		return fmt.Errorf("consul at %s: %w", c.ConsulAt.Addr, err)
 	}
 	for _, a := range consulMissing {
 		lines = append(lines, fmt.Sprintf("the Consul token may not %s, which poolctl %s needs (%s)", verb(a), command, a.Why))

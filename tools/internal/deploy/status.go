@@ -90,7 +90,7 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 	cq := (&consulapi.QueryOptions{}).WithContext(ctx)
 	nodes, _, err := c.Nomad.Nodes().List(q)
 	if err != nil {
-		return nil, APIError("nomad", c.NomadAddr, "list nodes", err)
+		return nil, APIError(c.NomadAt, "list nodes", err)
 	}
 	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
 	s.Nodes = nodes
@@ -102,7 +102,7 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 		info, _, err := c.Nomad.Jobs().Info(j.ID(), q)
 		if err != nil {
 			if !strings.Contains(err.Error(), "404") {
-				return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("read job %q", j.ID()), err)
+				return nil, APIError(c.NomadAt, fmt.Sprintf("read job %q", j.ID()), err)
 			}
 		} else {
 			js.Registered, js.Job = true, info
@@ -111,7 +111,7 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 			}
 			allocs, _, err := c.Nomad.Jobs().Allocations(j.ID(), false, q)
 			if err != nil {
-				return nil, APIError("nomad", c.NomadAddr, fmt.Sprintf("list allocations of %q", j.ID()), err)
+				return nil, APIError(c.NomadAt, fmt.Sprintf("list allocations of %q", j.ID()), err)
 			}
 			js.Allocs = allocs
 			js.Causes = latestFailureCauses(ctx, c, allocs)
@@ -125,7 +125,7 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 		for _, name := range j.Services {
 			entries, _, err := c.Consul.Health().Service(name, "", false, cq)
 			if err != nil {
-				return nil, APIError("consul", c.ConsulAddr, fmt.Sprintf("read health of %q", name), err)
+				return nil, APIError(c.ConsulAt, fmt.Sprintf("read health of %q", name), err)
 			}
 			s.Services = append(s.Services, ServiceStatus{Name: name, Instances: entries})
 		}
@@ -148,7 +148,7 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 	}
 	check, err := poolcheck.Current(c.Consul, pool)
 	if err != nil {
-		return nil, APIError("consul", c.ConsulAddr, "read the pool's check", err)
+		return nil, APIError(c.ConsulAt, "read the pool's check", err)
 	}
 	s.PoolCheck = check
 	return s, nil
@@ -162,7 +162,7 @@ func readRun(ctx context.Context, c *Clients, pool string, js JobStatus) (RunSta
 	}
 	pair, _, err := c.Consul.KV().Get(contract.RecordKey(pool, r.Coin, string(js.Kind)), (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return r, APIError("consul", c.ConsulAddr, "read the last run of "+js.ID, err)
+		return r, APIError(c.ConsulAt, "read the last run of "+js.ID, err)
 	}
 	if pair != nil {
 		var rec payout.Record
@@ -172,7 +172,7 @@ func readRun(ctx context.Context, c *Clients, pool string, js JobStatus) (RunSta
 	}
 	children, _, err := c.Nomad.Jobs().PrefixList(js.ID + "/periodic-")
 	if err != nil {
-		return r, APIError("nomad", c.NomadAddr, "list the launches of "+js.ID, err)
+		return r, APIError(c.NomadAt, "list the launches of "+js.ID, err)
 	}
 	for _, child := range children {
 		if child.ParentID == js.ID && child.ID > r.LatestLaunch { // periodic-<unix time>
