@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -24,7 +25,7 @@ func NomadMissing(ctx context.Context, nomad *nomadapi.Client, needs []contract.
 	switch {
 	case err != nil && strings.Contains(err.Error(), "ACL support disabled"):
 		return nil, nil, nil
-	case err != nil && strings.Contains(err.Error(), "403"):
+	case Forbidden(err):
 		return nil, nil, fmt.Errorf("the Nomad token (NOMAD_TOKEN) is not one Nomad knows: %s", firstLine(err.Error()))
 	case err != nil:
 		return nil, nil, fmt.Errorf("read the Nomad token: %w", err)
@@ -163,4 +164,22 @@ func ConsulMissing(ctx context.Context, cfg *consulapi.Config, needs []contract.
 func firstLine(s string) string {
 	first, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return first
+}
+
+// forbiddenText is how the API clients spell a 403 in an error whose type
+// they do not export.
+var forbiddenText = regexp.MustCompile(`(?i)response code: 403\b|\bpermission denied\b`)
+
+// Forbidden says whether err is Nomad's or Consul's answer 403: the token
+// lacks a permission. A 403 in a URL (a port, a path) is not one.
+func Forbidden(err error) bool {
+	var nomadErr nomadapi.UnexpectedResponseError
+	if errors.As(err, &nomadErr) {
+		return nomadErr.StatusCode() == 403
+	}
+	var consulErr consulapi.StatusError
+	if errors.As(err, &consulErr) {
+		return consulErr.Code == 403
+	}
+	return err != nil && forbiddenText.MatchString(err.Error())
 }

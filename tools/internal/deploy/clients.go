@@ -14,6 +14,8 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/aclcheck"
 )
 
 // ConnOptions override what NOMAD_* and CONSUL_HTTP_* say; empty fields
@@ -163,7 +165,7 @@ func APIError(at Endpoint, doing string, err error) error {
 		msg = "no answer before the timeout"
 	case tlsMsg != "":
 		msg = tlsMsg
-	case strings.Contains(msg, "403"):
+	case aclcheck.Forbidden(err):
 		token := "NOMAD_TOKEN"
 		if at.API == "consul" {
 			token = "CONSUL_HTTP_TOKEN"
