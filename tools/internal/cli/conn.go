@@ -48,3 +48,12 @@ func connOptions(c *cli.Context) deploy.ConnOptions {
 		ConsulTLSSkipVerify: c.Bool("consul-tls-skip-verify"),
 	}
 }
+
+// taskConnOptions are connOptions for the pool's own long-running
+// processes: a request Consul refuses is reported once, in one line, on
+// the task's log, as the process retries it.
+func taskConnOptions(c *cli.Context) deploy.ConnOptions {
+	o := connOptions(c)
+	o.ReportDenied = c.App.ErrWriter
+	return o
+}

@@ -21,7 +21,7 @@ func healthCommand() *cli.Command {
 				&cli.StringFlag{Name: "pool", Required: true, Usage: "the pool's name"},
 			),
 			Action: func(c *cli.Context) error {
-				consul, _, err := deploy.NewConsul(connOptions(c))
+				consul, _, err := deploy.NewConsul(taskConnOptions(c))
 				if err != nil {
 					return withCode(ExitRuntime, err)
 				}

@@ -254,7 +254,7 @@ func housekeepingConsul(c *cli.Context) (*consulapi.Client, error) {
 	if c.String("database-service") == "" && c.String("consul-address") == "" && len(c.StringSlice("wallet")) == 0 {
 		return nil, nil
 	}
-	consul, _, err := deploy.NewConsul(connOptions(c))
+	consul, _, err := deploy.NewConsul(taskConnOptions(c))
 	if err != nil {
 		return nil, withCode(ExitRuntime, err)
 	}

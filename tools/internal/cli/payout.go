@@ -108,7 +108,7 @@ func runLedgerJob(c *cli.Context, job string) error {
 		}
 	}
 	if o.WalletService != "" || o.DatabaseService != "" || o.PoolAddress == "" || c.String("consul-address") != "" {
-		consul, _, err := deploy.NewConsul(connOptions(c))
+		consul, _, err := deploy.NewConsul(taskConnOptions(c))
 		if err != nil {
 			return withCode(ExitRuntime, err)
 		}

@@ -84,7 +84,7 @@ func stratumCommand() *cli.Command {
 				Drain:          c.Duration("drain"),
 			}
 			if o.WalletService != "" || o.DatabaseService != "" || o.StratumService != "" || o.PoolAddress == "" {
-				consul, _, err := deploy.NewConsul(connOptions(c))
+				consul, _, err := deploy.NewConsul(taskConnOptions(c))
 				if err != nil {
 					return withCode(ExitRuntime, err)
 				}

@@ -62,7 +62,7 @@ func walletCommand() *cli.Command {
 					Log:        c.App.ErrWriter,
 				}
 				if svc := c.String("wallet-service"); svc != "" {
-					consul, _, err := deploy.NewConsul(connOptions(c))
+					consul, _, err := deploy.NewConsul(taskConnOptions(c))
 					if err != nil {
 						return withCode(ExitRuntime, err)
 					}

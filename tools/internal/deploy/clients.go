@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -31,6 +32,11 @@ type ConnOptions struct {
 	ConsulCACert, ConsulClientCert       string
 	ConsulClientKey, ConsulTLSServerName string
 	ConsulTLSSkipVerify                  bool
+
+	// ReportDenied, when set, gets one line the first time Consul refuses
+	// each kind of request (method and path): the long-running tasks set
+	// it, as they retry what fails.
+	ReportDenied io.Writer
 }
 
 // Clients are connected API clients for Nomad and Consul.
@@ -102,6 +108,14 @@ func newConsul(o ConnOptions) (*consulapi.Client, Endpoint, *consulapi.Config, e
 		addr = cfg.Scheme + "://" + addr
 	}
 	at := Endpoint{API: "consul", Addr: addr, CAFile: cfg.TLSConfig.CAFile, CAPath: cfg.TLSConfig.CAPath}
+	if o.ReportDenied != nil {
+		hc, err := consulapi.NewHttpClient(cfg.Transport, cfg.TLSConfig)
+		if err != nil {
+			return nil, at, cfg, fmt.Errorf("consul at %s: %w", addr, err)
+		}
+		hc.Transport = &deniedReporter{next: hc.Transport, at: at, out: o.ReportDenied, seen: map[string]bool{}}
+		cfg.HttpClient = hc
+	}
 	c, err := consulapi.NewClient(cfg)
 	if err != nil {
 		return nil, at, cfg, fmt.Errorf("consul at %s: %w", addr, err)
