@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/validate"
 )
 
 // provMinerAddress is the miner's payout address (regtest).
@@ -255,6 +257,49 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 		var rpcErr *chain.Error
 		require.True(t, errors.As(err, &rpcErr) && rpcErr.Code == http.StatusForbidden, "sendmany with the stratum server's login: %v", err)
 	})
+
+	// Every task reports the first refusal of each kind of Consul request
+	// on its log: none may have been refused anything, so each job's
+	// policy grants all it does.
+	t.Run("Consul refused no task anything", func(t *testing.T) {
+		mgmt := c.nomadClient(t, first, rootToken(t, first, "nomad-management"))
+		r := validate.File(pool)
+		require.True(t, r.OK())
+		seen := 0
+		for _, id := range contract.FromConfig(r.Pool).JobIDs() {
+			allocs, _, err := mgmt.Jobs().Allocations(id, true, nil)
+			require.NoError(t, err, "allocations of %s", id)
+			for _, stub := range allocs {
+				alloc, _, err := mgmt.Allocations().Info(stub.ID, nil)
+				require.NoError(t, err)
+				for task := range stub.TaskStates {
+					stderr := catLog(t, mgmt, alloc, task+".stderr.0")
+					seen++
+					for _, line := range strings.Split(stderr, "\n") {
+						require.False(t, strings.Contains(line, ": permission denied (") || strings.Contains(line, "Consul does not know this token"),
+							"%s's task %s on %s was refused: %s", id, task, stub.NodeName, line)
+					}
+				}
+			}
+		}
+		require.Positive(t, seen, "no task logs read")
+		t.Logf("%d task logs hold no refusal", seen)
+	})
+}
+
+// catLog is a task log file of the allocation, empty when the task wrote
+// nothing there.
+func catLog(t *testing.T, nomad *nomadapi.Client, alloc *nomadapi.Allocation, name string) string {
+	t.Helper()
+	r, err := nomad.AllocFS().Cat(alloc, "alloc/logs/"+name, nil)
+	if err != nil && strings.Contains(err.Error(), "no such file") {
+		return ""
+	}
+	require.NoError(t, err, "read %s of %s", name, alloc.ID)
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	require.NoError(t, err)
+	return string(data)
 }
 
 func tokenFrom(t *testing.T, env []string, name string) string {
