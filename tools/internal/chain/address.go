@@ -142,3 +142,38 @@ func witnessScript(version byte, program []byte) []byte {
 	s = append(s, op, byte(len(program)))
 	return append(s, program...)
 }
+
+// CanonicalAddress is the one spelling of the address's output script on
+// network: bech32 in lower case, P2SH with Litecoin's own version (not
+// Bitcoin's legacy one), P2PKH as it is. Two spellings of one script are
+// one destination to the wallet (sendmany refuses both in one call as a
+// "duplicated address"), so the pool keeps one balance per script under
+// this spelling.
+func CanonicalAddress(address, network string) (string, error) {
+	net, err := LookupNetwork(network)
+	if err != nil {
+		return "", err
+	}
+	script, err := OutputScript(address, network)
+	if err != nil {
+		return "", err
+	}
+	return net.addressOf(script)
+}
+
+// addressOf spells an output script OutputScript made.
+func (n Network) addressOf(script []byte) (string, error) {
+	switch {
+	case len(script) == 25 && script[0] == opDup && script[1] == opHash160 && script[2] == 20 && script[23] == opEqualVerify && script[24] == opCheckSig:
+		return base58CheckEncode(n.PubKey, script[3:23]), nil
+	case len(script) == 23 && script[0] == opHash160 && script[1] == 20 && script[22] == opEqual:
+		return base58CheckEncode(n.Script[0], script[2:22]), nil
+	case len(script) >= 4 && (script[0] == 0 || script[0] > 0x50 && script[0] <= 0x60) && int(script[1]) == len(script)-2:
+		version := byte(0)
+		if script[0] != 0 {
+			version = script[0] - 0x50
+		}
+		return encodeSegwit(n.HRP, version, script[2:])
+	}
+	return "", fmt.Errorf("output script %x is not one an address spells", script)
+}

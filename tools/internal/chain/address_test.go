@@ -65,3 +65,30 @@ func TestOutputScript(t *testing.T) {
 		})
 	}
 }
+
+func TestCanonicalAddress(t *testing.T) {
+	for _, tc := range []struct{ name, network, addr, want, err string }{
+		{"p2pkh as it is", "mainnet", "LVuDpNCSSj6pQ7t9Pv6d6sUkLKoqDEVUnJ", "LVuDpNCSSj6pQ7t9Pv6d6sUkLKoqDEVUnJ", ""},
+		{"bech32 lower case", "mainnet", "ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kgmn4n9", "ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kgmn4n9", ""},
+		{"bech32 upper case", "mainnet", "LTC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KGMN4N9", "ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kgmn4n9", ""},
+		{"bech32m v1 upper case", "testnet", "TLTC1P0XLXVLHEMJA6C4DQV22UAPCTQUPFHLXM9H8Z3K2E72Q4K9HCZ7VQ2A7UHL", "tltc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vq2a7uhl", ""},
+		{"p2sh with litecoin's version", "regtest", "QXHFfTBKYXjaaTH1e7Rox8CcdNPGHVhM59", "QXHFfTBKYXjaaTH1e7Rox8CcdNPGHVhM59", ""},
+		{"p2sh with bitcoin's legacy version", "regtest", "2N3vVYSK5XRgVSGWy21PnsRmBUywSQNdCsf", "QXHFfTBKYXjaaTH1e7Rox8CcdNPGHVhM59", ""},
+		{"mainnet p2sh with bitcoin's legacy version", "mainnet", "3CNHUhP3uyB9EUtRLsmvFUmvGdjGdkTxJw", "MJaRnao1s62a2zAKSkmG582KbLKianqb7v", ""},
+		{"invalid", "mainnet", "ltc1qnotanaddress", "", "address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := chain.CanonicalAddress(tc.addr, tc.network)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+			a, _ := chain.OutputScript(tc.addr, tc.network)
+			b, _ := chain.OutputScript(got, tc.network)
+			assert.Equal(t, a, b, "the canonical spelling pays the same script")
+		})
+	}
+}
+

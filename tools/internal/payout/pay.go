@@ -269,10 +269,7 @@ func payOwed(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, res 
 		res.Waiting = fmt.Sprintf("insufficient funds: %s owed beyond what the wallet can spend (%s after a reserve of %s)",
 			Coins(short, o.UnitsPerCoin), Coins(max(available, 0), o.UnitsPerCoin), Coins(o.Reserve, o.UnitsPerCoin))
 	}
-	for len(batch) > 0 {
-		n := min(len(batch), max(o.MaxOutputs, 1))
-		part := batch[:n]
-		batch = batch[n:]
+	for _, part := range batches(batch, max(o.MaxOutputs, 1), o.Network) {
 		o.atStep("before-intent")
 		id, err := writeIntent(ctx, db, o.Coin, part)
 		if err != nil {
@@ -288,6 +285,33 @@ func payOwed(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, res 
 		}
 	}
 	return nil
+}
+
+// batches splits what is due into sendmany calls of at most max outputs,
+// in order, none paying one output script twice: balances kept under two
+// spellings of one script (an upper-case bech32 address, Bitcoin's P2SH
+// version) are one destination to the wallet, which refuses the whole
+// call as a "duplicated address"; in two calls each is paid.
+func batches(items []item, max int, network string) [][]item {
+	var out [][]item
+	var scripts []map[string]bool
+	for _, it := range items {
+		script, _ := chain.OutputScript(it.address, network) // checked before
+		placed := false
+		for i := range out {
+			if len(out[i]) < max && !scripts[i][string(script)] {
+				out[i] = append(out[i], it)
+				scripts[i][string(script)] = true
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			out = append(out, []item{it})
+			scripts = append(scripts, map[string]bool{string(script): true})
+		}
+	}
+	return out
 }
 
 func hold(ctx context.Context, db *pgxpool.Pool, coin, address, why string) error {

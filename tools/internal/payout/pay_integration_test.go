@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -673,6 +674,31 @@ func TestPayoutFaults(t *testing.T) {
 		e.assertExactlyOnce(miners)
 		_, _, owed := e.ledgerOf(bad)
 		assert.Positive(t, owed, "the held miner's balance is kept")
+		e.mine(1)
+	})
+	t.Run("one script spelled two ways: both balances paid, in two transactions", func(t *testing.T) {
+		e.t = t
+		ctx := context.Background()
+		var lower string
+		require.NoError(t, e.miner.Call(ctx, "getnewaddress", []any{"", "bech32"}, &lower))
+		upper := strings.ToUpper(lower)
+		e.found(map[string]float64{lower: 1, upper: 1})
+		require.Equal(t, 1, e.track().Confirmed)
+		res, err := pay(e.pool, testPayOptions())
+		require.NoError(t, err, "the wallet refuses one sendmany paying both spellings")
+		require.Len(t, res.Payouts, 2, "one transaction per spelling")
+		var open int
+		require.NoError(t, e.db.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE status = 'intent'`).Scan(&open))
+		assert.Zero(t, open, "no payout is left open")
+		var paidTotal int64
+		for _, a := range []string{lower, upper} {
+			credited, paid, owed := e.ledgerOf(a)
+			assert.Positive(t, credited, "%s was credited", a)
+			assert.Equal(t, credited, paid, "%s: paid what was credited", a)
+			assert.Zero(t, owed, "%s owes nothing", a)
+			paidTotal += paid
+		}
+		assert.Equal(t, paidTotal, e.received(lower), "the script received on chain what both balances were paid")
 		e.mine(1)
 	})
 	t.Run("insufficient funds: paid as far as the wallet can, the rest waits", func(t *testing.T) {
