@@ -91,4 +91,3 @@ func TestCanonicalAddress(t *testing.T) {
 		})
 	}
 }
-
