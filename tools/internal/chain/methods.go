@@ -110,6 +110,18 @@ func (c *Client) NewAddress(ctx context.Context) (string, error) {
 	return addr, err
 }
 
+// OwnsAddress reports whether the daemon's wallet holds the key of addr
+// (getaddressinfo's ismine; a watch-only address is not owned).
+func (c *Client) OwnsAddress(ctx context.Context, addr string) (bool, error) {
+	var info struct {
+		IsMine bool `json:"ismine"`
+	}
+	if err := c.Call(ctx, "getaddressinfo", []any{addr}, &info); err != nil {
+		return false, err
+	}
+	return info.IsMine, nil
+}
+
 // GenerateToAddress mines n blocks paying addr (regtest).
 func (c *Client) GenerateToAddress(ctx context.Context, n int, addr string) ([]string, error) {
 	var hashes []string

@@ -211,7 +211,7 @@ func payerWallet(ctx context.Context, o RunOptions, address string) (*chain.Clie
 	for _, c := range candidates {
 		w := chain.NewClient(c, o.WalletUser, o.WalletPassword)
 		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		mine, err := ownsAddress(callCtx, w, address)
+		mine, err := w.OwnsAddress(callCtx, address)
 		cancel()
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", c, err))

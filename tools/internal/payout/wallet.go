@@ -90,17 +90,6 @@ func findByComment(ctx context.Context, w Wallet, comment string) (string, error
 	}
 }
 
-// ownsAddress reports whether the wallet holds the key of addr.
-func ownsAddress(ctx context.Context, w Wallet, addr string) (bool, error) {
-	var info struct {
-		IsMine bool `json:"ismine"`
-	}
-	if err := w.Call(ctx, "getaddressinfo", []any{addr}, &info); err != nil {
-		return false, err
-	}
-	return info.IsMine, nil
-}
-
 // spendable is the wallet's confirmed, mature balance in units.
 func spendable(ctx context.Context, w Wallet, unitsPerCoin int64) (int64, error) {
 	var b struct {

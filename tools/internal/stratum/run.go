@@ -203,7 +203,11 @@ func poolAddress(ctx context.Context, o RunOptions, finder WalletFinder, dial fu
 	for {
 		pair, _, err := kv.Get(o.PoolAddressKey, (&consulapi.QueryOptions{}).WithContext(ctx))
 		if err == nil && pair != nil && len(pair.Value) > 0 {
-			return string(pair.Value), nil
+			addr := string(pair.Value)
+			if err := verifyOwned(ctx, addr, o.PoolAddressKey, finder, dial, o.Config.Log.Warn); err != nil {
+				return "", err
+			}
+			return addr, nil
 		}
 		if err == nil {
 			err = makePoolAddress(ctx, o, finder, dial)
