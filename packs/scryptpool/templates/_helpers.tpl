@@ -251,7 +251,7 @@ rpcauth={{ .rpcauth_backup }}
 # Each job's login may call only the methods it needs; the wallet's own
 # login (its probe's and the operator's) is not limited.
 rpcwhitelistdefault=0
-rpcwhitelist=pool-stratum:getblockcount,getnewaddress,getblocktemplate,submitblock,getbestblockhash
+rpcwhitelist=pool-stratum:getaddressinfo,getblockcount,getnewaddress,getblocktemplate,submitblock,getbestblockhash
 rpcwhitelist=pool-blocks:getaddressinfo,getblockcount,getblock,gettransaction
 rpcwhitelist=pool-payout:getaddressinfo,getblockcount,getblock,gettransaction,listtransactions,getbalances,sendmany
 rpcwhitelist=pool-backup:backupwallet

@@ -334,7 +334,7 @@ func (p Pool) OperatorNeeds(command string) ([]NomadAccess, []Access) {
 // cannot either, the backup can only back up. The wallet's own login (its
 // probe's, and the operator's) stays unrestricted.
 var WalletLogins = map[string][]string{
-	KindStratum: {"getblockcount", "getnewaddress", "getblocktemplate", "submitblock", "getbestblockhash"},
+	KindStratum: {"getaddressinfo", "getblockcount", "getnewaddress", "getblocktemplate", "submitblock", "getbestblockhash"},
 	KindBlocks:  {"getaddressinfo", "getblockcount", "getblock", "gettransaction"},
 	KindPayout:  {"getaddressinfo", "getblockcount", "getblock", "gettransaction", "listtransactions", "getbalances", "sendmany"},
 	KindBackup:  {"backupwallet"},
