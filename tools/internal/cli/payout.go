@@ -94,7 +94,7 @@ func runLedgerJob(c *cli.Context, job string) error {
 		Track: payout.TrackOptions{
 			Coin: c.String("coin"), Confirmations: int64(c.Int("confirmations")), FeePercent: c.Float64("fee-percent"),
 			Scheme:       payout.Scheme{Name: scheme, Window: c.Float64("window")},
-			UnitsPerCoin: unitsPerCoin, OrphanDepth: 10, LostAfter: time.Hour,
+			UnitsPerCoin: unitsPerCoin, OrphanDepth: 10,
 		},
 		Log: log,
 	}

@@ -335,8 +335,8 @@ func (p Pool) OperatorNeeds(command string) ([]NomadAccess, []Access) {
 // probe's, and the operator's) stays unrestricted.
 var WalletLogins = map[string][]string{
 	KindStratum: {"getaddressinfo", "getblockcount", "getnewaddress", "getblocktemplate", "submitblock", "getbestblockhash"},
-	KindBlocks:  {"getaddressinfo", "getblockcount", "getblock", "gettransaction"},
-	KindPayout:  {"getaddressinfo", "getblockcount", "getblock", "gettransaction", "listtransactions", "getbalances", "sendmany"},
+	KindBlocks:  {"getaddressinfo", "getblockcount", "getblockchaininfo", "getnetworkinfo", "getblock", "getblockhash", "gettransaction"},
+	KindPayout:  {"getaddressinfo", "getblockcount", "getblockchaininfo", "getnetworkinfo", "getblock", "getblockhash", "gettransaction", "listtransactions", "getbalances", "sendmany"},
 	KindBackup:  {"backupwallet"},
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,14 +18,12 @@ type TrackOptions struct {
 	FeePercent    float64
 	Scheme        Scheme
 	UnitsPerCoin  int64
-	// OrphanDepth: a block off the main chain is orphaned once the main
-	// chain is this many blocks past its height (a shorter branch can
-	// still win a race for a block or two).
+	// OrphanDepth: a block is orphaned only on evidence: the wallet is
+	// synced and has peers, its main chain is this many blocks past the
+	// block's height, and holds another block at that height (a shorter
+	// branch can still win a race for a block or two, and a wallet that
+	// lags or is cut off knows nothing yet).
 	OrphanDepth int64
-	// LostAfter: a block no wallet knows is orphaned after this long (it
-	// was accepted by a wallet that lost it in a reorganisation before
-	// passing it on).
-	LostAfter time.Duration
 }
 
 // TrackResult counts what a run did.
@@ -41,50 +38,48 @@ type TrackResult struct {
 // orphaned (its shares stay for the next block's window).
 func TrackBlocks(ctx context.Context, db *pgxpool.Pool, w Wallet, o TrackOptions) (TrackResult, error) {
 	var res TrackResult
-	rows, err := db.Query(ctx, `SELECT id, height, hash, found_at FROM blocks WHERE coin = $1 AND status = 'pending' ORDER BY height, id`, o.Coin)
+	rows, err := db.Query(ctx, `SELECT id, height, hash FROM blocks WHERE coin = $1 AND status = 'pending' ORDER BY height, id`, o.Coin)
 	if err != nil {
 		return res, fmt.Errorf("read pending blocks: %w", err)
 	}
 	type pending struct {
 		id, height int64
 		hash       string
-		foundAt    time.Time
 	}
 	blocks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pending, error) {
 		var p pending
-		return p, r.Scan(&p.id, &p.height, &p.hash, &p.foundAt)
+		return p, r.Scan(&p.id, &p.height, &p.hash)
 	})
 	if err != nil {
 		return res, fmt.Errorf("read pending blocks: %w", err)
 	}
-	var tip int64
-	if err := w.Call(ctx, "getblockcount", nil, &tip); err != nil {
-		return res, fmt.Errorf("ask the wallet for its height: %w", err)
-	}
+	var view *chainView
 	for _, b := range blocks {
 		state, err := blockState(ctx, w, b.hash)
 		if err != nil {
 			return res, fmt.Errorf("block %d (%s): %w", b.height, b.hash, err)
 		}
+		if state.unknown || state.confirmations < 0 || state.category == "orphan" {
+			if view == nil {
+				if view, err = viewChain(ctx, w); err != nil {
+					return res, err
+				}
+			}
+			why, err := view.orphaned(ctx, w, b.height, b.hash, o.OrphanDepth)
+			if err != nil {
+				return res, fmt.Errorf("block %d (%s): %w", b.height, b.hash, err)
+			}
+			if why != "" {
+				if err := orphan(ctx, db, b.id, why); err != nil {
+					return res, err
+				}
+				res.Orphaned++
+				continue
+			}
+			res.Pending++
+			continue
+		}
 		switch {
-		case state.unknown:
-			if time.Since(b.foundAt) > o.LostAfter {
-				if err := orphan(ctx, db, b.id, "no wallet knows this block"); err != nil {
-					return res, err
-				}
-				res.Orphaned++
-				continue
-			}
-			res.Pending++
-		case state.confirmations < 0 || state.category == "orphan":
-			if tip >= b.height+o.OrphanDepth || state.category == "orphan" {
-				if err := orphan(ctx, db, b.id, "left behind by the main chain"); err != nil {
-					return res, err
-				}
-				res.Orphaned++
-				continue
-			}
-			res.Pending++
 		case state.confirmations >= o.Confirmations:
 			reward, err := Units(state.amount, o.UnitsPerCoin)
 			if err != nil {
@@ -113,6 +108,44 @@ func TrackBlocks(ctx context.Context, db *pgxpool.Pool, w Wallet, o TrackOptions
 		}
 	}
 	return res, nil
+}
+
+// chainView is what the wallet knows of the chain, asked once a run.
+type chainView struct {
+	tip, headers int64
+	ibd          bool
+	peers        int
+}
+
+func viewChain(ctx context.Context, w Wallet) (*chainView, error) {
+	var info chain.BlockchainInfo
+	if err := w.Call(ctx, "getblockchaininfo", nil, &info); err != nil {
+		return nil, fmt.Errorf("ask the wallet for its chain: %w", err)
+	}
+	var net struct {
+		Connections int `json:"connections"`
+	}
+	if err := w.Call(ctx, "getnetworkinfo", nil, &net); err != nil {
+		return nil, fmt.Errorf("ask the wallet for its peers: %w", err)
+	}
+	return &chainView{tip: info.Blocks, headers: info.Headers, ibd: info.InitialBlockDownload, peers: net.Connections}, nil
+}
+
+// orphaned is why the block at height with hash is orphaned, or "" while
+// there is no evidence that it is: a wallet that lags, downloads the
+// chain or has no peer may yet learn of it.
+func (v *chainView) orphaned(ctx context.Context, w Wallet, height int64, hash string, depth int64) (string, error) {
+	if v.ibd || v.headers > v.tip || v.peers == 0 || v.tip < height+max(depth, 1) {
+		return "", nil
+	}
+	var main string
+	if err := w.Call(ctx, "getblockhash", []any{height}, &main); err != nil {
+		return "", fmt.Errorf("getblockhash %d: %w", height, err)
+	}
+	if main == hash {
+		return "", nil
+	}
+	return fmt.Sprintf("height %d holds block %s in the main chain, %d blocks deep", height, main, v.tip-height+1), nil
 }
 
 func orphan(ctx context.Context, db *pgxpool.Pool, id int64, why string) error {

@@ -163,7 +163,7 @@ func (e *payEnv) creditedMiner() []string {
 func (e *payEnv) track() TrackResult {
 	res, err := TrackBlocks(context.Background(), e.db, e.pool, TrackOptions{
 		Coin: "ltc", Confirmations: 100, FeePercent: 1, Scheme: Scheme{Name: "pplns", Window: 2},
-		UnitsPerCoin: unitsPerCoin, OrphanDepth: 10, LostAfter: time.Hour,
+		UnitsPerCoin: unitsPerCoin, OrphanDepth: 10,
 	})
 	require.NoError(e.t, err)
 	return res

@@ -217,8 +217,8 @@ rpcauth={{ .rpcauth_backup }}
 # login (its probe's and the operator's) is not limited.
 rpcwhitelistdefault=0
 rpcwhitelist=pool-stratum:getaddressinfo,getblockcount,getnewaddress,getblocktemplate,submitblock,getbestblockhash
-rpcwhitelist=pool-blocks:getaddressinfo,getblockcount,getblock,gettransaction
-rpcwhitelist=pool-payout:getaddressinfo,getblockcount,getblock,gettransaction,listtransactions,getbalances,sendmany
+rpcwhitelist=pool-blocks:getaddressinfo,getblockcount,getblockchaininfo,getnetworkinfo,getblock,getblockhash,gettransaction
+rpcwhitelist=pool-payout:getaddressinfo,getblockcount,getblockchaininfo,getnetworkinfo,getblock,getblockhash,gettransaction,listtransactions,getbalances,sendmany
 rpcwhitelist=pool-backup:backupwallet
 [regtest]
 {{ range service "ltc-wallet-p2p|any" }}{{ if ne (printf "%s:%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
