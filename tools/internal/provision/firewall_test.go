@@ -116,6 +116,17 @@ func contains(list []int, v int) bool {
 // can only make an admitted connection look dropped, never the reverse,
 // and the admitted cases wait long).
 func dialFrom(t *testing.T, netns, src, dst string, expectAdmitted bool) error {
+	conn, err := connectFrom(t, netns, src, dst, expectAdmitted)
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	return nil
+}
+
+// connectFrom is dialFrom leaving the connection open, for the caller to
+// hold and close (src and dst may be IPv4 or IPv6).
+func connectFrom(t *testing.T, netns, src, dst string, expectAdmitted bool) (net.Conn, error) {
 	timeout := 2 * time.Second
 	if expectAdmitted {
 		timeout = time.Minute
@@ -124,17 +135,16 @@ func dialFrom(t *testing.T, netns, src, dst string, expectAdmitted bool) error {
 	var err error
 	inNetns(t, netns, func() {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: timeout}
-		conn, err = d.Dial("tcp4", dst)
+		conn, err = d.Dial("tcp", dst)
 	})
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return fmt.Errorf("dropped (no answer in %s)", timeout)
+			return nil, fmt.Errorf("dropped (no answer in %s)", timeout)
 		}
-		return err
+		return nil, err
 	}
-	conn.Close()
-	return nil
+	return conn, nil
 }
 
 // netnsPair is two network namespaces of the test's own joined by a veth
