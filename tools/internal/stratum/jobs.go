@@ -25,8 +25,10 @@ type Job struct {
 
 	notify []byte
 
-	mu   sync.Mutex
-	seen map[string]struct{} // shares already submitted, for duplicates
+	mu sync.Mutex
+	// seen holds the shares accepted on this job, for duplicates: only
+	// accepted ones, each of which took real work, never what was sent.
+	seen map[shareDigest]struct{}
 }
 
 // maxJobs is how many recent jobs stay valid for shares: a miner is
@@ -41,7 +43,7 @@ func newJob(seq uint64, w *chain.Work, wallet string, clean bool) *Job {
 		Wallet: wallet,
 		Clean:  clean,
 		Tip:    hex.EncodeToString(w.PrevHash[:]),
-		seen:   map[string]struct{}{},
+		seen:   map[shareDigest]struct{}{},
 
 		NetworkDifficulty: chain.TargetDifficulty(w.Target),
 	}
@@ -59,8 +61,18 @@ func newJob(seq uint64, w *chain.Work, wallet string, clean bool) *Job {
 	return j
 }
 
-// firstSeen records a share and reports whether it is new.
-func (j *Job) firstSeen(key string) bool {
+// accepted reports whether a share was accepted on this job already:
+// checked before the scrypt hash, so a resent share costs no hashing.
+func (j *Job) accepted(key shareDigest) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, dup := j.seen[key]
+	return dup
+}
+
+// accept records a share that met its difficulty, and reports whether it
+// is new.
+func (j *Job) accept(key shareDigest) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, dup := j.seen[key]; dup {

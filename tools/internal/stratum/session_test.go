@@ -54,13 +54,21 @@ func solve(t *testing.T, j *Job, extranonce1 string, extranonce2 uint32, difficu
 // lowNonce finds a nonce whose hash does NOT meet difficulty.
 func lowNonce(t *testing.T, j *Job, extranonce1 string, difficulty float64) []any {
 	t.Helper()
+	return lowShare(t, j, extranonce1, 9, difficulty)
+}
+
+// lowShare is lowNonce with a given extranonce2, for many distinct
+// shares that all fall short.
+func lowShare(t *testing.T, j *Job, extranonce1 string, extranonce2 uint32, difficulty float64) []any {
+	t.Helper()
 	en1, _ := hex.DecodeString(extranonce1)
-	en2b := []byte{0, 0, 0, 9}
+	en2 := fmt.Sprintf("%08x", extranonce2)
+	en2b, _ := hex.DecodeString(en2)
 	target := chain.TargetForDifficulty(difficulty)
 	for nonce := uint32(0); ; nonce++ {
 		header := j.Work.Header(append(append([]byte{}, en1...), en2b...), j.Work.CurTime, nonce, j.Work.Version)
 		if chain.HashValue(chain.ScryptHash(header)).Cmp(target) > 0 {
-			return []any{"", j.ID, "00000009", fmt.Sprintf("%08x", j.Work.CurTime), fmt.Sprintf("%08x", nonce)}
+			return []any{"", j.ID, en2, fmt.Sprintf("%08x", j.Work.CurTime), fmt.Sprintf("%08x", nonce)}
 		}
 	}
 }

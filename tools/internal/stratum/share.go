@@ -84,11 +84,9 @@ func (c *session) submit(req *Request) bool {
 	extranonce := make([]byte, 0, ExtranonceSize)
 	extranonce = append(append(extranonce, c.extranonce1...), extranonce2...)
 	header := job.Work.Header(extranonce, ntime, nonce, version)
-	key := shareKey(header)
-	if !job.firstSeen(key) {
-		c.srv.metrics.rejected.WithLabelValues("duplicate").Inc()
-		c.write(failure(req.ID, CodeDuplicate, "duplicate share"))
-		return c.misbehaved()
+	digest := digestOf(header)
+	if job.accepted(digest) {
+		return c.duplicate(req)
 	}
 	hash := chain.ScryptHash(header)
 	value := chain.HashValue(hash)
@@ -104,6 +102,12 @@ func (c *session) submit(req *Request) bool {
 		c.write(failure(req.ID, CodeLowDifficulty, "low difficulty share"))
 		return c.misbehaved()
 	}
+	// Remembered only now that it met its difficulty: what a miner
+	// sends costs it nothing, a share that counts costs it work.
+	if !job.accept(digest) {
+		return c.duplicate(req)
+	}
+	key := digest.String()
 	isBlock := status == jobCurrent && value.Cmp(job.Work.Target) <= 0 && c.srv.jobs.blockCandidate(job)
 	err = c.srv.sink.Add(ledger.Share{
 		Key: key, Coin: c.srv.cfg.Coin, Address: w.address, Worker: w.name,
@@ -137,14 +141,27 @@ func (c *session) submit(req *Request) bool {
 	return true
 }
 
-// shareKey identifies a share for good: the header's double SHA-256. The
-// header commits to the extranonces and the instance's coinbase tag, so
-// equal keys mean the same work submitted twice.
-func shareKey(header []byte) string {
-	first := sha256.Sum256(header)
-	second := sha256.Sum256(first[:])
-	return hex.EncodeToString(second[:])
+func (c *session) duplicate(req *Request) bool {
+	c.srv.metrics.rejected.WithLabelValues("duplicate").Inc()
+	c.write(failure(req.ID, CodeDuplicate, "duplicate share"))
+	return c.misbehaved()
 }
+
+// shareDigest identifies a share for good: the header's double SHA-256.
+// The header commits to the extranonces and the instance's coinbase tag,
+// so equal digests mean the same work submitted twice. Kept as 32 bytes
+// in a job's duplicate set, written as hex in the ledger.
+type shareDigest [32]byte
+
+func digestOf(header []byte) shareDigest {
+	first := sha256.Sum256(header)
+	return sha256.Sum256(first[:])
+}
+
+func (d shareDigest) String() string { return hex.EncodeToString(d[:]) }
+
+// shareKey is a share's key in the ledger.
+func shareKey(header []byte) string { return digestOf(header).String() }
 
 func parseDifficulty(s string) (float64, error) {
 	d, err := strconv.ParseFloat(s, 64)
