@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -29,9 +30,20 @@ type Metrics struct {
 	switches    prometheus.Counter
 	jobs        *prometheus.CounterVec
 
-	mu      sync.Mutex
-	workers map[string]*rateWindow
+	mu sync.Mutex
+	// series is the hashrate of each payout address with a series of
+	// its own, and of otherSeries.
+	series map[string]*rateWindow
 }
+
+// maxHashrateSeries bounds the hashrate series, "other" included: payout
+// addresses cost a miner nothing to make, and every series costs memory
+// here and in Prometheus for as long as it lives. A home pool has a
+// handful of addresses; past the bound, new ones count under "other"
+// until a series goes quiet for the whole window and frees its place.
+const maxHashrateSeries = 100
+
+const otherSeries = "other"
 
 // NewMetrics registers the figures with reg (none when nil, for tests
 // that run several servers).
@@ -44,12 +56,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		accepted:    prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_shares_accepted_total", Help: "Shares accepted."}),
 		rejected:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_shares_rejected_total", Help: "Shares rejected, by reason."}, []string{"reason"}),
 		blocks:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_blocks_total", Help: "Block candidates found, by outcome (accepted, rejected, invalid)."}, []string{"result"}),
-		hashrate:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stratum_worker_hashrate", Help: "Estimated hashes per second of each worker over the last 5 minutes."}, []string{"worker"}),
-		poolRate:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "stratum_pool_hashrate", Help: "Estimated hashes per second of all workers over the last 5 minutes."}),
-		wallet:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stratum_current_wallet", Help: "1 for the wallet work comes from now."}, []string{"wallet"}),
-		switches:    prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_wallet_switches_total", Help: "Times the server moved to another wallet."}),
-		jobs:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_jobs_total", Help: "Jobs sent to miners, by cause (block, refresh, switch)."}, []string{"cause"}),
-		workers:     map[string]*rateWindow{},
+		hashrate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stratum_address_hashrate", Help: "Estimated hashes per second of each payout address over the last 5 minutes; " +
+			fmt.Sprintf("past the first %d addresses, the rest together as %q.", maxHashrateSeries-1, otherSeries)}, []string{"address"}),
+		poolRate: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stratum_pool_hashrate", Help: "Estimated hashes per second of all workers over the last 5 minutes."}),
+		wallet:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stratum_current_wallet", Help: "1 for the wallet work comes from now."}, []string{"wallet"}),
+		switches: prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_wallet_switches_total", Help: "Times the server moved to another wallet."}),
+		jobs:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_jobs_total", Help: "Jobs sent to miners, by cause (block, refresh, switch)."}, []string{"cause"}),
+		series:   map[string]*rateWindow{},
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.refused, m.dropped, m.badMessages, m.accepted, m.rejected,
@@ -86,31 +99,39 @@ func (r *rateWindow) rate(now time.Time) float64 {
 	return sum * hashesPerDifficulty / hashrateWindow.Seconds()
 }
 
-func (m *Metrics) shareDone(worker string, difficulty float64, now time.Time) {
+// shareDone counts an accepted share towards its payout address's
+// hashrate. Worker names are never labels: a miner picks as many as it
+// likes.
+func (m *Metrics) shareDone(address string, difficulty float64, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w, ok := m.workers[worker]
+	w, ok := m.series[address]
 	if !ok {
-		w = &rateWindow{}
-		m.workers[worker] = w
+		if len(m.series) >= maxHashrateSeries-1 {
+			address = otherSeries
+		}
+		if w, ok = m.series[address]; !ok {
+			w = &rateWindow{}
+			m.series[address] = w
+		}
 	}
 	w.add(difficulty, now)
 }
 
-// updateHashrates refreshes the hashrate gauges and forgets workers that
-// sent nothing for the whole window.
+// updateHashrates refreshes the hashrate gauges and forgets addresses
+// that sent nothing for the whole window.
 func (m *Metrics) updateHashrates(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var pool float64
-	for name, w := range m.workers {
+	for address, w := range m.series {
 		r := w.rate(now)
 		if r == 0 {
-			delete(m.workers, name)
-			m.hashrate.DeleteLabelValues(name)
+			delete(m.series, address)
+			m.hashrate.DeleteLabelValues(address)
 			continue
 		}
-		m.hashrate.WithLabelValues(name).Set(r)
+		m.hashrate.WithLabelValues(address).Set(r)
 		pool += r
 	}
 	m.poolRate.Set(pool)

@@ -128,7 +128,7 @@ func (c *session) submit(req *Request) bool {
 		go c.srv.submitBlock(job, header, extranonce, w)
 	}
 	c.srv.metrics.accepted.Inc()
-	c.srv.metrics.shareDone(w.full, difficulty, now)
+	c.srv.metrics.shareDone(w.address, difficulty, now)
 	c.write(result(req.ID, true))
 
 	c.wmu.Lock()
