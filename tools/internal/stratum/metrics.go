@@ -17,18 +17,19 @@ const hashrateWindow = 5 * time.Minute
 
 // Metrics are the server's Prometheus figures.
 type Metrics struct {
-	connections prometheus.Gauge
-	refused     *prometheus.CounterVec
-	dropped     *prometheus.CounterVec
-	badMessages prometheus.Counter
-	accepted    prometheus.Counter
-	rejected    *prometheus.CounterVec
-	blocks      *prometheus.CounterVec
-	hashrate    *prometheus.GaugeVec
-	poolRate    prometheus.Gauge
-	wallet      *prometheus.GaugeVec
-	switches    prometheus.Counter
-	jobs        *prometheus.CounterVec
+	connections      prometheus.Gauge
+	refused          *prometheus.CounterVec
+	dropped          *prometheus.CounterVec
+	badMessages      prometheus.Counter
+	authorizeRefused *prometheus.CounterVec
+	accepted         prometheus.Counter
+	rejected         *prometheus.CounterVec
+	blocks           *prometheus.CounterVec
+	hashrate         *prometheus.GaugeVec
+	poolRate         prometheus.Gauge
+	wallet           *prometheus.GaugeVec
+	switches         prometheus.Counter
+	jobs             *prometheus.CounterVec
 
 	mu sync.Mutex
 	// series is the hashrate of each payout address with a series of
@@ -53,9 +54,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		refused:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_connections_refused_total", Help: "Connections refused at accept, by reason."}, []string{"reason"}),
 		dropped:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_connections_dropped_total", Help: "Connections the server ended, by reason."}, []string{"reason"}),
 		badMessages: prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_bad_messages_total", Help: "Messages refused as malformed, unknown or not allowed."}),
-		accepted:    prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_shares_accepted_total", Help: "Shares accepted."}),
-		rejected:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_shares_rejected_total", Help: "Shares rejected, by reason."}, []string{"reason"}),
-		blocks:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_blocks_total", Help: "Block candidates found, by outcome (accepted, rejected, invalid)."}, []string{"result"}),
+		authorizeRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_authorizations_refused_total", Help: "mining.authorize refused, by reason " +
+			"(not a payout address, name too long, name not printable, too many workers)."}, []string{"reason"}),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_shares_accepted_total", Help: "Shares accepted."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_shares_rejected_total", Help: "Shares rejected, by reason."}, []string{"reason"}),
+		blocks:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_blocks_total", Help: "Block candidates found, by outcome (accepted, rejected, invalid)."}, []string{"result"}),
 		hashrate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stratum_address_hashrate", Help: "Estimated hashes per second of each payout address over the last 5 minutes; " +
 			fmt.Sprintf("past the first %d addresses, the rest together as %q.", maxHashrateSeries-1, otherSeries)}, []string{"address"}),
 		poolRate: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stratum_pool_hashrate", Help: "Estimated hashes per second of all workers over the last 5 minutes."}),
@@ -65,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		series:   map[string]*rateWindow{},
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.refused, m.dropped, m.badMessages, m.accepted, m.rejected,
+		reg.MustRegister(m.connections, m.refused, m.dropped, m.badMessages, m.authorizeRefused, m.accepted, m.rejected,
 			m.blocks, m.hashrate, m.poolRate, m.wallet, m.switches, m.jobs)
 	}
 	return m

@@ -17,6 +17,11 @@ import (
 // a few hundred bytes. Anything longer is not a miner.
 const MaxLineBytes = 4096
 
+// MaxWorkerNameBytes bounds a worker's name, what follows the payout
+// address and its dot in mining.authorize. Names are kept per connection
+// and written with every share.
+const MaxWorkerNameBytes = 128
+
 // Stratum error codes, as every pool and miner since slush's reference
 // server uses them.
 const (

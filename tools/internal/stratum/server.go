@@ -38,6 +38,10 @@ type Config struct {
 
 	MaxConnections      int
 	MaxConnectionsPerIP int
+	// MaxWorkersPerConnection bounds the worker names one connection may
+	// authorize: a stratum proxy carries dozens of rigs on one, and
+	// every name is kept for as long as the connection lives.
+	MaxWorkersPerConnection int
 	// SubmitsPerSecond and SubmitBurst limit each connection's submits.
 	SubmitsPerSecond float64
 	SubmitBurst      int
@@ -60,17 +64,18 @@ func DefaultConfig() Config {
 			RetargetAfter:        30 * time.Second,
 			MaxSharesPerRetarget: 20,
 		},
-		HandshakeTimeout:    15 * time.Second,
-		IdleTimeout:         15 * time.Minute,
-		LineTimeout:         10 * time.Second,
-		WriteTimeout:        5 * time.Second,
-		MaxConnections:      20000,
-		MaxConnectionsPerIP: 0,
-		SubmitsPerSecond:    20,
-		SubmitBurst:         100,
-		MaxBadMessages:      10,
-		SwitchGrace:         30 * time.Second,
-		Log:                 slog.Default(),
+		HandshakeTimeout:        15 * time.Second,
+		IdleTimeout:             15 * time.Minute,
+		LineTimeout:             10 * time.Second,
+		WriteTimeout:            5 * time.Second,
+		MaxConnections:          20000,
+		MaxConnectionsPerIP:     0,
+		MaxWorkersPerConnection: 64,
+		SubmitsPerSecond:        20,
+		SubmitBurst:             100,
+		MaxBadMessages:          10,
+		SwitchGrace:             30 * time.Second,
+		Log:                     slog.Default(),
 	}
 }
 

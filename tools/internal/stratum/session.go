@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 )
@@ -232,17 +236,23 @@ func (c *session) authorize(req *Request) bool {
 	if err != nil {
 		return c.refuse(req, CodeOther, err.Error())
 	}
-	address, name, _ := strings.Cut(strings.TrimSpace(user), ".")
+	user = strings.TrimSpace(user)
+	address, name, _ := strings.Cut(user, ".")
 	if _, err := chain.OutputScript(address, c.srv.cfg.Network); err != nil {
-		c.srv.metrics.badMessages.Inc()
-		c.logOnce("bad address", "authorize refused: not a payout address", "worker", truncate(user, 100), "err", err)
-		c.write(failure(req.ID, CodeUnauthorized, "worker must be a "+c.srv.cfg.Network+" payout address[.name]: "+err.Error()))
-		return c.misbehaved()
+		return c.refuseWorker(req, "not a payout address", "worker must be a "+c.srv.cfg.Network+" payout address[.name]: "+err.Error(), "worker", truncate(user, 100), "err", err)
+	}
+	if err := checkWorkerName(name); err != "" {
+		return c.refuseWorker(req, err, fmt.Sprintf("worker name must be at most %d bytes of printable text", MaxWorkerNameBytes), "worker", truncate(strconv.Quote(user), 200))
+	}
+	if _, again := c.workers[user]; !again && len(c.workers) >= c.srv.cfg.MaxWorkersPerConnection {
+		return c.refuseWorker(req, "too many workers", fmt.Sprintf("at most %d workers on one connection: open another connection", c.srv.cfg.MaxWorkersPerConnection), "limit", c.srv.cfg.MaxWorkersPerConnection)
 	}
 	if c.workers == nil {
 		c.workers = map[string]worker{}
 	}
-	c.workers[user] = worker{full: user, address: address, name: truncate(name, 64)}
+	// Kept as sent (trimmed): the address and the name are both
+	// bounded now, and submits name the worker the same way.
+	c.workers[user] = worker{full: user, address: address, name: name}
 	c.write(result(req.ID, true))
 	// "d=64" in the password is how miners ask for a difficulty.
 	for _, field := range strings.Split(password, ",") {
@@ -253,6 +263,33 @@ func (c *session) authorize(req *Request) bool {
 		}
 	}
 	return true
+}
+
+// refuseWorker answers a refused mining.authorize (code 24) and counts it
+// as misbehaviour; why is its label in the metrics and its log line.
+func (c *session) refuseWorker(req *Request, why, message string, logArgs ...any) bool {
+	c.srv.metrics.badMessages.Inc()
+	c.srv.metrics.authorizeRefused.WithLabelValues(why).Inc()
+	c.logOnce(why, "authorize refused: "+why, logArgs...)
+	c.write(failure(req.ID, CodeUnauthorized, message))
+	return c.misbehaved()
+}
+
+// checkWorkerName says what is wrong with a worker's name, "" when
+// nothing: it goes into logs, metrics and the ledger's text columns.
+func checkWorkerName(name string) string {
+	if len(name) > MaxWorkerNameBytes {
+		return "name too long"
+	}
+	if !utf8.ValidString(name) {
+		return "name not printable"
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return "name not printable"
+		}
+	}
+	return ""
 }
 
 func (c *session) suggestDifficulty(req *Request) bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
@@ -38,7 +39,7 @@ func (c *session) submit(req *Request) bool {
 		}
 		params[i] = s
 	}
-	w, ok := c.workers[params[0]]
+	w, ok := c.workers[strings.TrimSpace(params[0])]
 	if !ok {
 		c.srv.metrics.rejected.WithLabelValues("unauthorized").Inc()
 		return c.refuse(req, CodeUnauthorized, "unauthorized worker")
