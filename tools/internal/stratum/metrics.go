@@ -19,6 +19,8 @@ const hashrateWindow = 5 * time.Minute
 type Metrics struct {
 	connections      prometheus.Gauge
 	refused          *prometheus.CounterVec
+	bans             prometheus.Counter
+	banned           prometheus.Gauge
 	dropped          *prometheus.CounterVec
 	badMessages      prometheus.Counter
 	authorizeRefused *prometheus.CounterVec
@@ -52,6 +54,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stratum_connections", Help: "Miners connected now."}),
 		refused:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_connections_refused_total", Help: "Connections refused at accept, by reason."}, []string{"reason"}),
+		bans:        prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_bans_total", Help: "Peers banned for misbehaviour (their connections dropped too often)."}),
+		banned:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "stratum_banned_peers", Help: "Peers (IPv4 addresses, IPv6 /64s) banned now."}),
 		dropped:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_connections_dropped_total", Help: "Connections the server ended, by reason."}, []string{"reason"}),
 		badMessages: prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_bad_messages_total", Help: "Messages refused as malformed, unknown or not allowed."}),
 		authorizeRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_authorizations_refused_total", Help: "mining.authorize refused, by reason " +
@@ -68,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		series:   map[string]*rateWindow{},
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.refused, m.dropped, m.badMessages, m.authorizeRefused, m.accepted, m.rejected,
+		reg.MustRegister(m.connections, m.refused, m.bans, m.banned, m.dropped, m.badMessages, m.authorizeRefused, m.accepted, m.rejected,
 			m.blocks, m.hashrate, m.poolRate, m.wallet, m.switches, m.jobs)
 	}
 	return m

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,18 @@ type Config struct {
 	// MaxBadMessages is how many malformed or refused messages a
 	// connection may send before it is dropped.
 	MaxBadMessages int
+	// A peer (an IPv4 address or an IPv6 /64) whose connections are
+	// dropped for misbehaviour (more than MaxBadMessages refused
+	// messages: garbage, invalid shares, refused workers; or a line
+	// over MaxLineBytes) BanAfterDrops times within BanWindow is banned
+	// for BanDuration: its new connections are closed at accept, unread.
+	// Its connections already open are left alone. 0 turns bans off.
+	BanAfterDrops int
+	BanWindow     time.Duration
+	BanDuration   time.Duration
+	// MaxBanEntries bounds the peers remembered for bans (about 100
+	// bytes each).
+	MaxBanEntries int
 	// SwitchGrace is how long shares on the previous wallet's tip count
 	// after a wallet switch.
 	SwitchGrace time.Duration
@@ -74,8 +87,16 @@ func DefaultConfig() Config {
 		SubmitsPerSecond:        20,
 		SubmitBurst:             100,
 		MaxBadMessages:          10,
-		SwitchGrace:             30 * time.Second,
-		Log:                     slog.Default(),
+		// An honest miner is never dropped for misbehaviour; three times
+		// in ten minutes is a script, or a rig so misconfigured that it
+		// only burdens the pool. Ten minutes makes a flood pointless and
+		// lets a rig fixed meanwhile back without the operator.
+		BanAfterDrops: 3,
+		BanWindow:     10 * time.Minute,
+		BanDuration:   10 * time.Minute,
+		MaxBanEntries: 10000,
+		SwitchGrace:   30 * time.Second,
+		Log:           slog.Default(),
 	}
 }
 
@@ -100,9 +121,11 @@ type Server struct {
 
 	extranonce atomic.Uint32
 
+	bans *banTable
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
-	perIP    map[string]int
+	perIP    map[netip.Prefix]int
 	closing  bool
 
 	// blockFound is told when a block was accepted, so the work source
@@ -122,7 +145,8 @@ func New(cfg Config, sink ShareSink, blocks BlockSubmitter, m *Metrics) *Server 
 	s := &Server{
 		cfg: cfg, sink: sink, blocks: blocks, metrics: m,
 		sessions:   map[*session]struct{}{},
-		perIP:      map[string]int{},
+		perIP:      map[netip.Prefix]int{},
+		bans:       newBanTable(cfg.BanAfterDrops, cfg.BanWindow, cfg.BanDuration, cfg.MaxBanEntries),
 		blockFound: make(chan struct{}, 1),
 	}
 	var seed [4]byte
@@ -181,7 +205,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 
 // admit registers a new connection, unless limits say no.
 func (s *Server) admit(conn net.Conn) (*session, string) {
-	ip := remoteIP(conn)
+	ip := peerOf(conn.RemoteAddr())
+	if s.bans.banned(ip, time.Now()) {
+		return nil, "banned"
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -218,12 +245,15 @@ func (s *Server) nextExtranonce1() []byte {
 	return b
 }
 
-func remoteIP(conn net.Conn) string {
-	host, _, err := net.SplitHostPort(conn.RemoteAddr().String())
-	if err != nil {
-		return conn.RemoteAddr().String()
+// droppedForMisbehaviour counts a connection of peer ended for what it
+// sent; enough of them ban the peer.
+func (s *Server) droppedForMisbehaviour(peer netip.Prefix) {
+	if !s.bans.dropped(peer, time.Now()) {
+		return
 	}
-	return host
+	s.metrics.bans.Inc()
+	s.cfg.Log.Warn("peer banned: its connections were dropped for misbehaviour too often",
+		"peer", peerString(peer), "drops", s.cfg.BanAfterDrops, "within", s.cfg.BanWindow, "for", s.cfg.BanDuration)
 }
 
 // Publish makes w the current work and sends it to every subscribed miner.
@@ -287,6 +317,7 @@ func (s *Server) tick(ctx context.Context) {
 		case now := <-t.C:
 			s.broadcast(func(sess *session) { sess.lookAtDifficulty(now) })
 			s.metrics.updateHashrates(now)
+			s.metrics.banned.Set(float64(s.bans.prune(now)))
 		}
 	}
 }

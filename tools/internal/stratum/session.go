@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -31,7 +32,7 @@ type worker struct {
 type session struct {
 	srv  *Server
 	conn net.Conn
-	ip   string
+	ip   netip.Prefix // the peer limits and bans count it under
 
 	extranonce1 []byte
 	subscribed  bool
@@ -59,7 +60,7 @@ type session struct {
 	logged      map[string]bool
 }
 
-func newSession(s *Server, conn net.Conn, ip string, extranonce1 []byte) *session {
+func newSession(s *Server, conn net.Conn, ip netip.Prefix, extranonce1 []byte) *session {
 	return &session{srv: s, conn: conn, ip: ip, extranonce1: extranonce1}
 }
 
@@ -128,6 +129,7 @@ func (c *session) endWith(err error) {
 	case errors.Is(err, errLineTooLong):
 		c.srv.metrics.dropped.WithLabelValues("line too long").Inc()
 		c.logOnce("line too long", "dropped: message longer than the limit", "limit", MaxLineBytes)
+		c.srv.droppedForMisbehaviour(c.ip)
 	case errors.As(err, &ne) && ne.Timeout():
 		reason := "idle"
 		if !c.authorized() {
@@ -192,6 +194,7 @@ func (c *session) misbehaved() bool {
 	if c.badMessages > c.srv.cfg.MaxBadMessages {
 		c.srv.metrics.dropped.WithLabelValues("too many bad messages").Inc()
 		c.logOnce("too many bad messages", "dropped: too many bad messages", "count", c.badMessages)
+		c.srv.droppedForMisbehaviour(c.ip)
 		return false
 	}
 	return true
