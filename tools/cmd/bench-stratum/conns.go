@@ -145,6 +145,7 @@ func startOurs(w *chain.Work, n int) (*ourServer, error) {
 	cfg.Coin, cfg.Network, cfg.Instance = "ltc", "regtest", "bench"
 	cfg.Vardiff.Start, cfg.Vardiff.Min, cfg.Vardiff.TargetInterval = shareDifficulty, shareDifficulty, 0
 	cfg.MaxConnections = n + 100
+	cfg.MaxConnectionsPerIP = 0             // every miner of the benchmark is on 127.0.0.1
 	cfg.HandshakeTimeout = 10 * time.Minute // one process opens them all
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := stratum.New(cfg, &countingSink{done: make(chan struct{})}, noBlocks{}, nil)

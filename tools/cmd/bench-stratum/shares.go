@@ -94,6 +94,7 @@ func sharesServer() error {
 	cfg.Vardiff.Start, cfg.Vardiff.Min, cfg.Vardiff.TargetInterval = shareDifficulty, shareDifficulty, 0
 	cfg.SubmitsPerSecond = 0
 	cfg.MaxBadMessages = math.MaxInt32
+	cfg.MaxConnectionsPerIP = 0 // every miner of the benchmark is on 127.0.0.1
 	cfg.HandshakeTimeout = time.Minute
 	cfg.IdleTimeout = time.Hour
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))

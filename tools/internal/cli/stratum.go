@@ -46,7 +46,12 @@ func stratumCommand() *cli.Command {
 			&cli.Float64Flag{Name: "max-difficulty", Value: def.Vardiff.Max, Usage: "highest share difficulty vardiff sets"},
 			&cli.IntFlag{Name: "target-share-seconds", Value: int(def.Vardiff.TargetInterval / time.Second), Usage: "vardiff aims at one share per miner this often"},
 			&cli.IntFlag{Name: "max-connections", Value: def.MaxConnections, Usage: "miners served at once"},
-			&cli.IntFlag{Name: "max-connections-per-ip", Value: def.MaxConnectionsPerIP, Usage: "miners from one address (0: no limit)"},
+			&cli.IntFlag{Name: "max-connections-per-ip", Value: def.MaxConnectionsPerIP, Usage: "miners from one address, or one IPv6 /64 (0: no limit)"},
+			&cli.IntFlag{Name: "memory-limit", EnvVars: []string{"NOMAD_MEMORY_LIMIT"}, Usage: "the task's memory limit in MiB, set by Nomad: --max-connections is lowered to what fits (0: unknown)"},
+			&cli.IntFlag{Name: "max-workers-per-connection", Value: def.MaxWorkersPerConnection, Usage: "worker names one connection may authorize"},
+			&cli.IntFlag{Name: "ban-after-drops", Value: def.BanAfterDrops, Usage: "ban an address whose connections are dropped for misbehaviour this often within --ban-window (0: no bans)"},
+			&cli.DurationFlag{Name: "ban-window", Value: def.BanWindow, Usage: "the window --ban-after-drops counts in"},
+			&cli.DurationFlag{Name: "ban-duration", Value: def.BanDuration, Usage: "how long a ban lasts"},
 			&cli.DurationFlag{Name: "drain", Value: 8 * time.Second, Usage: "how long miners get to leave on shutdown"},
 		),
 		Action: func(c *cli.Context) error {
@@ -73,6 +78,11 @@ func stratumCommand() *cli.Command {
 			cfg.Vardiff.RetargetAfter = 3 * cfg.Vardiff.TargetInterval
 			cfg.MaxConnections = c.Int("max-connections")
 			cfg.MaxConnectionsPerIP = c.Int("max-connections-per-ip")
+			cfg.MemoryLimitMiB = c.Int("memory-limit")
+			cfg.MaxWorkersPerConnection = c.Int("max-workers-per-connection")
+			cfg.BanAfterDrops = c.Int("ban-after-drops")
+			cfg.BanWindow = c.Duration("ban-window")
+			cfg.BanDuration = c.Duration("ban-duration")
 			o := stratum.RunOptions{
 				Config: cfg, Listen: c.String("listen"), MetricsListen: c.String("metrics-listen"),
 				WalletService: c.String("wallet-service"), Wallets: c.StringSlice("wallet"),

@@ -239,3 +239,26 @@ func counterValue(t testing.TB, c prometheus.Counter) float64 {
 	require.NoError(t, err)
 	return families[0].GetMetric()[0].GetCounter().GetValue()
 }
+
+// One address gets MaxConnectionsPerIP connections by default, enough
+// for the rigs of a few homes behind one router, and no more: thousands
+// of connections from one address once took what all miners share.
+func TestConnectionsPerPeerAreLimitedByDefault(t *testing.T) {
+	cfg := testConfig()
+	require.Equal(t, 32, cfg.MaxConnectionsPerIP, "the default")
+	h := startServer(t, cfg)
+	for i := 0; i < cfg.MaxConnectionsPerIP; i++ {
+		c := dialFrom(t, "127.0.0.1", h.addr)
+		require.Nil(t, c.call("mining.subscribe")["error"], "connection %d", i+1)
+	}
+	over := dialFrom(t, "127.0.0.1", h.addr)
+	_, _ = over.conn.Write([]byte(`{"id":1,"method":"mining.subscribe"}` + "\n"))
+	m, err := over.read()
+	require.Error(t, err, "connection %d from one address is closed, not answered: %v", cfg.MaxConnectionsPerIP+1, m)
+	assert.NotContains(t, err.Error(), "timeout")
+	assert.Equal(t, map[string]float64{"too many connections from one address": 1}, counts(t, h.srv.metrics.refused))
+
+	other := dialFrom(t, "127.0.0.2", h.addr)
+	assert.Nil(t, other.call("mining.subscribe")["error"], "another address")
+	assert.Equal(t, cfg.MaxConnectionsPerIP+1, h.srv.Connections())
+}

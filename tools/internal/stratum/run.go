@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -57,6 +59,12 @@ type RunOptions struct {
 // what it holds to the database.
 func Run(ctx context.Context, o RunOptions) error {
 	log := o.Config.Log
+	// Unless GOMEMLIMIT says otherwise, the collector keeps the heap
+	// within the task's memory (see goMemoryLimit).
+	if limit := o.Config.MemoryLimitMiB; limit > 0 && debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		debug.SetMemoryLimit(goMemoryLimit(limit))
+		log.Info("Go memory limit set within the task's", "go_memory_limit_mib", goMemoryLimit(limit)>>20, "memory_limit_mib", limit)
+	}
 	listener, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen for miners on %s: %w", o.Listen, err)

@@ -37,7 +37,14 @@ type Config struct {
 	LineTimeout      time.Duration
 	WriteTimeout     time.Duration
 
-	MaxConnections      int
+	// MaxConnections bounds the miners served at once; with
+	// MemoryLimitMiB it is lowered to what fits (see connectionsThatFit).
+	MaxConnections int
+	// MemoryLimitMiB is the task's memory limit (Nomad's
+	// NOMAD_MEMORY_LIMIT); 0 when not known.
+	MemoryLimitMiB int
+	// MaxConnectionsPerIP bounds the connections of one peer (an IPv4
+	// address or an IPv6 /64); 0 is no limit.
 	MaxConnectionsPerIP int
 	// MaxWorkersPerConnection bounds the worker names one connection may
 	// authorize: a stratum proxy carries dozens of rigs on one, and
@@ -77,12 +84,18 @@ func DefaultConfig() Config {
 			RetargetAfter:        30 * time.Second,
 			MaxSharesPerRetarget: 20,
 		},
-		HandshakeTimeout:        15 * time.Second,
-		IdleTimeout:             15 * time.Minute,
-		LineTimeout:             10 * time.Second,
-		WriteTimeout:            5 * time.Second,
-		MaxConnections:          20000,
-		MaxConnectionsPerIP:     0,
+		HandshakeTimeout: 15 * time.Second,
+		IdleTimeout:      15 * time.Minute,
+		LineTimeout:      10 * time.Second,
+		WriteTimeout:     5 * time.Second,
+		MaxConnections:   20000,
+		// Rigs behind one home router share its address, and so do all
+		// the rigs of the pool's own LAN when they reach it through the
+		// router's forwarded port (hairpin NAT); cgminer opens a backup
+		// connection too. 32 is several such homes' worth of rigs, and
+		// still lets no single address take more than a sliver of
+		// MaxConnections.
+		MaxConnectionsPerIP:     32,
 		MaxWorkersPerConnection: 64,
 		SubmitsPerSecond:        20,
 		SubmitBurst:             100,
@@ -142,6 +155,7 @@ func New(cfg Config, sink ShareSink, blocks BlockSubmitter, m *Metrics) *Server 
 	if m == nil {
 		m = NewMetrics(nil)
 	}
+	cfg.MaxConnections = capConnections(cfg)
 	s := &Server{
 		cfg: cfg, sink: sink, blocks: blocks, metrics: m,
 		sessions:   map[*session]struct{}{},
