@@ -53,6 +53,8 @@ func TestExitCodes(t *testing.T) {
 		{"garbage", []string{"validate", "../validate/testdata/invalid/binary-garbage.hcl"}, cli.ExitInvalid, "Not a text file", ""},
 		{"render invalid", []string{"render", "../validate/testdata/invalid/node-loss.hcl"}, cli.ExitInvalid, "Jobs do not survive the node failures asked for", ""},
 		{"unknown flag", []string{"validate", "--no-such-flag", prod}, cli.ExitInvalid, "flag provided but not defined", ""},
+		{"stratum without workers", []string{"stratum", "--coin", "ltc", "--listen", "x", "--metrics-listen", "y", "--credentials", "none", "--max-workers-per-connection", "0"}, cli.ExitInvalid, "--max-workers-per-connection must be at least 1", ""},
+		{"stratum memory limit not a number", []string{"stratum", "--coin", "ltc", "--listen", "x", "--metrics-listen", "y", "--credentials", "none", "--memory-limit", "lots"}, cli.ExitInvalid, "invalid value \"lots\" for flag -memory-limit", ""},
 		{"deploy invalid sends nothing", []string{"deploy", "--address", "http://127.0.0.1:1", "../validate/testdata/invalid/empty-file.hcl"}, cli.ExitInvalid, "Missing pool block", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

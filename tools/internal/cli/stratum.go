@@ -55,6 +55,9 @@ func stratumCommand() *cli.Command {
 			&cli.DurationFlag{Name: "drain", Value: 8 * time.Second, Usage: "how long miners get to leave on shutdown"},
 		),
 		Action: func(c *cli.Context) error {
+			if c.Int("max-workers-per-connection") < 1 {
+				return withCode(ExitInvalid, fmt.Errorf("--max-workers-per-connection must be at least 1"))
+			}
 			user, password, err := walletLogin(c)
 			if err != nil {
 				return err
