@@ -102,8 +102,8 @@ func DefaultConfig() Config {
 		MaxBadMessages:          10,
 		// An honest miner is never dropped for misbehaviour; three times
 		// in ten minutes is a script, or a rig so misconfigured that it
-		// only burdens the pool. Ten minutes makes a flood pointless and
-		// lets a rig fixed meanwhile back without the operator.
+		// only burdens the pool. Ten minutes makes a flood pointless, and
+		// a rig fixed meanwhile gets back in without the operator.
 		BanAfterDrops: 3,
 		BanWindow:     10 * time.Minute,
 		BanDuration:   10 * time.Minute,
