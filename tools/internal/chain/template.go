@@ -82,6 +82,15 @@ func IsDuplicate(err error) bool {
 	return errors.As(err, &r) && r.Reason == "duplicate"
 }
 
+// IsInconclusive reports whether err says the block is valid as far as the
+// daemon checked but not on its best chain: the tip moved (another block
+// at that height) while it was being solved or sent. Whether it is lost
+// is for the chain to decide.
+func IsInconclusive(err error) bool {
+	var r *BlockRejected
+	return errors.As(err, &r) && r.Reason == "inconclusive"
+}
+
 // SubmitBlock calls submitblock with a serialized block in hex. It returns
 // nil when the daemon accepted the block, *BlockRejected when it refused
 // it, and a call's *Error when the call failed (then whether the block

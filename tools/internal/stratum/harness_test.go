@@ -140,8 +140,17 @@ func (testLogWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 func startServer(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	h := &harness{sink: &fakeSink{}, blocks: &fakeSubmitter{}, done: make(chan struct{})}
-	h.srv = New(cfg, h.sink, h.blocks, nil)
+	blocks := &fakeSubmitter{}
+	h := startServerWith(t, cfg, blocks)
+	h.blocks = blocks
+	return h
+}
+
+// startServerWith is startServer with blocks going to submitter.
+func startServerWith(t *testing.T, cfg Config, submitter BlockSubmitter) *harness {
+	t.Helper()
+	h := &harness{sink: &fakeSink{}, done: make(chan struct{})}
+	h.srv = New(cfg, h.sink, submitter, nil)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	h.addr = l.Addr().String()

@@ -62,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"(not a payout address, name too long, name not printable, too many workers)."}, []string{"reason"}),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_shares_accepted_total", Help: "Shares accepted."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_shares_rejected_total", Help: "Shares rejected, by reason."}, []string{"reason"}),
-		blocks:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_blocks_total", Help: "Block candidates found, by outcome (accepted, rejected, invalid)."}, []string{"result"}),
+		blocks:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_blocks_total", Help: "Block candidates found, by outcome (accepted; inconclusive: kept off the best chain as the tip moved; rejected; invalid)."}, []string{"result"}),
 		hashrate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "stratum_address_hashrate", Help: "Estimated hashes per second of each payout address over the last 5 minutes; " +
 			fmt.Sprintf("past the first %d addresses, the rest together as %q.", maxHashrateSeries-1, otherSeries)}, []string{"address"}),
 		poolRate: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stratum_pool_hashrate", Help: "Estimated hashes per second of all workers over the last 5 minutes."}),

@@ -377,13 +377,23 @@ func (s *Server) submitBlock(j *Job, header, extranonce []byte, w worker) {
 	if err == nil {
 		s.jobs.solved(j.Tip)
 	}
-	if err != nil {
+	switch {
+	case chain.IsInconclusive(err):
+		// The tip moved while the block was solved or sent: the wallet
+		// keeps it off its best chain. It is recorded as found (pending);
+		// the block tracker orphans it once the chain has passed it, or
+		// credits it if its branch wins.
+		s.cfg.Log.Warn("block found as the chain moved on: kept, the chain decides (submitblock: inconclusive)",
+			"hash", hash, "height", j.Work.Height, "worker", w.full, "wallet", wallet)
+		s.metrics.blocks.WithLabelValues("inconclusive").Inc()
+	case err != nil:
 		s.cfg.Log.Error("block rejected", "hash", hash, "height", j.Work.Height, "worker", w.full, "err", err)
 		s.metrics.blocks.WithLabelValues("rejected").Inc()
 		return
+	default:
+		s.cfg.Log.Info("block found", "hash", hash, "height", j.Work.Height, "worker", w.full, "wallet", wallet)
+		s.metrics.blocks.WithLabelValues("accepted").Inc()
 	}
-	s.cfg.Log.Info("block found", "hash", hash, "height", j.Work.Height, "worker", w.full, "wallet", wallet)
-	s.metrics.blocks.WithLabelValues("accepted").Inc()
 	err = s.sink.AddBlock(ledger.Block{
 		Coin: s.cfg.Coin, Height: j.Work.Height, Hash: hash,
 		Address: w.address, Worker: w.name,

@@ -241,7 +241,11 @@ func (c *session) authorize(req *Request) bool {
 	}
 	user = strings.TrimSpace(user)
 	address, name, _ := strings.Cut(user, ".")
-	if _, err := chain.OutputScript(address, c.srv.cfg.Network); err != nil {
+	// Shares are credited to the address's one spelling: two spellings of
+	// one script (upper-case bech32, Bitcoin's P2SH version) would be two
+	// balances paying the same destination.
+	canonical, err := chain.CanonicalAddress(address, c.srv.cfg.Network)
+	if err != nil {
 		return c.refuseWorker(req, "not a payout address", "worker must be a "+c.srv.cfg.Network+" payout address[.name]: "+err.Error(), "worker", truncate(user, 100), "err", err)
 	}
 	if err := checkWorkerName(name); err != "" {
@@ -255,7 +259,7 @@ func (c *session) authorize(req *Request) bool {
 	}
 	// Kept as sent (trimmed): the address and the name are both
 	// bounded now, and submits name the worker the same way.
-	c.workers[user] = worker{full: user, address: address, name: name}
+	c.workers[user] = worker{full: user, address: canonical, name: name}
 	c.write(result(req.ID, true))
 	// "d=64" in the password is how miners ask for a difficulty.
 	for _, field := range strings.Split(password, ",") {

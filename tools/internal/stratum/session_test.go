@@ -445,3 +445,27 @@ func TestPanicEndsOnlyItsConnection(t *testing.T) {
 	assert.Equal(t, true, res["result"], "the other miner's share: %v", res["error"])
 	require.Eventually(t, func() bool { return h.srv.Connections() == 1 }, 10*time.Second, time.Millisecond, "the server forgets the ended connection")
 }
+
+// A payout address is credited under its one spelling, however the miner
+// wrote it: an upper-case bech32 address and its lower-case form are one
+// balance, not two the wallet would refuse to pay in one sendmany.
+func TestSharesAreCreditedToTheCanonicalAddress(t *testing.T) {
+	for _, tc := range []struct{ name, sent, credited string }{
+		{"lower-case bech32", "rltc1qw508d6qejxtdg4y5r3zarvary0c5xw7k693xs3", "rltc1qw508d6qejxtdg4y5r3zarvary0c5xw7k693xs3"},
+		{"upper-case bech32", "RLTC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7K693XS3", "rltc1qw508d6qejxtdg4y5r3zarvary0c5xw7k693xs3"},
+		{"P2SH with Bitcoin's version", "2N3vVYSK5XRgVSGWy21PnsRmBUywSQNdCsf", "QXHFfTBKYXjaaTH1e7Rox8CcdNPGHVhM59"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startServer(t, testConfig())
+			j := h.srv.Publish(work(t, tipA, hardBits), "w1", true)
+			c, en1 := subscribed(t, h, tc.sent+".rig")
+			res := c.call("mining.submit", withWorker(solve(t, j, en1, 1, 0.001), tc.sent+".rig")...)
+			require.Equal(t, true, res["result"], "%v", res["error"])
+			require.Eventually(t, func() bool { shares, _ := h.sink.count(); return shares == 1 }, 10*time.Second, 10*time.Millisecond)
+			h.sink.mu.Lock()
+			defer h.sink.mu.Unlock()
+			assert.Equal(t, tc.credited, h.sink.shares[0].Address)
+			assert.Equal(t, "rig", h.sink.shares[0].Worker)
+		})
+	}
+}

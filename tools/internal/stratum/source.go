@@ -228,12 +228,20 @@ func (s *Source) SubmitBlock(ctx context.Context, blockHex string) (string, erro
 		}()
 	}
 	var failures []string
+	var inconclusive *answer
 	for range targets {
 		a := <-answers
 		if a.err == nil {
 			return a.wallet, nil
 		}
+		if chain.IsInconclusive(a.err) && inconclusive == nil {
+			inconclusive = &a
+		}
 		failures = append(failures, a.wallet+": "+a.err.Error())
+	}
+	if inconclusive != nil {
+		// A wallet has the block, off its best chain: not a rejection.
+		return inconclusive.wallet, inconclusive.err
 	}
 	return "", errors.New(strings.Join(failures, "; "))
 }
