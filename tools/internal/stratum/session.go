@@ -259,6 +259,9 @@ func (c *session) authorize(req *Request) bool {
 	}
 	// Kept as sent (trimmed): the address and the name are both
 	// bounded now, and submits name the worker the same way.
+	if canonical == address {
+		canonical = address // shares user's memory: no copy per worker
+	}
 	c.workers[user] = worker{full: user, address: canonical, name: name}
 	c.write(result(req.ID, true))
 	// "d=64" in the password is how miners ask for a difficulty.
