@@ -30,13 +30,22 @@ type Source struct {
 	RPCTimeout time.Duration
 	// Avoid is how long a wallet that failed a call is passed over.
 	Avoid time.Duration
-	Log   *slog.Logger
+	// NoLongPoll leaves new blocks to the Poll alone: no BIP 22 long poll
+	// holds one of the wallet's RPC threads (longpoll.go).
+	NoLongPoll bool
+	Log        *slog.Logger
 
 	mu      sync.Mutex
 	current string
 	tip     string
-	avoid   map[string]time.Time
-	noneLog bool
+	// height and longPollID are those of the last template published:
+	// the long poll waits on that id and its answer is judged against
+	// that height.
+	height     int64
+	longPollID string
+	avoid      map[string]time.Time
+	noneLog    bool
+	lp         longPoller
 }
 
 // Current is the wallet work comes from now.
@@ -46,17 +55,22 @@ func (s *Source) Current() string {
 	return s.current
 }
 
-// Run keeps the server's work current until ctx ends.
+// Run keeps the server's work current until ctx ends: a new block found
+// elsewhere comes by the long poll the moment the wallet has it, or by the
+// Poll when the wallet does not long-poll.
 func (s *Source) Run(ctx context.Context) error {
 	if s.avoid == nil {
 		s.avoid = map[string]time.Time{}
 	}
 	poll := time.NewTicker(s.Poll)
 	defer poll.Stop()
+	longPolled := make(chan longPollResult)
+	defer s.stopLongPoll()
 	refreshAt := time.Time{}
 	for ctx.Err() == nil {
 		wallet := s.choose(ctx)
 		if wallet == "" {
+			s.stopLongPoll()
 			s.wait(ctx, time.Second)
 			continue
 		}
@@ -67,12 +81,18 @@ func (s *Source) Run(ctx context.Context) error {
 			}
 			refreshAt = time.Now().Add(s.Refresh)
 		}
+		retry := s.longPoll(ctx, wallet, longPolled)
 		select {
 		case <-ctx.Done():
 		case <-poll.C:
 		case <-s.Server.BlockFound():
 			refreshAt = time.Time{}
 		case <-s.Wallets.Changed():
+		case <-retry:
+		case r := <-longPolled:
+			if s.longPollAnswered(ctx, r) {
+				refreshAt = time.Now().Add(s.Refresh)
+			}
 		}
 	}
 	return nil
@@ -175,6 +195,12 @@ func (s *Source) fetch(ctx context.Context, wallet string) error {
 	if err != nil {
 		return fmt.Errorf("getblocktemplate: %w", err)
 	}
+	return s.publish(t, wallet)
+}
+
+// publish makes a template of the wallet the current job; a new tip makes
+// it clean.
+func (s *Source) publish(t *chain.Template, wallet string) error {
 	w, err := chain.NewWork(t, s.PayoutScript, s.CoinbaseTag, ExtranonceSize)
 	if err != nil {
 		return fmt.Errorf("work from the template of height %d: %w", t.Height, err)
@@ -188,7 +214,7 @@ func (s *Source) fetch(ctx context.Context, wallet string) error {
 	if clean {
 		cause = "block"
 	}
-	s.tip = t.PreviousBlockHash
+	s.tip, s.height, s.longPollID = t.PreviousBlockHash, t.Height, t.LongPollID
 	s.mu.Unlock()
 	s.Server.Publish(w, wallet, clean)
 	s.Server.metrics.JobSent(cause)
