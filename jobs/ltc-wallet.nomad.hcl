@@ -180,6 +180,7 @@ job "ltc-wallet" {
           "-rpcallowip=192.168.1.0/24",
           "-dbcache=100",
           "-maxconnections=16",
+          "-rpcthreads=8",
           "-upnp=0",
           "-listenonion=0",
           "-wallet=pool",

@@ -66,6 +66,19 @@ func walletKillTimeout(network string) time.Duration {
 	return 45 * time.Second
 }
 
+// walletRPCThreads is how many RPC calls the daemon works on at once. Each
+// stratum instance keeps a long poll (getblocktemplate, BIP 22) waiting in
+// the wallet it works from, holding one thread until the tip moves; and
+// litecoind keeps holding it after the caller left (a stratum restart, a
+// switch to another wallet) until then. Beside the default 4 threads for
+// the short calls of the probe, the stratum servers' polls and blocks,
+// payouts, block tracking and backups, there is room for every instance's
+// long poll and one left behind by each; otherwise those short calls
+// queue behind the long polls and the probe's check times out.
+func walletRPCThreads(stratumInstances int) int {
+	return 4 + 2*stratumInstances
+}
+
 // configSection is the daemon's name for a network in its config file;
 // peer settings only count inside their network's section.
 var configSection = map[string]string{"mainnet": "main", "testnet": "test", "regtest": "regtest"}
@@ -109,6 +122,7 @@ func (b builder) wallet(coin *config.Coin) *Job {
 	args = append(args,
 		fmt.Sprintf("-dbcache=%d", w.DBCacheMB),
 		fmt.Sprintf("-maxconnections=%d", w.MaxConnections),
+		fmt.Sprintf("-rpcthreads=%d", walletRPCThreads(coin.Stratum.Instances)),
 		"-upnp=0",
 		"-listenonion=0",
 		// The pool's wallet is loaded by the daemon itself at every start,

@@ -183,6 +183,7 @@ job "ltc-wallet" {
           "-rpcallowip=127.0.0.0/8",
           "-dbcache=16",
           "-maxconnections=16",
+          "-rpcthreads=6",
           "-upnp=0",
           "-listenonion=0",
           "-wallet=pool",
