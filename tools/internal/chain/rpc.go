@@ -129,8 +129,20 @@ type response struct {
 }
 
 // maxAnswer bounds what a call reads: the answers used here are small, and
-// a runaway or hostile answer must not eat the probe's memory.
-const maxAnswer = 4 << 20
+// a runaway or hostile answer must not eat the probe's memory. A block
+// template is the exception: a full block is 4 MB, 8 MB as hex, with the
+// template's fields for each transaction and the MWEB extension beside it.
+const (
+	maxAnswer         = 4 << 20
+	maxTemplateAnswer = 32 << 20
+)
+
+func answerLimit(method string) int {
+	if method == "getblocktemplate" {
+		return maxTemplateAnswer
+	}
+	return maxAnswer
+}
 
 // Call invokes method with params and decodes the result into result
 // (which may be nil). ctx bounds the whole call.
@@ -153,12 +165,13 @@ func (c *Client) Call(ctx context.Context, method string, params []any, result a
 		return classify(ctx, method, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	limit := answerLimit(method)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		return classify(ctx, method, err)
 	}
-	if len(data) > maxAnswer {
-		return &Error{Kind: Garbage, Method: method, Message: fmt.Sprintf("answer larger than %d bytes", maxAnswer)}
+	if len(data) > limit {
+		return &Error{Kind: Garbage, Method: method, Message: fmt.Sprintf("answer larger than %d bytes", limit)}
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		return &Error{Kind: Auth, Method: method, Code: resp.StatusCode, Message: "credentials refused"}

@@ -110,6 +110,22 @@ func TestGarbageAnswers(t *testing.T) {
 	}
 }
 
+// A block template of a full block (8 MB of hex) is read; any other answer
+// that large is garbage.
+func TestLargeAnswers(t *testing.T) {
+	big := `{"result":"` + strings.Repeat("ab", 5<<20) + `","error":null,"id":1}`
+	ctx, cancel := short(t)
+	defer cancel()
+	var s string
+	require.NoError(t, fakeDaemon(t, 200, big).Call(ctx, "getblocktemplate", nil, &s))
+	assert.Len(t, s, 10<<20)
+	err := fakeDaemon(t, 200, big).Call(ctx, "getblock", nil, &s)
+	assert.Equal(t, chain.Garbage, chain.KindOf(err), "%v", err)
+	huge := `{"result":"` + strings.Repeat("ab", 17<<20) + `","error":null,"id":1}`
+	err = fakeDaemon(t, 200, huge).Call(ctx, "getblocktemplate", nil, &s)
+	assert.Equal(t, chain.Garbage, chain.KindOf(err), "%v", err)
+}
+
 func TestReadCredentials(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good")
