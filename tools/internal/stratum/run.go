@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -97,8 +98,19 @@ func Run(ctx context.Context, o RunOptions) error {
 		go cw.Run(ctx, log.Warn)
 		finder = cw
 	}
+	// One client per wallet, so that its connections are reused: the tip
+	// is polled twice a second and a client holds its own transport.
+	var clientsMu sync.Mutex
+	clients := map[string]*chain.Client{}
 	dial := func(hostport string) *chain.Client {
-		return chain.NewClient(hostport, o.WalletUser, o.WalletPassword)
+		clientsMu.Lock()
+		defer clientsMu.Unlock()
+		c, ok := clients[hostport]
+		if !ok {
+			c = chain.NewClient(hostport, o.WalletUser, o.WalletPassword)
+			clients[hostport] = c
+		}
+		return c
 	}
 
 	address, err := poolAddress(ctx, o, finder, dial)
