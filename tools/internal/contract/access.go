@@ -216,8 +216,7 @@ const Namespace = "default"
 
 // NomadDeploy returns the operator's Nomad grants: register, plan, watch,
 // revert and force the pool's jobs, write their variables, mount their
-// volumes, read nodes and the agent. No ACLs, no node or agent writes, no
-// operator.
+// volumes, read nodes. No ACLs, no node writes, no agent, no operator.
 func (p Pool) NomadDeploy() NomadDeploy {
 	d := NomadDeploy{
 		Capabilities: []string{"list-jobs", "read-job", "submit-job", "dispatch-job", "read-logs", "alloc-lifecycle"},
@@ -287,9 +286,7 @@ func (d NomadDeploy) Accesses() []NomadAccess {
 	for _, v := range d.Volumes {
 		out = append(out, NomadAccess{NomadHostVolume, v, "mount-readwrite", "registering a job that mounts it"})
 	}
-	return append(out,
-		NomadAccess{NomadNode, "", Read, "deploy and status read the nodes"},
-		NomadAccess{NomadAgent, "", Read, "deploy reads the agent's settings"})
+	return append(out, NomadAccess{NomadNode, "", Read, "deploy and status read the nodes"})
 }
 
 // Operator commands, with what each needs of the deploy tokens.

@@ -33,7 +33,7 @@ func NomadPolicy(d NomadDeploy) []byte {
 	b := f.Body()
 	comment(b, DeployPolicy+": register, plan, watch, revert and force the pool's jobs,\n"+
 		"write their variables, mount their host volumes, read nodes; nothing else\n"+
-		"(no ACLs, no agent or node writes, no operator).")
+		"(no ACLs, no node writes, no agent, no operator).")
 	ns := b.AppendNewBlock("namespace", []string{Namespace}).Body()
 	ns.SetAttributeValue("capabilities", strings_(d.Capabilities))
 	vars := ns.AppendNewBlock("variables", nil).Body()
@@ -44,8 +44,8 @@ func NomadPolicy(d NomadDeploy) []byte {
 		comment(b, "Registering a job that mounts "+v+" read-write needs this.")
 		b.AppendNewBlock("host_volume", []string{v}).Body().SetAttributeValue("capabilities", strings_([]string{"mount-readwrite"}))
 	}
+	comment(b, "deploy and status read the nodes (placement, volumes, readiness).")
 	b.AppendNewBlock("node", nil).Body().SetAttributeValue("policy", cty.StringVal(Read))
-	b.AppendNewBlock("agent", nil).Body().SetAttributeValue("policy", cty.StringVal(Read))
 	return hclwrite.Format(f.Bytes())
 }
 

@@ -1,6 +1,6 @@
 # poolctl-deploy: register, plan, watch, revert and force the pool's jobs,
 # write their variables, mount their host volumes, read nodes; nothing else
-# (no ACLs, no agent or node writes, no operator).
+# (no ACLs, no node writes, no agent, no operator).
 namespace "default" {
   capabilities = ["list-jobs", "read-job", "submit-job", "dispatch-job", "read-logs", "alloc-lifecycle"]
   variables {
@@ -38,9 +38,7 @@ host_volume "ltc-chain" {
 host_volume "pool-data" {
   capabilities = ["mount-readwrite"]
 }
+# deploy and status read the nodes (placement, volumes, readiness).
 node {
-  policy = "read"
-}
-agent {
   policy = "read"
 }
