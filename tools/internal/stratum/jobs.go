@@ -24,6 +24,10 @@ type Job struct {
 	NetworkDifficulty float64
 
 	notify []byte
+	// resend is notify with clean_jobs false: the same job sent again to
+	// one miner (after its difficulty changed) must not make it drop the
+	// work it has under way.
+	resend []byte
 
 	mu sync.Mutex
 	// seen holds the shares accepted on this job, for duplicates: only
@@ -47,7 +51,7 @@ func newJob(seq uint64, w *chain.Work, wallet string, clean bool) *Job {
 
 		NetworkDifficulty: chain.TargetDifficulty(w.Target),
 	}
-	j.notify = notification("mining.notify",
+	params := []any{
 		j.ID,
 		chain.StratumPrevHash(w),
 		hex.EncodeToString(w.Coinb1),
@@ -56,8 +60,12 @@ func newJob(seq uint64, w *chain.Work, wallet string, clean bool) *Job {
 		chain.HexUint32(w.Version),
 		chain.HexUint32(w.Bits),
 		chain.HexUint32(w.CurTime),
-		clean,
-	)
+	}
+	j.notify = notification("mining.notify", append(params, clean)...)
+	j.resend = j.notify
+	if clean {
+		j.resend = notification("mining.notify", append(params, false)...)
+	}
 	return j
 }
 

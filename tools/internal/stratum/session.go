@@ -330,7 +330,7 @@ func (c *session) setDifficulty(d float64) {
 	c.writeLocked(msg)
 	c.wmu.Unlock()
 	if j := c.srv.jobs.latest(); j != nil && c.subscribed {
-		c.sendJob(j)
+		c.sendJobAgain(j)
 	}
 }
 
@@ -356,6 +356,18 @@ func (c *session) sendJob(j *Job) {
 	}
 	c.lastJobSent = j.Seq
 	c.writeLocked(j.notify)
+}
+
+// sendJobAgain sends the current job once more, which is when miners take
+// up a new difficulty, without clean_jobs: the miner keeps the work it has.
+func (c *session) sendJobAgain(j *Job) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.difficulty == 0 || c.dead {
+		return
+	}
+	c.lastJobSent = j.Seq
+	c.writeLocked(j.resend)
 }
 
 // push writes a message now, after any held answers.

@@ -469,3 +469,25 @@ func TestSharesAreCreditedToTheCanonicalAddress(t *testing.T) {
 		})
 	}
 }
+
+// A new difficulty comes with the current job sent again, without
+// clean_jobs: the miner keeps the work it has under way. A new block's job
+// is clean.
+func TestNewDifficultyResendsTheJobNotClean(t *testing.T) {
+	h := startServer(t, testConfig())
+	j := h.srv.Publish(work(t, tipA, hardBits), "w1", true)
+	c := dial(t, h.addr)
+	c.call("mining.subscribe")
+	first := c.notification("mining.notify")["params"].([]any)
+	assert.Equal(t, j.ID, first[0])
+	assert.Equal(t, true, first[8], "the first job a miner gets is clean")
+	require.Equal(t, true, c.call("mining.authorize", regtestAddress, "x")["result"])
+	require.Equal(t, true, c.call("mining.suggest_difficulty", 0.25)["result"])
+	c.notification("mining.set_difficulty")
+	again := c.notification("mining.notify")["params"].([]any)
+	assert.Equal(t, j.ID, again[0], "the same job")
+	assert.Equal(t, false, again[8], "sent again, not clean")
+	h.srv.Publish(work(t, tipB, hardBits), "w1", true)
+	next := c.notification("mining.notify")["params"].([]any)
+	assert.Equal(t, true, next[8], "a new block's job is clean")
+}
