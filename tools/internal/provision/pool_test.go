@@ -56,6 +56,8 @@ func testPool(t *testing.T, c *testCluster, lan string) string {
 		// Two wallets, on the two nodes with chain data, peered through
 		// Consul: a regtest wallet without a peer serves no work (-9).
 		{"host_volume \"ltc-chain\" {\n    nodes = 1", "host_volume \"ltc-chain\" {\n    nodes = 2"},
+		// Two stratum servers, on two nodes, as in production.
+		{"# A static port: one instance per node.\n    instances = 1", "# A static port: one instance per node.\n    instances = 2"},
 	} {
 		require.Contains(t, out, r[0])
 		out = strings.Replace(out, r[0], r[1], 1)
@@ -153,7 +155,7 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 	}
 
 	var accepted atomic.Int64
-	if !t.Run("a miner mines through a node's stratum address", func(t *testing.T) {
+	if !t.Run("a miner mines through each stratum server's node address", func(t *testing.T) {
 		defer func() {
 			if t.Failed() {
 				logTasks(t, nomad, "ltc-stratum", "stratum")
@@ -161,28 +163,55 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 				logTasks(t, nomad, "ltc-wallet", "daemon")
 			}
 		}()
-		stratumAddr := healthyAddr(t, consul, contract.StratumService("ltc"))
-		host, _, _ := net.SplitHostPort(stratumAddr)
-		require.NotEqual(t, "127.0.0.1", host, "the stratum server listens on its node's address")
-		m := miner.New(miner.Options{
-			Addr: stratumAddr, User: provMinerAddress + ".prov", Password: "x", Threads: 1,
-			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-			OnEvent: func(e miner.Event) {
-				if e.Kind == "accepted" {
-					accepted.Add(1)
-				}
-			},
+		healthyAddr(t, consul, contract.StratumService("ltc"))
+		var servers []string
+		waitFor(t, 5*time.Minute, "both stratum servers passing", func() bool {
+			entries, _, err := consul.Health().Service(contract.StratumService("ltc"), "", true, nil)
+			if err != nil || len(entries) != 2 {
+				return false
+			}
+			servers = nil
+			for _, e := range entries {
+				servers = append(servers, net.JoinHostPort(e.Service.Address, fmt.Sprint(e.Service.Port)))
+			}
+			return true
 		})
-		mineCtx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); _ = m.Run(mineCtx) }()
-		defer func() { stop(); <-done }()
+		require.NotEqual(t, servers[0], servers[1], "two servers, two node addresses")
 		db := c.database(t, nomad, consul)
-		waitFor(t, 5*time.Minute, "two blocks found by the pool", func() bool {
-			var blocks int
-			err := db.QueryRow(ctx, `SELECT count(*) FROM blocks`).Scan(&blocks)
-			return err == nil && blocks >= 2 && accepted.Load() >= 5
-		})
+		blocks := func() int {
+			var n int
+			require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM blocks`).Scan(&n))
+			return n
+		}
+		// Through each server in turn. Both pay the one pool address they
+		// agreed on through Consul: the payout below credits every block
+		// through the wallet that holds its key, and fails on a coinbase
+		// that wallet does not know.
+		for i, addr := range servers {
+			host, _, _ := net.SplitHostPort(addr)
+			require.NotEqual(t, "127.0.0.1", host, "the stratum server listens on its node's address")
+			var here atomic.Int64
+			m := miner.New(miner.Options{
+				Addr: addr, User: provMinerAddress + ".prov", Password: "x", Threads: 1,
+				Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+				OnEvent: func(e miner.Event) {
+					if e.Kind == "accepted" {
+						accepted.Add(1)
+						here.Add(1)
+					}
+				},
+			})
+			mineCtx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); _ = m.Run(mineCtx) }()
+			want := blocks() + 1
+			waitFor(t, 5*time.Minute, fmt.Sprintf("a block found through %s", addr), func() bool {
+				return blocks() >= want && here.Load() >= 3
+			})
+			stop()
+			<-done
+			t.Logf("server %d (%s): %d shares accepted", i+1, addr, here.Load())
+		}
 	}) {
 		return
 	}
