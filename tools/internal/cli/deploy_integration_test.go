@@ -114,6 +114,10 @@ func TestDeployDevExample(t *testing.T) {
 		checkWalletLogins(t, c)
 	})
 
+	t.Run("a flood of hostile input leaves the stratum server serving", func(t *testing.T) {
+		floodTheDevPool(t, c)
+	})
+
 	t.Run("a miner mines through the pool while its wallet is frozen and killed", func(t *testing.T) {
 		mineThroughWalletFailures(t, c)
 	})
