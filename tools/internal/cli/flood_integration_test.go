@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -114,21 +115,42 @@ func floodTheDevPool(t *testing.T, c *cluster.Cluster) {
 			}
 		})
 	}
-	// Thousands of workers on one connection.
+	// Thousands of workers on one connection. However the server ends it
+	// (refused workers, then too many bad messages; or dropped for not
+	// reading its answers fast enough), it authorizes at most its limit.
+	var authorized, answered atomic.Int64
 	attack("127.0.2.1", func(dial func() (net.Conn, error)) {
 		conn, err := dial()
 		if err != nil {
 			return
 		}
 		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-		go func() { _, _ = io.Copy(io.Discard, conn) }()
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			sc := bufio.NewScanner(conn)
+			for sc.Scan() {
+				var answer struct {
+					ID     int `json:"id"`
+					Result any `json:"result"`
+				}
+				if json.Unmarshal(sc.Bytes(), &answer) != nil || answer.ID < 2 {
+					continue // the subscribe's answer, notifications
+				}
+				answered.Add(1)
+				if answer.Result == true {
+					authorized.Add(1)
+				}
+			}
+		}()
 		bw := bufio.NewWriter(conn)
 		fmt.Fprintln(bw, `{"id":1,"method":"mining.subscribe","params":[]}`)
 		for n := 0; n < 20000; n++ {
 			fmt.Fprintf(bw, `{"id":%d,"method":"mining.authorize","params":["%s.w%d","x"]}`+"\n", n+2, minerAddress, n)
 		}
 		_ = bw.Flush()
+		<-read // until the server ends the connection (or the deadline)
 	})
 	// Thousands of connections from one address, held open.
 	var held atomic.Int64
@@ -173,7 +195,9 @@ func floodTheDevPool(t *testing.T, c *cluster.Cluster) {
 	metrics := metricValues(t, metricsAddr)
 	t.Logf("stratum metrics after the flood: %v", metrics)
 	require.Positive(t, metrics["stratum_bans_total"], "attackers were banned")
-	require.Positive(t, metrics[`stratum_authorizations_refused_total{reason="too many workers"}`], "workers beyond the limit were refused")
+	t.Logf("20,000 authorizations on one connection: %d answered, %d authorized", answered.Load(), authorized.Load())
+	require.LessOrEqual(t, authorized.Load(), int64(64), "workers one connection may authorize")
+	require.Less(t, answered.Load(), int64(20000), "the server ended the connection before answering everything")
 	require.Positive(t, metrics["stratum_bad_messages_total"], "hostile messages were counted")
 	require.GreaterOrEqual(t, metrics[`stratum_connections_refused_total{reason="too many connections from one address"}`], 1000.0,
 		"the one address's connections beyond the limit (32) were refused")
