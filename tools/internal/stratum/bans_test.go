@@ -233,11 +233,7 @@ func subscribedFrom(t *testing.T, h *harness, from, worker string) (*client, str
 
 func counterValue(t testing.TB, c prometheus.Counter) float64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(c))
-	families, err := reg.Gather()
-	require.NoError(t, err)
-	return families[0].GetMetric()[0].GetCounter().GetValue()
+	return gathered(t, c)[0].GetCounter().GetValue()
 }
 
 // One address gets MaxConnectionsPerIP connections by default, enough

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
@@ -274,22 +275,31 @@ func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
 
+// gathered is what a collector reports, read through a registry of its
+// own: the metrics of each family it holds.
+func gathered(t testing.TB, c prometheus.Collector) []*dto.Metric {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(c))
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	var out []*dto.Metric
+	for _, family := range families {
+		out = append(out, family.GetMetric()...)
+	}
+	return out
+}
+
 // counts reads a counter vector: its value for each label value.
 func counts(t testing.TB, vec *prometheus.CounterVec) map[string]float64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(vec))
-	families, err := reg.Gather()
-	require.NoError(t, err)
 	out := map[string]float64{}
-	for _, family := range families {
-		for _, m := range family.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetValue())
-			}
-			out[strings.Join(labels, ",")] = m.GetCounter().GetValue()
+	for _, m := range gathered(t, vec) {
+		var labels []string
+		for _, l := range m.GetLabel() {
+			labels = append(labels, l.GetValue())
 		}
+		out[strings.Join(labels, ",")] = m.GetCounter().GetValue()
 	}
 	return out
 }

@@ -7,21 +7,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // gauges reads a gauge vector: its value for each label value.
 func gauges(t testing.TB, vec *prometheus.GaugeVec) map[string]float64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(vec))
-	families, err := reg.Gather()
-	require.NoError(t, err)
 	out := map[string]float64{}
-	for _, family := range families {
-		for _, m := range family.GetMetric() {
-			out[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
-		}
+	for _, m := range gathered(t, vec) {
+		out[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
 	}
 	return out
 }
@@ -66,9 +59,5 @@ func TestHashrateSeriesAreBounded(t *testing.T) {
 
 func gaugeValue(t testing.TB, g prometheus.Gauge) float64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(g))
-	families, err := reg.Gather()
-	require.NoError(t, err)
-	return families[0].GetMetric()[0].GetGauge().GetValue()
+	return gathered(t, g)[0].GetGauge().GetValue()
 }
