@@ -2,11 +2,9 @@ package cli_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -24,7 +22,6 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
-	"github.com/scryptpool/poolmicrocloud/tools/internal/miner"
 )
 
 // hostileLines are messages an attacker sends the stratum port: malformed,
@@ -63,27 +60,14 @@ func hostileLines() []string {
 // shares accepted. Each attack comes from an address of its own on
 // loopback (bans are per address; the miner is on 127.0.0.1).
 func floodTheDevPool(t *testing.T, c *cluster.Cluster) {
-	ctx := context.Background()
 	nomad, err := c.NomadClient()
 	require.NoError(t, err)
 	stratumAddr := serviceAddr(t, c, contract.StratumService("ltc"))
 	metricsAddr := serviceAddr(t, c, contract.StratumMetricsService("ltc"))
 	before := stratumTask(t, nomad)
 
-	var accepted atomic.Int64
-	m := miner.New(miner.Options{
-		Addr: stratumAddr, User: minerAddress + ".steady", Password: "x", Threads: 1,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		OnEvent: func(e miner.Event) {
-			if e.Kind == "accepted" {
-				accepted.Add(1)
-			}
-		},
-	})
-	mineCtx, stopMining := context.WithCancel(ctx)
-	mined := make(chan struct{})
-	go func() { defer close(mined); _ = m.Run(mineCtx) }()
-	defer func() { stopMining(); <-mined }()
+	_, accepted, stopMining := mineInBackground(stratumAddr, minerAddress+".steady")
+	defer stopMining()
 	waitUntil(t, "the miner's first shares", func() bool { return accepted.Load() >= 3 })
 
 	var wg sync.WaitGroup

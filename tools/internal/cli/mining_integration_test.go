@@ -86,6 +86,28 @@ func walletAllocs(t *testing.T, nomad *nomadapi.Client) map[string]string {
 	return out
 }
 
+// mineInBackground runs our CPU miner against addr as user until stop is
+// called (stop returns once it has ended), counting its accepted shares.
+func mineInBackground(addr, user string) (m *miner.Miner, accepted *atomic.Int64, stop func()) {
+	accepted = new(atomic.Int64)
+	m = miner.New(miner.Options{
+		Addr: addr, User: user, Password: "x", Threads: 1,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		OnEvent: func(e miner.Event) {
+			if e.Kind == "accepted" {
+				accepted.Add(1)
+			}
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = m.Run(ctx)
+	}()
+	return m, accepted, func() { cancel(); <-done }
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
@@ -109,26 +131,8 @@ func mineThroughWalletFailures(t *testing.T, c *cluster.Cluster) {
 	stratumAddr := serviceAddr(t, c, contract.StratumService("ltc"))
 	metricsAddr := serviceAddr(t, c, contract.StratumMetricsService("ltc"))
 
-	var accepted atomic.Int64
-	m := miner.New(miner.Options{
-		Addr: stratumAddr, User: minerAddress + ".e2e", Password: "x", Threads: 1,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		OnEvent: func(e miner.Event) {
-			if e.Kind == "accepted" {
-				accepted.Add(1)
-			}
-		},
-	})
-	mineCtx, stopMining := context.WithCancel(ctx)
-	mined := make(chan struct{})
-	go func() {
-		defer close(mined)
-		_ = m.Run(mineCtx)
-	}()
-	defer func() {
-		stopMining()
-		<-mined
-	}()
+	m, accepted, stopMining := mineInBackground(stratumAddr, minerAddress+".e2e")
+	defer stopMining()
 
 	heightOf := func(addr string) int64 {
 		callCtx, cancel := context.WithTimeout(ctx, time.Second)
@@ -214,7 +218,6 @@ func mineThroughWalletFailures(t *testing.T, c *cluster.Cluster) {
 	assert.Equal(t, int64(1), m.Stats().Connects, "the miner never had to reconnect")
 
 	stopMining()
-	<-mined
 	dsn := devDatabase(t, c)
 	var shares, blocks int64
 	lastErr := ""

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func checkFirewall(t *testing.T, c *testCluster, n *testNode) {
 	names := map[string]string{node: "node-02", newNode: "the node add-node.yml added", lanHost: "another machine of the LAN", internet: "the Internet"}
 	for _, src := range sources {
 		for _, p := range ports {
-			want := contains(admitted[src], p)
+			want := slices.Contains(admitted[src], p)
 			got := dialFrom(t, ns.b, src, fmt.Sprintf("%s:%d", pi, p), want)
 			if want {
 				require.NoError(t, got, "from %s (%s) to port %d: the firewall should admit it", names[src], src, p)
@@ -99,15 +100,6 @@ func checkFirewall(t *testing.T, c *testCluster, n *testNode) {
 			}
 		}
 	}
-}
-
-func contains(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // dialFrom connects from src inside the namespace. A connection the
