@@ -145,15 +145,7 @@ func TestMiningAgainstLitecoind(t *testing.T) {
 	a, b := la.Client(), lb.Client()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	require.NoError(t, a.AddNode(ctx, lb.P2PAddr))
-	for {
-		peers, err := b.Peers(ctx)
-		require.NoError(t, err)
-		if len(peers) > 0 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	la.ConnectTo(t, lb)
 
 	scripts := map[string][]byte{}
 	t.Run("addresses", func(t *testing.T) {

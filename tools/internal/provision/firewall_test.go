@@ -8,14 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 )
 
 // The firewall a node's base role wrote, loaded for real: the node's
@@ -49,7 +49,6 @@ func checkFirewall(t *testing.T, c *testCluster, n *testNode) {
 	ns := newNetnsPair(t, "pfw"+fmt.Sprint(os.Getpid()%100000))
 	ns.ip(t, ns.a, "addr", "add", pi+"/24", "dev", "a0")
 	ns.ip(t, ns.a, "link", "set", "a0", "up")
-	ns.ip(t, ns.a, "link", "set", "lo", "up")
 	ns.ip(t, ns.a, "route", "add", "default", "dev", "a0")
 	for i, src := range sources {
 		plen := "/32"
@@ -65,7 +64,7 @@ func checkFirewall(t *testing.T, c *testCluster, n *testNode) {
 	ports := []int{ssh, nomadHTTP, nomadRPC, consulRPC, stratum, dynamic, unlisted}
 	for _, p := range ports {
 		var l net.Listener
-		inNetns(t, ns.a, func() {
+		testenv.InNetns(t, ns.a, func() {
 			var err error
 			l, err = net.Listen("tcp4", fmt.Sprintf("%s:%d", pi, p))
 			require.NoError(t, err)
@@ -125,7 +124,7 @@ func connectFrom(t *testing.T, netns, src, dst string, expectAdmitted bool) (net
 	}
 	var conn net.Conn
 	var err error
-	inNetns(t, netns, func() {
+	testenv.InNetns(t, netns, func() {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: timeout}
 		conn, err = d.Dial("tcp", dst)
 	})
@@ -146,9 +145,7 @@ type netnsPair struct{ a, b string }
 func newNetnsPair(t *testing.T, prefix string) netnsPair {
 	p := netnsPair{a: prefix + "a", b: prefix + "b"}
 	for _, name := range []string{p.a, p.b} {
-		out, err := exec.Command("ip", "netns", "add", name).CombinedOutput()
-		require.NoError(t, err, "create network namespace %s (needs root and iproute2): %s", name, out)
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+		testenv.NewNetns(t, name)
 	}
 	out, err := exec.Command("ip", "link", "add", "a0", "netns", p.a, "type", "veth", "peer", "name", "b0", "netns", p.b).CombinedOutput()
 	require.NoError(t, err, "create the veth pair: %s", out)
@@ -158,24 +155,4 @@ func newNetnsPair(t *testing.T, prefix string) netnsPair {
 func (netnsPair) ip(t *testing.T, netns string, args ...string) {
 	out, err := exec.Command("ip", append([]string{"-n", netns}, args...)...).CombinedOutput()
 	require.NoError(t, err, "ip -n %s %s: %s", netns, strings.Join(args, " "), out)
-}
-
-// inNetns runs fn on a thread inside the named network namespace: sockets
-// fn creates belong to it. If the thread cannot be moved back it stays
-// locked, and Go ends it with the goroutine.
-func inNetns(t *testing.T, name string, fn func()) {
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	require.NoError(t, err)
-	defer orig.Close()
-	target, err := os.Open(filepath.Join("/run/netns", name))
-	require.NoError(t, err)
-	defer target.Close()
-	require.NoError(t, unix.Setns(int(target.Fd()), unix.CLONE_NEWNET), "enter %s", name)
-	defer func() {
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	fn()
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
 
@@ -197,7 +198,6 @@ func limitsNetns(t *testing.T, prefix, rules string) netnsPair {
 	ns := newNetnsPair(t, prefix+fmt.Sprint(os.Getpid()%100000))
 	ns.ip(t, ns.a, "addr", "add", limitsPi+"/24", "dev", "a0")
 	ns.ip(t, ns.a, "addr", "add", limitsPi6+"/64", "dev", "a0", "nodad")
-	ns.ip(t, ns.a, "link", "set", "lo", "up")
 	ns.ip(t, ns.a, "link", "set", "a0", "up")
 	ns.ip(t, ns.a, "route", "add", "default", "dev", "a0")
 	ns.ip(t, ns.a, "-6", "route", "add", "default", "dev", "a0")
@@ -234,7 +234,7 @@ func limitsNetns(t *testing.T, prefix, rules string) netnsPair {
 // until its peer closes it.
 func listenHolding(t *testing.T, netns, addr string) {
 	var l net.Listener
-	inNetns(t, netns, func() {
+	testenv.InNetns(t, netns, func() {
 		var err error
 		l, err = net.Listen("tcp", addr)
 		require.NoError(t, err)

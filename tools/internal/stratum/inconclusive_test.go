@@ -41,11 +41,7 @@ func TestBlockAfterTheTipMovedIsInconclusive(t *testing.T) {
 	ctx := context.Background()
 	// A regtest daemon serves templates only with a peer.
 	a, b := testenv.StartLitecoind(t), testenv.StartLitecoind(t)
-	require.NoError(t, a.Client().AddNode(ctx, b.P2PAddr))
-	require.Eventually(t, func() bool {
-		peers, err := a.Client().Peers(ctx)
-		return err == nil && len(peers) > 0
-	}, time.Minute, 50*time.Millisecond, "the daemons peer")
+	a.ConnectTo(t, b)
 	wallet := a.Client()
 	addr, err := wallet.NewAddress(ctx)
 	require.NoError(t, err)

@@ -29,17 +29,12 @@ import (
 // finds blocks "elsewhere", all peered with it.
 func peeredWallets(t *testing.T, pool int) (wallets []*testenv.Litecoind, elsewhere *testenv.Litecoind) {
 	t.Helper()
-	ctx := context.Background()
 	elsewhere = testenv.StartLitecoind(t)
 	for range pool {
 		w := testenv.StartLitecoind(t)
-		require.NoError(t, w.Client().AddNode(ctx, elsewhere.P2PAddr))
+		w.ConnectTo(t, elsewhere)
 		wallets = append(wallets, w)
 	}
-	waitUntil(t, "the wallets to peer", func() bool {
-		peers, err := elsewhere.Client().Peers(ctx)
-		return err == nil && len(peers) == pool
-	})
 	return wallets, elsewhere
 }
 

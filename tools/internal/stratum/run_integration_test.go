@@ -47,11 +47,7 @@ func TestStratumMinesRealBlocksThroughWalletFailure(t *testing.T) {
 	testenv.Integration(t)
 	ctx := context.Background()
 	a, b := testenv.StartLitecoind(t), testenv.StartLitecoind(t)
-	require.NoError(t, a.Client().AddNode(ctx, b.P2PAddr))
-	waitFor(t, "the wallets to peer", func() bool {
-		peers, err := b.Client().Peers(ctx)
-		return err == nil && len(peers) > 0
-	})
+	a.ConnectTo(t, b)
 	poolAddress, err := a.Client().NewAddress(ctx)
 	require.NoError(t, err)
 	minerAddress, err := b.Client().NewAddress(ctx)
@@ -149,7 +145,7 @@ func TestStratumMinesRealBlocksThroughWalletFailure(t *testing.T) {
 	// cluster Nomad restarts the killed wallet, here its replacement is
 	// started by hand.
 	c := testenv.StartLitecoind(t)
-	require.NoError(t, c.Client().AddNode(ctx, b.P2PAddr))
+	c.ConnectTo(t, b)
 	progress("wallet a killed and replaced", b, 3)
 	assert.Equal(t, int64(1), m.Stats().Connects, "the miner never had to reconnect")
 

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -90,4 +92,47 @@ func StartLitecoind(t testing.TB, extraArgs ...string) *Litecoind {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// ConnectTo has l connect to other over P2P (addnode) and waits until l
+// lists other as a peer. It looks from l's side, by address: when the
+// "onetry" connection races the daemon's own added-node thread, both can
+// connect, and other then sees the same daemon twice, so counting other's
+// peers is no measure. getpeerinfo is polled; the daemon offers nothing
+// to block on.
+func (l *Litecoind) ConnectTo(t testing.TB, other *Litecoind) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := l.Client()
+	require.NoError(t, client.AddNode(ctx, other.P2PAddr))
+	for {
+		peers, err := client.Peers(ctx)
+		if err == nil && slices.ContainsFunc(peers, func(p chain.Peer) bool { return p.Addr == other.P2PAddr }) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			var added any
+			addedErr := client.Call(context.Background(), "getaddednodeinfo", nil, &added)
+			require.Failf(t, "daemons not peered",
+				"%s did not list %s as a peer within a minute (last error: %v, peers: %+v, added nodes: %v %v)\n%s\n%s",
+				l.P2PAddr, other.P2PAddr, err, peers, added, addedErr, l.logTail(40), other.logTail(40))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// logTail returns the last n lines of the daemon's debug.log, for a
+// failure message.
+func (l *Litecoind) logTail(n int) string {
+	b, err := os.ReadFile(filepath.Join(l.DataDir, "regtest", "debug.log"))
+	if err != nil {
+		return fmt.Sprintf("debug.log of %s: %v", l.P2PAddr, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return fmt.Sprintf("last lines of the debug.log of %s:\n%s", l.P2PAddr, strings.Join(lines, "\n"))
 }
