@@ -23,7 +23,9 @@ job "ltc-stratum" {
   group "stratum" {
     count = 2
     # Leave Consul first, then get SIGTERM: the server sends client.reconnect
-    # and drains, so miners move without losing shares.
+    # and drains, so miners move without losing shares. With a floating address,
+    # keepalived has moved it off this node by then (its check fails within 6 s),
+    # and client.reconnect sends miners to it.
     shutdown_delay = "10s"
     # Away from the nodes that hold host volumes: their room is kept for
     # the wallets, the database and its backup, which can run nowhere else.
@@ -137,6 +139,7 @@ job "ltc-stratum" {
           "--min-difficulty=1",
           "--max-difficulty=65536",
           "--target-share-seconds=15",
+          "--floating-address=192.168.1.50",
         ]
       }
       constraint {

@@ -22,6 +22,10 @@ cluster {
   # One Pi may lose power and the pool still runs everything.
   tolerate_node_failures = 1
   lan                    = ["192.168.1.0/24"]
+  # The one address miners connect to (forward the stratum port on the
+  # router here): keepalived keeps it on a node whose stratum server passes
+  # its checks. A free address of the LAN, outside the router's DHCP range.
+  floating_address = "192.168.1.50"
 
   # Chain data on the USB disks of four clients.
   host_volume "ltc-chain" {

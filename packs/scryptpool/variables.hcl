@@ -32,6 +32,12 @@ variable "lan" {
   default     = ["192.168.1.0/24"]
 }
 
+variable "floating_address" {
+  description = "The pool's floating address, which keepalived keeps on a node with a healthy stratum server: every stratum server also listens there and sends miners there when it stops. \"\" for none."
+  type        = string
+  default     = "192.168.1.50"
+}
+
 variable "coins" {
   description = "The coins the pool mines (at most four), each with its wallets, stratum servers and payouts."
   type = list(object({

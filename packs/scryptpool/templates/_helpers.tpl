@@ -402,7 +402,7 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
       kill_signal  = "SIGTERM"
       config {
         command = [[ var "poolctl" .ctx | quote ]]
-        args = [[ list "stratum"
+        args = [[ concat (list "stratum"
           (printf "--pool=%s" (var "pool_name" .ctx))
           (printf "--coin=%s" $c.name)
           (printf "--network=%s" $c.network)
@@ -417,7 +417,8 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
           (printf "--difficulty=%v" $s.difficulty.start)
           (printf "--min-difficulty=%v" $s.difficulty.min)
           (printf "--max-difficulty=%v" $s.difficulty.max)
-          (printf "--target-share-seconds=%v" $s.difficulty.target_share_seconds) | toJson ]]
+          (printf "--target-share-seconds=%v" $s.difficulty.target_share_seconds))
+          (ternary (list (printf "--floating-address=%s" (var "floating_address" .ctx))) list (ne (var "floating_address" .ctx) "")) | toJson ]]
       }
       template {
         destination = "secrets/wallet.credentials"

@@ -17,7 +17,8 @@ func inventoryCommand() *cli.Command {
 		Description: "Validates the pool definition, then writes the Ansible inventory the\n" +
 			"provisioning playbooks in ansible/ read: the server and client groups, each\n" +
 			"node's reservation and the host volumes the capacity model puts on it, the\n" +
-			"LAN and the stratum ports for the firewall.",
+			"LAN and the stratum ports for the firewall, and the floating address for\n" +
+			"keepalived (the floating_address role).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write the inventory to (default: stdout)"},
 		},

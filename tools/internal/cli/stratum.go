@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"time"
@@ -38,6 +39,7 @@ func stratumCommand() *cli.Command {
 			&cli.StringFlag{Name: "database-credentials", Usage: "file holding the database user:password"},
 			&cli.StringFlag{Name: "database-name", Value: "pool", Usage: "database name"},
 			&cli.StringFlag{Name: "stratum-service", Usage: "Consul service of the stratum servers, where miners are sent on shutdown"},
+			&cli.StringFlag{Name: "floating-address", Usage: "the pool's floating address (IPv4): also listen there at --listen's port, whether or not this node holds it now, and send miners there on shutdown"},
 			&cli.StringFlag{Name: "pool-address", Usage: "address block rewards go to (default: one made by a wallet, kept in Consul KV)"},
 			&cli.StringFlag{Name: "instance", Value: defaultInstance(), Usage: "this server's name in shares and coinbases"},
 			&cli.Float64Flag{Name: "fee-percent", Usage: "the pool's fee (used by payouts; recorded here for the operator)"},
@@ -95,6 +97,12 @@ func stratumCommand() *cli.Command {
 				PoolAddressKey: contract.PoolAddressKey(c.String("pool"), c.String("coin")),
 				CoinbaseTag:    "/" + c.String("pool") + ":" + c.String("instance") + "/",
 				Drain:          c.Duration("drain"),
+			}
+			if f := c.String("floating-address"); f != "" {
+				if a, err := netip.ParseAddr(f); err != nil || !a.Is4() {
+					return withCode(ExitInvalid, fmt.Errorf("--floating-address %q is not an IPv4 address", f))
+				}
+				o.FloatingAddress = f
 			}
 			if o.WalletService != "" || o.DatabaseService != "" || o.StratumService != "" || o.PoolAddress == "" {
 				consul, _, err := deploy.NewConsul(taskConnOptions(c))

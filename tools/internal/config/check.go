@@ -302,6 +302,7 @@ func (c *checker) checkCluster(cl *Cluster, whole hcl.Range) map[string]*HostVol
 		c.errorf(AttrRange(body, "lan", at), "Missing LAN",
 			"With %d nodes, wallets must accept RPC from the other nodes: set lan to the network(s) the nodes share, for example lan = [\"192.168.1.0/24\"].", cl.Nodes)
 	}
+	c.floatingAddress(body, at, cl)
 	volumes := map[string]*HostVolume{}
 	if len(cl.HostVolumes) > maxHostVolumes {
 		// Every distinct set of volumes makes nodes that are not alike,
@@ -472,4 +473,54 @@ func unitDecimals(unitsPerCoin int64) int {
 		n++
 	}
 	return n
+}
+
+// floatingAddress checks the cluster's floating address: an IPv4 host
+// address inside one of the LAN's networks (VRRP moves it between nodes
+// of that network), neither its network nor its broadcast address.
+func (c *checker) floatingAddress(body hcl.Body, at hcl.Range, cl *Cluster) {
+	if cl.FloatingAddress == "" {
+		return
+	}
+	r := AttrRange(body, "floating_address", at)
+	addr, err := netip.ParseAddr(cl.FloatingAddress)
+	if err != nil || !addr.Is4() {
+		c.errorf(r, "Invalid floating address",
+			"floating_address %q is not an IPv4 address such as \"192.168.1.50\" (keepalived moves one IPv4 address between the nodes).", cl.FloatingAddress)
+		return
+	}
+	if _, ok := FloatingPrefix(cl); !ok {
+		c.errorf(r, "Floating address outside the LAN",
+			"floating_address %s is not a host address of any lan network (%s): it must be a free address of the network the nodes share, outside the router's DHCP range.",
+			addr, strings.Join(cl.LAN, ", "))
+	}
+}
+
+// FloatingPrefix is the floating address with the length of the LAN
+// network holding it (what keepalived adds to the interface).
+func FloatingPrefix(cl *Cluster) (netip.Prefix, bool) {
+	addr, err := netip.ParseAddr(cl.FloatingAddress)
+	if err != nil || !addr.Is4() {
+		return netip.Prefix{}, false
+	}
+	for _, cidr := range cl.LAN {
+		network, err := netip.ParsePrefix(cidr)
+		if err != nil || !network.Addr().Is4() || !network.Contains(addr) {
+			continue
+		}
+		network = network.Masked()
+		if network.Bits() < 31 && (addr == network.Addr() || addr == broadcast(network)) {
+			continue
+		}
+		return netip.PrefixFrom(addr, network.Bits()), true
+	}
+	return netip.Prefix{}, false
+}
+
+// broadcast is the last address of an IPv4 network.
+func broadcast(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }

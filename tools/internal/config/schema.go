@@ -45,6 +45,9 @@ type Cluster struct {
 	ServerReservedMemoryMB int      `hcl:"server_reserved_memory_mb,optional" json:"server_reserved_memory_mb"`
 	TolerateNodeFailures   int      `hcl:"tolerate_node_failures,optional" json:"tolerate_node_failures"`
 	LAN                    []string `hcl:"lan,optional" json:"lan"`
+	// FloatingAddress is the one LAN address miners connect to: keepalived
+	// keeps it on a node whose stratum servers pass their checks.
+	FloatingAddress string `hcl:"floating_address,optional" json:"floating_address,omitempty"`
 
 	HostVolumes []*HostVolume `hcl:"host_volume,block" json:"host_volumes"`
 

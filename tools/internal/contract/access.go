@@ -13,6 +13,9 @@ type Pool struct {
 	Coins []string
 	// Volumes are the host volumes the pool's jobs mount.
 	Volumes []string
+	// FloatingAddress: keepalived on every node keeps the pool's floating
+	// address where the stratum servers pass their checks.
+	FloatingAddress bool
 }
 
 // Levels of access.
@@ -54,6 +57,10 @@ type Grantee struct {
 
 // DeployPolicy is the name of the operator's policies, in Consul and Nomad.
 const DeployPolicy = "poolctl-deploy"
+
+// FloatingAddressPolicy is the Consul policy of keepalived's check on every
+// node (poolctl floating-check); the acl role makes one token with it.
+const FloatingAddressPolicy = "floating-address"
 
 // Job kinds whose tasks reach Consul, as JobID names them.
 const (
@@ -97,6 +104,9 @@ func (p Pool) Grantees() []Grantee {
 		out = append(out, p.wallet(coin), p.stratum(coin), p.periodic(coin, KindPayout), p.periodic(coin, KindBlocks))
 	}
 	out = append(out, p.housekeeping(KindStats), p.housekeeping(KindBackup))
+	if p.FloatingAddress {
+		out = append(out, p.floatingAddress())
+	}
 	return out
 }
 
@@ -156,6 +166,14 @@ func (p Pool) stratum(coin string) Grantee {
 			serviceRead(StratumService(coin), "the servers agree on the pool address"),
 			nodesRead,
 		}}
+}
+
+func (p Pool) floatingAddress() Grantee {
+	g := Grantee{Name: FloatingAddressPolicy, Describe: "keepalived's check on every node: may this node hold the floating address"}
+	for _, coin := range p.Coins {
+		g.Consul = append(g.Consul, serviceRead(StratumService(coin), "the local agent's checks of this node's stratum server"))
+	}
+	return g
 }
 
 // lockAndRecord is what every periodic job does: run under a lock (a

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/floating"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
@@ -53,7 +54,7 @@ func TestCheckedInPolicies(t *testing.T) {
 func TestPoliciesGrantWhatEachProcessDoes(t *testing.T) {
 	c := testenv.StartConsulWithACLs(t)
 	mgmt := c.Client(t)
-	pool := contract.Pool{Name: "testpool", Coins: []string{"ltc", "doge"}, Volumes: []string{"ltc-chain", "doge-chain", "pool-data"}}
+	pool := contract.Pool{Name: "testpool", Coins: []string{"ltc", "doge"}, Volumes: []string{"ltc-chain", "doge-chain", "pool-data"}, FloatingAddress: true}
 
 	clients := map[string]*consulapi.Client{"anonymous": c.ClientWithToken(t, "")}
 	for _, g := range pool.Grantees() {
@@ -70,7 +71,19 @@ func TestPoliciesGrantWhatEachProcessDoes(t *testing.T) {
 			Service: &consulapi.AgentService{ID: s, Service: s}}, nil)
 		require.NoError(t, err)
 	}
+	// The stratum servers (and a wallet) on this agent, with a passing
+	// check each, as Nomad registers them: what keepalived's check asks the
+	// local agent.
+	for _, name := range []string{contract.StratumService("ltc"), contract.StratumService("doge"), contract.WalletService("ltc")} {
+		require.NoError(t, mgmt.Agent().ServiceRegister(&consulapi.AgentServiceRegistration{
+			Name: name, Port: 3333,
+			Check: &consulapi.AgentServiceCheck{TTL: "1h", Status: consulapi.HealthPassing},
+		}))
+	}
 	ctx := context.Background()
+	holdsFloating := func(services ...string) func(*consulapi.Client) error {
+		return func(cl *consulapi.Client) error { return floating.Check(ctx, cl, services) }
+	}
 
 	kvPut := func(key string) func(*consulapi.Client) error {
 		return func(cl *consulapi.Client) error {
@@ -98,8 +111,8 @@ func TestPoliciesGrantWhatEachProcessDoes(t *testing.T) {
 	seeService := func(name string) func(*consulapi.Client) error {
 		return func(cl *consulapi.Client) error {
 			entries, _, err := cl.Health().Service(name, "", false, nil)
-			if err == nil && len(entries) != 1 {
-				return errors.New("the instance is filtered out")
+			if err == nil && len(entries) == 0 {
+				return errors.New("the instances are filtered out")
 			}
 			return err
 		}
@@ -150,6 +163,10 @@ func TestPoliciesGrantWhatEachProcessDoes(t *testing.T) {
 		{"ltc-wallet", "sees its sibling wallets", seeService(contract.WalletP2PService("ltc")), true},
 		{"ltc-wallet", "reads the pool definition", kvGet(contract.ConfigKey(pool.Name)), false},
 		{"ltc-wallet", "sees the database", seeService(contract.DatabaseService(pool.Name)), false},
+		{"floating-address", "checks the stratum servers on its node", holdsFloating(contract.StratumService("ltc"), contract.StratumService("doge")), true},
+		{"floating-address", "checks the wallets", holdsFloating(contract.WalletService("ltc")), false},
+		{"floating-address", "reads the pool definition", kvGet(contract.ConfigKey(pool.Name)), false},
+		{"anonymous", "checks the stratum servers", holdsFloating(contract.StratumService("ltc")), false},
 		{"anonymous", "reads the pool definition", kvGet(contract.ConfigKey(pool.Name)), false},
 		{"anonymous", "sees the wallets", seeService(contract.WalletService("ltc")), false},
 		{"anonymous", "publishes the pool's check", publish, false},

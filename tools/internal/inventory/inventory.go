@@ -17,6 +17,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/capacity"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 )
 
@@ -46,7 +47,13 @@ type Inventory struct {
 	Poolctl      string
 	LAN          []string
 	StratumPorts []int
-	Nodes        []Node
+	// FloatingAddress is the pool's floating address ("" for none), with
+	// its LAN network's prefix length, and the stratum services whose
+	// checks decide which node holds it.
+	FloatingAddress  string
+	FloatingPrefix   int
+	FloatingServices []string
+	Nodes            []Node
 }
 
 // Build derives the inventory from a validated pool and its rendered jobs.
@@ -62,9 +69,15 @@ func Build(source string, p *config.Pool, jobs []*jobspec.Job) *Inventory {
 	for _, c := range p.Coins {
 		if c.Stratum != nil {
 			inv.StratumPorts = append(inv.StratumPorts, c.Stratum.Port)
+			inv.FloatingServices = append(inv.FloatingServices, contract.StratumService(c.Name))
 		}
 	}
 	sort.Ints(inv.StratumPorts)
+	if prefix, ok := config.FloatingPrefix(p.Cluster); ok {
+		inv.FloatingAddress, inv.FloatingPrefix = prefix.Addr().String(), prefix.Bits()
+	} else {
+		inv.FloatingServices = nil
+	}
 	owners := jobspec.VolumeOwners(jobs)
 	cl := p.Cluster
 	for _, n := range capacity.Nodes(cl) {
@@ -104,6 +117,9 @@ func (inv *Inventory) YAML() []byte {
 	w("    pool_poolctl_path: %s\n", quote(inv.Poolctl))
 	w("    pool_lan: %s\n", flowStrings(inv.LAN))
 	w("    pool_stratum_ports: %s\n", flowInts(inv.StratumPorts))
+	w("    pool_floating_address: %s\n", quote(inv.FloatingAddress))
+	w("    pool_floating_address_prefix: %d\n", inv.FloatingPrefix)
+	w("    pool_floating_address_services: %s\n", flowStrings(inv.FloatingServices))
 	w("  children:\n")
 	w("    servers:\n")
 	w("      hosts:\n")

@@ -42,6 +42,9 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		"--max-difficulty=" + formatFloat(s.Difficulty.Max),
 		"--target-share-seconds=" + strconv.Itoa(s.Difficulty.TargetShareSeconds),
 	}
+	if f := b.pool.Cluster.FloatingAddress; f != "" {
+		args = append(args, "--floating-address="+f)
+	}
 	task := b.poolctlTask("stratum", "stratum", args, s.CPUMHz, s.MemoryMB)
 	secretsPath := StratumSecretsPath(coin.Name)
 	task.Templates = []*api.Template{
@@ -126,7 +129,9 @@ func (b builder) stratum(coin *config.Coin) *Job {
 			"group.stratum/network": "A static port on every node it runs on, the address miners configure;\n" +
 				"two instances therefore never share a node.",
 			"group.stratum/shutdown_delay": "Leave Consul first, then get SIGTERM: the server sends client.reconnect\n" +
-				"and drains, so miners move without losing shares.",
+				"and drains, so miners move without losing shares. With a floating address,\n" +
+				"keepalived has moved it off this node by then (its check fails within 6 s),\n" +
+				"and client.reconnect sends miners to it.",
 			"group.stratum/restart": "Stateless: restarting in place is cheap. Five failures in five minutes\n" +
 				"point at the node, so the allocation moves.",
 		},

@@ -35,6 +35,7 @@ func Vars(p *config.Pool) []byte {
 	} else {
 		b.SetAttributeValue("lan", cty.ListVal(lan))
 	}
+	b.SetAttributeValue("floating_address", cty.StringVal(p.Cluster.FloatingAddress))
 	coins := make([]cty.Value, 0, len(p.Coins))
 	for _, c := range p.Coins {
 		coins = append(coins, coinValue(c))

@@ -52,6 +52,11 @@ type RunOptions struct {
 	PoolAddressKey string
 	CoinbaseTag    string
 
+	// FloatingAddress is the pool's floating address (an IP, no port), or
+	// "": the server also listens on it, at Listen's port, and on shutdown
+	// sends miners there instead of to another instance's node address.
+	FloatingAddress string
+
 	// Drain is how long miners get to leave after client.reconnect.
 	Drain time.Duration
 }
@@ -66,9 +71,22 @@ func Run(ctx context.Context, o RunOptions) error {
 		debug.SetMemoryLimit(goMemoryLimit(limit))
 		log.Info("Go memory limit set within the task's", "go_memory_limit_mib", goMemoryLimit(limit)>>20, "memory_limit_mib", limit)
 	}
-	listener, err := net.Listen("tcp", o.Listen)
+	floating, err := FloatingHostport(o.FloatingAddress, o.Listen)
+	if err != nil {
+		return err
+	}
+	nodeListener, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen for miners on %s: %w", o.Listen, err)
+	}
+	listener := nodeListener
+	if floating != "" {
+		floatingListener, err := ListenFloating(ctx, floating)
+		if err != nil {
+			nodeListener.Close()
+			return err
+		}
+		listener = newMultiListener(nodeListener, floatingListener)
 	}
 	defer listener.Close()
 	metricsListener, err := net.Listen("tcp", o.MetricsListen)
@@ -160,7 +178,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	go func() { _ = src.Run(serveCtx) }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx, listener) }()
-	log.Info("stratum server listening", "miners", listener.Addr().String(), "metrics", metricsListener.Addr().String())
+	log.Info("stratum server listening", "miners", listener.Addr().String(), "floating", floating, "metrics", metricsListener.Addr().String())
 
 	select {
 	case <-ctx.Done():
@@ -170,11 +188,17 @@ func Run(ctx context.Context, o RunOptions) error {
 		<-writerDone
 		return err
 	}
-	// Shut down: stop taking miners, send the ones here to another
+	// Shut down: stop taking miners, send the ones here to the floating
+	// address (by now on another node: this instance left Consul a
+	// shutdown_delay ago, and keepalived follows its check) or to another
 	// instance, let them go, then write every accepted share.
 	listener.Close()
+	reconnectTo := floating
+	if reconnectTo == "" {
+		reconnectTo = otherInstance(o)
+	}
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), o.Drain)
-	srv.Shutdown(drainCtx, otherInstance(o))
+	srv.Shutdown(drainCtx, reconnectTo)
 	cancelDrain()
 	stopServe()
 	stopWriter()

@@ -9,6 +9,8 @@ cluster {
   node_cpu_mhz   = 4800
   node_memory_mb = 1024
   lan            = ["192.168.1.0/33"]
+  # Not an address at all.
+  floating_address = "192.168.1.300"
   host_volume "ltc-chain" { nodes = 9 }
 }
 
