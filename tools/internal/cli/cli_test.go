@@ -48,7 +48,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"valid", []string{"validate", prod}, cli.ExitOK, "", "is valid: 8 jobs"},
 		{"warnings only", []string{"validate", dev}, cli.ExitOK, "warning: Single stratum instance", "is valid"},
-		{"invalid", []string{"validate", "../validate/testdata/invalid/bad-values.hcl"}, cli.ExitInvalid, "22 error(s)", ""},
+		{"invalid", []string{"validate", "../validate/testdata/invalid/bad-values.hcl"}, cli.ExitInvalid, "23 error(s)", ""},
 		{"missing file", []string{"validate", "no/such/pool.hcl"}, cli.ExitInvalid, "no/such/pool.hcl:1:1: error: Cannot read pool definition", ""},
 		{"garbage", []string{"validate", "../validate/testdata/invalid/binary-garbage.hcl"}, cli.ExitInvalid, "Not a text file", ""},
 		{"render invalid", []string{"render", "../validate/testdata/invalid/node-loss.hcl"}, cli.ExitInvalid, "Jobs do not survive the node failures asked for", ""},
@@ -77,7 +77,7 @@ func TestRenderWritesJobFilesAndPackVars(t *testing.T) {
 	assert.Len(t, entries, 8)
 	data, err := os.ReadFile(vars)
 	require.NoError(t, err)
-	assert.Contains(t, string(data), `pool_name  = "scryptpool"`)
+	assert.Contains(t, string(data), `pool_name        = "scryptpool"`)
 }
 
 func TestRenderJSONToStdout(t *testing.T) {

@@ -37,6 +37,9 @@ type Options struct {
 	// OnEvent, when set, is told of each accepted or rejected share and
 	// of each connection (for tests).
 	OnEvent func(Event)
+	// Dial, when set, makes the connections (tests dial from a network
+	// namespace of their own); nil dials with a 5 s timeout.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Event is something a miner saw.
@@ -157,8 +160,14 @@ func (c *conn) callTracked(method string, tracked bool, params ...any) (int64, e
 // session runs one connection; it returns the address to move to when
 // the server sends client.reconnect with one.
 func (m *Miner) session(ctx context.Context, addr string) (string, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	dial := m.opts.Dial
+	if dial == nil {
+		dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: 5 * time.Second}
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	nc, err := dial(ctx, addr)
 	if err != nil {
 		return "", err
 	}

@@ -33,6 +33,26 @@ func ListenFloating(ctx context.Context, hostport string) (net.Listener, error) 
 	return l, nil
 }
 
+// ListenMiners listens where miners connect: listen (the node's address,
+// host:port) and, when floating is set (host:port, see FloatingHostport),
+// the floating address too, as one listener.
+func ListenMiners(ctx context.Context, listen, floating string) (net.Listener, error) {
+	var lc net.ListenConfig
+	node, err := lc.Listen(ctx, "tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for miners on %s: %w", listen, err)
+	}
+	if floating == "" {
+		return node, nil
+	}
+	fl, err := ListenFloating(ctx, floating)
+	if err != nil {
+		node.Close()
+		return nil, err
+	}
+	return newMultiListener(node, fl), nil
+}
+
 // FloatingHostport is where miners reach the floating address: its host
 // and the port of listen (host:port). "" when there is no floating address.
 func FloatingHostport(floating, listen string) (string, error) {
@@ -58,9 +78,6 @@ type multiListener struct {
 }
 
 func newMultiListener(ls ...net.Listener) net.Listener {
-	if len(ls) == 1 {
-		return ls[0]
-	}
 	m := &multiListener{ls: ls, conns: make(chan net.Conn), errs: make(chan error), closed: make(chan struct{})}
 	for _, l := range ls {
 		go m.accept(l)

@@ -75,18 +75,9 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	nodeListener, err := net.Listen("tcp", o.Listen)
+	listener, err := ListenMiners(ctx, o.Listen, floating)
 	if err != nil {
-		return fmt.Errorf("listen for miners on %s: %w", o.Listen, err)
-	}
-	listener := nodeListener
-	if floating != "" {
-		floatingListener, err := ListenFloating(ctx, floating)
-		if err != nil {
-			nodeListener.Close()
-			return err
-		}
-		listener = newMultiListener(nodeListener, floatingListener)
+		return err
 	}
 	defer listener.Close()
 	metricsListener, err := net.Listen("tcp", o.MetricsListen)
