@@ -1,12 +1,16 @@
 package testenv
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -38,18 +42,48 @@ func IP(t testing.TB, netns string, args ...string) {
 // locked, and Go ends it with the goroutine.
 func InNetns(t testing.TB, name string, fn func()) {
 	t.Helper()
+	require.NoError(t, inNetns(name, fn))
+}
+
+func inNetns(name string, fn func()) error {
 	runtime.LockOSThread()
 	orig, err := os.Open("/proc/thread-self/ns/net")
-	require.NoError(t, err)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
 	defer orig.Close()
 	target, err := os.Open(filepath.Join("/run/netns", name))
-	require.NoError(t, err)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
 	defer target.Close()
-	require.NoError(t, unix.Setns(int(target.Fd()), unix.CLONE_NEWNET), "enter %s", name)
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter network namespace %s: %w", name, err)
+	}
 	defer func() {
 		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
 	}()
 	fn()
+	return nil
+}
+
+// NetnsDialer dials from inside the named network namespace, for clients
+// (HTTP transports, miners) that dial on goroutines of their own.
+func NetnsDialer(name string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var conn net.Conn
+		var dialErr error
+		if err := inNetns(name, func() {
+			d := net.Dialer{Timeout: 5 * time.Second}
+			conn, dialErr = d.DialContext(ctx, network, addr)
+		}); err != nil {
+			return nil, err
+		}
+		return conn, dialErr
+	}
 }
