@@ -35,6 +35,16 @@ resource "consul_acl_token" "poolctl_deploy" {
   policies    = [consul_acl_policy.pool["consul-poolctl-deploy.hcl"].name]
 }
 
+# keepalived's health check on every node (ansible/roles/floating_address),
+# when the pool has a floating address: poolctl policies writes its policy
+# then. Like the agent tokens, its secret must reach the nodes
+# (/etc/keepalived/consul.token).
+resource "consul_acl_token" "floating_address" {
+  count       = fileexists("${var.policy_dir}/consul-floating-address.hcl") ? 1 : 0
+  description = "floating-address"
+  policies    = [consul_acl_policy.pool["consul-floating-address.hcl"].name]
+}
+
 # One agent token per node, allowed to register that node only.
 resource "consul_acl_token" "agent" {
   for_each    = toset(var.nodes)

@@ -47,6 +47,12 @@ func checkBadInputs(t *testing.T, c *testCluster) {
 			extra: map[string]any{"nomad_client_volume_storage": map[string]string{"ltc-chain": "/mnt/no-usb-disk"}},
 			want:  []string{"node-04 holds host volume ltc-chain", "/mnt/no-usb-disk does not exist", "USB"},
 		},
+		{
+			name:  "a floating address a node has",
+			args:  []string{"--tags", "floating_address", "--limit", "node-01"},
+			extra: map[string]any{"pool_floating_address": c.nodeAddr(2)},
+			want:  []string{"The address of node-02", "the floating address must be one no node has"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			extra, err := json.Marshal(tc.extra)

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,6 +57,18 @@ const provNodes = 6
 // their ports too.
 func (c *testCluster) nodeAddr(i int) string  { return c.addrs.IP(i - 1) }
 func (c *testCluster) nodeIface(i int) string { return c.addrs.Interface(i - 1) }
+
+// floatingAddr is the pool's floating address: the last address of the
+// cluster's /24, which no node holds (nodes take them from the first, and
+// the slot, with its whole /24, is this cluster's alone). It sits on no
+// interface: keepalived does not run in the test's shared network
+// namespace.
+func (c *testCluster) floatingAddr() string {
+	lan := netip.MustParsePrefix(c.addrs.LAN())
+	a := lan.Masked().Addr().As4()
+	a[3] = 254
+	return netip.AddrFrom4(a).String()
+}
 
 func newTestCluster(t *testing.T) *testCluster {
 	t.Helper()
@@ -177,6 +190,11 @@ func (c *testCluster) writeInventory(t *testing.T) {
 		"base_admin_ssh_keys":       `["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeTestKeyOfTheProvisionTestsOnly000000 test"]`,
 		"base_apt_cache_valid_time": "31536000",
 		"acl_wait_retries":          "60",
+		// As poolctl inventory writes them for a pool with a floating
+		// address.
+		"pool_floating_address":          strconv.Quote(c.floatingAddr()),
+		"pool_floating_address_prefix":   strconv.Itoa(netip.MustParsePrefix(c.addrs.LAN()).Bits()),
+		"pool_floating_address_services": fmt.Sprintf("[%q]", contract.StratumService("ltc")),
 	}
 	for k, v := range c.extra {
 		vars[k] = v
@@ -201,6 +219,9 @@ func (c *testCluster) writeInventory(t *testing.T) {
 		w("          ansible_host: %q\n", n.root)
 		w("          pool_node_address: %q\n", n.addr)
 		w("          nomad_client_network_interface: %q\n", n.iface)
+		// Facts gathered in a chroot hold no interfaces (no /sys there), so
+		// the role's default cannot find the one holding the node's address.
+		w("          floating_address_interface: %q\n", n.iface)
 		w("          consul_client_addresses: [%q]\n", n.addr)
 		// A cgroup of this test's own per node: two test runs on one machine
 		// must not share (or clean up) each other's.

@@ -51,13 +51,15 @@ func convergedCluster(t *testing.T) *testCluster {
 // a least-privilege deploy token, a job that runs, tasks that reach Consul
 // with their job's policy only (workload identity) and see none of the
 // agents' secrets, tasks that read their own job's variables only, the pool
-// deployed, mining and paying with the deploy tokens, a node added with
-// add-node.yml, the firewall loaded and tried, and a leader after one server
-// is stopped.
+// deployed, mining and paying with the deploy tokens, keepalived set up for
+// the floating address on every node (not started) with a health check
+// that passes where a stratum server runs, a node added with add-node.yml,
+// the firewall loaded and tried, and a leader after one server is stopped.
 func TestProvisionedCluster(t *testing.T) {
 	c := convergedCluster(t)
 	first := c.nodes[0]
 	checkWrittenFiles(t, first.root)
+	t.Run("keepalived is set up for the floating address on every node", func(t *testing.T) { checkKeepalived(t, c) })
 	t.Run("bad input fails early and says what to fix", func(t *testing.T) { checkBadInputs(t, c) })
 
 	agents := map[string]*nodeAgents{}
@@ -159,8 +161,14 @@ func TestProvisionedCluster(t *testing.T) {
 	t.Run("a job without a Consul policy gets no Consul token", func(t *testing.T) { checkNoPolicyNoToken(t, nomadMgmt) })
 	t.Run("the task's chroot carries no agent secrets", func(t *testing.T) { checkTaskChroot(t, c, nomadMgmt) })
 
-	t.Run("the pool runs, mines and pays with the deploy tokens only", func(t *testing.T) {
+	poolRuns := t.Run("the pool runs, mines and pays with the deploy tokens only", func(t *testing.T) {
 		checkPoolRuns(t, c, c.addrs.LAN())
+	})
+	t.Run("the floating address's check passes exactly where a stratum server runs", func(t *testing.T) {
+		if !poolRuns {
+			t.Skip("the pool does not run")
+		}
+		checkFloatingCheck(t, c, deployConsul)
 	})
 
 	t.Run("add-node.yml brings one more node in", func(t *testing.T) {
@@ -169,15 +177,17 @@ func TestProvisionedCluster(t *testing.T) {
 		_, r := c.playbook(t, "add-node.yml", "-e", "node=node-06", "-e", "pool_agents_running=true")
 		require.Positive(t, r["node-06"].changed)
 		// On the other nodes only the firewall changes, to admit the new
-		// node (and on the first server acl.yml creates its agent token).
+		// node, and keepalived's peers, to send it adverts (and on the
+		// first server acl.yml creates its agent token).
 		for _, old := range c.nodes[:len(c.nodes)-1] {
 			rules, err := os.ReadFile(filepath.Join(old.root, "etc", "nftables.conf"))
 			require.NoError(t, err)
 			require.Contains(t, string(rules), n.addr, "%s's firewall does not admit the new node", old.name)
 			if old != c.nodes[0] {
-				require.Equal(t, 1, r[old.name].changed, "add-node.yml changed more than the firewall on %s", old.name)
+				require.Equal(t, 2, r[old.name].changed, "add-node.yml changed more than the firewall and keepalived's peers on %s", old.name)
 			}
 		}
+		checkKeepalived(t, c)
 		agents[n.name] = c.startAgents(t, n)
 		waitMembers(t, consulMgmt, len(c.nodes))
 		waitClientsReady(t, nomadMgmt, c.nodes)
@@ -223,6 +233,8 @@ func checkWrittenFiles(t *testing.T, root string) {
 		{"etc/sudoers.d/pool", 0o440},
 		{"etc/nftables.conf", 0o600},
 		{"etc/ssl/pool/ca.pem", 0o644},
+		{"etc/keepalived/keepalived.conf", 0o640},
+		{"etc/keepalived/consul.token", 0o640},
 	} {
 		st, err := os.Stat(filepath.Join(root, f.path))
 		require.NoError(t, err)

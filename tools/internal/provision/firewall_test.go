@@ -63,22 +63,7 @@ func checkFirewall(t *testing.T, c *testCluster, n *testNode) {
 
 	ports := []int{ssh, nomadHTTP, nomadRPC, consulRPC, stratum, dynamic, unlisted}
 	for _, p := range ports {
-		var l net.Listener
-		testenv.InNetns(t, ns.a, func() {
-			var err error
-			l, err = net.Listen("tcp4", fmt.Sprintf("%s:%d", pi, p))
-			require.NoError(t, err)
-		})
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				conn, err := l.Accept()
-				if err != nil {
-					return
-				}
-				conn.Close()
-			}
-		}()
+		listenIn(t, ns.a, fmt.Sprintf("%s:%d", pi, p))
 	}
 
 	admitted := map[string][]int{
@@ -98,6 +83,77 @@ func checkFirewall(t *testing.T, c *testCluster, n *testNode) {
 				require.Error(t, got, "from %s (%s) to port %d: the firewall should drop it", names[src], src, p)
 			}
 		}
+	}
+
+	// keepalived's VRRP adverts for the floating address, from the nodes
+	// only: an advert from anywhere else could take the address.
+	require.ElementsMatch(t, []string{node, newNode}, vrrpAdmitted(t, ns, pi, sources), "VRRP admitted from")
+
+	// The floating address, where keepalived puts it (the node's
+	// interface): its stratum port open to the world, the rest as closed
+	// as the node's own address.
+	floating := c.floatingAddr()
+	ns.ip(t, ns.a, "addr", "add", floating+"/24", "dev", "a0")
+	for _, p := range []int{stratum, nomadHTTP} {
+		listenIn(t, ns.a, fmt.Sprintf("%s:%d", floating, p))
+	}
+	require.NoError(t, dialFrom(t, ns.b, internet, fmt.Sprintf("%s:%d", floating, stratum), true), "from the Internet to the floating address's stratum port")
+	require.Error(t, dialFrom(t, ns.b, internet, fmt.Sprintf("%s:%d", floating, nomadHTTP), false), "from the Internet to the floating address's Nomad API")
+}
+
+// listenIn accepts (and closes) connections to addr inside the namespace
+// until the test ends.
+func listenIn(t *testing.T, netns, addr string) {
+	var l net.Listener
+	testenv.InNetns(t, netns, func() {
+		var err error
+		l, err = net.Listen("tcp4", addr)
+		require.NoError(t, err)
+	})
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+}
+
+// vrrpAdmitted sends an IP protocol 112 (VRRP) packet to dst from each
+// source (IPv4) and says which arrived: a raw socket is handed a packet
+// only after the input hook has admitted it.
+func vrrpAdmitted(t *testing.T, ns netnsPair, dst string, sources []string) []string {
+	var in *net.IPConn
+	testenv.InNetns(t, ns.a, func() {
+		var err error
+		in, err = net.ListenIP("ip4:112", &net.IPAddr{IP: net.ParseIP(dst)})
+		require.NoError(t, err)
+	})
+	defer in.Close()
+	for _, src := range sources {
+		testenv.InNetns(t, ns.b, func() {
+			out, err := net.DialIP("ip4:112", &net.IPAddr{IP: net.ParseIP(src)}, &net.IPAddr{IP: net.ParseIP(dst)})
+			require.NoError(t, err)
+			defer out.Close()
+			_, err = out.Write([]byte("advert"))
+			require.NoError(t, err)
+		})
+	}
+	// A dropped packet never comes; an admitted one is there at once.
+	require.NoError(t, in.SetReadDeadline(time.Now().Add(3*time.Second)))
+	var got []string
+	buf := make([]byte, 1500)
+	for {
+		_, from, err := in.ReadFromIP(buf)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return got
+		}
+		require.NoError(t, err)
+		got = append(got, from.IP.String())
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // are downloaded, not installed: the playbook installs them.
 var rootPackages = []string{
 	"ca-certificates", "chrony", "nftables", "openssh-server", "sudo", "unattended-upgrades",
-	"util-linux", "litecoind", "postgresql",
+	"util-linux", "litecoind", "postgresql", "keepalived",
 }
 
 func debianMirror() string {

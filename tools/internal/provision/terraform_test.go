@@ -79,6 +79,23 @@ func (r tfResource) refs(t *testing.T, attr string) []string {
 	return out
 }
 
+// indexKeys lists the string keys an attribute's references index with
+// (pool["x"] gives "x").
+func (r tfResource) indexKeys(t *testing.T, attr string) []string {
+	t.Helper()
+	a, ok := r.body.Attributes[attr]
+	require.True(t, ok, "%s.%s has no %s", r.typ, r.name, attr)
+	var out []string
+	for _, tr := range a.Expr.Variables() {
+		for _, step := range tr {
+			if s, ok := step.(hcl.TraverseIndex); ok && s.Key.Type() == cty.String {
+				out = append(out, s.Key.AsString())
+			}
+		}
+	}
+	return out
+}
+
 func parseTerraform(t *testing.T) (map[string]tfResource, map[string]*hclsyntax.Body) {
 	t.Helper()
 	resources := map[string]tfResource{}
@@ -111,7 +128,8 @@ func canonicalPolicy(t *testing.T, rules string) string {
 
 // tfEval evaluates a Terraform expression the way Terraform would for the
 // functions and references this configuration uses (var.*, each.value,
-// file, fileset, trimprefix, trimsuffix, trimspace, jsonencode), with paths
+// file, fileexists, fileset, trimprefix, trimsuffix, trimspace,
+// jsonencode), with paths
 // relative to terraform/ and the variables' defaults.
 func tfEval(t *testing.T, variables map[string]*hclsyntax.Body, expr hcl.Expression, each string) cty.Value {
 	t.Helper()
@@ -166,6 +184,14 @@ func tfEvalWith(t *testing.T, variables map[string]*hclsyntax.Body, set map[stri
 					out = append(out, cty.StringVal(filepath.Base(m)))
 				}
 				return cty.SetVal(out), nil
+			}),
+			"fileexists": str("path", func(a []string) (cty.Value, error) {
+				p := a[0]
+				if !filepath.IsAbs(p) {
+					p = filepath.Join(dir, p)
+				}
+				st, err := os.Stat(p)
+				return cty.BoolVal(err == nil && st.Mode().IsRegular()), nil
 			}),
 			"trimprefix": str("args", func(a []string) (cty.Value, error) { return cty.StringVal(strings.TrimPrefix(a[0], a[1])), nil }),
 			"trimsuffix": str("args", func(a []string) (cty.Value, error) { return cty.StringVal(strings.TrimSuffix(a[0], a[1])), nil }),
@@ -231,6 +257,20 @@ func TestTerraformMatchesPlaybookPolicies(t *testing.T) {
 		require.True(t, ok, "terraform/ has no %s", token)
 		require.Equal(t, []string{policy}, r.refs(t, "policies"), token)
 	}
+	// keepalived's check token, made when the pool has a floating address
+	// (its policy is among the pool's), as the acl role makes it.
+	floating, ok := resources["consul_acl_token.floating_address"]
+	require.True(t, ok, "terraform/ has no consul_acl_token.floating_address")
+	require.Equal(t, "floating-address", floating.str(t, "description"))
+	require.Equal(t, []string{"consul_acl_policy.pool.name"}, floating.refs(t, "policies"))
+	require.Equal(t, []string{"consul-floating-address.hcl"}, floating.indexKeys(t, "policies"))
+	_, wantFloating := want["consul-floating-address"]
+	countAttr, ok := floating.body.Attributes["count"]
+	require.True(t, ok, "consul_acl_token.floating_address has no count")
+	count, _ := tfEval(t, variables, countAttr.Expr, "").AsBigFloat().Int64()
+	require.Equal(t, map[bool]int64{true: 1, false: 0}[wantFloating], count,
+		"consul_acl_token.floating_address's count (the pool's policies %s a floating-address policy)", map[bool]string{true: "have", false: "have no"}[wantFloating])
+
 	agent, ok := resources["consul_acl_token.agent"]
 	require.True(t, ok, "terraform/ has no per-node consul_acl_token.agent")
 	require.Len(t, agent.body.Blocks, 1)
