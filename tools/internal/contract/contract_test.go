@@ -171,6 +171,11 @@ func TestPoliciesGrantWhatEachProcessDoes(t *testing.T) {
 		{"anonymous", "sees the wallets", seeService(contract.WalletService("ltc")), false},
 		{"anonymous", "publishes the pool's check", publish, false},
 	}
+	t.Run("a refused floating-address check says so", func(t *testing.T) {
+		err := holdsFloating(contract.WalletService("ltc"))(clients[contract.FloatingAddressPolicy])
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "403", "a token that may not read the service is refused, not told there is no instance")
+	})
 	for _, tc := range cases {
 		verb := "may not"
 		if tc.allowed {
