@@ -2,7 +2,6 @@ package floating_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -331,17 +330,8 @@ func renderKeepalived(t *testing.T, dir string, p *pi, poolctl string, peers []s
 		"floating_address_consul_ca_file": "/etc/ssl/certs/ca-certificates.crt",
 		"floating_address_token_file":     token,
 	}
-	varsFile := filepath.Join(dir, p.name+"-vars.json")
-	b, err := json.Marshal(vars)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(varsFile, b, 0o600))
 	conf := filepath.Join(dir, p.name+"-keepalived.conf")
-	src := filepath.Join(testenv.RepoRoot(t), "ansible", "roles", "floating_address", "templates", "keepalived.conf.j2")
-	cmd := exec.Command("ansible", "localhost", "-c", "local", "-i", "localhost,", "-m", "ansible.builtin.template",
-		"-a", fmt.Sprintf("src=%s dest=%s mode=0600", src, conf), "-e", "@"+varsFile)
-	cmd.Env = append(os.Environ(), "ANSIBLE_NOCOLOR=1", "ANSIBLE_LOCALHOST_WARNING=false", "ANSIBLE_INVENTORY_UNPARSED_WARNING=false")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "render the role's keepalived.conf: %s", out)
+	require.NoError(t, os.WriteFile(conf, []byte(testenv.RenderKeepalivedConf(t, vars)), 0o600))
 	return conf
 }
 

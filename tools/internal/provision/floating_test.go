@@ -3,7 +3,6 @@ package provision
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 )
 
 // keepalivedUser is the user keepalived runs the floating address's health
@@ -39,7 +39,7 @@ var (
 // those), into one instance that names the other nodes as unicast peers
 // and runs the health check on the services named.
 func TestKeepalivedTemplateRendersStandalone(t *testing.T) {
-	ansible := needTool(t, "ansible", "ansible")
+	needTool(t, "ansible", "ansible")
 	template := filepath.Join(ansibleDir(t), "roles", "floating_address", "templates", "keepalived.conf.j2")
 	vars := map[string]any{
 		"pool_floating_address":           "192.168.1.250",
@@ -73,16 +73,7 @@ func TestKeepalivedTemplateRendersStandalone(t *testing.T) {
 	}
 	require.ElementsMatch(t, keys, listed, "the variables the template's header lists")
 
-	dir := t.TempDir()
-	data, err := json.Marshal(vars)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "vars.json"), data, 0o644))
-	dest := filepath.Join(dir, "keepalived.conf")
-	run(t, dir, ansibleEnv(t), ansible, "localhost", "-c", "local", "-i", "localhost,", "-m", "ansible.builtin.template",
-		"-a", "src="+template+" dest="+dest, "-e", "@"+filepath.Join(dir, "vars.json"))
-	out, err := os.ReadFile(dest)
-	require.NoError(t, err)
-	conf := string(out)
+	conf := testenv.RenderKeepalivedConf(t, vars)
 
 	require.Equal(t, []string{"/usr/local/bin/poolctl", "floating-check",
 		"--consul-address", "https://192.168.1.11:8501", "--consul-ca-cert", "/etc/ssl/pool/ca.pem",
