@@ -55,6 +55,24 @@ func StratumService(coin string) string        { return coin + "-stratum" }
 func StratumMetricsService(coin string) string { return coin + "-stratum-metrics" }
 func DatabaseService(pool string) string       { return pool + "-database" }
 
+// The replicated database keeps its cluster state in Consul through
+// Patroni: the leader key (whose session is the primary's lease), one key
+// per member (its address, role, state and WAL position), the
+// synchronous standby, the cluster's configuration. Patroni writes them
+// under <DatabaseDCSNamespace>/<DatabaseScope>/, which is
+// DatabaseDCSPrefix.
+const DatabaseScope = "database"
+
+// DatabaseDCSNamespace is Patroni's "namespace" setting for a pool.
+func DatabaseDCSNamespace(pool string) string { return "/" + KVRoot(pool) }
+
+// DatabaseDCSPrefix is the Consul key prefix of the database's cluster
+// state; DatabaseDCSKey names one key under it ("leader", "sync",
+// "status", "config", "initialize", "members/<name>").
+func DatabaseDCSPrefix(pool string) string { return KVRoot(pool) + DatabaseScope + "/" }
+
+func DatabaseDCSKey(pool, key string) string { return DatabaseDCSPrefix(pool) + key }
+
 // PoolService is the Consul service that stands for the whole pool, with
 // one check the health watcher keeps current.
 func PoolService(pool string) string { return pool }
