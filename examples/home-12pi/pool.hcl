@@ -31,9 +31,11 @@ cluster {
   host_volume "ltc-chain" {
     nodes = 4
   }
-  # PostgreSQL and backups on the SSD of one client.
+  # PostgreSQL and backups on the SSDs of three clients: two hold a
+  # database member each, the third takes a member's place (copying the
+  # primary) while one of them is down.
   host_volume "pool-data" {
-    nodes = 1
+    nodes = 3
   }
 }
 
@@ -78,6 +80,10 @@ coin "ltc" {
 }
 
 database {
+  # A primary and a synchronous replica on two nodes: a commit is
+  # acknowledged once both have it, and either takes over if the other
+  # node dies.
+  instances = 2
   cpu_mhz   = 800
   memory_mb = 256
   volume    = "pool-data"

@@ -127,14 +127,16 @@ variable "coins" {
 }
 
 variable "database" {
-  description = "PostgreSQL: its resources, the host volume holding its data, and its binary."
+  description = "PostgreSQL: how many members (Patroni, one per node), their resources, the host volume holding their data, and its binary."
   type = object({
+    instances = number
     cpu_mhz   = number
     memory_mb = number
     volume    = string
     command   = string
   })
   default = {
+    instances = 2
     cpu_mhz   = 800
     memory_mb = 256
     volume    = "pool-data"

@@ -1,6 +1,6 @@
 [[- $d := var "database" . -]]
 [[- $bin := dir $d.command -]]
-# [[ var "pool_name" . ]]-database: PostgreSQL: shares, blocks and the payout ledger.
+# [[ var "pool_name" . ]]-database: PostgreSQL (Patroni members): shares, blocks and the payout ledger.
 job [[ printf "%s-database" (var "pool_name" .) | quote ]] {
 [[ template "job_head" (dict "ctx" . "kind" "database" "type" "service" "priority" 90) ]]
   update {
@@ -13,14 +13,24 @@ job [[ printf "%s-database" (var "pool_name" .) | quote ]] {
   }
 
   group "database" {
-    count = 1
-    # The data lives on one node's host volume, so the database runs there
-    # and nowhere else: a copy started empty elsewhere would lose the ledger.
+    # One member per node (distinct_hosts), each with its own copy of the
+    # database on its node's volume. Patroni keeps one primary, holding a
+    # leader lock in Consul, and the others its replicas, one synchronous:
+    # a commit is acknowledged once two nodes have it.
+    count = [[ $d.instances ]]
+    constraint {
+      operator = "distinct_hosts"
+      value    = "true"
+    }
+    # A member's data lives on its node's volume: the member runs there
+    # and nowhere else. A member placed on a node whose volume is empty
+    # copies the primary before it serves.
     volume [[ $d.volume | quote ]] {
       type   = "host"
       source = [[ $d.volume | quote ]]
     }
-    # It cannot move, so it keeps restarting in place (mode delay).
+    # A member keeps restarting in place (mode delay): the other members
+    # serve meanwhile.
     restart {
       interval = "5m"
       attempts = 3
@@ -38,108 +48,74 @@ job [[ printf "%s-database" (var "pool_name" .) | quote ]] {
     }
     network {
       port "db" {}
+      port "api" {}
     }
+    # Every running member, primary or replica. The pool's processes
+    # connect to the one that accepts writes (target_session_attrs).
     service {
       name     = [[ printf "%s-database" (var "pool_name" .) | quote ]]
-      tags     = ["postgresql"]
+      tags     = ["postgresql", "patroni"]
       port     = "db"
       provider = "consul"
+      meta {
+        member = "${node.unique.name}"
+      }
       check {
-        name     = "accepts connections"
-        type     = "script"
-        command  = [[ printf "%s/pg_isready" $bin | quote ]]
-        args     = ["--host=${NOMAD_IP_db}", "--port=${NOMAD_PORT_db}", "--timeout=3"]
-        interval = "10s"
-        timeout  = "5s"
-        task     = "postgres"
+        name     = "postgres running"
+        type     = "http"
+        path     = "/health"
+        port     = "api"
+        interval = "5s"
+        timeout  = "3s"
         check_restart {
           limit           = 3
-          grace           = "2m"
+          grace           = "5m"
           ignore_warnings = true
         }
       }
     }
+[[ template "consul_identity" ]]
 
-    task "initdb" {
-      driver = "exec"
-      user   = "postgres"
-      lifecycle {
-        hook = "prestart"
-      }
-      config {
-        command = "/bin/sh"
-        args    = ["-c", [[ printf "set -e\nif ! test -s \"$PGDATA/PG_VERSION\"; then %s/initdb --username=postgres --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale; fresh=1; fi\nverifier=$(cat \"$NOMAD_SECRETS_DIR/pool.scram\")\ntest -n \"$verifier\" || { echo \"no database verifier rendered from the Nomad variable\" >&2; exit 1; }\n{ echo \"DO \\$\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pool') THEN CREATE ROLE pool LOGIN; END IF; END\\$\\$;\"; echo \"ALTER ROLE pool PASSWORD '$verifier';\"; test -z \"$fresh\" || echo \"CREATE DATABASE pool OWNER pool;\"; } | %s/postgres --single -D \"$PGDATA\" postgres >/dev/null" $bin $bin | quote ]]]
-      }
-      env {
-        PGDATA = "/data/postgresql"
-      }
-      resources {
-        cpu    = 200
-        memory = 64
-      }
-      logs {
-        max_files     = 1
-        max_file_size = 1
-      }
-      # The SCRAM verifier, not the password: what PostgreSQL keeps.
-      # Readable by the postgres user, whose uid differs from node to node.
-      template {
-        destination = "secrets/pool.scram"
-        data        = "{{ with nomadVar \"nomad/jobs/[[ var "pool_name" . ]]-database\" }}{{ .db_scram }}{{ end }}"
-        change_mode = "noop"
-        perms       = "0444"
-      }
-      volume_mount {
-        volume      = [[ $d.volume | quote ]]
-        destination = "/data"
-      }
-    }
-
-    task "postgres" {
+    task "patroni" {
       driver       = "exec"
       user         = "postgres"
       kill_timeout = "1m"
-      # SIGINT is PostgreSQL's fast shutdown: sessions end, a checkpoint is
-      # written, and the next start needs no crash recovery.
-      kill_signal = "SIGINT"
+      # On SIGTERM Patroni stops PostgreSQL (fast shutdown) and, on the
+      # primary, hands the leader lock over at once instead of letting
+      # it lapse.
+      kill_signal = "SIGTERM"
       config {
-        command = [[ $d.command | quote ]]
+        command = [[ var "poolctl" . | quote ]]
         args = [
-          "--listen_addresses=${NOMAD_IP_db}",
-          "--port=${NOMAD_PORT_db}",
-          "--unix_socket_directories=${NOMAD_TASK_DIR}",
-          "--hba_file=${NOMAD_TASK_DIR}/pg_hba.conf",
-          [[ printf "--shared_buffers=%vMB" (max (div (int $d.memory_mb) 4) 16) | quote ]],
-          "--max_connections=50",
-          "--dynamic_shared_memory_type=mmap",
-          "--logging_collector=off",
+          "database",
+          "member",
+          "--name=${node.unique.name}",
+          [[ printf "--namespace=/poolctl/%s/" (var "pool_name" .) | quote ]],
+          "--scope=database",
+          "--data-dir=/data/postgresql",
+          [[ printf "--bin-dir=%s" $bin | quote ]],
+          "--listen=${NOMAD_IP_db}:${NOMAD_PORT_db}",
+          "--api=${NOMAD_IP_api}:${NOMAD_PORT_api}",
+          "--socket-dir=${NOMAD_TASK_DIR}",
+          "--secrets=${NOMAD_SECRETS_DIR}/database.json",
+          "--dir=${NOMAD_SECRETS_DIR}",
+          "--database=pool",
+          [[ printf "--shared-buffers-mb=%v" (max (div (int $d.memory_mb) 4) 16) | quote ]],
+          "--max-connections=50",
+[[- range var "lan" . ]]
+          [[ printf "--allow=%s" . | quote ]],
+[[- end ]]
         ]
       }
-      env {
-        PGDATA = "/data/postgresql"
-      }
-      resources {
-        cpu    = [[ $d.cpu_mhz ]]
-        memory = [[ $d.memory_mb ]]
-      }
-      logs {
-        max_files     = 3
-        max_file_size = 5
-      }
+[[ template "poolctl_task_tail" (dict "cpu" $d.cpu_mhz "memory" (add (int $d.memory_mb) 64)) ]]
+      # The members' logins (Patroni's) and the pool's login's SCRAM
+      # verifier, for `poolctl database member`. Readable by the postgres
+      # user, whose uid differs from node to node.
       template {
-        destination   = "local/pg_hba.conf"
-        change_mode   = "signal"
-        change_signal = "SIGHUP"
-        perms         = "0600"
-        data          = <<EOT
-# TYPE DATABASE USER ADDRESS METHOD
-local all postgres peer
-host all all 127.0.0.1/32 scram-sha-256
-host all all {{ env "NOMAD_IP_db" }}/32 scram-sha-256
-[[- range var "lan" . ]]
-host all all [[ . ]] scram-sha-256
-[[- end ]]
-EOT
+        destination = "secrets/database.json"
+        data        = "{{ with nomadVar \"nomad/jobs/[[ var "pool_name" . ]]-database\" }}{\"superuser_password\": \"{{ .superuser_password }}\", \"replication_password\": \"{{ .replication_password }}\", \"rewind_password\": \"{{ .rewind_password }}\", \"pool_user\": \"{{ .db_user }}\", \"pool_verifier\": \"{{ .db_scram }}\"}{{ end }}\n"
+        change_mode = "restart"
+        perms       = "0444"
       }
       volume_mount {
         volume      = [[ $d.volume | quote ]]

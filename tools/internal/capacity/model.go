@@ -6,6 +6,7 @@ package capacity
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
@@ -78,7 +79,10 @@ type Demand struct {
 	Volumes  []string
 	// Spread is set for groups that Nomad spreads over nodes.
 	Spread bool
-	Source hcl.Range
+	// Distinct is set for groups whose instances may never share a node
+	// (a distinct_hosts constraint): the database's members.
+	Distinct bool
+	Source   hcl.Range
 }
 
 func (d Demand) String() string {
@@ -108,11 +112,14 @@ func Demands(jobs []*jobspec.Job) []Demand {
 			if g.Count != nil {
 				count = *g.Count
 			}
+			distinct := slices.ContainsFunc(g.Constraints, func(c *api.Constraint) bool {
+				return c.Operand == api.ConstraintDistinctHosts && (c.RTarget == "" || c.RTarget == "true")
+			})
 			for i := 0; i < count; i++ {
 				out = append(out, Demand{
 					Job: j.ID(), Group: *g.Name, Index: i,
 					CPUMHz: cpu, MemoryMB: mem, Ports: ports, Volumes: volumes,
-					Spread: len(g.Spreads) > 0, Source: j.Source,
+					Spread: len(g.Spreads) > 0, Distinct: distinct, Source: j.Source,
 				})
 			}
 		}

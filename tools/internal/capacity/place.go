@@ -81,7 +81,11 @@ func Place(nodes []Node, demands []Demand) *Placement {
 		best := -1
 		exhausted := map[string]int{}
 		for i, n := range nodes {
-			if reason := p.unfit(i, n, d, ports[i]); reason != "" {
+			reason := p.unfit(i, n, d, ports[i])
+			if reason == "" && d.Distinct && groupCount[i][group] > 0 {
+				reason = "distinct_hosts: another instance of the group is there"
+			}
+			if reason != "" {
 				exhausted[reason]++
 				continue
 			}

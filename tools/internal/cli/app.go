@@ -57,6 +57,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			walletCommand(),
 			stratumCommand(),
 			floatingCheckCommand(),
+			databaseCommand(),
 			minerCommand(),
 			blocksCommand(),
 			payoutCommand(),

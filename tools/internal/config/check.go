@@ -445,7 +445,19 @@ func (c *checker) checkDatabase(d *Database, whole hcl.Range, volumes map[string
 	c.resources(d.Body, at, d.CPUMHz, d.MemoryMB)
 	c.volumeRef(d.Body, at, "database", "volume", d.Volume, volumes)
 	c.absPath(d.Body, at, "command", d.Command)
+	if c.intBetween(d.Body, at, "instances", d.Instances, 1, maxDatabaseInstances) {
+		if v, ok := volumes[d.Volume]; ok && v.Nodes < d.Instances && !c.skip(d.Body, "instances") {
+			c.errorf(AttrRange(d.Body, "instances", at), "Not enough nodes for the database",
+				"database.instances is %d, but host volume %q is on %d node(s): each instance keeps its own copy of the database on its own node. Give host_volume %q nodes = %d or more, or lower instances.",
+				d.Instances, d.Volume, v.Nodes, d.Volume, d.Instances)
+		}
+	}
 }
+
+// maxDatabaseInstances bounds database.instances: one primary, one
+// synchronous standby and asynchronous replicas; every replica costs the
+// primary a WAL sender and its node the whole database's memory.
+const maxDatabaseInstances = 5
 
 func (c *checker) checkHousekeeping(h *Housekeeping, whole hcl.Range, volumes map[string]*HostVolume) {
 	at := BlockRange(h.Body, whole)

@@ -75,10 +75,11 @@ func newCoin(name string) *Coin {
 
 func newDatabase() *Database {
 	return &Database{
-		CPUMHz:   500,
-		MemoryMB: 256,
-		Volume:   "pool-data",
-		Command:  "/usr/lib/postgresql/15/bin/postgres",
+		Instances: 1,
+		CPUMHz:    500,
+		MemoryMB:  256,
+		Volume:    "pool-data",
+		Command:   "/usr/lib/postgresql/15/bin/postgres",
 	}
 }
 

@@ -132,12 +132,15 @@ type Payout struct {
 	Body hcl.Body `hcl:",body" json:"-"`
 }
 
-// Database is the PostgreSQL server holding shares, blocks and the ledger.
+// Database is the PostgreSQL cluster holding shares, blocks and the
+// ledger: Instances members managed by Patroni, each on its own node's
+// volume, one primary and the others its replicas (one synchronous).
 type Database struct {
-	CPUMHz   int    `hcl:"cpu_mhz,optional" json:"cpu_mhz"`
-	MemoryMB int    `hcl:"memory_mb,optional" json:"memory_mb"`
-	Volume   string `hcl:"volume,optional" json:"volume"`
-	Command  string `hcl:"command,optional" json:"command"`
+	Instances int    `hcl:"instances,optional" json:"instances"`
+	CPUMHz    int    `hcl:"cpu_mhz,optional" json:"cpu_mhz"`
+	MemoryMB  int    `hcl:"memory_mb,optional" json:"memory_mb"`
+	Volume    string `hcl:"volume,optional" json:"volume"`
+	Command   string `hcl:"command,optional" json:"command"`
 
 	Body hcl.Body `hcl:",body" json:"-"`
 }

@@ -71,7 +71,7 @@ const (
 	KindStats   = "stats"
 	KindBackup  = "backup"
 	KindHealth  = "health"
-	// KindDatabase reaches no Consul API (Nomad registers its service).
+	// KindDatabase's members (Patroni) keep the cluster's state in Consul.
 	KindDatabase = "database"
 )
 
@@ -99,7 +99,7 @@ func serviceRead(name, why string) Access { return Access{RuleService, name, Rea
 // Grantees lists every token holder of the pool with what it may do in
 // Consul, the operator first.
 func (p Pool) Grantees() []Grantee {
-	out := []Grantee{p.operator(), p.health()}
+	out := []Grantee{p.operator(), p.health(), p.database()}
 	for _, coin := range p.Coins {
 		out = append(out, p.wallet(coin), p.stratum(coin), p.periodic(coin, KindPayout), p.periodic(coin, KindBlocks))
 	}
@@ -146,6 +146,14 @@ func (p Pool) health() Grantee {
 		g.Consul = append(g.Consul, serviceRead(s, "followed with blocking queries"))
 	}
 	return g
+}
+
+func (p Pool) database() Grantee {
+	return Grantee{Name: JobID(p.Name, "", KindDatabase), Describe: "the database's members (Patroni): the cluster's state and the leader lock",
+		Consul: []Access{
+			{RuleKeyPrefix, DatabaseDCSPrefix(p.Name), Write, "Patroni keeps the leader lock, the members and the cluster's configuration there"},
+			{RuleSessionPrefix, "", Write, "the leader lock's session is on whichever node the primary runs"},
+		}}
 }
 
 func (p Pool) wallet(coin string) Grantee {

@@ -3,7 +3,6 @@ package jobspec
 import (
 	"fmt"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -35,112 +34,90 @@ func DatabaseSecretsPath(p *config.Pool) string {
 // role secrets.DatabaseUser.
 const DatabaseName = "pool"
 
-// initdbScript creates the cluster the first time, with the pool's
-// database, and makes sure on every start that the pool's role exists with
-// the verifier from the Nomad variable. Single-user mode needs no network
-// and no password: the server is not running yet (prestart).
-func (b builder) initdbScript(bin string) string {
-	role, db := secrets.DatabaseUser, DatabaseName
-	return strings.Join([]string{
-		"set -e",
-		fmt.Sprintf(`if ! test -s "$PGDATA/PG_VERSION"; then %s/initdb --username=%s --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale; fresh=1; fi`, bin, DatabaseUser),
-		`verifier=$(cat "$NOMAD_SECRETS_DIR/pool.scram")`,
-		`test -n "$verifier" || { echo "no database verifier rendered from the Nomad variable" >&2; exit 1; }`,
-		fmt.Sprintf(`{ echo "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN CREATE ROLE %s LOGIN; END IF; END\$\$;"; echo "ALTER ROLE %s PASSWORD '$verifier';"; test -z "$fresh" || echo "CREATE DATABASE %s OWNER %s;"; } | %s/postgres --single -D "$PGDATA" postgres >/dev/null`,
-			role, role, role, db, role, bin),
-	}, "\n")
+// databaseSecrets renders the members' logins from the job's variable as
+// the JSON `poolctl database member --secrets` reads.
+func (b builder) databaseSecrets() string {
+	// Hex passwords and a base64 SCRAM verifier: nothing to escape in a
+	// JSON string; the member refuses anything that is not JSON.
+	item := func(name string) string { return `"{{ .` + name + ` }}"` }
+	return fmt.Sprintf("{{ with nomadVar %q }}{\"superuser_password\": %s, \"replication_password\": %s, \"rewind_password\": %s, \"pool_user\": %s, \"pool_verifier\": %s}{{ end }}\n",
+		DatabaseSecretsPath(b.pool),
+		item(secrets.ItemSuperuserPassword), item(secrets.ItemReplicationPassword), item(secrets.ItemRewindPassword),
+		item(secrets.ItemDatabaseUser), item(secrets.ItemDatabaseVerifier))
 }
 
 func (b builder) database() *Job {
 	d := b.pool.Database
 	job := b.newJob("", KindDatabase, "service", 90)
 	job.Update = oneAtATime("checks", 10*time.Second, 5*time.Minute, 10*time.Minute)
-	bin := path.Dir(d.Command)
-	initdb := b.initdbScript(bin)
 	volumeMount := []*api.VolumeMount{{Volume: ptr(d.Volume), Destination: ptr(DataMount)}}
+	args := []string{
+		"member",
+		"--name=${node.unique.name}",
+		"--namespace=" + contract.DatabaseDCSNamespace(b.pool.Name),
+		"--scope=" + contract.DatabaseScope,
+		"--data-dir=" + PGData,
+		"--bin-dir=" + path.Dir(d.Command),
+		"--listen=${NOMAD_IP_db}:${NOMAD_PORT_db}",
+		"--api=${NOMAD_IP_api}:${NOMAD_PORT_api}",
+		"--socket-dir=${NOMAD_TASK_DIR}",
+		"--secrets=${NOMAD_SECRETS_DIR}/database.json",
+		"--dir=${NOMAD_SECRETS_DIR}",
+		"--database=" + DatabaseName,
+		fmt.Sprintf("--shared-buffers-mb=%d", max(d.MemoryMB/4, 16)),
+		"--max-connections=50",
+	}
+	for _, lan := range b.pool.Cluster.LAN {
+		args = append(args, "--allow="+lan)
+	}
+	member := b.poolctlTask("patroni", "database", args, d.CPUMHz, d.MemoryMB+PatroniMemoryMB)
+	member.User = DatabaseUser
+	member.Templates = []*api.Template{{
+		DestPath:     ptr("secrets/database.json"),
+		EmbeddedTmpl: ptr(b.databaseSecrets()),
+		ChangeMode:   ptr("restart"),
+		// Readable by the postgres user, whose uid differs from
+		// node to node; the secrets directory is the task's own.
+		Perms: ptr("0444"),
+	}}
+	member.VolumeMounts = volumeMount
+	member.KillSignal = "SIGTERM"
+	member.KillTimeout = ptr(time.Minute)
 	group := &api.TaskGroup{
-		Name:             ptr("database"),
-		Count:            ptr(1),
+		Name:  ptr("database"),
+		Count: ptr(d.Instances),
+		Constraints: []*api.Constraint{{
+			Operand: api.ConstraintDistinctHosts,
+			RTarget: "true",
+		}},
 		Volumes:          hostVolume(d.Volume, false),
 		RestartPolicy:    restart(3, 5*time.Minute, 10*time.Second, "delay"),
 		ReschedulePolicy: rescheduleForever(30*time.Second, 5*time.Minute),
 		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(100)},
 		Networks: []*api.NetworkResource{{
-			DynamicPorts: []api.Port{{Label: "db"}},
+			DynamicPorts: []api.Port{{Label: "db"}, {Label: "api"}},
 		}},
 		Services: []*api.Service{{
 			Name:      DatabaseService(b.pool),
 			PortLabel: "db",
 			Provider:  "consul",
-			Tags:      []string{"postgresql"},
+			Tags:      []string{"postgresql", "patroni"},
+			Meta:      map[string]string{"member": "${node.unique.name}"},
 			Checks: []api.ServiceCheck{{
-				Name:     "accepts connections",
-				Type:     "script",
-				TaskName: "postgres",
-				Command:  bin + "/pg_isready",
-				Args:     []string{"--host=${NOMAD_IP_db}", "--port=${NOMAD_PORT_db}", "--timeout=3"},
-				Interval: 10 * time.Second,
-				Timeout:  5 * time.Second,
+				Name:      "postgres running",
+				Type:      "http",
+				PortLabel: "api",
+				Path:      "/health",
+				Interval:  5 * time.Second,
+				Timeout:   3 * time.Second,
 				CheckRestart: &api.CheckRestart{
 					Limit:          3,
-					Grace:          ptr(2 * time.Minute),
+					Grace:          ptr(5 * time.Minute),
 					IgnoreWarnings: true,
 				},
 			}},
 		}},
-		Tasks: []*api.Task{
-			{
-				Name:      "initdb",
-				Driver:    "exec",
-				User:      DatabaseUser,
-				Lifecycle: &api.TaskLifecycle{Hook: "prestart"},
-				Config:    map[string]any{"command": "/bin/sh", "args": []string{"-c", initdb}},
-				Env:       map[string]string{"PGDATA": PGData},
-				Templates: []*api.Template{{
-					// The SCRAM verifier, not the password: what PostgreSQL
-					// keeps. Readable by the postgres user, whose uid differs
-					// from node to node.
-					DestPath:     ptr("secrets/pool.scram"),
-					EmbeddedTmpl: ptr(fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}{{ end }}", DatabaseSecretsPath(b.pool), secrets.ItemDatabaseVerifier)),
-					ChangeMode:   ptr("noop"),
-					Perms:        ptr("0444"),
-				}},
-				VolumeMounts: volumeMount,
-				Resources:    &api.Resources{CPU: ptr(200), MemoryMB: ptr(64)},
-				LogConfig:    &api.LogConfig{MaxFiles: ptr(1), MaxFileSizeMB: ptr(1)},
-			},
-			{
-				Name:   "postgres",
-				Driver: "exec",
-				User:   DatabaseUser,
-				Config: map[string]any{
-					"command": d.Command,
-					"args": []string{
-						"--listen_addresses=${NOMAD_IP_db}",
-						"--port=${NOMAD_PORT_db}",
-						"--unix_socket_directories=${NOMAD_TASK_DIR}",
-						"--hba_file=${NOMAD_TASK_DIR}/pg_hba.conf",
-						fmt.Sprintf("--shared_buffers=%dMB", max(d.MemoryMB/4, 16)),
-						"--max_connections=50",
-						"--dynamic_shared_memory_type=mmap",
-						"--logging_collector=off",
-					},
-				},
-				Env: map[string]string{"PGDATA": PGData},
-				Templates: []*api.Template{{
-					DestPath:     ptr("local/pg_hba.conf"),
-					EmbeddedTmpl: ptr(b.pgHBA()),
-					ChangeMode:   ptr("signal"),
-					ChangeSignal: ptr("SIGHUP"),
-					Perms:        ptr("0600"),
-				}},
-				VolumeMounts: volumeMount,
-				Resources:    &api.Resources{CPU: ptr(d.CPUMHz), MemoryMB: ptr(d.MemoryMB)},
-				KillSignal:   "SIGINT",
-				KillTimeout:  ptr(time.Minute),
-				LogConfig:    smallLogs(),
-			},
-		},
+		Tasks: []*api.Task{member},
 	}
 	job.TaskGroups = []*api.TaskGroup{group}
 	return &Job{
@@ -150,28 +127,24 @@ func (b builder) database() *Job {
 		Services: []string{DatabaseService(b.pool)},
 		Source:   config.BlockRange(d.Body, b.pool.NameRange),
 		Notes: nomadhcl.Notes{
-			"group.database/volume." + d.Volume: "The data lives on one node's host volume, so the database runs there\n" +
-				"and nowhere else: a copy started empty elsewhere would lose the ledger.",
-			"group.database/restart": "It cannot move, so it keeps restarting in place (mode delay) for as\n" +
-				"long as it takes.",
-			"group.database/task.postgres/kill_signal": "SIGINT is PostgreSQL's fast shutdown: it ends sessions and writes a\n" +
-				"checkpoint, so the next start needs no crash recovery.",
+			"group.database/count": "One member per node (distinct_hosts), each with its own copy of the\n" +
+				"database on its node's volume. Patroni keeps one primary, holding a\n" +
+				"leader lock in Consul, and the others its replicas, one synchronous:\n" +
+				"a commit is acknowledged once two nodes have it.",
+			"group.database/volume." + d.Volume: "A member's data lives on its node's volume: the member runs there\n" +
+				"and nowhere else. A member placed on a node whose volume is empty\n" +
+				"copies the primary before it serves.",
+			"group.database/restart": "A member keeps restarting in place (mode delay): the other members\n" +
+				"serve meanwhile.",
+			"group.database/service." + DatabaseService(b.pool): "Every running member, primary or replica. The pool's processes\n" +
+				"connect to the one that accepts writes (target_session_attrs).",
+			"group.database/task.patroni/kill_signal": "On SIGTERM Patroni stops PostgreSQL (fast shutdown) and, on the\n" +
+				"primary, hands the leader lock over at once instead of letting\n" +
+				"it lapse.",
 		},
 	}
 }
 
-// pgHBA allows password logins from the node and the cluster's networks
-// only.
-func (b builder) pgHBA() string {
-	var sb strings.Builder
-	sb.WriteString("# TYPE DATABASE USER ADDRESS METHOD\n")
-	fmt.Fprintf(&sb, "local all %s peer\n", DatabaseUser)
-	sb.WriteString("host all all 127.0.0.1/32 scram-sha-256\n")
-	// The node's own address: the pool's processes beside the database
-	// connect through it, whatever the LAN setting says.
-	sb.WriteString("host all all {{ env \"NOMAD_IP_db\" }}/32 scram-sha-256\n")
-	for _, lan := range b.pool.Cluster.LAN {
-		fmt.Fprintf(&sb, "host all all %s scram-sha-256\n", lan)
-	}
-	return sb.String()
-}
+// PatroniMemoryMB is what Patroni itself (Python) takes beside PostgreSQL
+// in a member's task: about 42 MB resident measured on an idle member.
+const PatroniMemoryMB = 64

@@ -2,18 +2,26 @@ package ledger
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Open makes a connection pool for dsn (a postgres:// URL). With consul
-// and service, host and port come from the service's Consul entry for
-// every new connection: the database job can be restarted elsewhere on
-// its node with a new port.
+// and service, every new connection looks up the database's members in
+// Consul (those passing their checks) and connects to the one that
+// accepts writes: the primary, wherever Patroni has put it. A connection
+// to a replica is refused by target_session_attrs=read-write and the next
+// member is tried, so a failover needs no restart: connections to the
+// old primary fail, the pool drops them, and new ones find the new
+// primary.
 func Open(dsn string, consul *consulapi.Client, service string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -22,32 +30,72 @@ func Open(dsn string, consul *consulapi.Client, service string, maxConns int32) 
 	cfg.MaxConns = maxConns
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	if consul != nil && service != "" {
+		cfg.ConnConfig.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite
 		cfg.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
-			host, port, err := Resolve(ctx, consul, service)
+			members, err := Members(ctx, consul, service)
 			if err != nil {
 				return err
 			}
-			cc.Host, cc.Port, cc.Fallbacks = host, port, nil
+			// The URL's TLS variants (sslmode=prefer: TLS, then plain)
+			// are tried for each member in turn.
+			variants := []*tls.Config{cc.TLSConfig}
+			for _, fb := range cc.Fallbacks {
+				if fb.Host == cc.Host && fb.Port == cc.Port {
+					variants = append(variants, fb.TLSConfig)
+				}
+			}
+			cc.Host, cc.Port, cc.Fallbacks = members[0].Host, members[0].Port, nil
+			for i, m := range members {
+				for j, v := range variants {
+					if i == 0 && j == 0 {
+						continue
+					}
+					cc.Fallbacks = append(cc.Fallbacks, &pgconn.FallbackConfig{Host: m.Host, Port: m.Port, TLSConfig: v})
+				}
+			}
 			return nil
 		}
 	}
 	return pgxpool.NewWithConfig(context.Background(), cfg)
 }
 
-// Resolve finds the database's host and port in Consul: the database job
-// can be restarted elsewhere on its node with a new port.
-func Resolve(ctx context.Context, consul *consulapi.Client, service string) (string, uint16, error) {
-	entries, _, err := consul.Health().Service(service, "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
+// Member is one instance of the database as Consul lists it.
+type Member struct {
+	Host string
+	Port uint16
+}
+
+func (m Member) String() string { return net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port))) }
+
+// Members finds the database's instances that pass their checks in
+// Consul, in Consul's order. Which one is the primary only a connection
+// can tell (Open asks for a writable one).
+func Members(ctx context.Context, consul *consulapi.Client, service string) ([]Member, error) {
+	entries, _, err := consul.Health().Service(service, "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return "", 0, fmt.Errorf("find the database in Consul: %w", err)
+		return nil, fmt.Errorf("find the database in Consul: %w", err)
 	}
 	if len(entries) == 0 {
-		return "", 0, fmt.Errorf("no %s service in Consul", service)
+		return nil, fmt.Errorf("no instance of %s passes its checks in Consul", service)
 	}
-	e := entries[0]
-	host := e.Service.Address
-	if host == "" {
-		host = e.Node.Address
+	out := make([]Member, 0, len(entries))
+	for _, e := range entries {
+		host := e.Service.Address
+		if host == "" {
+			host = e.Node.Address
+		}
+		out = append(out, Member{Host: host, Port: uint16(e.Service.Port)})
 	}
-	return host, uint16(e.Service.Port), nil
+	return out, nil
+}
+
+// Resolve finds one instance of the database that passes its checks:
+// enough for a dump, which a replica serves as well as the primary (the
+// synchronous one is never behind a commit).
+func Resolve(ctx context.Context, consul *consulapi.Client, service string) (string, uint16, error) {
+	members, err := Members(ctx, consul, service)
+	if err != nil {
+		return "", 0, err
+	}
+	return members[0].Host, members[0].Port, nil
 }

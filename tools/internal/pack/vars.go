@@ -43,6 +43,7 @@ func Vars(p *config.Pool) []byte {
 	b.SetAttributeValue("coins", cty.TupleVal(coins))
 	d := p.Database
 	b.SetAttributeValue("database", cty.ObjectVal(map[string]cty.Value{
+		"instances": num(d.Instances),
 		"cpu_mhz":   num(d.CPUMHz),
 		"memory_mb": num(d.MemoryMB),
 		"volume":    cty.StringVal(d.Volume),

@@ -47,10 +47,40 @@ func SCRAMVerifier(password string, salt []byte) (string, error) {
 	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", scramIterations, b64(salt), b64(stored[:]), b64(server)), nil
 }
 
+// Items of the database's variable that only its members read: the
+// passwords Patroni sets and uses between members (replicas stream as the
+// replication login, a returning primary rewinds as the rewind login) and
+// the superuser's, which only local peer connections use.
+const (
+	ItemReplicationPassword = "replication_password"
+	ItemRewindPassword      = "rewind_password"
+	ItemSuperuserPassword   = "superuser_password"
+)
+
+// memberItems are the items EnsureDatabase adds to a variable made by a
+// poolctl from before the replicated database.
+var memberItems = []string{ItemReplicationPassword, ItemRewindPassword, ItemSuperuserPassword}
+
 // EnsureDatabase makes sure the Nomad variable at path holds the pool's
-// database login, creating it the first time, and reports whether it did.
+// database login and the members' own passwords, creating it the first
+// time and adding the members' passwords to a variable that lacks them;
+// existing credentials are kept. It reports whether it wrote.
 func EnsureDatabase(ctx context.Context, nomad *nomadapi.Client, path string) (bool, error) {
-	_, created, err := ensure(ctx, nomad, path, []string{ItemDatabaseUser, ItemDatabasePassword, ItemDatabaseVerifier}, func() (nomadapi.VariableItems, error) {
+	addMembers := func(items nomadapi.VariableItems) (bool, error) {
+		added := false
+		for _, item := range memberItems {
+			if items[item] != "" {
+				continue
+			}
+			password, err := randomHex(32)
+			if err != nil {
+				return false, err
+			}
+			items[item], added = password, true
+		}
+		return added, nil
+	}
+	v, created, err := ensure(ctx, nomad, path, []string{ItemDatabaseUser, ItemDatabasePassword, ItemDatabaseVerifier}, func() (nomadapi.VariableItems, error) {
 		password, err := randomHex(32)
 		if err != nil {
 			return nil, err
@@ -63,13 +93,31 @@ func EnsureDatabase(ctx context.Context, nomad *nomadapi.Client, path string) (b
 		if err != nil {
 			return nil, err
 		}
-		return nomadapi.VariableItems{
+		items := nomadapi.VariableItems{
 			ItemDatabaseUser:     DatabaseUser,
 			ItemDatabasePassword: password,
 			ItemDatabaseVerifier: verifier,
-		}, nil
+		}
+		_, err = addMembers(items)
+		return items, err
 	})
-	return created, err
+	if err != nil || created {
+		return created, err
+	}
+	if v == nil {
+		// Another deploy created it meanwhile: read what it wrote.
+		if v, _, err = nomad.Variables().Peek(path, (&nomadapi.QueryOptions{}).WithContext(ctx)); err != nil || v == nil {
+			return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
+		}
+	}
+	added, err := addMembers(v.Items)
+	if err != nil || !added {
+		return false, err
+	}
+	if _, _, err := nomad.Variables().CheckedUpdate(v, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
+		return false, fmt.Errorf("add the database members' passwords to Nomad variable %s: %w", path, err)
+	}
+	return true, nil
 }
 
 // ensure reads the variable at path, checks it has every item, and

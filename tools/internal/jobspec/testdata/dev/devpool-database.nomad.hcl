@@ -18,15 +18,24 @@ job "devpool-database" {
     pool_kind = "database"
   }
   group "database" {
+    # One member per node (distinct_hosts), each with its own copy of the
+    # database on its node's volume. Patroni keeps one primary, holding a
+    # leader lock in Consul, and the others its replicas, one synchronous:
+    # a commit is acknowledged once two nodes have it.
     count = 1
-    # The data lives on one node's host volume, so the database runs there
-    # and nowhere else: a copy started empty elsewhere would lose the ledger.
+    constraint {
+      value    = "true"
+      operator = "distinct_hosts"
+    }
+    # A member's data lives on its node's volume: the member runs there
+    # and nowhere else. A member placed on a node whose volume is empty
+    # copies the primary before it serves.
     volume "pool-data" {
       type   = "host"
       source = "pool-data"
     }
-    # It cannot move, so it keeps restarting in place (mode delay) for as
-    # long as it takes.
+    # A member keeps restarting in place (mode delay): the other members
+    # serve meanwhile.
     restart {
       interval = "5m"
       attempts = 3
@@ -45,109 +54,91 @@ job "devpool-database" {
     network {
       port "db" {
       }
+      port "api" {
+      }
     }
+    # Every running member, primary or replica. The pool's processes
+    # connect to the one that accepts writes (target_session_attrs).
     service {
       name     = "devpool-database"
-      tags     = ["postgresql"]
+      tags     = ["postgresql", "patroni"]
       port     = "db"
       provider = "consul"
       check {
-        name    = "accepts connections"
-        type    = "script"
-        command = "/usr/lib/postgresql/15/bin/pg_isready"
-        args = [
-          "--host=${NOMAD_IP_db}",
-          "--port=${NOMAD_PORT_db}",
-          "--timeout=3",
-        ]
-        interval = "10s"
-        timeout  = "5s"
-        task     = "postgres"
+        name     = "postgres running"
+        type     = "http"
+        path     = "/health"
+        port     = "api"
+        interval = "5s"
+        timeout  = "3s"
         check_restart {
           limit           = 3
-          grace           = "2m"
+          grace           = "5m"
           ignore_warnings = true
         }
       }
-    }
-    task "initdb" {
-      driver = "exec"
-      user   = "postgres"
-      lifecycle {
-        hook = "prestart"
-      }
-      config {
-        command = "/bin/sh"
-        args = [
-          "-c",
-          "set -e\nif ! test -s \"$PGDATA/PG_VERSION\"; then /usr/lib/postgresql/15/bin/initdb --username=postgres --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale; fresh=1; fi\nverifier=$(cat \"$NOMAD_SECRETS_DIR/pool.scram\")\ntest -n \"$verifier\" || { echo \"no database verifier rendered from the Nomad variable\" >&2; exit 1; }\n{ echo \"DO \\$\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pool') THEN CREATE ROLE pool LOGIN; END IF; END\\$\\$;\"; echo \"ALTER ROLE pool PASSWORD '$verifier';\"; test -z \"$fresh\" || echo \"CREATE DATABASE pool OWNER pool;\"; } | /usr/lib/postgresql/15/bin/postgres --single -D \"$PGDATA\" postgres >/dev/null",
-        ]
-      }
-      env {
-        PGDATA = "/data/postgresql"
-      }
-      resources {
-        cpu    = 200
-        memory = 64
-      }
-      logs {
-        max_files     = 1
-        max_file_size = 1
-      }
-      template {
-        destination = "secrets/pool.scram"
-        data        = "{{ with nomadVar \"nomad/jobs/devpool-database\" }}{{ .db_scram }}{{ end }}"
-        change_mode = "noop"
-        perms       = "0444"
-      }
-      volume_mount {
-        volume      = "pool-data"
-        destination = "/data"
+      meta {
+        member = "${node.unique.name}"
       }
     }
-    task "postgres" {
+    # The tasks reach Consul with this job's own identity (its ACL policy is
+    # named like the job; `poolctl policies` writes it).
+    consul {
+    }
+    task "patroni" {
       driver       = "exec"
       user         = "postgres"
       kill_timeout = "1m"
-      # SIGINT is PostgreSQL's fast shutdown: it ends sessions and writes a
-      # checkpoint, so the next start needs no crash recovery.
-      kill_signal = "SIGINT"
+      # On SIGTERM Patroni stops PostgreSQL (fast shutdown) and, on the
+      # primary, hands the leader lock over at once instead of letting
+      # it lapse.
+      kill_signal = "SIGTERM"
       config {
-        command = "/usr/lib/postgresql/15/bin/postgres"
+        command = "/opt/poolctl/bin/poolctl"
         args = [
-          "--listen_addresses=${NOMAD_IP_db}",
-          "--port=${NOMAD_PORT_db}",
-          "--unix_socket_directories=${NOMAD_TASK_DIR}",
-          "--hba_file=${NOMAD_TASK_DIR}/pg_hba.conf",
-          "--shared_buffers=64MB",
-          "--max_connections=50",
-          "--dynamic_shared_memory_type=mmap",
-          "--logging_collector=off",
+          "database",
+          "member",
+          "--name=${node.unique.name}",
+          "--namespace=/poolctl/devpool/",
+          "--scope=database",
+          "--data-dir=/data/postgresql",
+          "--bin-dir=/usr/lib/postgresql/15/bin",
+          "--listen=${NOMAD_IP_db}:${NOMAD_PORT_db}",
+          "--api=${NOMAD_IP_api}:${NOMAD_PORT_api}",
+          "--socket-dir=${NOMAD_TASK_DIR}",
+          "--secrets=${NOMAD_SECRETS_DIR}/database.json",
+          "--dir=${NOMAD_SECRETS_DIR}",
+          "--database=pool",
+          "--shared-buffers-mb=64",
+          "--max-connections=50",
+          "--allow=127.0.0.0/8",
         ]
       }
+      constraint {
+        attribute = "${meta.consul_http_addr}"
+        operator  = "is_set"
+      }
+      constraint {
+        attribute = "${meta.consul_cacert}"
+        operator  = "is_set"
+      }
       env {
-        PGDATA = "/data/postgresql"
+        CONSUL_CACERT    = "${meta.consul_cacert}"
+        CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
       }
       resources {
         cpu    = 500
-        memory = 256
+        memory = 320
       }
       logs {
         max_files     = 3
         max_file_size = 5
       }
       template {
-        destination   = "local/pg_hba.conf"
-        data          = <<EOT
-# TYPE DATABASE USER ADDRESS METHOD
-local all postgres peer
-host all all 127.0.0.1/32 scram-sha-256
-host all all {{ env "NOMAD_IP_db" }}/32 scram-sha-256
-host all all 127.0.0.0/8 scram-sha-256
-EOT
-        change_mode   = "signal"
-        change_signal = "SIGHUP"
-        perms         = "0600"
+        destination = "secrets/database.json"
+        data        = "{{ with nomadVar \"nomad/jobs/devpool-database\" }}{\"superuser_password\": \"{{ .superuser_password }}\", \"replication_password\": \"{{ .replication_password }}\", \"rewind_password\": \"{{ .rewind_password }}\", \"pool_user\": \"{{ .db_user }}\", \"pool_verifier\": \"{{ .db_scram }}\"}{{ end }}\n"
+        change_mode = "restart"
+        perms       = "0444"
       }
       volume_mount {
         volume      = "pool-data"

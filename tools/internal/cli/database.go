@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbmember"
+)
+
+func databaseCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "database",
+		Usage: "the pool's replicated PostgreSQL (run by the <pool>-database job)",
+		Subcommands: []*cli.Command{{
+			Name:  "member",
+			Usage: "run one member of the database: write Patroni's configuration and become Patroni",
+			Description: "Writes Patroni's configuration (the member's addresses, the cluster's\n" +
+				"keys in Consul, the members' logins from --secrets, pg_hba.conf from\n" +
+				"--allow) into --dir and replaces itself with `python3 -m patroni`.\n" +
+				"Patroni runs PostgreSQL, holds or follows the leader lock in Consul and\n" +
+				"fails over. The local Consul agent is $CONSUL_HTTP_ADDR, its CA\n" +
+				"$CONSUL_CACERT and the task's token $CONSUL_HTTP_TOKEN.",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "name", Required: true, Usage: "the member's name: its node's"},
+				&cli.StringFlag{Name: "namespace", Required: true, Usage: "Patroni's namespace (the pool's keys in Consul)"},
+				&cli.StringFlag{Name: "scope", Required: true, Usage: "Patroni's scope (the cluster's name)"},
+				&cli.StringFlag{Name: "data-dir", Required: true, Usage: "PostgreSQL's data directory"},
+				&cli.StringFlag{Name: "bin-dir", Required: true, Usage: "PostgreSQL's programs"},
+				&cli.StringFlag{Name: "listen", Required: true, Usage: "PostgreSQL's address, IP:port"},
+				&cli.StringFlag{Name: "api", Required: true, Usage: "Patroni's REST API address, IP:port"},
+				&cli.StringFlag{Name: "socket-dir", Required: true, Usage: "directory of PostgreSQL's Unix socket"},
+				&cli.StringSliceFlag{Name: "allow", Usage: "a network the pool's processes and the members connect from (repeatable)"},
+				&cli.StringFlag{Name: "secrets", Required: true, Usage: "the members' logins, JSON rendered from the job's Nomad variable"},
+				&cli.StringFlag{Name: "database", Value: "pool", Usage: "the pool's database"},
+				&cli.StringFlag{Name: "dir", Required: true, Usage: "where to write Patroni's configuration (the task's secrets directory)"},
+				&cli.IntFlag{Name: "shared-buffers-mb", Value: 64, Usage: "PostgreSQL's shared_buffers"},
+				&cli.IntFlag{Name: "max-connections", Value: 50, Usage: "PostgreSQL's max_connections (the same on every member)"},
+				&cli.StringFlag{Name: "python", Value: "/usr/bin/python3", Usage: "the Python that runs Patroni"},
+			},
+			Action: func(c *cli.Context) error {
+				s, err := dbmember.ReadSecrets(c.String("secrets"))
+				if err != nil {
+					return withCode(ExitInvalid, err)
+				}
+				m := dbmember.Member{
+					Name: c.String("name"), Namespace: c.String("namespace"), Scope: c.String("scope"),
+					DataDir: c.String("data-dir"), BinDir: c.String("bin-dir"),
+					Listen: c.String("listen"), API: c.String("api"), SocketDir: c.String("socket-dir"),
+					PGPass: c.String("dir") + "/pgpass", Allow: c.StringSlice("allow"),
+					ConsulAddr: os.Getenv("CONSUL_HTTP_ADDR"), ConsulCACert: os.Getenv("CONSUL_CACERT"),
+					ConsulToken:       os.Getenv("CONSUL_HTTP_TOKEN"),
+					SuperuserPassword: s.SuperuserPassword, ReplicationPassword: s.ReplicationPassword,
+					RewindPassword: s.RewindPassword, PoolUser: s.PoolUser, PoolVerifier: s.PoolVerifier,
+					PoolDatabase:    c.String("database"),
+					SharedBuffersMB: c.Int("shared-buffers-mb"), MaxConnections: c.Int("max-connections"),
+				}
+				if m.ConsulAddr == "" {
+					m.ConsulAddr = "127.0.0.1:8500"
+				}
+				files, err := dbmember.Prepare(m, c.String("dir"))
+				if err != nil {
+					return withCode(ExitInvalid, err)
+				}
+				fmt.Fprintf(c.App.ErrWriter, "database member %s: Patroni's configuration is in %s; starting Patroni\n", m.Name, files.Config)
+				return withCode(ExitRuntime, dbmember.Exec(c.String("python"), files))
+			},
+		}},
+	}
+}
