@@ -12,7 +12,7 @@ import (
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
-		Usage:     "one screen of the pool: nodes, jobs, allocations, Consul checks per service",
+		Usage:     "one screen of the pool: nodes, jobs, allocations, the database's primary and replicas, Consul checks per service",
 		ArgsUsage: "[FILE]",
 		Flags:     connFlags(),
 		Action: func(c *cli.Context) error {
@@ -24,7 +24,9 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			s, err := deploy.ReadStatus(c.Context, clients, r.Pool.Name, r.Jobs, Implemented)
+			// One database instance until the pool definition's database block
+			// carries a count.
+			s, err := deploy.ReadStatus(c.Context, clients, r.Pool.Name, r.Jobs, Implemented, 1)
 			if err != nil {
 				return withCode(ExitRuntime, err)
 			}

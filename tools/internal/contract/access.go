@@ -125,7 +125,7 @@ func (p Pool) operator() Grantee {
 		g.Consul = append(g.Consul, Access{RuleKey, key, Write, "deploy records what it deployed"})
 	}
 	g.Consul = append(g.Consul,
-		Access{RuleKeyPrefix, KVRoot(p.Name), Read, "status reads the runs, locks and pool addresses"},
+		Access{RuleKeyPrefix, KVRoot(p.Name), Read, "status reads the runs, locks, pool addresses and the database's cluster state (Patroni's keys)"},
 		Access{RuleNode, PoolNode(p.Name), Write, "deploy publishes the pool's check on its external node"},
 		Access{RuleService, PoolService(p.Name), Write, "deploy publishes the pool's service"},
 		nodesRead)

@@ -73,6 +73,19 @@ func DatabaseDCSPrefix(pool string) string { return KVRoot(pool) + DatabaseScope
 
 func DatabaseDCSKey(pool, key string) string { return DatabaseDCSPrefix(pool) + key }
 
+// Patroni's keys under DatabaseDCSPrefix, named as Patroni names them:
+// its members write them, status reads them.
+const (
+	DatabaseKeyLeader     = "leader"        // the primary's member name, held by its session
+	DatabaseKeySync       = "sync"          // JSON: leader, sync_standby (comma separated)
+	DatabaseKeyStatus     = "status"        // JSON: optime, the leader's last WAL position
+	DatabaseKeyOptime     = "optime/leader" // older Patroni, before the status key: the same position
+	DatabaseKeyConfig     = "config"        // JSON: the cluster's shared settings
+	DatabaseKeyInitialize = "initialize"    // the system identifier, once bootstrapped
+	DatabaseKeyFailover   = "failover"      // JSON: a requested switchover (leader, member)
+	DatabaseKeyMembers    = "members/"      // + name: JSON of one member
+)
+
 // PoolService is the Consul service that stands for the whole pool, with
 // one check the health watcher keeps current.
 func PoolService(pool string) string { return pool }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbcluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
@@ -33,6 +34,11 @@ type Status struct {
 	Wallets   []WalletStatus
 	Runs      []RunStatus
 	PoolCheck *consulapi.HealthCheck
+	// Database is the replicated database's cluster state as Patroni
+	// keeps it in Consul; when it could not be read, DatabaseError says
+	// why in one line.
+	Database      *dbcluster.View
+	DatabaseError string
 }
 
 // RunStatus is a periodic ledger job's last run, as the run recorded it
@@ -83,8 +89,9 @@ type ServiceStatus struct {
 	Instances []*consulapi.ServiceEntry
 }
 
-// ReadStatus gathers the status of the pool's jobs from the clusters.
-func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Job, implemented func(string) bool) (*Status, error) {
+// ReadStatus gathers the status of the pool's jobs from the clusters;
+// databaseInstances is how many database instances the pool runs.
+func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Job, implemented func(string) bool, databaseInstances int) (*Status, error) {
 	s := &Status{Pool: pool}
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
 	cq := (&consulapi.QueryOptions{}).WithContext(ctx)
@@ -145,6 +152,13 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 			return nil, err
 		}
 		s.Runs = append(s.Runs, r)
+	}
+	// A database state the token may not read is one line of the status,
+	// not the end of it.
+	if view, err := dbcluster.Read(ctx, c.Consul.KV(), pool, databaseInstances); err != nil {
+		s.DatabaseError = APIError(c.ConsulAt, "read the database's cluster state", err).Error()
+	} else {
+		s.Database = view
 	}
 	check, err := poolcheck.Current(c.Consul, pool)
 	if err != nil {
@@ -266,6 +280,11 @@ func (s *Status) Write(w io.Writer) {
 	} else {
 		fmt.Fprintf(tw, "Pool %s: never deployed (no pool check in Consul)\n", s.Pool)
 	}
+	if s.Database != nil {
+		if v := s.Database.Judge(); v.Loud {
+			fmt.Fprintf(tw, "  database: %s\n", v.Line)
+		}
+	}
 
 	fmt.Fprintln(tw, "\nNodes")
 	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tELIGIBILITY\tDATACENTER\tEXEC DRIVER")
@@ -358,6 +377,16 @@ func (s *Status) Write(w io.Writer) {
 				fmt.Fprintf(tw, "  %s wallet %s: probe unreachable: %s\n", w.Coin, w.Instance, w.ProbeError)
 			}
 		}
+	}
+
+	switch {
+	case s.DatabaseError != "":
+		fmt.Fprintf(tw, "\nDatabase\n  %s\n", s.DatabaseError)
+	case s.Database != nil:
+		// The section aligns its own table.
+		tw.Flush()
+		fmt.Fprintln(w)
+		s.Database.Write(w)
 	}
 
 	if len(s.Runs) > 0 {

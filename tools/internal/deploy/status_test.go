@@ -3,14 +3,18 @@ package deploy
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbcluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 )
@@ -45,4 +49,54 @@ func TestStatusPeriodicRuns(t *testing.T) {
 	want, err := os.ReadFile(golden)
 	require.NoError(t, err)
 	assert.Equal(t, string(want), out.String())
+}
+
+// The database as status prints it: its own section with the members, a
+// loud line under the pool's when commits are not confirmed by a second
+// node, none when one instance is what the pool asks for, and one line,
+// naming the token to set, when the token may not read the keys.
+func TestStatusDatabase(t *testing.T) {
+	const (
+		primary = `{"conn_url":"postgres://10.0.0.13:5432/postgres","state":"running","role":"master","xlog_location":83886432,"timeline":2}`
+		replica = `{"conn_url":"postgres://10.0.0.17:5432/postgres","state":"running","role":"replica","xlog_location":83870000,"timeline":2}`
+	)
+	consul := Endpoint{API: "consul", Addr: "https://10.0.0.1:8501"}
+	cases := []struct {
+		name string
+		keys map[string]string
+		want int
+		err  error
+	}{
+		{name: "async", want: 2, keys: map[string]string{"initialize": "7312345678901234567", "leader": "pi-03",
+			"status": `{"optime":83886432}`, "sync": `{"leader":"pi-03","sync_standby":null}`,
+			"members/pi-03": primary, "members/pi-07": replica}},
+		{name: "single", want: 1, keys: map[string]string{"initialize": "7312345678901234567", "leader": "pi-03",
+			"status": `{"optime":83886432}`, "members/pi-03": primary}},
+		{name: "filtered", err: fmt.Errorf("list %s: %w", contract.DatabaseDCSPrefix("scryptpool"), dbcluster.ErrFiltered)},
+		{name: "unknown-token", err: fmt.Errorf("list %s: %w", contract.DatabaseDCSPrefix("scryptpool"),
+			consulapi.StatusError{Code: 403, Body: "ACL not found"})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Status{Pool: "scryptpool"}
+			if tc.err != nil {
+				s.DatabaseError = APIError(consul, "read the database's cluster state", tc.err).Error()
+			} else {
+				var pairs consulapi.KVPairs
+				for k, v := range tc.keys {
+					pairs = append(pairs, &consulapi.KVPair{Key: contract.DatabaseDCSKey("scryptpool", k), Value: []byte(v), Session: "s"})
+				}
+				s.Database = dbcluster.FromPairs("scryptpool", pairs, tc.want)
+			}
+			var out bytes.Buffer
+			s.Write(&out)
+			golden := filepath.Join("testdata", "status-database-"+tc.name+".txt")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, out.Bytes(), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), out.String())
+		})
+	}
 }

@@ -11,7 +11,7 @@ key "poolctl/scryptpool/services" {
 key "poolctl/scryptpool/deployment" {
   policy = "write"
 }
-# status reads the runs, locks and pool addresses
+# status reads the runs, locks, pool addresses and the database's cluster state (Patroni's keys)
 key_prefix "poolctl/scryptpool/" {
   policy = "read"
 }
