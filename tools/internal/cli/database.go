@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -59,12 +63,60 @@ func databaseCommand() *cli.Command {
 				if m.ConsulAddr == "" {
 					m.ConsulAddr = "127.0.0.1:8500"
 				}
+				_, port, err := net.SplitHostPort(m.Listen)
+				if err != nil {
+					return withCode(ExitInvalid, fmt.Errorf("--listen %q: %w", m.Listen, err))
+				}
+				m.EnsureLogins = []string{os.Args[0], "database", "ensure-logins",
+					"--secrets=" + c.String("secrets"), "--socket-dir=" + m.SocketDir, "--port=" + port, "--database=" + m.PoolDatabase}
 				files, err := dbmember.Prepare(m, c.String("dir"))
 				if err != nil {
 					return withCode(ExitInvalid, err)
 				}
 				fmt.Fprintf(c.App.ErrWriter, "database member %s: Patroni's configuration is in %s; starting Patroni\n", m.Name, files.Config)
 				return withCode(ExitRuntime, dbmember.Exec(c.String("python"), files))
+			},
+		}, {
+			Name:      "ensure-logins",
+			Usage:     "make the primary's logins and the pool's database match the job's variable (Patroni runs it)",
+			ArgsUsage: "[what Patroni adds: a URL, or action role scope]",
+			Description: "Connects to this member's PostgreSQL through its Unix socket as the\n" +
+				"superuser (peer: run it as the postgres user) and, if it is the primary,\n" +
+				"creates or updates the pool's login, the replication and rewind logins\n" +
+				"(SCRAM verifiers, never clear passwords) and the pool's database. On a\n" +
+				"replica it does nothing: roles replicate from the primary. Patroni runs\n" +
+				"it after creating the cluster, on start and on every change of role.",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "secrets", Required: true, Usage: "the members' logins, JSON rendered from the job's Nomad variable"},
+				&cli.StringFlag{Name: "socket-dir", Required: true, Usage: "directory of PostgreSQL's Unix socket"},
+				&cli.IntFlag{Name: "port", Required: true, Usage: "PostgreSQL's port"},
+				&cli.StringFlag{Name: "database", Value: "pool", Usage: "the pool's database"},
+				&cli.DurationFlag{Name: "wait", Value: time.Minute, Usage: "how long to wait for PostgreSQL to accept connections"},
+			},
+			Action: func(c *cli.Context) error {
+				s, err := dbmember.ReadSecrets(c.String("secrets"))
+				if err != nil {
+					return withCode(ExitInvalid, err)
+				}
+				logins, err := dbmember.Logins(s)
+				if err != nil {
+					return withCode(ExitRuntime, err)
+				}
+				conn, err := dbmember.ConnectLocal(c.Context, c.String("socket-dir"), c.Int("port"), c.Duration("wait"))
+				if err != nil {
+					return withCode(ExitRuntime, err)
+				}
+				defer conn.Close(context.Background())
+				err = dbmember.EnsureLogins(c.Context, conn, logins, c.String("database"))
+				switch {
+				case errors.Is(err, dbmember.ErrReplica):
+					fmt.Fprintln(c.App.ErrWriter, "ensure-logins:", err)
+					return nil
+				case err != nil:
+					return withCode(ExitRuntime, err)
+				}
+				fmt.Fprintf(c.App.ErrWriter, "ensure-logins: the primary's logins (%d) and database %s match the job's variable\n", len(logins), c.String("database"))
+				return nil
 			},
 		}},
 	}

@@ -24,9 +24,7 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			// One database instance until the pool definition's database block
-			// carries a count.
-			s, err := deploy.ReadStatus(c.Context, clients, r.Pool.Name, r.Jobs, Implemented, 1)
+			s, err := deploy.ReadStatus(c.Context, clients, r.Pool.Name, r.Jobs, Implemented, r.Pool.Database.Instances)
 			if err != nil {
 				return withCode(ExitRuntime, err)
 			}

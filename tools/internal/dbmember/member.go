@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -60,9 +61,11 @@ type Member struct {
 	// Passwords of Patroni's logins, and the pool login's SCRAM verifier.
 	SuperuserPassword, ReplicationPassword, RewindPassword string
 	PoolUser, PoolDatabase, PoolVerifier                   string
-	// PostBootstrap is the command Patroni runs once, on the member that
-	// creates the cluster, with a connection URL as its last argument.
-	PostBootstrap []string
+	// EnsureLogins is the command that makes the primary's logins match
+	// the job's variable (poolctl database ensure-logins): Patroni runs it
+	// after creating the cluster, on every start and on every change of
+	// role, with arguments of its own after it.
+	EnsureLogins []string
 	// SharedBuffersMB and MaxConnections size PostgreSQL.
 	SharedBuffersMB, MaxConnections int
 }
@@ -118,9 +121,9 @@ func consulURL(addr string) (*url.URL, error) {
 // own address and the allowed networks only. Nothing is trusted.
 func (m Member) HBA() []string {
 	host, _, _ := net.SplitHostPort(m.Listen)
-	nets := []string{"127.0.0.1/32", host + "/32"}
-	for _, n := range m.Allow {
-		if n != nets[0] && n != nets[1] {
+	var nets []string
+	for _, n := range append([]string{"127.0.0.1/32", host + "/32"}, m.Allow...) {
+		if !slices.Contains(nets, n) {
 			nets = append(nets, n)
 		}
 	}
@@ -133,16 +136,6 @@ func (m Member) HBA() []string {
 	}
 	return out
 }
-
-// BootstrapSQL makes the pool's login and database; the post-bootstrap
-// command runs it. The verifier, not the password, is what PostgreSQL
-// keeps.
-func (m Member) BootstrapSQL() string {
-	return fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s';\nCREATE DATABASE %s OWNER %s;\n",
-		quoteIdent(m.PoolUser), strings.ReplaceAll(m.PoolVerifier, "'", "''"), quoteIdent(m.PoolDatabase), quoteIdent(m.PoolUser))
-}
-
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // Config is Patroni's configuration for the member, as JSON (which
 // Patroni's YAML reader takes as it is).
@@ -206,7 +199,8 @@ func (m Member) Config() ([]byte, error) {
 				map[string]any{"encoding": "UTF8"}, map[string]any{"locale": "C"}, "data-checksums",
 				map[string]any{"auth-local": "peer"}, map[string]any{"auth-host": "scram-sha-256"},
 			},
-			"post_bootstrap": strings.Join(shellQuote(m.PostBootstrap), " "),
+			// The pool's login and database, on the new cluster.
+			"post_bootstrap": strings.Join(shellQuote(m.EnsureLogins), " "),
 		},
 		"postgresql": map[string]any{
 			"listen":          m.Listen,
@@ -215,6 +209,13 @@ func (m Member) Config() ([]byte, error) {
 			"bin_dir":         m.BinDir,
 			"pgpass":          m.PGPass,
 			"use_unix_socket": true,
+			// Logins follow the job's variable on the primary: new
+			// credentials, or a data directory from before the replicated
+			// database, need no person.
+			"callbacks": map[string]any{
+				"on_start":       strings.Join(shellQuote(m.EnsureLogins), " "),
+				"on_role_change": strings.Join(shellQuote(m.EnsureLogins), " "),
+			},
 			"authentication": map[string]any{
 				"superuser":   map[string]any{"username": SuperUser, "password": m.SuperuserPassword},
 				"replication": map[string]any{"username": ReplicationUser, "password": m.ReplicationPassword},

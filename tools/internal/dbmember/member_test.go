@@ -22,7 +22,7 @@ func good() Member {
 		ConsulAddr: "https://192.168.1.16:8501", ConsulCACert: "/etc/ssl/pool/ca.pem", ConsulToken: "task-token",
 		SuperuserPassword: "su", ReplicationPassword: "repl", RewindPassword: "rew",
 		PoolUser: "pool", PoolDatabase: "pool", PoolVerifier: "SCRAM-SHA-256$4096:c2FsdA==$a2V5:c2VydmVy",
-		PostBootstrap:   []string{"/usr/lib/postgresql/15/bin/psql", "--file=/secrets/bootstrap.sql", "it's"},
+		EnsureLogins:    []string{"/usr/local/bin/poolctl", "database", "ensure-logins", "--secrets=/secrets/database.json", "--socket-dir=/local", "--port=24001", "it's"},
 		SharedBuffersMB: 64, MaxConnections: 50,
 	}
 }
@@ -133,18 +133,12 @@ func TestSecretsFile(t *testing.T) {
 
 func TestPrepareWritesPrivateFiles(t *testing.T) {
 	dir := t.TempDir()
-	m := good()
-	f, err := Prepare(m, dir)
+	f, err := Prepare(good(), dir)
 	require.NoError(t, err)
-	for _, p := range []string{f.Config, f.BootstrapSQL} {
-		st, err := os.Stat(p)
-		require.NoError(t, err)
-		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), p)
-	}
-	sql, err := os.ReadFile(f.BootstrapSQL)
+	st, err := os.Stat(f.Config)
 	require.NoError(t, err)
-	assert.Equal(t, "CREATE ROLE \"pool\" LOGIN PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$a2V5:c2VydmVy';\nCREATE DATABASE \"pool\" OWNER \"pool\";\n", string(sql))
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 	cfg, err := os.ReadFile(f.Config)
 	require.NoError(t, err)
-	assert.Contains(t, string(cfg), `"post_bootstrap": "/usr/lib/postgresql/15/bin/psql --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --file=`+dir+`/bootstrap.sql"`)
+	assert.Contains(t, string(cfg), `"post_bootstrap": "/usr/local/bin/poolctl database ensure-logins --secrets=/secrets/database.json --socket-dir=/local --port=24001 'it'\\''s'"`)
 }

@@ -36,21 +36,16 @@ func ReadSecrets(path string) (Secrets, error) {
 
 // Files are where Prepare writes the member's configuration.
 type Files struct {
-	Config, BootstrapSQL string
+	Config string
 }
 
-// Prepare writes Patroni's configuration and the bootstrap SQL into dir
-// (the task's secrets directory: both hold secrets), readable by this
-// process's user only, and returns their paths. The post-bootstrap
-// command (psql in BinDir) runs the SQL file.
+// Prepare writes Patroni's configuration into dir (the task's secrets
+// directory: it holds passwords), readable by this process's user only,
+// and returns its path.
 func Prepare(m Member, dir string) (Files, error) {
-	f := Files{Config: filepath.Join(dir, "patroni.yml"), BootstrapSQL: filepath.Join(dir, "bootstrap.sql")}
-	m.PostBootstrap = []string{filepath.Join(m.BinDir, "psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--file=" + f.BootstrapSQL}
+	f := Files{Config: filepath.Join(dir, "patroni.yml")}
 	cfg, err := m.Config()
 	if err != nil {
-		return f, err
-	}
-	if err := writePrivate(f.BootstrapSQL, []byte(m.BootstrapSQL())); err != nil {
 		return f, err
 	}
 	return f, writePrivate(f.Config, cfg)

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbmember"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 )
 
 // patroniPython runs Debian's Patroni (packages patroni and
@@ -26,9 +30,11 @@ import (
 const patroniPython = "/usr/bin/python3"
 
 // Patroni is a real Patroni member started by a test, outside Nomad: it
-// runs PostgreSQL 15 in a temporary directory and keeps the cluster's
-// state in a Consul agent under the pool's prefix, with the namespace and
-// scope the contract gives, as the pool's database members do.
+// runs PostgreSQL 15 in a temporary directory with the configuration the
+// pool's database members run with (dbmember), made quick for a test, and
+// keeps the cluster's state in a Consul agent under the pool's prefix.
+// Patroni creates the pool's login and database through `poolctl database
+// ensure-logins`, as on the cluster.
 type Patroni struct {
 	Name             string
 	PGPort, APIPort  int
@@ -37,7 +43,41 @@ type Patroni struct {
 	cmd              *exec.Cmd
 	exited           chan struct{}
 	logPath, cfgPath string
+	// cluster is the directory of the member's cluster.
+	cluster string
 }
+
+// PatroniLogins are the passwords of a cluster StartPatroni made.
+type PatroniLogins struct {
+	PoolUser, PoolPassword, ReplicationPassword, SuperuserPassword, RewindPassword string
+	// SecretsFile is what the job's template renders (dbmember.Secrets),
+	// read by ensure-logins on every start and change of role.
+	SecretsFile string
+}
+
+// patroniLogins remembers each cluster's logins by its first member.
+var patroniLogins sync.Map
+
+// Logins are the passwords of the member's cluster.
+func (m *Patroni) Logins() PatroniLogins {
+	v, _ := patroniLogins.Load(m.cluster)
+	return v.(PatroniLogins)
+}
+
+// PoolDSN is the pool login's URL for the members' cluster: every member,
+// the one that accepts writes chosen (target_session_attrs=read-write), as
+// the pool's processes reach the primary.
+func PoolDSN(members []*Patroni) string {
+	var hosts []string
+	for _, m := range members {
+		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", m.PGPort))
+	}
+	l := members[0].Logins()
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable&target_session_attrs=read-write&connect_timeout=2",
+		l.PoolUser, l.PoolPassword, strings.Join(hosts, ","), patroniDatabase)
+}
+
+const patroniDatabase = "pool"
 
 // StartPatroni starts one member per name at once, all in one cluster
 // (synchronous_mode on, not strict; ttl 20, loop_wait 5, retry_timeout
@@ -54,76 +94,78 @@ func StartPatroni(t testing.TB, consulAddr, pool string, names ...string) []*Pat
 	out, err := probe.CombinedOutput()
 	require.NoError(t, err, "Patroni is missing: install the Debian packages patroni and python3-consul (task setup):\n%s", out)
 	cred := postgresCredential(t)
+	poolctl := Poolctl(t)
+	// Patroni runs ensure-logins as the postgres user.
+	require.NoError(t, os.Chmod(filepath.Dir(poolctl), 0o755))
 
 	base := t.TempDir()
 	for _, d := range []string{filepath.Dir(base), base} {
 		require.NoError(t, os.Chmod(d, 0o711), "let the postgres user traverse %s", d)
 	}
-	superuser, replication := randomHex(t, 16), randomHex(t, 16)
+	logins := PatroniLogins{PoolUser: "pool", PoolPassword: randomHex(t, 16), ReplicationPassword: randomHex(t, 16), SuperuserPassword: randomHex(t, 16), RewindPassword: randomHex(t, 16)}
+	salt := make([]byte, 16)
+	_, err = rand.Read(salt)
+	require.NoError(t, err)
+	verifier, err := secrets.SCRAMVerifier(logins.PoolPassword, salt)
+	require.NoError(t, err)
+	secretsJSON, err := json.Marshal(dbmember.Secrets{
+		SuperuserPassword: logins.SuperuserPassword, ReplicationPassword: logins.ReplicationPassword,
+		RewindPassword: logins.RewindPassword, PoolUser: logins.PoolUser, PoolVerifier: verifier,
+	})
+	require.NoError(t, err)
+	secretsPath := filepath.Join(base, "database.json")
+	require.NoError(t, os.WriteFile(secretsPath, secretsJSON, 0o400))
+	require.NoError(t, os.Chown(secretsPath, int(cred.Uid), int(cred.Gid)))
+
 	var members []*Patroni
 	for _, name := range names {
-		m := &Patroni{Name: name, PGPort: freePort(t), APIPort: freePort(t), Dir: filepath.Join(base, name), t: t}
+		m := &Patroni{Name: name, PGPort: freePort(t), APIPort: freePort(t), Dir: filepath.Join(base, name), t: t, cluster: base}
 		m.DataDir = filepath.Join(m.Dir, "data")
 		m.logPath, m.cfgPath = filepath.Join(m.Dir, "patroni.log"), filepath.Join(m.Dir, "patroni.yml")
 		require.NoError(t, os.Mkdir(m.Dir, 0o700))
 		require.NoError(t, os.Chown(m.Dir, int(cred.Uid), int(cred.Gid)))
 		// The socket lives in the member's directory; its path has a hard limit.
 		require.Less(t, len(m.Dir)+len("/.s.PGSQL.65535"), 108, "unix socket path under %s is too long", m.Dir)
-		cfg, err := json.MarshalIndent(m.config(consulAddr, pool, superuser, replication), "", "  ")
+		member := dbmember.Member{
+			Name: name, Namespace: contract.DatabaseDCSNamespace(pool), Scope: contract.DatabaseScope,
+			DataDir: m.DataDir, BinDir: postgresBin,
+			Listen: fmt.Sprintf("127.0.0.1:%d", m.PGPort), API: fmt.Sprintf("127.0.0.1:%d", m.APIPort),
+			SocketDir: m.Dir, PGPass: filepath.Join(m.Dir, "pgpass"), ConsulAddr: consulAddr,
+			SuperuserPassword: logins.SuperuserPassword, ReplicationPassword: logins.ReplicationPassword,
+			RewindPassword: logins.RewindPassword, PoolUser: logins.PoolUser, PoolDatabase: patroniDatabase, PoolVerifier: verifier,
+			EnsureLogins: []string{poolctl, "database", "ensure-logins", "--secrets=" + secretsPath,
+				"--socket-dir=" + m.Dir, fmt.Sprintf("--port=%d", m.PGPort), "--database=" + patroniDatabase},
+			SharedBuffersMB: 16, MaxConnections: 20,
+		}
+		f, err := dbmember.Prepare(member, m.Dir)
 		require.NoError(t, err)
-		// JSON is YAML: Patroni reads it as its configuration file.
-		require.NoError(t, os.WriteFile(m.cfgPath, cfg, 0o600))
+		m.cfgPath = f.Config
+		quicken(t, m.cfgPath)
 		require.NoError(t, os.Chown(m.cfgPath, int(cred.Uid), int(cred.Gid)))
 		members = append(members, m)
 	}
+	logins.SecretsFile = secretsPath
+	patroniLogins.Store(base, logins)
 	for _, m := range members {
 		m.start(cred)
 	}
 	return members
 }
 
-// config is the member's patroni.yml, modelled on the research for issue
-// 15 (docs/research), made small and quick for a test: no service
-// registration, no fsync, a fast checkpoint for the clone.
-func (m *Patroni) config(consulAddr, pool, superuser, replication string) map[string]any {
-	api := fmt.Sprintf("127.0.0.1:%d", m.APIPort)
-	pg := fmt.Sprintf("127.0.0.1:%d", m.PGPort)
-	return map[string]any{
-		"scope":     contract.DatabaseScope,
-		"namespace": contract.DatabaseDCSNamespace(pool),
-		"name":      m.Name,
-		"restapi":   map[string]any{"listen": api, "connect_address": api},
-		"consul":    map[string]any{"host": consulAddr, "register_service": false},
-		"watchdog":  map[string]any{"mode": "off"},
-		"bootstrap": map[string]any{
-			"dcs": map[string]any{
-				"ttl": 20, "loop_wait": 5, "retry_timeout": 5, "maximum_lag_on_failover": 1 << 20,
-				"synchronous_mode": true, "synchronous_mode_strict": false,
-				"postgresql": map[string]any{"parameters": map[string]any{
-					"max_connections": 20, "shared_buffers": "16MB", "wal_level": "replica", "hot_standby": "on",
-					"max_wal_senders": 5, "max_replication_slots": 5, "fsync": "off",
-				}},
-			},
-			"initdb": []any{map[string]any{"encoding": "UTF8"}, map[string]any{"locale": "C"}, "no-sync"},
-		},
-		"postgresql": map[string]any{
-			"listen": pg, "connect_address": pg,
-			"data_dir": m.DataDir, "bin_dir": postgresBin, "pgpass": filepath.Join(m.Dir, "pgpass"),
-			"use_unix_socket": true,
-			"parameters":      map[string]any{"unix_socket_directories": m.Dir},
-			"pg_hba": []string{
-				"local all all peer",
-				"host replication replicator 127.0.0.1/32 scram-sha-256",
-				"host all all 127.0.0.1/32 scram-sha-256",
-			},
-			// Without it the clone waits for a spread checkpoint: minutes.
-			"basebackup": map[string]any{"checkpoint": "fast"},
-			"authentication": map[string]any{
-				"superuser":   map[string]any{"username": "postgres", "password": superuser},
-				"replication": map[string]any{"username": "replicator", "password": replication},
-			},
-		},
-	}
+// quicken makes a member's configuration quick for a test: no fsync, no
+// sync at initdb. Nothing else differs from the cluster's.
+func quicken(t testing.TB, path string) {
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal(b, &cfg))
+	boot := cfg["bootstrap"].(map[string]any)
+	boot["initdb"] = append(boot["initdb"].([]any), "no-sync")
+	params := boot["dcs"].(map[string]any)["postgresql"].(map[string]any)["parameters"].(map[string]any)
+	params["fsync"] = "off"
+	b, err = json.MarshalIndent(cfg, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o600))
 }
 
 func (m *Patroni) start(cred *syscall.Credential) {

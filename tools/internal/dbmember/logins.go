@@ -1,0 +1,149 @@
+package dbmember
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
+)
+
+// rewindFunctions are what pg_rewind calls on the primary as the rewind
+// login (Patroni grants the same at bootstrap).
+var rewindFunctions = []string{
+	"pg_catalog.pg_ls_dir(text, boolean, boolean)",
+	"pg_catalog.pg_stat_file(text, boolean)",
+	"pg_catalog.pg_read_binary_file(text)",
+	"pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)",
+}
+
+// Login is one role EnsureLogins keeps as the job's variable says.
+type Login struct {
+	Role     string
+	Verifier string // SCRAM-SHA-256 verifier
+	// Replication lets the role stream WAL (replicas); Rewind grants what
+	// pg_rewind needs.
+	Replication, Rewind bool
+}
+
+// Logins are the roles the primary must hold, from the job's variable:
+// the pool's login, and the replication and rewind logins Patroni uses
+// between members. Passwords are sent as SCRAM verifiers, never in clear.
+func Logins(s Secrets) ([]Login, error) {
+	out := []Login{{Role: s.PoolUser, Verifier: s.PoolVerifier}}
+	for _, l := range []struct {
+		role, password      string
+		replication, rewind bool
+	}{{ReplicationUser, s.ReplicationPassword, true, false}, {RewindUser, s.RewindPassword, false, true}} {
+		salt := make([]byte, 16)
+		if _, err := rand.Read(salt); err != nil {
+			return nil, err
+		}
+		v, err := secrets.SCRAMVerifier(l.password, salt)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Login{Role: l.role, Verifier: v, Replication: l.replication, Rewind: l.rewind})
+	}
+	return out, nil
+}
+
+// ErrReplica is returned by EnsureLogins on a member that is not the
+// primary: roles replicate from the primary, which keeps them.
+var ErrReplica = errors.New("this member is a replica; the primary keeps the logins")
+
+// EnsureLogins makes the primary's roles match the job's variable, and
+// creates the pool's database if it is missing: on a new cluster (Patroni's
+// post_bootstrap), on a member that became primary (on_role_change), and
+// on every start (on_start). So new credentials from poolctl deploy, and a
+// data directory from before the replicated database (no replication
+// login), are put right without a person.
+func EnsureLogins(ctx context.Context, conn *pgx.Conn, logins []Login, database string) error {
+	var inRecovery bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+		return fmt.Errorf("ask whether this member is the primary: %w", err)
+	}
+	if inRecovery {
+		return ErrReplica
+	}
+	for _, l := range logins {
+		ident := pgx.Identifier{l.Role}.Sanitize()
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)", l.Role).Scan(&exists); err != nil {
+			return fmt.Errorf("look up role %s: %w", l.Role, err)
+		}
+		if !exists {
+			if _, err := conn.Exec(ctx, "CREATE ROLE "+ident+" LOGIN"); err != nil {
+				return fmt.Errorf("create role %s: %w", l.Role, err)
+			}
+		}
+		attrs := " LOGIN NOREPLICATION"
+		if l.Replication {
+			attrs = " LOGIN REPLICATION"
+		}
+		// A verifier is a literal; ALTER ROLE takes no parameters.
+		if _, err := conn.Exec(ctx, "ALTER ROLE "+ident+attrs+" PASSWORD "+quoteLiteral(l.Verifier)); err != nil {
+			return fmt.Errorf("set role %s's password: %w", l.Role, err)
+		}
+		if l.Rewind {
+			for _, f := range rewindFunctions {
+				if _, err := conn.Exec(ctx, "GRANT EXECUTE ON FUNCTION "+f+" TO "+ident); err != nil {
+					return fmt.Errorf("grant %s to %s: %w", f, l.Role, err)
+				}
+			}
+		}
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", database).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %s: %w", database, err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{database}.Sanitize()+" OWNER "+pgx.Identifier{logins[0].Role}.Sanitize()); err != nil {
+			return fmt.Errorf("create database %s: %w", database, err)
+		}
+	}
+	return nil
+}
+
+func quoteLiteral(s string) string {
+	out := []byte{'\''}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '\''))
+}
+
+// ConnectLocal connects to the member's own PostgreSQL through its Unix
+// socket as the superuser (peer authentication: this process runs as the
+// postgres user), waiting up to wait for it to accept connections.
+func ConnectLocal(ctx context.Context, socketDir string, port int, wait time.Duration) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Host, cfg.Port, cfg.User, cfg.Database = socketDir, uint16(port), SuperUser, "postgres"
+	cfg.Fallbacks = nil
+	cfg.ConnectTimeout = 5 * time.Second
+	deadline := time.Now().Add(wait)
+	for {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err == nil {
+			return conn, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to this member's PostgreSQL (%s/.s.PGSQL.%s): %w", socketDir, strconv.Itoa(port), err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
