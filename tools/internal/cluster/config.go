@@ -33,13 +33,29 @@ var AllPorts = []int{NomadHTTPPort, NomadRPCPort, NomadSerfPort, ConsulHTTPPort,
 
 // ChrootEnv is what exec tasks see of the host: only what the pool's
 // programs need (shells and coreutils, the C libraries, litecoind,
-// PostgreSQL, zoneinfo, CA certificates), not Nomad's default of all of
-// /usr. Nomad builds each task's chroot by hard-linking every file of it;
-// with all of /usr that is over 100,000 links and many seconds per task
-// start, worse on an SD card. On merged-/usr systems /lib and /bin are
-// symlinks that Nomad would follow and copy whole, so the multiarch library
-// directory is listed under both of its names instead.
+// PostgreSQL, Patroni, pgBackRest, zoneinfo, CA certificates), not Nomad's
+// default of all of /usr. Nomad builds each task's chroot by hard-linking
+// every file of it; with all of /usr that is over 100,000 links and many
+// seconds per task start, worse on an SD card. On merged-/usr systems /lib
+// and /bin are symlinks that Nomad would follow and copy whole, so the
+// multiarch library directory is listed under both of its names instead.
 func ChrootEnv() map[string]string {
+	env := map[string]string{}
+	for _, pattern := range ChrootEnvPaths() {
+		matches, _ := filepath.Glob(pattern)
+		for _, p := range matches {
+			if _, err := os.Stat(p); err == nil {
+				env[p] = p
+			}
+		}
+	}
+	return env
+}
+
+// ChrootEnvPaths are the paths and glob patterns ChrootEnv takes from the
+// host, where they exist. The Ansible nomad role's
+// nomad_client_chroot_env_paths is the same list for the Pis.
+func ChrootEnvPaths() []string {
 	triplet := map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "arm": "arm-linux-gnueabihf"}[runtime.GOARCH]
 	wanted := []string{
 		// Of /etc only what the pool's programs read: users, name
@@ -54,18 +70,29 @@ func ChrootEnv() map[string]string {
 		"/usr/lib/litecoin", "/usr/lib/postgresql", "/usr/share/postgresql", "/usr/share/postgresql-common",
 		"/usr/share/zoneinfo", "/usr/share/ca-certificates", "/usr/lib/locale",
 		"/run/resolvconf", "/run/systemd/resolve",
+		// On arm64 the dynamic loader sits directly in /lib.
+		"/lib/ld-linux-aarch64.so.1",
+		// Patroni runs as /usr/bin/python3 -m patroni: Python's standard
+		// library (python3.11 on bookworm).
+		"/usr/lib/python3.[0-9]*",
 	}
-	if runtime.GOARCH == "arm64" {
-		// The dynamic loader sits directly in /lib there.
-		wanted = append(wanted, "/lib/ld-linux-aarch64.so.1")
+	// Of Debian's Python packages only Patroni and what it imports: all of
+	// dist-packages is 20,000 files more on a node with Ansible installed.
+	for _, name := range []string{
+		"patroni",
+		// Its Consul store (python3-consul) and that client's HTTP stack;
+		// requests takes chardet, so charset_normalizer is not needed.
+		"consul", "requests", "urllib3", "idna", "certifi", "chardet",
+		// Its PostgreSQL connection, process checks, configuration and
+		// timestamps (dateutil needs six).
+		"psycopg2", "psutil", "yaml", "dateutil", "six.py",
+		// patronictl, for checks and operators in the task; prettytable
+		// reads its own version from its metadata at import.
+		"click", "prettytable", "prettytable-*.dist-info", "wcwidth", "cdiff.py",
+	} {
+		wanted = append(wanted, "/usr/lib/python3/dist-packages/"+name)
 	}
-	env := map[string]string{}
-	for _, p := range wanted {
-		if _, err := os.Stat(p); err == nil {
-			env[p] = p
-		}
-	}
-	return env
+	return wanted
 }
 
 // FingerprintDenylist turns off the cloud fingerprinters: on this project's

@@ -21,7 +21,7 @@ import (
 // are downloaded, not installed: the playbook installs them.
 var rootPackages = []string{
 	"ca-certificates", "chrony", "nftables", "openssh-server", "sudo", "unattended-upgrades",
-	"util-linux", "litecoind", "postgresql", "keepalived",
+	"util-linux", "litecoind", "postgresql", "patroni", "python3-consul", "keepalived",
 }
 
 func debianMirror() string {
