@@ -19,8 +19,8 @@ import (
 )
 
 // The cluster of the test: three servers (one of them with a fake Pi
-// firmware command line) and two clients, one holding chain data, one the
-// database.
+// firmware command line) and two clients, each holding chain data and a
+// member of the database.
 func convergedCluster(t *testing.T) *testCluster {
 	c := newTestCluster(t)
 	tarball := baseRoot(t)
@@ -28,7 +28,7 @@ func convergedCluster(t *testing.T) *testCluster {
 		{name: "node-01", server: true, addr: c.nodeAddr(1), iface: c.nodeIface(1), fakePi: true},
 		{name: "node-02", server: true, addr: c.nodeAddr(2), iface: c.nodeIface(2)},
 		{name: "node-03", server: true, addr: c.nodeAddr(3), iface: c.nodeIface(3)},
-		{name: "node-04", addr: c.nodeAddr(4), iface: c.nodeIface(4), volumes: []string{"ltc-chain:nobody"}},
+		{name: "node-04", addr: c.nodeAddr(4), iface: c.nodeIface(4), volumes: []string{"ltc-chain:nobody", "pool-data:postgres"}},
 		{name: "node-05", addr: c.nodeAddr(5), iface: c.nodeIface(5), volumes: []string{"ltc-chain:nobody", "pool-data:postgres"}},
 	} {
 		c.addNode(t, tarball, n)

@@ -58,6 +58,10 @@ func testPool(t *testing.T, c *testCluster, lan string) string {
 		{"host_volume \"ltc-chain\" {\n    nodes = 1", "host_volume \"ltc-chain\" {\n    nodes = 2"},
 		// Two stratum servers, on two nodes, as in production.
 		{"# A static port: one instance per node.\n    instances = 1", "# A static port: one instance per node.\n    instances = 2"},
+		// Two database members, on two nodes, as in production: Patroni's
+		// leader lock and replication under ACLs and TLS.
+		{"host_volume \"pool-data\" {\n    nodes = 1", "host_volume \"pool-data\" {\n    nodes = 2"},
+		{"database {\n", "database {\n  instances = 2\n"},
 	} {
 		require.Contains(t, out, r[0])
 		out = strings.Replace(out, r[0], r[1], 1)
