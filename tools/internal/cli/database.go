@@ -8,9 +8,11 @@ import (
 	"os"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/urfave/cli/v2"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/dbmember"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
 )
 
 func databaseCommand() *cli.Command {
@@ -69,6 +71,9 @@ func databaseCommand() *cli.Command {
 				}
 				m.EnsureLogins = []string{os.Args[0], "database", "ensure-logins",
 					"--secrets=" + c.String("secrets"), "--socket-dir=" + m.SocketDir, "--port=" + port, "--database=" + m.PoolDatabase}
+				if err := checkDataDir(c, m); err != nil {
+					return err
+				}
 				files, err := dbmember.Prepare(m, c.String("dir"))
 				if err != nil {
 					return withCode(ExitInvalid, err)
@@ -120,4 +125,50 @@ func databaseCommand() *cli.Command {
 			},
 		}},
 	}
+}
+
+// checkDataDir sets aside a data directory that is another cluster's or
+// broken, when a primary exists to copy, and refuses to start when none
+// does: such a directory is never run, let alone promoted.
+func checkDataDir(c *cli.Context, m dbmember.Member) error {
+	d, err := dbmember.Inspect(m.DataDir, m.BinDir)
+	if err != nil {
+		return withCode(ExitRuntime, err)
+	}
+	if d.Empty {
+		return nil
+	}
+	var initialize, leader string
+	consul, _, err := deploy.NewConsul(deploy.ConnOptions{})
+	if err == nil {
+		ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+		defer cancel()
+		q := (&consulapi.QueryOptions{}).WithContext(ctx)
+		var pair *consulapi.KVPair
+		if pair, _, err = consul.KV().Get(m.DCSKey("initialize"), q); err == nil && pair != nil {
+			initialize = string(pair.Value)
+		}
+		if err == nil {
+			if pair, _, err = consul.KV().Get(m.DCSKey("leader"), q); err == nil && pair != nil {
+				leader = string(pair.Value)
+			}
+		}
+	}
+	if err != nil {
+		// Patroni waits for Consul itself; without it nothing is judged.
+		fmt.Fprintf(c.App.ErrWriter, "database member %s: cannot compare the data directory with the cluster (%v); leaving it to Patroni\n", m.Name, err)
+		return nil
+	}
+	verdict, why := dbmember.Decide(d, initialize, leader, m.Name)
+	switch verdict {
+	case dbmember.SetAside:
+		to, err := dbmember.SetAsideDir(m.DataDir, time.Now())
+		if err != nil {
+			return withCode(ExitRuntime, err)
+		}
+		fmt.Fprintf(c.App.ErrWriter, "database member %s: %s (now %s)\n", m.Name, why, to)
+	case dbmember.Refuse:
+		return withCode(ExitRuntime, fmt.Errorf("database member %s: %s", m.Name, why))
+	}
+	return nil
 }

@@ -103,6 +103,12 @@ func (m Member) Check() error {
 	return nil
 }
 
+// DCSKey is the Consul key of one of the cluster's entries, where Patroni
+// keeps it: <namespace without its leading slash><scope>/<key>.
+func (m Member) DCSKey(key string) string {
+	return strings.TrimPrefix(m.Namespace, "/") + m.Scope + "/" + key
+}
+
 // consulURL turns CONSUL_HTTP_ADDR's forms (host:port, http://..., https://...)
 // into the URL Patroni's Consul client wants.
 func consulURL(addr string) (*url.URL, error) {

@@ -3,9 +3,11 @@ package dbmember
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -141,4 +143,48 @@ func TestPrepareWritesPrivateFiles(t *testing.T) {
 	cfg, err := os.ReadFile(f.Config)
 	require.NoError(t, err)
 	assert.Contains(t, string(cfg), `"post_bootstrap": "/usr/local/bin/poolctl database ensure-logins --secrets=/secrets/database.json --socket-dir=/local --port=24001 'it'\\''s'"`)
+}
+
+func TestDCSKeyIsWherePatroniWrites(t *testing.T) {
+	// Patroni joins namespace and scope: /poolctl/scryptpool/ + database.
+	assert.Equal(t, "poolctl/scryptpool/database/initialize", good().DCSKey("initialize"))
+}
+
+func TestDecide(t *testing.T) {
+	cases := []struct {
+		name                     string
+		dir                      DataDir
+		initialize, leader, self string
+		want                     Verdict
+		why                      string
+	}{
+		{"empty", DataDir{Empty: true}, "7714", "pi-01", "pi-02", Keep, "Patroni creates or clones it"},
+		{"this cluster's", DataDir{SystemID: "7714"}, "7714", "pi-01", "pi-02", Keep, "system identifier 7714"},
+		{"before any cluster exists", DataDir{SystemID: "1234"}, "", "", "pi-02", Keep, "takes this data directory over"},
+		{"another cluster's, a primary to copy", DataDir{SystemID: "1234"}, "7714", "pi-01", "pi-02", SetAside, "another cluster (system identifier 1234, this cluster's is 7714): set aside, to be replaced by a copy of the primary pi-01"},
+		{"broken, a primary to copy", DataDir{Broken: "pg_control fails its checksum"}, "7714", "pi-01", "pi-02", SetAside, "pg_control fails its checksum: set aside"},
+		{"another cluster's, no primary", DataDir{SystemID: "1234"}, "7714", "", "pi-02", Refuse, "no other member is primary"},
+		{"broken, and this member holds the lock", DataDir{Broken: "pg_control fails its checksum"}, "7714", "pi-02", "pi-02", Refuse, "restore the database from the archive"},
+		{"broken before any cluster exists", DataDir{Broken: "pg_controldata: could not open file"}, "", "", "pi-02", Refuse, "could not open file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, why := Decide(tc.dir, tc.initialize, tc.leader, tc.self)
+			assert.Equal(t, tc.want, got)
+			assert.Contains(t, why, tc.why)
+		})
+	}
+}
+
+func TestSetAsideKeepsTheNewestOnly(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "postgresql")
+	for i, at := range []time.Time{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)} {
+		require.NoError(t, os.MkdirAll(filepath.Join(base, "global"), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(base, "PG_VERSION"), []byte(fmt.Sprint(i)), 0o600))
+		to, err := SetAsideDir(base, at)
+		require.NoError(t, err)
+		assert.Equal(t, base+".set-aside-"+at.Format("20060102T150405Z"), to)
+	}
+	left, _ := filepath.Glob(base + "*")
+	assert.Equal(t, []string{base + ".set-aside-20260201T000000Z"}, left)
 }

@@ -44,7 +44,10 @@ type Patroni struct {
 	exited           chan struct{}
 	logPath, cfgPath string
 	// cluster is the directory of the member's cluster.
-	cluster string
+	cluster    string
+	args       []string
+	consulAddr string
+	cred       *syscall.Credential
 }
 
 // PatroniLogins are the passwords of a cluster StartPatroni made.
@@ -126,61 +129,48 @@ func StartPatroni(t testing.TB, consulAddr, pool string, names ...string) []*Pat
 		require.NoError(t, os.Chown(m.Dir, int(cred.Uid), int(cred.Gid)))
 		// The socket lives in the member's directory; its path has a hard limit.
 		require.Less(t, len(m.Dir)+len("/.s.PGSQL.65535"), 108, "unix socket path under %s is too long", m.Dir)
-		member := dbmember.Member{
-			Name: name, Namespace: contract.DatabaseDCSNamespace(pool), Scope: contract.DatabaseScope,
-			DataDir: m.DataDir, BinDir: postgresBin,
-			Listen: fmt.Sprintf("127.0.0.1:%d", m.PGPort), API: fmt.Sprintf("127.0.0.1:%d", m.APIPort),
-			SocketDir: m.Dir, PGPass: filepath.Join(m.Dir, "pgpass"), ConsulAddr: consulAddr,
-			SuperuserPassword: logins.SuperuserPassword, ReplicationPassword: logins.ReplicationPassword,
-			RewindPassword: logins.RewindPassword, PoolUser: logins.PoolUser, PoolDatabase: patroniDatabase, PoolVerifier: verifier,
-			EnsureLogins: []string{poolctl, "database", "ensure-logins", "--secrets=" + secretsPath,
-				"--socket-dir=" + m.Dir, fmt.Sprintf("--port=%d", m.PGPort), "--database=" + patroniDatabase},
-			SharedBuffersMB: 16, MaxConnections: 20,
-		}
-		f, err := dbmember.Prepare(member, m.Dir)
-		require.NoError(t, err)
-		m.cfgPath = f.Config
-		quicken(t, m.cfgPath)
-		require.NoError(t, os.Chown(m.cfgPath, int(cred.Uid), int(cred.Gid)))
+		// What the database job runs: poolctl database member, which
+		// checks the data directory, writes Patroni's configuration and
+		// becomes Patroni.
+		m.args = []string{poolctl, "database", "member", "--name=" + name,
+			"--namespace=" + contract.DatabaseDCSNamespace(pool), "--scope=" + contract.DatabaseScope,
+			"--data-dir=" + m.DataDir, "--bin-dir=" + postgresBin,
+			fmt.Sprintf("--listen=127.0.0.1:%d", m.PGPort), fmt.Sprintf("--api=127.0.0.1:%d", m.APIPort),
+			"--socket-dir=" + m.Dir, "--secrets=" + secretsPath, "--dir=" + m.Dir, "--database=" + patroniDatabase,
+			"--shared-buffers-mb=16", "--max-connections=20", "--python=" + patroniPython}
+		m.consulAddr = consulAddr
+		m.cfgPath = filepath.Join(m.Dir, "patroni.yml")
 		members = append(members, m)
 	}
 	logins.SecretsFile = secretsPath
 	patroniLogins.Store(base, logins)
 	for _, m := range members {
-		m.start(cred)
+		m.cred = cred
+		m.start()
 	}
 	return members
 }
 
-// quicken makes a member's configuration quick for a test: no fsync, no
-// sync at initdb. Nothing else differs from the cluster's.
-func quicken(t testing.TB, path string) {
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var cfg map[string]any
-	require.NoError(t, json.Unmarshal(b, &cfg))
-	boot := cfg["bootstrap"].(map[string]any)
-	boot["initdb"] = append(boot["initdb"].([]any), "no-sync")
-	params := boot["dcs"].(map[string]any)["postgresql"].(map[string]any)["parameters"].(map[string]any)
-	params["fsync"] = "off"
-	b, err = json.MarshalIndent(cfg, "", "  ")
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(path, b, 0o600))
+// Start starts a member again after Kill, on what its data directory
+// holds now (a node coming back, or a test's damage).
+func (m *Patroni) Start() {
+	m.t.Helper()
+	m.start()
 }
 
-func (m *Patroni) start(cred *syscall.Credential) {
+func (m *Patroni) start() {
 	t := m.t
 	t.Helper()
 	logFile, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(t, err)
 	defer logFile.Close()
-	m.cmd = exec.Command(patroniPython, "-m", "patroni", m.cfgPath)
+	m.cmd = exec.Command(m.args[0], m.args[1:]...)
 	m.cmd.Dir = m.Dir
-	// Nothing of the test's environment: a CONSUL_HTTP_ADDR with a scheme
-	// makes python-consul fail, CONSUL_HTTP_TOKEN would override.
-	m.cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8", "HOME=" + m.Dir}
+	// Nothing of the test's environment but the Consul agent, as a task
+	// has it.
+	m.cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8", "HOME=" + m.Dir, "CONSUL_HTTP_ADDR=" + m.consulAddr}
 	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: m.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, m.cmd.Start(), "start patroni %s", m.Name)
 	m.exited = make(chan struct{})
 	go func() {
