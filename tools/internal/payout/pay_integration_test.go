@@ -83,7 +83,8 @@ func testPayOptions() PayOptions {
 // each received can be asked of the daemon).
 type payEnv struct {
 	t           *testing.T
-	pg          *testenv.Postgres
+	pg          *testenv.Postgres // nil when the ledger is on a Patroni cluster
+	dsn         string            // the ledger's database
 	db          *pgxpool.Pool
 	node        *testenv.Litecoind
 	pool, miner *chain.Client
@@ -95,10 +96,19 @@ type payEnv struct {
 
 func newPayEnv(t *testing.T) *payEnv {
 	testenv.Integration(t)
+	pg := testenv.StartPostgres(t)
+	e := newPayEnvOn(t, pg.DSN)
+	e.pg = pg
+	return e
+}
+
+// newPayEnvOn is a payEnv whose ledger is the database at dsn.
+func newPayEnvOn(t *testing.T, dsn string) *payEnv {
+	testenv.Integration(t)
 	ctx := context.Background()
-	e := &payEnv{t: t, pg: testenv.StartPostgres(t), node: testenv.StartLitecoind(t), nextBlock: 1}
+	e := &payEnv{t: t, dsn: dsn, node: testenv.StartLitecoind(t), nextBlock: 1}
 	var err error
-	e.db, err = pgxpool.New(ctx, e.pg.DSN)
+	e.db, err = pgxpool.New(ctx, e.dsn)
 	require.NoError(t, err)
 	t.Cleanup(e.db.Close)
 	require.NoError(t, ledger.Migrate(ctx, e.db))
@@ -176,7 +186,7 @@ func (e *payEnv) payProcess(crashAt string) *exec.Cmd {
 	require.NoError(e.t, err)
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(),
-		"PAYOUT_TEST_ROLE=pay", "PAYOUT_TEST_DSN="+e.pg.DSN, "PAYOUT_TEST_WALLET_URL="+e.pool.URL,
+		"PAYOUT_TEST_ROLE=pay", "PAYOUT_TEST_DSN="+e.dsn, "PAYOUT_TEST_WALLET_URL="+e.pool.URL,
 		"PAYOUT_TEST_USER="+e.node.User, "PAYOUT_TEST_PASSWORD="+e.node.Password, "PAYOUT_TEST_CRASH="+crashAt)
 	cmd.Stderr = os.Stderr
 	return cmd
@@ -576,7 +586,7 @@ func (e *payEnv) creditedMiners(n int) []string {
 // newDB is a database pool of its own, as a run in a process of its own
 // has.
 func (e *payEnv) newDB() *pgxpool.Pool {
-	db, err := pgxpool.New(context.Background(), e.pg.DSN)
+	db, err := pgxpool.New(context.Background(), e.dsn)
 	require.NoError(e.t, err)
 	e.t.Cleanup(db.Close)
 	return db
