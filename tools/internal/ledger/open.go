@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sys/unix"
 )
 
 // Open makes a connection pool for dsn (a postgres:// URL). With consul
@@ -29,6 +31,7 @@ func Open(dsn string, consul *consulapi.Client, service string, maxConns int32) 
 	}
 	cfg.MaxConns = maxConns
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	cfg.ConnConfig.DialFunc = DeadPeerDialer().DialContext
 	if consul != nil && service != "" {
 		cfg.ConnConfig.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite
 		cfg.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
@@ -57,6 +60,36 @@ func Open(dsn string, consul *consulapi.Client, service string, maxConns int32) 
 		}
 	}
 	return pgxpool.NewWithConfig(context.Background(), cfg)
+}
+
+// DeadPeerTimeout bounds how long a connection waits on a database that
+// stopped answering without closing it: a primary whose node lost power
+// sends no reset, and a write would otherwise wait for the kernel's
+// retransmissions to give up, about fifteen minutes. Data sent and not
+// acknowledged for this long ends the connection (TCP_USER_TIMEOUT), and
+// an idle connection is probed as often (keepalive), so the caller's
+// retry finds the new primary.
+const DeadPeerTimeout = 20 * time.Second
+
+// DeadPeerDialer dials connections that notice a dead peer within
+// DeadPeerTimeout.
+func DeadPeerDialer() *net.Dialer {
+	return &net.Dialer{
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: DeadPeerTimeout / 2, Interval: DeadPeerTimeout / 4, Count: 2},
+		Control: func(network, address string, c syscall.RawConn) error {
+			var opErr error
+			err := c.Control(func(fd uintptr) {
+				opErr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(DeadPeerTimeout/time.Millisecond))
+			})
+			if err != nil {
+				return err
+			}
+			if opErr != nil && network != "unix" {
+				return fmt.Errorf("set TCP_USER_TIMEOUT: %w", opErr)
+			}
+			return nil
+		},
+	}
 }
 
 // Member is one instance of the database as Consul lists it.
