@@ -376,12 +376,12 @@ func writeIntent(ctx context.Context, db *pgxpool.Pool, coin string, items []ite
 func send(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, id string, items []item, txid string) (*Sent, error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("payout %s: %w", id, err)
+		return nil, fmt.Errorf("payout %s: %w; nothing was sent, and the next run sends its intent", id, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	var status string
 	if err := tx.QueryRow(ctx, `SELECT status FROM payouts WHERE id = $1 FOR UPDATE NOWAIT`, id).Scan(&status); err != nil {
-		return nil, fmt.Errorf("lock payout %s: %w", id, err)
+		return nil, fmt.Errorf("lock payout %s: %w; nothing was sent, and the next run settles its intent", id, err)
 	}
 	if status != "intent" {
 		return nil, nil // settled by someone else meanwhile
@@ -412,7 +412,7 @@ func send(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, id stri
 		o.atStep("after-send")
 	}
 	if _, err := tx.Exec(ctx, `UPDATE payouts SET status = 'sent', txid = $2, settled_at = now() WHERE id = $1`, id, txid); err != nil {
-		return nil, fmt.Errorf("record payout %s (txid %s): %w", id, txid, err)
+		return nil, fmt.Errorf("record payout %s (txid %s): %w; the next run finds it in the wallet and records it", id, txid, err)
 	}
 	o.atStep("during-record")
 	var total int64
@@ -421,7 +421,7 @@ func send(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, id stri
 		total += it.units
 		tag, err := tx.Exec(ctx, `UPDATE balances SET owed = owed - $3, paid = paid + $3, updated_at = now() WHERE coin = $1 AND address = $2`, o.Coin, it.address, it.units)
 		if err != nil {
-			return nil, fmt.Errorf("record payout %s (txid %s): %w", id, txid, err)
+			return nil, fmt.Errorf("record payout %s (txid %s): %w; the next run finds it in the wallet and records it", id, txid, err)
 		}
 		if tag.RowsAffected() != 1 {
 			return nil, fmt.Errorf("record payout %s (txid %s): no balance for %s", id, txid, it.address)
