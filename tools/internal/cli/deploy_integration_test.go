@@ -107,7 +107,9 @@ func TestDeployDevExample(t *testing.T) {
 		assert.Regexp(t, `node-01\s+\S+\s+ready\s+eligible`, stdout)
 		assert.Regexp(t, `ltc-wallet\s+wallet\s+service\s+running`, stdout)
 		assert.Regexp(t, `ltc-wallet\s+\S+\s+rpc answers\s+passing`, stdout)
-		assert.Regexp(t, `devpool-database\s+\S+\s+accepts connections\s+passing`, stdout)
+		assert.Regexp(t, `devpool-database\s+\S+\s+postgres running\s+passing`, stdout)
+		assert.Regexp(t, `node-01\s+\S+\s+primary\s+running`, stdout, "the database's one member is the primary")
+		assert.Contains(t, stdout, "one instance, no replica (instances = 1)")
 	})
 
 	t.Run("each job's wallet login may call only what the job calls", func(t *testing.T) {

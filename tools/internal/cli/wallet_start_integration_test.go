@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,9 +58,9 @@ func TestWalletWithCorruptChainData(t *testing.T) {
 func TestPortTakenOutsideNomad(t *testing.T) {
 	pool, jobs := testenv.LoadPool(t, dev)
 	clients := cluster.ModelClients(pool, jobs)
-	// Exactly the ports the database and two wallets (rpc, p2p, probe
-	// each) need.
-	const first, last = 24600, 24606
+	// Exactly the ports the database (PostgreSQL and Patroni's API) and
+	// two wallets (rpc, p2p, probe each) need.
+	const first, last = 24600, 24607
 	clients[0].MinDynamicPort, clients[0].MaxDynamicPort = first, last
 	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: clients})
 
@@ -78,10 +79,10 @@ func TestPortTakenOutsideNomad(t *testing.T) {
 	// All of them, because litecoind 0.21 keeps running when only its P2P
 	// bind fails (it still binds the onion target on 127.0.0.1), so a
 	// wallet is sure to fail only when its RPC or probe port is taken.
-	dbPort := allocatedPort(t, c, "devpool-database")
+	dbPorts := allocatedPorts(t, c, "devpool-database")
 	var ports []string
 	for port := first; port <= last; port++ {
-		if port == dbPort {
+		if slices.Contains(dbPorts, port) {
 			continue
 		}
 		taken, err := net.Listen("tcp", net.JoinHostPort(c.Nodes[0].IP, strconv.Itoa(port)))
@@ -107,9 +108,9 @@ func TestPortTakenOutsideNomad(t *testing.T) {
 		"the cause names a taken port or says it is in use:\n%s", o.stderr)
 }
 
-// allocatedPort waits, with blocking queries, for the job's first
-// allocation and returns the host port Nomad gave its group.
-func allocatedPort(t *testing.T, c *cluster.Cluster, job string) int {
+// allocatedPorts waits, with blocking queries, for the job's first
+// allocation and returns the host ports Nomad gave its group.
+func allocatedPorts(t *testing.T, c *cluster.Cluster, job string) []int {
 	t.Helper()
 	nomad, err := c.NomadClient()
 	require.NoError(t, err)
@@ -121,7 +122,11 @@ func allocatedPort(t *testing.T, c *cluster.Cluster, job string) int {
 			a, _, err := nomad.Allocations().Info(stub.ID, nil)
 			require.NoError(t, err)
 			if a.AllocatedResources != nil && len(a.AllocatedResources.Shared.Ports) > 0 {
-				return a.AllocatedResources.Shared.Ports[0].Value
+				var out []int
+				for _, p := range a.AllocatedResources.Shared.Ports {
+					out = append(out, p.Value)
+				}
+				return out
 			}
 		}
 		index = meta.LastIndex
