@@ -93,7 +93,7 @@ func findPrimary(ctx context.Context, members Members, l login, slot, applicatio
 	cfg.Password = l.password
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return ledger.Member{}, fmt.Errorf("no member of %s accepts writes: %w", describe(ms), err)
+		return ledger.Member{}, fmt.Errorf("no member of %s accepts writes: %s", describe(ms), oneLine(err))
 	}
 	defer conn.Close(context.Background())
 	addr := conn.PgConn().Conn().RemoteAddr().String()
@@ -112,6 +112,12 @@ func findPrimary(ctx context.Context, members Members, l login, slot, applicatio
 		return primary, fmt.Errorf("replication slot %q on %s is in use: is another archive running?", slot, primary)
 	}
 	return primary, nil
+}
+
+// oneLine is err's message on one line: pgx lists each host it tried on
+// a line of its own.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.NewReplacer(":\n", ": ", "\n", "; ").Replace(err.Error())), " ")
 }
 
 func describe(ms []ledger.Member) string {
