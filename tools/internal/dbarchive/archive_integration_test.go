@@ -55,8 +55,12 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	require.NotNil(t, standby, "sync standby %q", standbyName)
 	t.Logf("cluster: %s primary, %s synchronous standby, %s after start", primary.Name, standby.Name, since(started))
 
-	// The permanent slot, as the members' bootstrap.dcs will declare it.
-	patchConfig(t, primary, map[string]any{"slots": map[string]any{contract.DatabaseArchiveSlot: map[string]any{"type": "physical"}}})
+	// The permanent slot, and the standbys' copies the archive keeps left
+	// alone, as the members' bootstrap.dcs will declare them.
+	patchConfig(t, primary, map[string]any{
+		"slots":        map[string]any{contract.DatabaseArchiveSlot: map[string]any{"type": "physical"}},
+		"ignore_slots": []any{map[string]any{"name": contract.DatabaseArchiveSlot, "type": "physical"}},
+	})
 
 	superuser, superPassword := primary.Login(t, "superuser")
 	replUser, replPassword := primary.Login(t, "replication")
@@ -69,6 +73,7 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	base := t.TempDir()
 	dir := filepath.Join(base, "archive")
 	events := make(chan dbarchive.Event, 64)
+	archiveLog := newLogWriter(t)
 	archiveCtx, cancelArchive := context.WithCancel(ctx)
 	archiveDone := make(chan error, 1)
 	var archiveErr error
@@ -85,8 +90,8 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 		archiveDone <- dbarchive.Run(archiveCtx, dbarchive.RunOptions{
 			Dir: dir, Members: dbarchive.ConsulMembers(client, contract.DatabaseService(pool)),
 			User: replUser, Password: replPassword, Slot: contract.DatabaseArchiveSlot,
-			PGBin: pgBin, BaseBackupEvery: time.Hour, Keep: 24 * time.Hour,
-			Log: logWriter{t}, Notify: func(e dbarchive.Event) { events <- e },
+			PGBin: pgBin, BaseBackupEvery: time.Hour, Keep: 24 * time.Hour, SlotCopyEvery: time.Second,
+			Log: archiveLog, Notify: func(e dbarchive.Event) { events <- e },
 		})
 	}()
 	first := waitEvent(t, events, dbarchive.EventStreaming, "", 60*time.Second)
@@ -100,14 +105,26 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	w.waitAcked(t, t1.attempted+20)
 	require.Empty(t, w.failedUpTo(t1.attempted), "no write failed before the power cut")
 
-	slotsOnStandby := query(t, ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=postgres sslmode=disable", standby.PGPort, superuser, superPassword),
-		"SELECT coalesce(string_agg(slot_name, ','), '') FROM pg_replication_slots")
-	t.Logf("replication slots on the standby before the failover: %q (Patroni 3.0.2 keeps permanent physical slots on the primary only)", slotsOnStandby)
+	// Patroni 3.0.2 keeps permanent physical slots on the primary only:
+	// the archive keeps the standby's copy, and Patroni leaves it there.
+	onStandby := fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=postgres sslmode=disable", standby.PGPort, superuser, superPassword)
+	slotOnStandby := "SELECT coalesce((SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = '" + contract.DatabaseArchiveSlot + "'), '')"
+	backupEnd := backup.Backup.EndLSN.String()
+	waitFor(t, 30*time.Second, "the archive's slot on the standby, past the base backup's end", func() bool {
+		return query(t, ctx, onStandby, "SELECT coalesce((SELECT restart_lsn >= '"+backupEnd+"'::pg_lsn FROM pg_replication_slots WHERE slot_name = '"+contract.DatabaseArchiveSlot+"'), false)::text") == "true"
+	})
+	onPrimary := fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=postgres sslmode=disable", primary.PGPort, superuser, superPassword)
+	t.Logf("the archive's slot before the failover: at %s on the primary, at %s on the standby",
+		query(t, ctx, onPrimary, strings.Replace(slotOnStandby, "''", "'none'", 1)), query(t, ctx, onStandby, slotOnStandby))
 
 	primary.Kill()
 	killed := time.Now()
 	resumed := waitEvent(t, events, dbarchive.EventStreaming, standby.Addr(), 90*time.Second)
 	t.Logf("the archive streams from the new primary %s %s after the old one lost power", standby.Name, resumed.At.Sub(killed).Round(100*time.Millisecond))
+	// The promoted member had the archive's copy of the slot, and
+	// Patroni had left it alone.
+	assert.NotContains(t, archiveLog.text(), "has no physical replication slot")
+	assert.NotContains(t, archiveLog.text(), "was gone again")
 	afterFailover := w.attemptedSoFar()
 	w.waitAcked(t, afterFailover+20)
 	t2 := w.mark()
@@ -118,7 +135,7 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	require.Greater(t, t2.attempted, afterFailover, "batches written on the new primary before the second target")
 
 	// The archive has everything the new primary has.
-	newPrimary := fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=postgres sslmode=disable", standby.PGPort, superuser, superPassword)
+	newPrimary := onStandby
 	flushed := query(t, ctx, newPrimary, "SELECT pg_current_wal_flush_lsn()::text")
 	waitFor(t, 30*time.Second, "the archive receives the new primary's WAL up to "+flushed, func() bool {
 		return query(t, ctx, newPrimary, "SELECT coalesce((SELECT restart_lsn >= '"+flushed+"'::pg_lsn FROM pg_replication_slots WHERE slot_name = '"+contract.DatabaseArchiveSlot+"'), false)::text") == "true"
@@ -142,7 +159,7 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 
 	start := time.Now()
 	data1 := filepath.Join(base, "r1", "data")
-	r, err := dbarchive.Restore(ctx, dbarchive.RestoreOptions{Dir: dir, DataDir: data1, Target: t1.at, PGBin: pgBin, Log: logWriter{t}})
+	r, err := dbarchive.Restore(ctx, dbarchive.RestoreOptions{Dir: dir, DataDir: data1, Target: t1.at, PGBin: pgBin, Log: newLogWriter(t)})
 	require.NoError(t, err)
 	assert.False(t, r.ToEnd)
 	restored := time.Now()
@@ -202,11 +219,28 @@ func poolctl(args ...string) (int, string, string) {
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
 
-type logWriter struct{ t *testing.T }
+// logWriter passes the archive's lines to the test's log and keeps them.
+type logWriter struct {
+	t     *testing.T
+	mu    *sync.Mutex
+	lines *[]string
+}
+
+func newLogWriter(t *testing.T) logWriter { return logWriter{t, &sync.Mutex{}, &[]string{}} }
 
 func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+	line := strings.TrimRight(string(p), "\n")
+	w.t.Log(line)
+	w.mu.Lock()
+	*w.lines = append(*w.lines, line)
+	w.mu.Unlock()
 	return len(p), nil
+}
+
+func (w logWriter) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(*w.lines, "\n")
 }
 
 // waitForSync follows the cluster's sync key in Consul with blocking

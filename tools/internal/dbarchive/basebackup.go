@@ -39,7 +39,7 @@ func (a *archiver) takeBackup(ctx context.Context, primary ledger.Member) (Backu
 	err := program(ctx, a.o.PGBin, "pg_basebackup", a.o.Password, a.logLine,
 		"--pgdata="+tmp, "--format=tar", "--gzip", "--wal-method=none", "--checkpoint=fast",
 		"--label=poolctl archive "+b.ID, "--no-password",
-		"--dbname="+connString([]ledger.Member{primary}, a.o.User, a.o.Application+"-basebackup"))
+		"--dbname="+connString([]ledger.Member{primary}, a.o.User, a.o.Application+"-basebackup", "read-write"))
 	if err != nil {
 		return b, err
 	}

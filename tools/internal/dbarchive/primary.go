@@ -46,10 +46,11 @@ func StaticMembers(addrs []string) (Members, error) {
 type login struct{ user, password string }
 
 // connString is a libpq keyword/value connection string to the members
-// that accepts only a writable server (the primary): pg_receivewal and
-// pg_basebackup (through libpq) and pgx read it alike. The password is
-// not in it: the programs get it in PGPASSWORD.
-func connString(members []ledger.Member, user, application string) string {
+// that accepts only a server of kind attrs (target_session_attrs:
+// read-write for the primary, standby): pg_receivewal and pg_basebackup
+// (through libpq) and pgx read it alike. The password is not in it: the
+// programs get it in PGPASSWORD.
+func connString(members []ledger.Member, user, application, attrs string) string {
 	hosts, ports := make([]string, len(members)), make([]string, len(members))
 	for i, m := range members {
 		hosts[i], ports[i] = m.Host, strconv.Itoa(int(m.Port))
@@ -57,7 +58,7 @@ func connString(members []ledger.Member, user, application string) string {
 	kv := [][2]string{
 		{"host", strings.Join(hosts, ",")}, {"port", strings.Join(ports, ",")},
 		{"user", user}, {"dbname", "postgres"}, {"application_name", application},
-		{"target_session_attrs", "read-write"}, {"connect_timeout", "5"},
+		{"target_session_attrs", attrs}, {"connect_timeout", "5"},
 	}
 	var b strings.Builder
 	for i, p := range kv {
@@ -86,7 +87,7 @@ func findPrimary(ctx context.Context, members Members, l login, slot, applicatio
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	cfg, err := pgx.ParseConfig(connString(ms, l.user, application))
+	cfg, err := pgx.ParseConfig(connString(ms, l.user, application, "read-write"))
 	if err != nil {
 		return ledger.Member{}, err
 	}

@@ -250,6 +250,6 @@ func TestStaticMembers(t *testing.T) {
 	got, err := m(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, "host=10.0.0.1,::1 port=5432,5433 user=replicator dbname=postgres application_name=poolctl-archive target_session_attrs=read-write connect_timeout=5",
-		connString(got, "replicator", "poolctl-archive"))
+		connString(got, "replicator", "poolctl-archive", "read-write"))
 	assert.Equal(t, `user='o\'neil x'`, "user="+kvQuote("o'neil x"))
 }

@@ -35,6 +35,9 @@ type RunOptions struct {
 	// RetryEvery is the wait before looking for a primary again (1 s if
 	// zero): during a failover there is none for about Patroni's TTL.
 	RetryEvery time.Duration
+	// SlotCopyEvery is how often the standbys' copies of the slot follow
+	// the primary's (10 s if zero).
+	SlotCopyEvery time.Duration
 	// Log gets one line per step.
 	Log io.Writer
 	// Notify, when set, hears of the archive's events.
@@ -91,18 +94,23 @@ type archiver struct {
 }
 
 // Run keeps the archive until ctx ends: it streams WAL from the primary,
-// finds the new primary after a failover and resumes where the archive
-// ends (pg_receivewal fetches the timeline history and follows the
-// switch, so the archive has no gap as long as the new primary still has
-// the WAL), takes a base backup at start when there is none and then
-// every BaseBackupEvery, and applies retention after each. It returns
-// nil when ctx ends and an error only for options it cannot run with.
+// keeps a copy of the slot on every standby at the primary's slot's
+// position, finds the new primary after a failover and resumes where the
+// archive ends (pg_receivewal fetches the timeline history and follows
+// the switch; the new primary kept the WAL for its copy of the slot, so
+// the archive has no gap), takes a base backup at start when there is
+// none and then every BaseBackupEvery, and applies retention after each.
+// It returns nil when ctx ends and an error only for options it cannot
+// run with.
 func Run(ctx context.Context, o RunOptions) error {
 	if o.Application == "" {
 		o.Application = contract.DatabaseArchiveApplication
 	}
 	if o.RetryEvery <= 0 {
 		o.RetryEvery = time.Second
+	}
+	if o.SlotCopyEvery <= 0 {
+		o.SlotCopyEvery = 10 * time.Second
 	}
 	if err := o.Check(); err != nil {
 		return err
@@ -205,6 +213,9 @@ func (a *archiver) stream(ctx context.Context) {
 		a.logf("WAL: streaming from %s into %s (slot %s)", p, WALDir(a.o.Dir), a.o.Slot)
 		a.notify(Event{Kind: EventStreaming, Member: p.String()})
 		started := a.now()
+		keepCtx, stopKeeping := context.WithCancel(ctx)
+		kept := make(chan struct{})
+		go func() { defer close(kept); a.keepStandbySlots(keepCtx, p) }()
 		err := program(ctx, a.o.PGBin, "pg_receivewal", a.o.Password, a.logLine,
 			"--directory="+WALDir(a.o.Dir), "--slot="+a.o.Slot,
 			// Flush every write and report it at once: the slot then
@@ -214,7 +225,9 @@ func (a *archiver) stream(ctx context.Context) {
 			// Exit when the connection is lost, to look for the primary
 			// again (it may be another member now).
 			"--no-loop", "--no-password", "--verbose",
-			"--dbname="+connString([]ledger.Member{p}, a.o.User, a.o.Application))
+			"--dbname="+connString([]ledger.Member{p}, a.o.User, a.o.Application, "read-write"))
+		stopKeeping()
+		<-kept
 		if ctx.Err() != nil {
 			return
 		}
