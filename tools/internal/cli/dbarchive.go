@@ -93,7 +93,10 @@ func runArchive(c *cli.Context) error {
 	if err := o.Check(); err != nil {
 		return withCode(ExitInvalid, err)
 	}
-	return withCode(ExitRuntime, dbarchive.Run(c.Context, o))
+	if err := dbarchive.Run(c.Context, o); err != nil {
+		return withCode(ExitRuntime, err)
+	}
+	return nil
 }
 
 // replicationPassword reads the password file's first line, or
