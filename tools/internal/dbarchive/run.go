@@ -203,8 +203,11 @@ func (a *archiver) primary(ctx context.Context, free bool, what string) (ledger.
 }
 
 // stream runs pg_receivewal against the primary, and again against
-// whichever member is primary when it exits, until ctx ends.
+// whichever member is primary when it exits, until ctx ends. After a
+// run that failed at once (a primary that refuses what the archive asks
+// for) it waits, longer each time, up to 30 RetryEvery.
 func (a *archiver) stream(ctx context.Context) {
+	backoff := a.o.RetryEvery
 	for ctx.Err() == nil {
 		p, ok := a.primary(ctx, true, "WAL")
 		if !ok {
@@ -231,8 +234,17 @@ func (a *archiver) stream(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		a.logf("WAL: pg_receivewal from %s ended after %s: %v", p, sinceStart(a.now(), started), err)
+		ran := a.now().Sub(started)
+		a.logf("WAL: pg_receivewal from %s ended after %s: %v", p, ran.Round(100*time.Millisecond), err)
 		a.notify(Event{Kind: EventStreamEnded, Member: p.String(), Err: err})
+		if ran > 10*a.o.RetryEvery {
+			backoff = a.o.RetryEvery
+			continue
+		}
+		if !wait(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, 30*a.o.RetryEvery)
 	}
 }
 

@@ -163,15 +163,48 @@ func haveSegments(files []WALFile, tli uint32, first, last uint64) (bool, string
 	return true, ""
 }
 
-// newestSegment is the archive's newest segment file: the highest
-// segment, on its highest timeline.
+// newestSegment is the archive's newest segment file: the highest one
+// of the newest timeline. An older timeline may reach further (WAL the
+// old primary sent the archive but not its successor), but that is not
+// what happened.
 func newestSegment(files []WALFile) (WALFile, bool) {
-	for i := len(files) - 1; i >= 0; i-- {
-		if !files[i].History {
-			return files[i], true
+	var newest WALFile
+	found := false
+	for _, f := range files {
+		if f.History {
+			continue
+		}
+		if !found || f.Timeline > newest.Timeline || f.Timeline == newest.Timeline && f.Segment >= newest.Segment {
+			newest, found = f, true
 		}
 	}
-	return WALFile{}, false
+	return newest, found
+}
+
+// currentSegments are the segment files recovery to the newest timeline
+// reads, oldest first: for each segment up to the newest timeline's
+// newest, the copy on the highest timeline.
+func currentSegments(files []WALFile) []WALFile {
+	last, ok := newestSegment(files)
+	if !ok {
+		return nil
+	}
+	bySegment := map[uint64]WALFile{}
+	var segs []uint64
+	for _, f := range files { // segment, then timeline order: the highest timeline last
+		if f.History || f.Segment > last.Segment || f.Timeline > last.Timeline {
+			continue
+		}
+		if _, seen := bySegment[f.Segment]; !seen {
+			segs = append(segs, f.Segment)
+		}
+		bySegment[f.Segment] = f
+	}
+	out := make([]WALFile, len(segs))
+	for i, s := range segs {
+		out[i] = bySegment[s]
+	}
+	return out
 }
 
 // walPath is where the archive keeps a WAL file.

@@ -78,3 +78,18 @@ func TestHaveSegments(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "000000020000000000000007.partial", newest.Name)
 }
+
+func TestCurrentSegments(t *testing.T) {
+	// The old primary sent the archive segment 6 of timeline 1 before it
+	// died; timeline 2 branched off in segment 5 and is in segment 6 now.
+	wal := walFiles(t, append(append(segments(1, 3, 6, true), "00000002.history"), segments(2, 5, 6, true)...)...)
+	newest, ok := newestSegment(wal)
+	require.True(t, ok)
+	assert.Equal(t, "000000020000000000000006.partial", newest.Name, "the newest timeline's, not the old primary's last words")
+	var names []string
+	for _, f := range currentSegments(wal) {
+		names = append(names, f.Name)
+	}
+	assert.Equal(t, []string{"000000010000000000000003", "000000010000000000000004", "000000020000000000000005", "000000020000000000000006.partial"}, names)
+	assert.Empty(t, currentSegments(walFiles(t, "00000002.history")))
+}

@@ -22,24 +22,14 @@ const lastCommitScan = 4
 // found with pg_waldump in the newest segments; ok is false when none of
 // them holds one.
 func lastCommit(ctx context.Context, pgBin, walDir string, wal []WALFile) (t time.Time, ok bool, err error) {
-	newest := map[uint64]WALFile{}
-	var segs []uint64
-	for _, f := range wal { // oldest first: a later timeline's copy wins
-		if f.History {
-			continue
-		}
-		if _, seen := newest[f.Segment]; !seen {
-			segs = append(segs, f.Segment)
-		}
-		newest[f.Segment] = f
-	}
+	segs := currentSegments(wal)
 	tmp, err := os.MkdirTemp("", "poolctl-waldump-")
 	if err != nil {
 		return t, false, err
 	}
 	defer os.RemoveAll(tmp)
 	for i := len(segs) - 1; i >= 0 && i >= len(segs)-lastCommitScan; i-- {
-		f := newest[segs[i]]
+		f := segs[i]
 		// pg_waldump wants a segment's own name, without .partial.
 		link := filepath.Join(tmp, SegmentName(f.Timeline, f.Segment))
 		_ = os.Remove(link)
