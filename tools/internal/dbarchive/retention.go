@@ -2,8 +2,8 @@ package dbarchive
 
 import "time"
 
-// Expiry is what retention removes from the archive.
-type Expiry struct {
+// expiry is what retention removes from the archive.
+type expiry struct {
 	Backups []Backup
 	WAL     []WALFile
 }
@@ -15,8 +15,8 @@ type Expiry struct {
 // goes when it is older than the oldest base backup kept: no restore can
 // use it. History files stay: they are tiny and recovery needs them to
 // follow timelines.
-func expire(backups []Backup, wal []WALFile, now time.Time, keep time.Duration) Expiry {
-	var out Expiry
+func expire(backups []Backup, wal []WALFile, now time.Time, keep time.Duration) expiry {
+	var out expiry
 	if len(backups) == 0 {
 		return out
 	}
