@@ -58,6 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			stratumCommand(),
 			floatingCheckCommand(),
 			databaseCommand(),
+			archiveCommand(),
 			minerCommand(),
 			blocksCommand(),
 			payoutCommand(),
