@@ -282,6 +282,9 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 		require.Equal(t, 0, code, "poolctl status:\n%s\n%s", stdout, stderr)
 		assert.Contains(t, stdout, "Pool scryptpool: passing")
 		assert.Regexp(t, `ltc-payout\s+\S+ \S+ \S+\s+ok`, stdout)
+		// Patroni's leader lock and replication work under ACLs and TLS
+		// with the database job's own token.
+		assert.Regexp(t, `healthy: node-0[45] is the primary; node-0[45] confirms every commit \(synchronous standby\)`, stdout)
 	})
 
 	t.Run("the stratum server's wallet login cannot send coins", func(t *testing.T) {
