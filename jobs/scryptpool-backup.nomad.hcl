@@ -19,9 +19,9 @@ job "scryptpool-backup" {
   }
   group "backup" {
     count = 1
-    volume "pool-data" {
+    volume "pool-backup" {
       type   = "host"
-      source = "pool-data"
+      source = "pool-backup"
     }
     # A dump is renamed into place only once it reads back whole, and a
     # wallet copy overwrites only its own day's, so one quick retry is safe.
@@ -93,7 +93,7 @@ job "scryptpool-backup" {
         perms       = "0444"
       }
       volume_mount {
-        volume      = "pool-data"
+        volume      = "pool-backup"
         destination = "/backup"
       }
     }

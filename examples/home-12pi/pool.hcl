@@ -37,6 +37,12 @@ cluster {
   host_volume "pool-data" {
     nodes = 3
   }
+  # The database's archive (WAL and base backups) and the nightly dumps and
+  # wallet backups on the disks of two other clients: they outlive the
+  # database's nodes.
+  host_volume "pool-backup" {
+    nodes = 2
+  }
 }
 
 coin "ltc" {
@@ -93,6 +99,6 @@ housekeeping {
   blocks_cron      = "*/2 * * * *"
   stats_cron       = "*/5 * * * *"
   backup_cron      = "17 3 * * *"
-  backup_volume    = "pool-data"
+  backup_volume    = "pool-backup"
   backup_keep_days = 14
 }

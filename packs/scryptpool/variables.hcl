@@ -159,7 +159,7 @@ variable "housekeeping" {
     blocks_cron      = "*/2 * * * *"
     stats_cron       = "*/5 * * * *"
     backup_cron      = "17 3 * * *"
-    backup_volume    = "pool-data"
+    backup_volume    = "pool-backup"
     backup_keep_days = 14
     cpu_mhz          = 200
     memory_mb        = 128

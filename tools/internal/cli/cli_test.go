@@ -46,7 +46,7 @@ func TestExitCodes(t *testing.T) {
 		stderr string
 		stdout string
 	}{
-		{"valid", []string{"validate", prod}, cli.ExitOK, "", "is valid: 8 jobs"},
+		{"valid", []string{"validate", prod}, cli.ExitOK, "", "is valid: 9 jobs"},
 		{"warnings only", []string{"validate", dev}, cli.ExitOK, "warning: Single stratum instance", "is valid"},
 		{"invalid", []string{"validate", "../validate/testdata/invalid/bad-values.hcl"}, cli.ExitInvalid, "23 error(s)", ""},
 		{"missing file", []string{"validate", "no/such/pool.hcl"}, cli.ExitInvalid, "no/such/pool.hcl:1:1: error: Cannot read pool definition", ""},
@@ -71,10 +71,10 @@ func TestRenderWritesJobFilesAndPackVars(t *testing.T) {
 	vars := filepath.Join(dir, "vars.hcl")
 	code, stdout, stderr := run(t, "render", "-o", filepath.Join(dir, "jobs"), "--pack-vars", vars, prod)
 	require.Equal(t, cli.ExitOK, code, stderr)
-	assert.Len(t, strings.Fields(stdout), 8)
+	assert.Len(t, strings.Fields(stdout), 9)
 	entries, err := os.ReadDir(filepath.Join(dir, "jobs"))
 	require.NoError(t, err)
-	assert.Len(t, entries, 8)
+	assert.Len(t, entries, 9)
 	data, err := os.ReadFile(vars)
 	require.NoError(t, err)
 	assert.Contains(t, string(data), `pool_name        = "scryptpool"`)
@@ -83,7 +83,7 @@ func TestRenderWritesJobFilesAndPackVars(t *testing.T) {
 func TestRenderJSONToStdout(t *testing.T) {
 	code, stdout, _ := run(t, "render", "--json", dev)
 	require.Equal(t, cli.ExitOK, code)
-	assert.Equal(t, 8, strings.Count(stdout, `"Job": {`))
+	assert.Equal(t, 9, strings.Count(stdout, `"Job": {`))
 }
 
 // An API that is not there is one line naming it, its address and what

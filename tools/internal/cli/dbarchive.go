@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/urfave/cli/v2"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
@@ -89,6 +91,7 @@ func runArchive(c *cli.Context) error {
 			return withCode(ExitRuntime, err)
 		}
 		o.Members = dbarchive.ConsulMembers(consul, contract.DatabaseService(c.String("pool")))
+		go publishArchiveInfo(c.Context, consul, contract.ArchiveInfoKey(c.String("pool")), o.Dir, o.PGBin, c.App.ErrWriter)
 	}
 	if err := o.Check(); err != nil {
 		return withCode(ExitInvalid, err)
@@ -230,5 +233,33 @@ func archiveRestoreCommand() *cli.Command {
 			fmt.Fprintf(c.App.Writer, "%s: base backup %s, recovers to %s when PostgreSQL starts\n", c.String("data-dir"), r.Backup.ID, to)
 			return nil
 		},
+	}
+}
+
+// publishArchiveInfo keeps what the archive holds in Consul for poolctl
+// status, once a minute, until ctx ends. A failure is logged once until
+// the next success.
+func publishArchiveInfo(ctx context.Context, consul *consulapi.Client, key, dir, pgBin string, log io.Writer) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	failing := false
+	for {
+		info, err := dbarchive.ReadInfo(ctx, dir, pgBin)
+		var b []byte
+		if err == nil {
+			b, err = json.Marshal(info)
+		}
+		if err == nil {
+			_, err = consul.KV().Put(&consulapi.KVPair{Key: key, Value: b}, (&consulapi.WriteOptions{}).WithContext(ctx))
+		}
+		if err != nil && !failing && ctx.Err() == nil {
+			fmt.Fprintf(log, "archive: cannot publish what the archive holds to Consul %s: %v\n", key, err)
+		}
+		failing = err != nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }

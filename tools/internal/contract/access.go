@@ -71,6 +71,9 @@ const (
 	KindStats   = "stats"
 	KindBackup  = "backup"
 	KindHealth  = "health"
+	// KindArchive streams the database's WAL and takes its base backups
+	// on the backup volume's node.
+	KindArchive = "archive"
 	// KindDatabase's members (Patroni) keep the cluster's state in Consul.
 	KindDatabase = "database"
 )
@@ -83,7 +86,7 @@ func (p Pool) JobIDs() []string {
 			out = append(out, JobID(p.Name, coin, kind))
 		}
 	}
-	for _, kind := range []string{KindStats, KindBackup, KindHealth} {
+	for _, kind := range []string{KindArchive, KindStats, KindBackup, KindHealth} {
 		out = append(out, JobID(p.Name, "", kind))
 	}
 	return out
@@ -99,7 +102,7 @@ func serviceRead(name, why string) Access { return Access{RuleService, name, Rea
 // Grantees lists every token holder of the pool with what it may do in
 // Consul, the operator first.
 func (p Pool) Grantees() []Grantee {
-	out := []Grantee{p.operator(), p.health(), p.database()}
+	out := []Grantee{p.operator(), p.health(), p.database(), p.archive()}
 	for _, coin := range p.Coins {
 		out = append(out, p.wallet(coin), p.stratum(coin), p.periodic(coin, KindPayout), p.periodic(coin, KindBlocks))
 	}
@@ -153,6 +156,15 @@ func (p Pool) database() Grantee {
 		Consul: []Access{
 			{RuleKeyPrefix, DatabaseDCSPrefix(p.Name), Write, "Patroni keeps the leader lock, the members and the cluster's configuration there"},
 			{RuleSessionPrefix, "", Write, "the leader lock's session is on whichever node the primary runs"},
+		}}
+}
+
+func (p Pool) archive() Grantee {
+	return Grantee{Name: JobID(p.Name, "", KindArchive), Describe: "the database's archive: streams WAL from the primary, publishes what it holds",
+		Consul: []Access{
+			serviceRead(DatabaseService(p.Name), "the members, to find the primary"),
+			{RuleKey, ArchiveInfoKey(p.Name), Write, "status shows the archive"},
+			nodesRead,
 		}}
 }
 

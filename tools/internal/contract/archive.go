@@ -12,3 +12,8 @@ const DatabaseArchiveSlot = "archive"
 // primary (pg_stat_replication): not a member's name, so Patroni never
 // makes it a synchronous standby and no commit waits for the archive.
 const DatabaseArchiveApplication = "poolctl-archive"
+
+// ArchiveInfoKey is where the archive publishes what it holds (its last
+// base backup, the oldest point it can restore, the newest WAL): poolctl
+// status shows it, as the archive's disk is on another node.
+func ArchiveInfoKey(pool string) string { return KVRoot(pool) + "archive" }

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 )
 
 // Patroni's timing, in seconds. The leader lock is a Consul session with a
@@ -186,6 +188,14 @@ func (m Member) Config() ([]byte, error) {
 				// poolctl status says loudly) rather than stopping the pool.
 				"synchronous_mode":        true,
 				"synchronous_mode_strict": false,
+				// The archive's replication slot, kept by Patroni on the
+				// primary (and made again on a new one), so the primary
+				// keeps the WAL the archive has not received. Patroni 3.0
+				// keeps no copy on the replicas: the archive advances its
+				// own copy there, which ignore_slots keeps Patroni from
+				// dropping.
+				"slots":        map[string]any{contract.DatabaseArchiveSlot: map[string]any{"type": "physical"}},
+				"ignore_slots": []any{map[string]any{"name": contract.DatabaseArchiveSlot, "type": "physical"}},
 				"postgresql": map[string]any{
 					// A primary that comes back after a failover rewinds
 					// its divergent WAL and follows the new one.

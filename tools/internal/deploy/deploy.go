@@ -258,6 +258,10 @@ func ensureSecrets(ctx context.Context, c *Clients, pool *config.Pool, plan *Pla
 			path, what, copies = jobspec.LedgerSecretsPath(j.Coin, j.Kind), "the wallets' and the database's logins", append(wallets(j.Coin, "", j.Kind), database...)
 		case jobspec.KindStats:
 			path, what, copies = jobspec.HousekeepingSecretsPath(pool, j.Kind), "the database's login", database
+		case jobspec.KindArchive:
+			path, what, copies = jobspec.ArchiveSecretsPath(pool), "the replication login's password", []secrets.Copy{
+				{From: jobspec.DatabaseSecretsPath(pool), Item: secrets.ItemReplicationPassword, As: secrets.ItemReplicationPassword},
+			}
 		case jobspec.KindBackup:
 			path, what, copies = jobspec.HousekeepingSecretsPath(pool, j.Kind), "the database's and every coin's wallets' logins", database
 			for _, coin := range pool.Coins {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbarchive"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/dbcluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
@@ -39,6 +40,11 @@ type Status struct {
 	// why in one line.
 	Database      *dbcluster.View
 	DatabaseError string
+	// Archive is what the database's archive last published (nil: never),
+	// ArchiveError why it could not be read.
+	Archive      *dbarchive.Info
+	ArchiveError string
+	ArchiveRead  time.Time
 }
 
 // RunStatus is a periodic ledger job's last run, as the run recorded it
@@ -160,6 +166,8 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 	} else {
 		s.Database = view
 	}
+	s.Archive, s.ArchiveError = readArchive(ctx, c, pool)
+	s.ArchiveRead = time.Now()
 	check, err := poolcheck.Current(c.Consul, pool)
 	if err != nil {
 		return nil, APIError(c.ConsulAt, "read the pool's check", err)
@@ -388,6 +396,8 @@ func (s *Status) Write(w io.Writer) {
 		fmt.Fprintln(w)
 		s.Database.Write(w)
 	}
+
+	writeArchive(tw, s.Archive, s.ArchiveError, s.ArchiveRead)
 
 	if len(s.Runs) > 0 {
 		fmt.Fprintln(tw, "\nPeriodic runs")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbarchive"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/dbcluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
@@ -91,6 +93,42 @@ func TestStatusDatabase(t *testing.T) {
 			var out bytes.Buffer
 			s.Write(&out)
 			golden := filepath.Join("testdata", "status-database-"+tc.name+".txt")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, out.Bytes(), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), out.String())
+		})
+	}
+}
+
+// The database archive's record in the status: what it holds, how far
+// back a restore goes, and a gap said loudly.
+func TestStatusArchive(t *testing.T) {
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) *time.Time { v := at.Add(-d); return &v }
+	last := dbarchive.Backup{ID: "20261202T031700Z", Started: *ago(8*time.Hour + 44*time.Minute), Finished: *ago(8*time.Hour + 43*time.Minute), Bytes: 41_943_040}
+	cases := []struct {
+		name    string
+		info    *dbarchive.Info
+		problem string
+	}{
+		{name: "none"},
+		{name: "holding", info: &dbarchive.Info{LastBackup: &last, OldestRestorable: ago(13*24*time.Hour + 8*time.Hour),
+			NewestWAL: "000000020000000000000042", NewestWALWritten: ago(3 * time.Second), LastCommit: ago(4 * time.Second)}},
+		{name: "gap", info: &dbarchive.Info{LastBackup: &last, OldestRestorable: ago(2 * 24 * time.Hour),
+			NewestWAL: "000000020000000000000042", NewestWALWritten: ago(time.Hour), Gap: "000000020000000000000031"}},
+		{name: "empty", info: &dbarchive.Info{}},
+		{name: "unreadable", problem: "poolctl/scryptpool/archive is not what the archive writes: unexpected end of JSON input"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', 0)
+			writeArchive(tw, tc.info, tc.problem, at)
+			require.NoError(t, tw.Flush())
+			golden := filepath.Join("testdata", "status-archive-"+tc.name+".txt")
 			if *update {
 				require.NoError(t, os.WriteFile(golden, out.Bytes(), 0o644))
 			}

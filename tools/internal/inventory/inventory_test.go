@@ -59,8 +59,9 @@ func TestBuildPlacesServersAndVolumes(t *testing.T) {
 	}
 	require.Equal(t, 3, servers)
 	require.Equal(t, map[string][]string{
-		"ltc-chain/nobody":   {"node-09", "node-10", "node-11", "node-12"},
-		"pool-data/postgres": {"node-06", "node-07", "node-08"},
+		"ltc-chain/nobody":     {"node-09", "node-10", "node-11", "node-12"},
+		"pool-data/postgres":   {"node-06", "node-07", "node-08"},
+		"pool-backup/postgres": {"node-04", "node-05"},
 	}, volumes)
 	require.Equal(t, []int{3333}, inv.StratumPorts)
 	require.Equal(t, []string{"192.168.1.0/24"}, inv.LAN)

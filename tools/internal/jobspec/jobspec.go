@@ -34,6 +34,7 @@ const (
 	KindBlocks   Kind = contract.KindBlocks
 	KindStats    Kind = contract.KindStats
 	KindBackup   Kind = contract.KindBackup
+	KindArchive  Kind = contract.KindArchive
 )
 
 // Stage orders deployment: what others depend on comes first.
@@ -80,7 +81,7 @@ func Render(p *config.Pool) []*Job {
 	for _, coin := range p.Coins {
 		jobs = append(jobs, b.wallet(coin), b.stratum(coin), b.payout(coin), b.blocks(coin))
 	}
-	jobs = append(jobs, b.stats(), b.backup(), b.health())
+	jobs = append(jobs, b.archive(), b.stats(), b.backup(), b.health())
 	keepOffVolumeNodes(jobs)
 	consulIdentities(p, jobs)
 	slices.SortStableFunc(jobs, func(a, b *Job) int { return cmp.Compare(a.Stage, b.Stage) })

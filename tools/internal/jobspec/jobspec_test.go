@@ -71,7 +71,7 @@ func TestDeploymentOrder(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"scryptpool-database", "ltc-wallet", "ltc-stratum",
-		"ltc-payout", "ltc-blocks", "scryptpool-stats", "scryptpool-backup", "scryptpool-health",
+		"ltc-payout", "ltc-blocks", "scryptpool-archive", "scryptpool-stats", "scryptpool-backup", "scryptpool-health",
 	}, ids)
 }
 
@@ -106,5 +106,5 @@ func TestPeriodicJobsNeverOverlapAndRunInUTC(t *testing.T) {
 
 func TestVolumeOwners(t *testing.T) {
 	owners := jobspec.VolumeOwners(jobspec.Render(load(t, "../../../examples/home-12pi/pool.hcl")))
-	assert.Equal(t, map[string]string{"ltc-chain": "nobody", "pool-data": "postgres"}, owners)
+	assert.Equal(t, map[string]string{"ltc-chain": "nobody", "pool-backup": "postgres", "pool-data": "postgres"}, owners)
 }

@@ -21,6 +21,7 @@ var kindTitles = map[Kind]string{
 	KindBlocks:   "block tracking: follows found blocks to maturity or orphaning",
 	KindStats:    "statistics roll-up",
 	KindBackup:   "backups of the database and wallets",
+	KindArchive:  "the database's archive: WAL and base backups, for point-in-time restores",
 }
 
 // FileName is the job file name for j.

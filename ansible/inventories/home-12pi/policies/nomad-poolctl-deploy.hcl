@@ -16,6 +16,9 @@ namespace "default" {
     path "nomad/jobs/ltc-wallet" {
       capabilities = ["write", "read", "list"]
     }
+    path "nomad/jobs/scryptpool-archive" {
+      capabilities = ["write", "read", "list"]
+    }
     path "nomad/jobs/scryptpool-backup" {
       capabilities = ["write", "read", "list"]
     }
@@ -32,6 +35,10 @@ namespace "default" {
 }
 # Registering a job that mounts ltc-chain read-write needs this.
 host_volume "ltc-chain" {
+  capabilities = ["mount-readwrite"]
+}
+# Registering a job that mounts pool-backup read-write needs this.
+host_volume "pool-backup" {
   capabilities = ["mount-readwrite"]
 }
 # Registering a job that mounts pool-data read-write needs this.
