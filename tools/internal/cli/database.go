@@ -70,7 +70,8 @@ func databaseCommand() *cli.Command {
 					return withCode(ExitInvalid, fmt.Errorf("--listen %q: %w", m.Listen, err))
 				}
 				m.EnsureLogins = []string{os.Args[0], "database", "ensure-logins",
-					"--secrets=" + c.String("secrets"), "--socket-dir=" + m.SocketDir, "--port=" + port, "--database=" + m.PoolDatabase}
+					"--secrets=" + c.String("secrets"), "--socket-dir=" + m.SocketDir, "--port=" + port, "--database=" + m.PoolDatabase,
+					"--patroni-api=" + m.API}
 				if err := checkDataDir(c, m); err != nil {
 					return err
 				}
@@ -97,6 +98,7 @@ func databaseCommand() *cli.Command {
 				&cli.IntFlag{Name: "port", Required: true, Usage: "PostgreSQL's port"},
 				&cli.StringFlag{Name: "database", Value: "pool", Usage: "the pool's database"},
 				&cli.DurationFlag{Name: "wait", Value: time.Minute, Usage: "how long to wait for PostgreSQL to accept connections"},
+				&cli.StringFlag{Name: "patroni-api", Usage: "this member's Patroni REST API, host:port: the cluster's configuration gets the archive's slot"},
 			},
 			Action: func(c *cli.Context) error {
 				s, err := dbmember.ReadSecrets(c.String("secrets"))
@@ -112,7 +114,11 @@ func databaseCommand() *cli.Command {
 					return withCode(ExitRuntime, err)
 				}
 				defer conn.Close(context.Background())
-				err = dbmember.EnsureLogins(c.Context, conn, logins, c.String("database"))
+				// Patroni's callbacks add: action, role, scope.
+				promoting := c.Args().Len() == 3 && dbmember.PrimaryRole(c.Args().Get(1))
+				ctx, cancel := context.WithTimeout(c.Context, c.Duration("wait"))
+				defer cancel()
+				err = dbmember.EnsureLogins(ctx, conn, logins, c.String("database"), promoting)
 				switch {
 				case errors.Is(err, dbmember.ErrReplica):
 					fmt.Fprintln(c.App.ErrWriter, "ensure-logins:", err)
@@ -121,6 +127,18 @@ func databaseCommand() *cli.Command {
 					return withCode(ExitRuntime, err)
 				}
 				fmt.Fprintf(c.App.ErrWriter, "ensure-logins: the primary's logins (%d) and database %s match the job's variable\n", len(logins), c.String("database"))
+				if api := c.String("patroni-api"); api != "" && c.Args().Len() == 3 {
+					// Patroni's REST API answers once it runs callbacks;
+					// post_bootstrap comes before it (bootstrap.dcs has the
+					// settings then).
+					changed, err := dbmember.EnsureSlotSettings(ctx, api)
+					if err != nil {
+						return withCode(ExitRuntime, err)
+					}
+					if changed {
+						fmt.Fprintln(c.App.ErrWriter, "ensure-logins: the cluster's configuration now keeps the archive's replication slot")
+					}
+				}
 				return nil
 			},
 		}},

@@ -63,13 +63,28 @@ var ErrReplica = errors.New("this member is a replica; the primary keeps the log
 // on every start (on_start). So new credentials from poolctl deploy, and a
 // data directory from before the replicated database (no replication
 // login), are put right without a person.
-func EnsureLogins(ctx context.Context, conn *pgx.Conn, logins []Login, database string) error {
-	var inRecovery bool
-	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
-		return fmt.Errorf("ask whether this member is the primary: %w", err)
-	}
-	if inRecovery {
-		return ErrReplica
+//
+// promoting says Patroni is making this member the primary (its callback
+// names the new role): Patroni calls on_role_change as it asks PostgreSQL
+// to promote, so the member may still be in recovery for a moment; it is
+// waited for, up to ctx's deadline.
+func EnsureLogins(ctx context.Context, conn *pgx.Conn, logins []Login, database string, promoting bool) error {
+	for {
+		var inRecovery bool
+		if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+			return fmt.Errorf("ask whether this member is the primary: %w", err)
+		}
+		if !inRecovery {
+			break
+		}
+		if !promoting {
+			return ErrReplica
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("Patroni is promoting this member, but it is still in recovery: %w", ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	for _, l := range logins {
 		ident := pgx.Identifier{l.Role}.Sanitize()
@@ -146,4 +161,11 @@ func ConnectLocal(ctx context.Context, socketDir string, port int, wait time.Dur
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// PrimaryRole says whether a role Patroni names in a callback is the
+// primary's ("master" in Patroni 3.0, "primary" later, "promoted" for a
+// standby cluster's leader).
+func PrimaryRole(role string) bool {
+	return role == "master" || role == "primary" || role == "promoted"
 }

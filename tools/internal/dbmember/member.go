@@ -105,6 +105,17 @@ func (m Member) Check() error {
 	return nil
 }
 
+// SlotSettings are the cluster-wide settings for the archive's slot. They
+// are part of the bootstrap configuration, and ensure-logins puts them into
+// a cluster made before them (Patroni keeps the settings it had in its data
+// directory and in Consul, not the bootstrap's).
+func SlotSettings() map[string]any {
+	return map[string]any{
+		"slots":        map[string]any{contract.DatabaseArchiveSlot: map[string]any{"type": "physical"}},
+		"ignore_slots": []any{map[string]any{"name": contract.DatabaseArchiveSlot, "type": "physical"}},
+	}
+}
+
 // DCSKey is the Consul key of one of the cluster's entries, where Patroni
 // keeps it: <namespace without its leading slash><scope>/<key>.
 func (m Member) DCSKey(key string) string {
@@ -194,8 +205,8 @@ func (m Member) Config() ([]byte, error) {
 				// keeps no copy on the replicas: the archive advances its
 				// own copy there, which ignore_slots keeps Patroni from
 				// dropping.
-				"slots":        map[string]any{contract.DatabaseArchiveSlot: map[string]any{"type": "physical"}},
-				"ignore_slots": []any{map[string]any{"name": contract.DatabaseArchiveSlot, "type": "physical"}},
+				"slots":        SlotSettings()["slots"],
+				"ignore_slots": SlotSettings()["ignore_slots"],
 				"postgresql": map[string]any{
 					// A primary that comes back after a failover rewinds
 					// its divergent WAL and follows the new one.
