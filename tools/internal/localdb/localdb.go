@@ -55,7 +55,8 @@ func Check() error {
 }
 
 // Versions are what `postgres --version` and `patroni --version` say of
-// the programs the members run.
+// the programs the members run. Patroni run as a module names itself
+// after its __main__.py: only its version is kept.
 func Versions(ctx context.Context) (postgres, patroni string, err error) {
 	pg, err := exec.CommandContext(ctx, filepath.Join(PostgresBin, "postgres"), "--version").Output()
 	if err != nil {
@@ -65,7 +66,11 @@ func Versions(ctx context.Context) (postgres, patroni string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("patroni --version: %w", err)
 	}
-	return string(bytes.TrimSpace(pg)), string(bytes.TrimSpace(pa)), nil
+	words := strings.Fields(string(pa))
+	if len(words) == 0 {
+		return "", "", errors.New("patroni --version said nothing")
+	}
+	return string(bytes.TrimSpace(pg)), "Patroni " + words[len(words)-1], nil
 }
 
 // FreePort is a TCP port free on loopback now.

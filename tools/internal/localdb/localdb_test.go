@@ -13,6 +13,7 @@ func TestDSNNamesEveryMemberAndAsksForTheWritableOne(t *testing.T) {
 	c := &Cluster{Logins: Logins{PoolUser: "pool", PoolPassword: "secret"}}
 	c.Members = []*Member{{Name: "pi-01", PGPort: 5001, cluster: c}, {Name: "pi-02", PGPort: 5002, cluster: c}}
 	require.Equal(t, "postgres://pool:secret@127.0.0.1:5001,127.0.0.1:5002/pool?sslmode=disable&target_session_attrs=read-write&connect_timeout=2", c.DSN())
+	require.Equal(t, "postgres://pool:secret@127.0.0.1:5002/pool?sslmode=disable&connect_timeout=2", c.Members[1].DSN())
 }
 
 func TestProcStatFindsChildrenAndTellsTheDead(t *testing.T) {

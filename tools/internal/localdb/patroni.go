@@ -201,6 +201,14 @@ func DSN(members []*Member) string {
 		l.PoolUser, l.PoolPassword, hostports(ports), Database)
 }
 
+// DSN is the pool login's URL for this member alone, whatever its role:
+// to read what a replica holds.
+func (m *Member) DSN() string {
+	l := m.Logins()
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable&connect_timeout=2",
+		l.PoolUser, l.PoolPassword, hostports([]int{m.PGPort}), Database)
+}
+
 // Stop kills every member (a power cut: nothing of a member's data is
 // flushed on the way out) and waits until they are gone.
 func (c *Cluster) Stop() error {
