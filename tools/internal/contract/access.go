@@ -217,7 +217,11 @@ func (p Pool) periodic(coin, kind string) Grantee {
 }
 
 func (p Pool) housekeeping(kind string) Grantee {
-	g := Grantee{Name: JobID(p.Name, "", kind), Describe: "the pool's " + kind + " runs: the database and the wallets"}
+	what := "the database"
+	if kind == KindBackup {
+		what = "the database and the wallets"
+	}
+	g := Grantee{Name: JobID(p.Name, "", kind), Describe: "the pool's " + kind + " runs: " + what}
 	g.Consul = append(p.lockAndRecord("", kind), serviceRead(DatabaseService(p.Name), "the ledger"))
 	if kind == KindBackup {
 		for _, coin := range p.Coins {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbarchive"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
@@ -245,6 +246,26 @@ func TestDatabaseFailsOver(t *testing.T) {
 		return s.Leader == survivor && ok && o.State == "running" && o.Role == "replica" && s.SyncStandby == victim
 	})
 	t.Logf("the old primary %s follows %s as its synchronous standby %.1f s after power came back", victim, survivor, time.Since(back).Seconds())
+
+	// The archive follows the new primary: what it publishes holds a base
+	// backup and WAL of the new primary's timeline.
+	timeline := start.Members[start.Leader].Timeline
+	var info dbarchive.Info
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		pair, _, err := consul.KV().Get(contract.ArchiveInfoKey(pool.Name), nil)
+		require.NoError(t, err)
+		if pair != nil {
+			require.NoError(t, json.Unmarshal(pair.Value, &info))
+			if info.LastBackup != nil && int(info.Timeline) > timeline && info.Gap == "" {
+				break
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "waited 4m for the archive to follow the new primary: %+v", info)
+		time.Sleep(time.Second)
+	}
+	t.Logf("the archive holds WAL of timeline %d (the primary's was %d before the cut), newest segment %s, a base backup from %s",
+		info.Timeline, timeline, info.NewestWAL, info.LastBackup.Finished.Format(time.RFC3339))
 }
 
 // nodeNameOf is the cluster node whose Consul node name or address this is.

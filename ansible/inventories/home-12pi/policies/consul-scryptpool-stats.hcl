@@ -1,4 +1,4 @@
-# scryptpool-stats: the pool's stats runs: the database and the wallets.
+# scryptpool-stats: the pool's stats runs: the database.
 # one run at a time
 key "poolctl/scryptpool/locks/stats" {
   policy = "write"
