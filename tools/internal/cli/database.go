@@ -44,6 +44,8 @@ func databaseCommand() *cli.Command {
 				&cli.IntFlag{Name: "shared-buffers-mb", Value: 64, Usage: "PostgreSQL's shared_buffers"},
 				&cli.IntFlag{Name: "max-connections", Value: 50, Usage: "PostgreSQL's max_connections (the same on every member)"},
 				&cli.StringFlag{Name: "python", Value: "/usr/bin/python3", Usage: "the Python that runs Patroni"},
+				&cli.StringFlag{Name: "restore-from", Usage: "make a new cluster from the database's archive in this directory, not an empty one (only when none exists in Consul)"},
+				&cli.StringFlag{Name: "restore-to", Usage: "with --restore-from: the time to restore to, with its zone (2026-01-02T15:04:05Z)"},
 			},
 			Action: func(c *cli.Context) error {
 				s, err := dbmember.ReadSecrets(c.String("secrets"))
@@ -68,6 +70,12 @@ func databaseCommand() *cli.Command {
 				_, port, err := net.SplitHostPort(m.Listen)
 				if err != nil {
 					return withCode(ExitInvalid, fmt.Errorf("--listen %q: %w", m.Listen, err))
+				}
+				if from, to := c.String("restore-from"), c.String("restore-to"); from != "" || to != "" {
+					if from == "" || to == "" {
+						return withCode(ExitInvalid, fmt.Errorf("--restore-from and --restore-to go together"))
+					}
+					m.RestoreCommand = []string{os.Args[0], "archive", "restore", "--dir=" + from, "--to=" + to, "--pg-bin=" + m.BinDir}
 				}
 				m.EnsureLogins = []string{os.Args[0], "database", "ensure-logins",
 					"--secrets=" + c.String("secrets"), "--socket-dir=" + m.SocketDir, "--port=" + port, "--database=" + m.PoolDatabase,

@@ -209,6 +209,32 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	code, stdout, _ = poolctl("archive", "info", "--dir", dir, "--pg-bin", pgBin)
 	require.Equal(t, 0, code)
 	t.Logf("poolctl archive info:\n%s", stdout)
+
+	// An empty cluster made from the archive, as the README's restore
+	// does it: each member runs poolctl database member --restore-from,
+	// the one that takes the initialize key restores through Patroni's
+	// custom bootstrap, the other clones it. The new primary holds exactly
+	// the batches committed before the first target, with the new
+	// cluster's logins.
+	start = time.Now()
+	fresh := testenv.StartPatroniFromArchive(t, consul.Addr, "restored", dir, t1.at, "pi-11", "pi-12")
+	var restoredPrimary, follower *testenv.Patroni
+	require.Eventually(t, func() bool {
+		for i, m := range fresh {
+			if m.Answers("/primary") {
+				restoredPrimary, follower = m, fresh[1-i]
+				return true
+			}
+		}
+		return false
+	}, 3*time.Minute, 250*time.Millisecond, "a primary of the cluster made from the archive")
+	t.Logf("a cluster made from the archive: %s primary %s after its members started", restoredPrimary.Name, since(start))
+	su, pw := restoredPrimary.Login(t, "superuser")
+	got = batches(t, ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=postgres sslmode=disable", restoredPrimary.PGPort, su, pw))
+	assert.Equal(t, seq(1, t1.attempted), got, "the cluster made from the archive holds exactly the batches committed before %s", t1.at)
+	assert.Contains(t, restoredPrimary.LogTail(), "ensure-logins: the primary's logins", "the restored primary took the new cluster's logins")
+	require.Eventually(t, func() bool { return follower.Answers("/sync") }, 3*time.Minute, 250*time.Millisecond,
+		"the other member copies the restored primary and becomes its synchronous standby")
 }
 
 func poolctl(args ...string) (int, string, string) {

@@ -32,14 +32,14 @@ type Login struct {
 }
 
 // Logins are the roles the primary must hold, from the job's variable:
-// the pool's login, and the replication and rewind logins Patroni uses
-// between members. Passwords are sent as SCRAM verifiers, never in clear.
+// the pool's login, the replication and rewind logins Patroni uses
+// between members, and the superuser's password. Passwords are sent as SCRAM verifiers, never in clear.
 func Logins(s Secrets) ([]Login, error) {
 	out := []Login{{Role: s.PoolUser, Verifier: s.PoolVerifier}}
 	for _, l := range []struct {
 		role, password      string
 		replication, rewind bool
-	}{{ReplicationUser, s.ReplicationPassword, true, false}, {RewindUser, s.RewindPassword, false, true}} {
+	}{{ReplicationUser, s.ReplicationPassword, true, false}, {RewindUser, s.RewindPassword, false, true}, {SuperUser, s.SuperuserPassword, false, false}} {
 		salt := make([]byte, 16)
 		if _, err := rand.Read(salt); err != nil {
 			return nil, err
@@ -98,7 +98,13 @@ func EnsureLogins(ctx context.Context, conn *pgx.Conn, logins []Login, database 
 			}
 		}
 		attrs := " LOGIN NOREPLICATION"
-		if l.Replication {
+		switch {
+		case l.Role == SuperUser:
+			// The superuser keeps its attributes; only its password
+			// follows the variable (a cluster restored from the archive
+			// has the old one).
+			attrs = ""
+		case l.Replication:
 			attrs = " LOGIN REPLICATION"
 		}
 		// A verifier is a literal; ALTER ROLE takes no parameters.

@@ -68,6 +68,12 @@ type Member struct {
 	// after creating the cluster, on every start and on every change of
 	// role, with arguments of its own after it.
 	EnsureLogins []string
+	// RestoreCommand, when set, makes a new cluster from the database's
+	// archive instead of an empty one (Patroni's custom bootstrap): the
+	// command (poolctl archive restore --dir ... --to ...) gets --scope
+	// and --datadir from Patroni and leaves the recovery settings it
+	// wrote for PostgreSQL to follow.
+	RestoreCommand []string
 	// SharedBuffersMB and MaxConnections size PostgreSQL.
 	SharedBuffersMB, MaxConnections int
 }
@@ -271,6 +277,14 @@ func (m Member) Config() ([]byte, error) {
 		// The Pis have no hardware watchdog configured.
 		"watchdog": map[string]any{"mode": "off"},
 		"tags":     map[string]any{"nofailover": false, "noloadbalance": false, "clonefrom": false, "nosync": false},
+	}
+	if len(m.RestoreCommand) > 0 {
+		boot := cfg["bootstrap"].(map[string]any)
+		boot["method"] = "archive"
+		boot["archive"] = map[string]any{
+			"command":                     strings.Join(shellQuote(m.RestoreCommand), " "),
+			"keep_existing_recovery_conf": true,
+		}
 	}
 	return json.MarshalIndent(cfg, "", "  ")
 }

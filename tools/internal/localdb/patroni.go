@@ -36,6 +36,9 @@ type Options struct {
 	// SharedBuffersMB and MaxConnections size PostgreSQL (0: 16 and 20,
 	// small for a test).
 	SharedBuffersMB, MaxConnections int
+	// RestoreFrom and RestoreTo make the new cluster from the database's
+	// archive in RestoreFrom, as it was at RestoreTo (RFC 3339).
+	RestoreFrom, RestoreTo string
 }
 
 // Logins are the passwords of a cluster.
@@ -182,6 +185,9 @@ func newMember(c *Cluster, o Options, name string, cred *syscall.Credential) (*M
 		"--socket-dir=" + m.Dir, "--secrets=" + c.Logins.SecretsFile, "--dir=" + m.Dir, "--database=" + Database,
 		fmt.Sprintf("--shared-buffers-mb=%d", o.SharedBuffersMB), fmt.Sprintf("--max-connections=%d", o.MaxConnections),
 		"--python=" + PatroniPython}
+	if o.RestoreFrom != "" {
+		m.args = append(m.args, "--restore-from="+o.RestoreFrom, "--restore-to="+o.RestoreTo)
+	}
 	return m, nil
 }
 

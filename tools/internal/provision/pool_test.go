@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -285,6 +286,15 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 		// Patroni's leader lock and replication work under ACLs and TLS
 		// with the database job's own token.
 		assert.Regexp(t, `healthy: node-0[45] is the primary; node-0[45] confirms every commit \(synchronous standby\)`, stdout)
+		// The archive streams and publishes under its own policy: status
+		// shows its base backup (it publishes once a minute).
+		backedUp := regexp.MustCompile(`last base backup\s+\d{4}-\d\d-\d\d`)
+		for deadline := time.Now().Add(3 * time.Minute); !backedUp.MatchString(stdout); {
+			require.True(t, time.Now().Before(deadline), "status shows no base backup of the archive after 3 minutes:\n%s", stdout)
+			time.Sleep(5 * time.Second)
+			code, stdout, stderr = c.poolctlRun(t, env, "status", pool)
+			require.Equal(t, 0, code, "poolctl status:\n%s\n%s", stdout, stderr)
+		}
 	})
 
 	t.Run("the stratum server's wallet login cannot send coins", func(t *testing.T) {

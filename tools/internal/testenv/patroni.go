@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -51,12 +52,28 @@ func PoolDSN(members []*Patroni) string {
 // waits for what it needs. Every process is killed when the test ends.
 func StartPatroni(t testing.TB, consulAddr, pool string, names ...string) []*Patroni {
 	t.Helper()
+	return startPatroni(t, localdb.Options{ConsulAddr: consulAddr, Pool: pool, Names: names})
+}
+
+// StartPatroniFromArchive starts a new cluster made from the database's
+// archive in dir as it was at to (Patroni's custom bootstrap running
+// poolctl archive restore), as the README's restore says.
+func StartPatroniFromArchive(t testing.TB, consulAddr, pool, dir string, to time.Time, names ...string) []*Patroni {
+	t.Helper()
+	return startPatroni(t, localdb.Options{ConsulAddr: consulAddr, Pool: pool, Names: names,
+		RestoreFrom: dir, RestoreTo: to.UTC().Format(time.RFC3339Nano)})
+}
+
+func startPatroni(t testing.TB, o localdb.Options) []*Patroni {
+	t.Helper()
 	Integration(t)
 	require.NoError(t, localdb.Check())
-	poolctl := Poolctl(t)
+	o.Poolctl = Poolctl(t)
 	base := t.TempDir()
 	require.NoError(t, os.Chmod(filepath.Dir(base), 0o711), "let the postgres user traverse %s", filepath.Dir(base))
-	c, err := localdb.Start(localdb.Options{Dir: base, ConsulAddr: consulAddr, Pool: pool, Names: names, Poolctl: poolctl})
+	o.Dir = base
+	names := o.Names
+	c, err := localdb.Start(o)
 	require.NoError(t, err, "start patroni members %v", names)
 	members := make([]*Patroni, len(c.Members))
 	for i, lm := range c.Members {
