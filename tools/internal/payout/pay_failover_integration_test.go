@@ -101,9 +101,16 @@ func TestPayoutStaysExactlyOnceAcrossAFailover(t *testing.T) {
 			t.Logf("%s: %s answers /primary %s after the power cut", tc.step, standby.Name, promoted.Round(time.Millisecond))
 
 			// The test's own connections died with the old primary.
+			// Patroni answers /primary as it asks PostgreSQL to promote;
+			// the member accepts writes a moment later, and until then the
+			// pool's URL finds no writable member.
 			e.db = e.newDB()
 			var port int
-			require.NoError(t, e.db.QueryRow(ctx, `SELECT inet_server_port()`).Scan(&port))
+			var lastErr error
+			require.Eventually(t, func() bool {
+				lastErr = e.db.QueryRow(ctx, `SELECT inet_server_port()`).Scan(&port)
+				return lastErr == nil
+			}, 30*time.Second, 100*time.Millisecond, "the pool's URL reaches a writable member: %v", lastErr)
 			require.Equal(t, standby.PGPort, port, "the pool's URL reaches the new primary")
 			var status string
 			require.NoError(t, e.db.QueryRow(ctx, `SELECT status FROM payouts WHERE id = $1`, intentID).Scan(&status),
