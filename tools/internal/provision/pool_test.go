@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -230,6 +231,21 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 		require.NoError(t, wallet.Call(ctx, "getnewaddress", nil, &burn))
 		_, err = wallet.GenerateToAddress(ctx, 101, burn)
 		require.NoError(t, err, "mature the pool's blocks")
+		// The pool's key may be in the other wallet: until it has the 101
+		// blocks too, the newest coinbases are immature there and the
+		// payout rightly waits for them (a cold run under load forced it
+		// while that wallet was two blocks behind: "insufficient funds").
+		tip, err := wallet.BestBlockHash(ctx)
+		require.NoError(t, err)
+		instances, _, err := consul.Health().Service(contract.WalletService("ltc"), "", true, nil)
+		require.NoError(t, err)
+		for _, e := range instances {
+			other := chain.NewClient(net.JoinHostPort(e.Service.Address, strconv.Itoa(e.Service.Port)), v.Items[secrets.ItemUser], v.Items[secrets.ItemPassword])
+			waitFor(t, 2*time.Minute, "wallet "+e.Service.Address+" has the 101 blocks", func() bool {
+				h, err := other.BestBlockHash(ctx)
+				return err == nil && h == tip
+			})
+		}
 
 		eval, _, err := nomad.Jobs().PeriodicForce("ltc-payout", nil)
 		require.NoError(t, err, "the deploy token forces the payout")
