@@ -101,6 +101,16 @@ func EnsureDatabase(ctx context.Context, nomad *nomadapi.Client, path string) (b
 		_, err = addMembers(items)
 		return items, err
 	})
+	return addMissing(ctx, nomad, path, v, created, err, addMembers, "the database members' passwords")
+}
+
+// addMissing finishes an ensure: when the variable existed (v, or re-read
+// when another deploy created it meanwhile), add gives it the items a
+// variable made by an older poolctl lacks, written with check-and-set (a
+// concurrent deploy's update wins, and ours is retried by the next
+// deploy). It reports whether it wrote.
+func addMissing(ctx context.Context, nomad *nomadapi.Client, path string, v *nomadapi.Variable, created bool, err error,
+	add func(nomadapi.VariableItems) (bool, error), what string) (bool, error) {
 	if err != nil || created {
 		return created, err
 	}
@@ -110,12 +120,12 @@ func EnsureDatabase(ctx context.Context, nomad *nomadapi.Client, path string) (b
 			return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
 		}
 	}
-	added, err := addMembers(v.Items)
+	added, err := add(v.Items)
 	if err != nil || !added {
 		return false, err
 	}
 	if _, _, err := nomad.Variables().CheckedUpdate(v, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
-		return false, fmt.Errorf("add the database members' passwords to Nomad variable %s: %w", path, err)
+		return false, fmt.Errorf("add %s to Nomad variable %s: %w", what, path, err)
 	}
 	return true, nil
 }

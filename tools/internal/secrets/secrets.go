@@ -95,23 +95,5 @@ func EnsureWallet(ctx context.Context, nomad *nomadapi.Client, path string, kind
 		_, err = addLogins(items)
 		return items, err
 	})
-	if err != nil || created {
-		return created, err
-	}
-	if v == nil {
-		// Another deploy created it meanwhile: read what it wrote.
-		if v, _, err = nomad.Variables().Peek(path, (&nomadapi.QueryOptions{}).WithContext(ctx)); err != nil || v == nil {
-			return false, fmt.Errorf("read Nomad variable %s: %w", path, err)
-		}
-	}
-	added, err := addLogins(v.Items)
-	if err != nil || !added {
-		return false, err
-	}
-	// Check-and-set: a concurrent deploy's update wins, and ours is retried
-	// by the next deploy.
-	if _, _, err := nomad.Variables().CheckedUpdate(v, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
-		return false, fmt.Errorf("add the jobs' wallet logins to Nomad variable %s: %w", path, err)
-	}
-	return true, nil
+	return addMissing(ctx, nomad, path, v, created, err, addLogins, "the jobs' wallet logins")
 }
