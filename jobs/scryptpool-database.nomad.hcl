@@ -111,6 +111,7 @@ job "scryptpool-database" {
           "--database=pool",
           "--shared-buffers-mb=64",
           "--max-connections=50",
+          "--restore-key=poolctl/scryptpool/database-restore",
           "--allow=192.168.1.0/24",
         ]
       }

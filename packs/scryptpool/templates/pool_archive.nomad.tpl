@@ -38,6 +38,24 @@ job [[ printf "%s-archive" (var "pool_name" .) | quote ]] {
     ephemeral_disk {
       size = 50
     }
+    network {
+      port "http" {
+      }
+    }
+    # What the archive holds, served read-only to the replication login:
+    # poolctl database restore makes a new database from it on the
+    # database's nodes.
+    service {
+      name     = [[ printf "%s-archive" (var "pool_name" .) | quote ]]
+      port     = "http"
+      provider = "consul"
+      check {
+        name     = "archive serving"
+        type     = "tcp"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
 [[ template "consul_identity" ]]
 
     task "archive" {
@@ -54,6 +72,7 @@ job [[ printf "%s-archive" (var "pool_name" .) | quote ]] {
           "--password-file=${NOMAD_SECRETS_DIR}/replication.password",
           [[ printf "--keep-days=%v" $h.backup_keep_days | quote ]],
           "--base-backup-every=24h",
+          "--listen=${NOMAD_IP_http}:${NOMAD_PORT_http}",
         ]
       }
 [[ template "poolctl_task_tail" (dict "cpu" $h.cpu_mhz "memory" $h.memory_mb) ]]

@@ -102,6 +102,7 @@ job [[ printf "%s-database" (var "pool_name" .) | quote ]] {
           "--database=pool",
           [[ printf "--shared-buffers-mb=%v" (max (div (int $d.memory_mb) 4) 16) | quote ]],
           "--max-connections=50",
+          [[ printf "--restore-key=poolctl/%s/database-restore" (var "pool_name" .) | quote ]],
 [[- range var "lan" . ]]
           [[ printf "--allow=%s" . | quote ]],
 [[- end ]]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -46,6 +47,7 @@ func databaseCommand() *cli.Command {
 				&cli.StringFlag{Name: "python", Value: "/usr/bin/python3", Usage: "the Python that runs Patroni"},
 				&cli.StringFlag{Name: "restore-from", Usage: "make a new cluster from the database's archive in this directory, not an empty one (only when none exists in Consul)"},
 				&cli.StringFlag{Name: "restore-to", Usage: "with --restore-from: the time to restore to, with its zone (2026-01-02T15:04:05Z)"},
+				&cli.StringFlag{Name: "restore-key", Usage: "the Consul key of the operator's restore request (poolctl database restore): when it names a restore this member's data directory does not follow yet, the directory is set aside and a new cluster is made from the archive it names"},
 			},
 			Action: func(c *cli.Context) error {
 				s, err := dbmember.ReadSecrets(c.String("secrets"))
@@ -76,6 +78,12 @@ func databaseCommand() *cli.Command {
 						return withCode(ExitInvalid, fmt.Errorf("--restore-from and --restore-to go together"))
 					}
 					m.RestoreCommand = []string{os.Args[0], "archive", "restore", "--dir=" + from, "--to=" + to, "--pg-bin=" + m.BinDir}
+				} else if key := c.String("restore-key"); key != "" {
+					cmd, err := followRestore(c, m, key)
+					if err != nil {
+						return err
+					}
+					m.RestoreCommand = cmd
 				}
 				m.EnsureLogins = []string{os.Args[0], "database", "ensure-logins",
 					"--secrets=" + c.String("secrets"), "--socket-dir=" + m.SocketDir, "--port=" + port, "--database=" + m.PoolDatabase,
@@ -197,4 +205,45 @@ func checkDataDir(c *cli.Context, m dbmember.Member) error {
 		return withCode(ExitRuntime, fmt.Errorf("database member %s: %s", m.Name, why))
 	}
 	return nil
+}
+
+// followRestore reads the operator's restore request from Consul and
+// makes this member's data directory follow it (dbmember.FollowRestore).
+// It returns the custom bootstrap command that fetches the archive from
+// the service the request names and restores it, used if this member
+// creates the new cluster; nil when no restore was ever asked for. A
+// request that cannot be read stops the member: starting without it
+// could run a copy the operator replaced.
+func followRestore(c *cli.Context, m dbmember.Member, key string) ([]string, error) {
+	consul, _, err := deploy.NewConsul(deploy.ConnOptions{})
+	if err != nil {
+		return nil, withCode(ExitRuntime, fmt.Errorf("database member %s: %w", m.Name, err))
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+	defer cancel()
+	pair, _, err := consul.KV().Get(key, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, withCode(ExitRuntime, fmt.Errorf("database member %s: read the restore request %s: %w", m.Name, key, err))
+	}
+	if pair == nil {
+		return nil, nil
+	}
+	r, err := dbmember.ParseRestoreRequest(pair.Value)
+	if err != nil {
+		return nil, withCode(ExitRuntime, fmt.Errorf("database member %s: Consul key %s: %w", m.Name, key, err))
+	}
+	moved, err := dbmember.FollowRestore(m.DataDir, r)
+	if err != nil {
+		return nil, withCode(ExitRuntime, fmt.Errorf("database member %s: %w", m.Name, err))
+	}
+	if moved != "" {
+		fmt.Fprintf(c.App.ErrWriter, "database member %s: restore %s to %s: the data directory from before it is now %s\n",
+			m.Name, r.ID, r.Target.UTC().Format(time.RFC3339Nano), moved)
+	}
+	passwordFile := filepath.Join(c.String("dir"), "replication.password")
+	if err := os.WriteFile(passwordFile, []byte(m.ReplicationPassword+"\n"), 0o600); err != nil {
+		return nil, withCode(ExitRuntime, fmt.Errorf("database member %s: %w", m.Name, err))
+	}
+	return []string{os.Args[0], "archive", "restore", "--from-service=" + r.Archive, "--password-file=" + passwordFile,
+		"--to=" + r.Target.UTC().Format(time.RFC3339Nano), "--pg-bin=" + m.BinDir}, nil
 }

@@ -128,6 +128,8 @@ func (p Pool) operator() Grantee {
 		g.Consul = append(g.Consul, Access{RuleKey, key, Write, "deploy records what it deployed"})
 	}
 	g.Consul = append(g.Consul,
+		Access{RuleKey, DatabaseRestoreKey(p.Name), Write, "database restore records the restore the members carry out"},
+		Access{RuleKeyPrefix, DatabaseDCSPrefix(p.Name), Write, "database restore clears the stopped cluster's state (Patroni's keys) so that a new one is made from the archive"},
 		Access{RuleKeyPrefix, KVRoot(p.Name), Read, "status reads the runs, locks, pool addresses and the database's cluster state (Patroni's keys)"},
 		Access{RuleNode, PoolNode(p.Name), Write, "deploy publishes the pool's check on its external node"},
 		Access{RuleService, PoolService(p.Name), Write, "deploy publishes the pool's service"},
@@ -135,6 +137,7 @@ func (p Pool) operator() Grantee {
 	for _, s := range p.Services() {
 		g.Consul = append(g.Consul, serviceRead(s, "deploy and status read the pool's services"))
 	}
+	g.Consul = append(g.Consul, serviceRead(ArchiveService(p.Name), "database restore checks that the archive serves"))
 	return g
 }
 
@@ -156,6 +159,9 @@ func (p Pool) database() Grantee {
 		Consul: []Access{
 			{RuleKeyPrefix, DatabaseDCSPrefix(p.Name), Write, "Patroni keeps the leader lock, the members and the cluster's configuration there"},
 			{RuleSessionPrefix, "", Write, "the leader lock's session is on whichever node the primary runs"},
+			{RuleKey, DatabaseRestoreKey(p.Name), Read, "a restore the operator asked for: a member sets its old copy aside, the new cluster comes from the archive"},
+			serviceRead(ArchiveService(p.Name), "a restore fetches the archive from the archive's node"),
+			nodesRead,
 		}}
 }
 
@@ -336,6 +342,10 @@ const (
 	CommandDeploy = "deploy"
 	CommandPlan   = "plan"
 	CommandStatus = "status"
+	// CommandRestore (poolctl database restore) stops the pool's writers
+	// and its database, makes a new database from the archive and
+	// deploys the pool again: everything deploy needs.
+	CommandRestore = "restore"
 )
 
 // OperatorNeeds is what a command of the operator does in Nomad and
@@ -343,7 +353,7 @@ const (
 // part of it.
 func (p Pool) OperatorNeeds(command string) ([]NomadAccess, []Access) {
 	nomad, consul := p.NomadDeploy().Accesses(), p.operator().Consul
-	if command == CommandDeploy {
+	if command == CommandDeploy || command == CommandRestore {
 		return nomad, consul
 	}
 	keepNomad := map[string]bool{"list-jobs": true, "read-job": true}

@@ -17,3 +17,16 @@ const DatabaseArchiveApplication = "poolctl-archive"
 // base backup, the oldest point it can restore, the newest WAL): poolctl
 // status shows it, as the archive's disk is on another node.
 func ArchiveInfoKey(pool string) string { return KVRoot(pool) + "archive" }
+
+// ArchiveService is the archive's service in Consul: `poolctl archive
+// run` serves what the archive holds there, read-only, to the replication
+// login, so that a member on another node can restore from it.
+func ArchiveService(pool string) string { return pool + "-archive" }
+
+// DatabaseRestoreKey holds the last restore the operator asked for
+// (`poolctl database restore`): JSON RestoreRequest. Every member reads it
+// when it starts: it sets aside a data directory older than the request
+// once, and the member that creates the new cluster restores it from the
+// archive. It stays after the restore, so that a member whose node was
+// away during it sets its stale copy aside too.
+func DatabaseRestoreKey(pool string) string { return KVRoot(pool) + "database-restore" }

@@ -63,7 +63,10 @@ func (e *Failed) Error() string {
 func Expected(plan *Plan) []poolcheck.Expected {
 	var out []poolcheck.Expected
 	for _, j := range plan.Jobs {
-		if j.NotDeployable != "" {
+		// The archive's service serves restores; the archive's health is
+		// what it holds (status shows it), and a pool whose archive is
+		// down still mines and pays.
+		if j.NotDeployable != "" || j.Job.Kind == jobspec.KindArchive {
 			continue
 		}
 		for _, g := range j.Job.Job.TaskGroups {

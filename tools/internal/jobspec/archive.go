@@ -36,6 +36,7 @@ func (b builder) archive() *Job {
 		"--password-file=${NOMAD_SECRETS_DIR}/replication.password",
 		"--keep-days=" + strconv.Itoa(h.BackupKeepDays),
 		"--base-backup-every=24h",
+		"--listen=${NOMAD_IP_http}:${NOMAD_PORT_http}",
 	}
 	task := b.poolctlTask("archive", "archive", args, h.CPUMHz, h.MemoryMB)
 	task.User = DatabaseUser
@@ -53,7 +54,19 @@ func (b builder) archive() *Job {
 		RestartPolicy:    restart(5, 5*time.Minute, 10*time.Second, "delay"),
 		ReschedulePolicy: rescheduleForever(30*time.Second, 5*time.Minute),
 		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(50)},
-		Tasks:            []*api.Task{task},
+		Networks:         []*api.NetworkResource{{DynamicPorts: []api.Port{{Label: "http"}}}},
+		Services: []*api.Service{{
+			Name:      contract.ArchiveService(b.pool.Name),
+			PortLabel: "http",
+			Provider:  "consul",
+			Checks: []api.ServiceCheck{{
+				Name:     "archive serving",
+				Type:     "tcp",
+				Interval: 10 * time.Second,
+				Timeout:  3 * time.Second,
+			}},
+		}},
+		Tasks: []*api.Task{task},
 	}}
 	return &Job{
 		Job:        job,
@@ -66,6 +79,9 @@ func (b builder) archive() *Job {
 				"slot, kept on every member) and base backups, on the backup volume:\n" +
 				"give it nodes of its own and the archive outlives the database's\n" +
 				"nodes.",
+			"group.archive/service." + contract.ArchiveService(b.pool.Name): "What the archive holds, served read-only to the replication login:\n" +
+				"poolctl database restore makes a new database from it on the\n" +
+				"database's nodes.",
 			"group.archive/restart": "A restarted archive resumes where its WAL ends: the slot kept what it\n" +
 				"had not received.",
 		},

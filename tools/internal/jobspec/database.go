@@ -66,6 +66,7 @@ func (b builder) database() *Job {
 		"--database=" + DatabaseName,
 		fmt.Sprintf("--shared-buffers-mb=%d", max(d.MemoryMB/4, 16)),
 		"--max-connections=50",
+		"--restore-key=" + contract.DatabaseRestoreKey(b.pool.Name),
 	}
 	for _, lan := range b.pool.Cluster.LAN {
 		args = append(args, "--allow="+lan)

@@ -11,6 +11,14 @@ key "poolctl/scryptpool/services" {
 key "poolctl/scryptpool/deployment" {
   policy = "write"
 }
+# database restore records the restore the members carry out
+key "poolctl/scryptpool/database-restore" {
+  policy = "write"
+}
+# database restore clears the stopped cluster's state (Patroni's keys) so that a new one is made from the archive
+key_prefix "poolctl/scryptpool/database/" {
+  policy = "write"
+}
 # status reads the runs, locks, pool addresses and the database's cluster state (Patroni's keys)
 key_prefix "poolctl/scryptpool/" {
   policy = "read"
@@ -45,5 +53,9 @@ service "ltc-stratum" {
 }
 # deploy and status read the pool's services
 service "ltc-stratum-metrics" {
+  policy = "read"
+}
+# database restore checks that the archive serves
+service "scryptpool-archive" {
   policy = "read"
 }

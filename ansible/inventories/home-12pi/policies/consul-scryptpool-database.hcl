@@ -7,3 +7,15 @@ key_prefix "poolctl/scryptpool/database/" {
 session_prefix "" {
   policy = "write"
 }
+# a restore the operator asked for: a member sets its old copy aside, the new cluster comes from the archive
+key "poolctl/scryptpool/database-restore" {
+  policy = "read"
+}
+# a restore fetches the archive from the archive's node
+service "scryptpool-archive" {
+  policy = "read"
+}
+# service instances are filtered by read access to their node
+node_prefix "" {
+  policy = "read"
+}

@@ -44,6 +44,24 @@ job "devpool-archive" {
     ephemeral_disk {
       size = 50
     }
+    network {
+      port "http" {
+      }
+    }
+    # What the archive holds, served read-only to the replication login:
+    # poolctl database restore makes a new database from it on the
+    # database's nodes.
+    service {
+      name     = "devpool-archive"
+      port     = "http"
+      provider = "consul"
+      check {
+        name     = "archive serving"
+        type     = "tcp"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     # The tasks reach Consul with this job's own identity (its ACL policy is
     # named like the job; `poolctl policies` writes it).
     consul {
@@ -62,6 +80,7 @@ job "devpool-archive" {
           "--password-file=${NOMAD_SECRETS_DIR}/replication.password",
           "--keep-days=14",
           "--base-backup-every=24h",
+          "--listen=${NOMAD_IP_http}:${NOMAD_PORT_http}",
         ]
       }
       constraint {

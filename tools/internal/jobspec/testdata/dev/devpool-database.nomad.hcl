@@ -111,6 +111,7 @@ job "devpool-database" {
           "--database=pool",
           "--shared-buffers-mb=64",
           "--max-connections=50",
+          "--restore-key=poolctl/devpool/database-restore",
           "--allow=127.0.0.0/8",
         ]
       }
