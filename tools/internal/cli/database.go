@@ -98,7 +98,7 @@ func databaseCommand() *cli.Command {
 				fmt.Fprintf(c.App.ErrWriter, "database member %s: Patroni's configuration is in %s; starting Patroni\n", m.Name, files.Config)
 				return withCode(ExitRuntime, dbmember.Exec(c.String("python"), files))
 			},
-		}, {
+		}, databaseRestoreCommand(), {
 			Name:      "ensure-logins",
 			Usage:     "make the primary's logins and the pool's database match the job's variable (Patroni runs it)",
 			ArgsUsage: "[what Patroni adds: a URL, or action role scope]",

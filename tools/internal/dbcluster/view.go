@@ -459,3 +459,29 @@ func orAny(s string) string {
 	}
 	return s
 }
+
+// Wait follows the cluster's keys with blocking queries until done says
+// the view is what the caller waits for, and returns that view; it ends
+// with ctx, returning the last view read and ctx's error.
+func Wait(ctx context.Context, kv *consulapi.KV, pool string, want int, done func(*View) bool) (*View, error) {
+	var last *View
+	var index uint64
+	for {
+		v, err := read(ctx, kv, pool, want, index)
+		if ctx.Err() != nil {
+			return last, ctx.Err()
+		}
+		if err != nil {
+			return last, err
+		}
+		last = v
+		if done(v) {
+			return v, nil
+		}
+		if v.Index < index {
+			index = 0 // Consul's index went back (a new leader): start over
+		} else {
+			index = v.Index
+		}
+	}
+}
