@@ -28,7 +28,9 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbarchive"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/miner"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
@@ -325,6 +327,10 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 		require.True(t, errors.As(err, &rpcErr) && rpcErr.Code == http.StatusForbidden, "sendmany with the stratum server's login: %v", err)
 	})
 
+	t.Run("the database restores from its archive with the deploy tokens", func(t *testing.T) {
+		checkRestore(t, c, env, pool, nomad, consul)
+	})
+
 	// Every task reports the first refusal of each kind of Consul request
 	// on its log: none may have been refused anything, so each job's
 	// policy grants all it does.
@@ -434,4 +440,66 @@ func logTasks(t *testing.T, nomad *nomadapi.Client, job, task string) {
 			t.Logf("--- %s %s %s (%s):\n%s", job, task, stream, stub.ID[:8], data)
 		}
 	}
+}
+
+// checkRestore runs the README's restore on the provisioned cluster with
+// the deploy tokens: a row committed before the target comes back, one
+// committed after it does not, the payout's record is kept, and the pool
+// is healthy again. The members read the request and fetch the archive
+// from the backup node with their own tokens (the next subtest checks
+// that Consul refused them nothing).
+func checkRestore(t *testing.T, c *testCluster, env []string, pool string, nomad *nomadapi.Client, consul *consulapi.Client) {
+	ctx := context.Background()
+	v, _, err := nomad.Variables().Read(jobspec.DatabaseSecretsPath(&config.Pool{Name: "scryptpool"}), nil)
+	require.NoError(t, err)
+	// The primary, found as the pool's processes find it.
+	dsn := fmt.Sprintf("postgres://%s:%s@placeholder/%s?sslmode=disable&connect_timeout=5",
+		v.Items[secrets.ItemDatabaseUser], v.Items[secrets.ItemDatabasePassword], jobspec.DatabaseName)
+	db, err := ledger.Open(dsn, consul, contract.DatabaseService("scryptpool"), 2)
+	require.NoError(t, err)
+	var paid int
+	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM payouts WHERE status = 'sent'").Scan(&paid))
+	require.Positive(t, paid)
+	_, err = db.Exec(ctx, "CREATE TABLE restore_probe (n int PRIMARY KEY)")
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, "INSERT INTO restore_probe VALUES (1)")
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond) // the target falls strictly between the two commits
+	target := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	_, err = db.Exec(ctx, "INSERT INTO restore_probe VALUES (2)")
+	require.NoError(t, err)
+	waitFor(t, 3*time.Minute, "the archive to hold the commit after the target", func() bool {
+		pair, _, err := consul.KV().Get(contract.ArchiveInfoKey("scryptpool"), nil)
+		if err != nil || pair == nil {
+			return false
+		}
+		var info dbarchive.Info
+		return json.Unmarshal(pair.Value, &info) == nil && info.LastCommit != nil && info.LastCommit.After(target)
+	})
+	start := time.Now()
+	code, stdout, stderr := c.poolctlRun(t, env, "database", "restore", "--to", target.UTC().Format(time.RFC3339Nano), "--yes", "--timeout", "15m", pool)
+	require.Equal(t, 0, code, "poolctl database restore:\n%s\n%s", stdout, stderr)
+	t.Logf("restored in %s: %s", time.Since(start).Round(time.Second), strings.TrimSpace(stdout))
+
+	db.Close() // its connections were to the database the restore replaced
+	db, err = ledger.Open(dsn, consul, contract.DatabaseService("scryptpool"), 2)
+	require.NoError(t, err)
+	defer db.Close()
+	var probe []int
+	rows, err := db.Query(ctx, "SELECT n FROM restore_probe ORDER BY n")
+	require.NoError(t, err)
+	for rows.Next() {
+		var n int
+		require.NoError(t, rows.Scan(&n))
+		probe = append(probe, n)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []int{1}, probe, "the row committed before the target, not the one after")
+	var paidAfter int
+	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM payouts WHERE status = 'sent'").Scan(&paidAfter))
+	assert.Equal(t, paid, paidAfter, "the payouts sent before the target are in the restored ledger")
+	code, stdout, stderr = c.poolctlRun(t, env, "status", pool)
+	require.Equal(t, 0, code, "poolctl status:\n%s\n%s", stdout, stderr)
+	assert.Regexp(t, `healthy: node-0[45] is the primary; node-0[45] confirms every commit \(synchronous standby\)`, stdout)
 }
