@@ -36,7 +36,11 @@ const pgBin = "/usr/lib/postgresql/15/bin"
 // archive follows the new primary. Restores into empty directories, each
 // started as PostgreSQL, hold exactly the batches committed before the
 // target: one target before the failover, one after it, with rows from
-// both timelines.
+// both timelines. A cluster made from the archive is then archived into
+// the same directory: the old archive is not on its history (it branched
+// off at the first target), so it is set aside whole, still restorable,
+// and the archive starts afresh with the new cluster's WAL and a base
+// backup of it.
 func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	testenv.Integration(t)
 	consul := testenv.StartConsul(t)
@@ -66,7 +70,7 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	replUser, replPassword := primary.Login(t, "replication")
 	dsn := fmt.Sprintf("host=127.0.0.1,127.0.0.1 port=%d,%d user=%s password=%s dbname=postgres target_session_attrs=read-write connect_timeout=2 sslmode=disable",
 		members[0].PGPort, members[1].PGPort, superuser, superPassword)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	execSQL(t, ctx, dsn, "CREATE TABLE archive_test (batch int NOT NULL, i int NOT NULL, PRIMARY KEY (batch, i))")
 
@@ -235,6 +239,103 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	assert.Contains(t, restoredPrimary.LogTail(), "ensure-logins: the primary's logins", "the restored primary took the new cluster's logins")
 	require.Eventually(t, func() bool { return follower.Answers("/sync") }, 3*time.Minute, 250*time.Millisecond,
 		"the other member copies the restored primary and becomes its synchronous standby")
+
+	archiveRestored(t, ctx, dir, fresh, restoredPrimary, info)
+}
+
+// archiveRestored runs the archive against the cluster made from it, in
+// the same directory, whose contents (old, at the time of info) are not
+// on the new cluster's history.
+func archiveRestored(t *testing.T, ctx context.Context, dir string, fresh []*testenv.Patroni, primary *testenv.Patroni, old dbarchive.Info) {
+	patchConfig(t, primary, map[string]any{
+		"slots":        map[string]any{contract.DatabaseArchiveSlot: map[string]any{"type": "physical"}},
+		"ignore_slots": []any{map[string]any{"name": contract.DatabaseArchiveSlot, "type": "physical"}},
+	})
+	su, pw := primary.Login(t, "superuser")
+	dsn := fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=postgres sslmode=disable", primary.PGPort, su, pw)
+	slotThere := "SELECT (count(*) > 0)::text FROM pg_replication_slots WHERE slot_name = '" + contract.DatabaseArchiveSlot + "'"
+	waitFor(t, 30*time.Second, "Patroni creates the archive's slot on the restored primary", func() bool { return query(t, ctx, dsn, slotThere) == "true" })
+	timeline := query(t, ctx, dsn, "SELECT timeline_id::text FROM pg_control_checkpoint()")
+	t.Logf("the restored primary %s is on timeline %s; the old archive holds timeline %d up to %s", primary.Name, timeline, old.Timeline, old.NewestWAL)
+
+	replUser, replPassword := primary.Login(t, "replication")
+	addrs := make([]string, len(fresh))
+	for i, m := range fresh {
+		addrs[i] = m.Addr()
+	}
+	members, err := dbarchive.StaticMembers(addrs)
+	require.NoError(t, err)
+	events := make(chan dbarchive.Event, 64)
+	archiveLog := newLogWriter(t)
+	archiveCtx, cancelArchive := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	started := time.Now()
+	go func() {
+		done <- dbarchive.Run(archiveCtx, dbarchive.RunOptions{
+			Dir: dir, Members: members,
+			User: replUser, Password: replPassword, Slot: contract.DatabaseArchiveSlot,
+			PGBin: pgBin, BaseBackupEvery: time.Hour, Keep: 24 * time.Hour, SlotCopyEvery: time.Second,
+			Log: archiveLog, Notify: func(e dbarchive.Event) { events <- e },
+		})
+	}()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancelArchive()
+			require.NoError(t, <-done)
+		}
+	}
+	defer stop()
+
+	aside := waitEvent(t, events, dbarchive.EventSetAside, primary.Addr(), 60*time.Second)
+	t.Logf("set aside %s after the archive started: %s", aside.At.Sub(started).Round(time.Millisecond), aside.Reason)
+	assert.Contains(t, aside.Reason, fmt.Sprintf("the archive holds timeline %d", old.Timeline))
+	assert.Equal(t, 1, strings.Count(archiveLog.text(), "set the archive aside into "+aside.SetAside), "one line names the set-aside")
+	assert.Equal(t, dir, filepath.Dir(aside.SetAside), "the set-aside is inside the archive directory")
+	streaming := waitEvent(t, events, dbarchive.EventStreaming, primary.Addr(), 30*time.Second)
+	t.Logf("streaming from the restored primary %s after start", streaming.At.Sub(started).Round(time.Millisecond))
+
+	// The old archive is whole where it was set aside, and restorable.
+	setAside, err := dbarchive.ReadInfo(ctx, aside.SetAside, pgBin)
+	require.NoError(t, err)
+	assert.Equal(t, old.Backups, setAside.Backups, "the old base backups are in the set-aside")
+	assert.Equal(t, old.NewestWAL, setAside.NewestWAL)
+	assert.Equal(t, old.WALFiles, setAside.WALFiles)
+	assert.Equal(t, old.Timeline, setAside.Timeline)
+	require.NotNil(t, setAside.OldestRestorable)
+	assert.Equal(t, *old.OldestRestorable, *setAside.OldestRestorable)
+	assert.Empty(t, setAside.Gap)
+	code, stdout, stderr := poolctl("archive", "info", "--dir", aside.SetAside, "--pg-bin", pgBin)
+	require.Equal(t, 0, code, stderr)
+	t.Logf("poolctl archive info --dir %s:\n%s", aside.SetAside, stdout)
+
+	backup := waitEvent(t, events, dbarchive.EventBackup, "", 90*time.Second)
+	t.Logf("a fresh base backup %s of the restored cluster %s after the archive started (%d bytes, timeline %d)",
+		backup.Backup.ID, backup.At.Sub(started).Round(time.Millisecond), backup.Backup.Bytes, backup.Backup.Timeline)
+	assert.Equal(t, primary.Addr(), backup.Backup.From)
+	assert.Equal(t, timeline, strconv.Itoa(int(backup.Backup.Timeline)), "the base backup is of the restored primary's timeline")
+
+	// A row written to the restored cluster now reaches the archive.
+	execSQL(t, ctx, dsn, "INSERT INTO archive_test (batch, i) SELECT 1000000, g FROM generate_series(1, 10) g")
+	written := time.Now().UTC()
+	flushed := query(t, ctx, dsn, "SELECT pg_current_wal_flush_lsn()::text")
+	waitFor(t, 30*time.Second, "the archive receives the restored primary's WAL up to "+flushed, func() bool {
+		return query(t, ctx, dsn, "SELECT coalesce((SELECT restart_lsn >= '"+flushed+"'::pg_lsn FROM pg_replication_slots WHERE slot_name = '"+contract.DatabaseArchiveSlot+"'), false)::text") == "true"
+	})
+	stop()
+	info, err := dbarchive.ReadInfo(ctx, dir, pgBin)
+	require.NoError(t, err)
+	infoJSON, _ := json.MarshalIndent(info, "", "  ")
+	t.Logf("the fresh archive:\n%s", infoJSON)
+	require.Len(t, info.Backups, 1, "only the fresh base backup")
+	assert.Equal(t, backup.Backup.ID, info.Backups[0].ID)
+	assert.Equal(t, timeline, strconv.Itoa(int(info.Timeline)), "the fresh archive streams the restored primary's timeline")
+	require.NotNil(t, info.OldestRestorable)
+	assert.Empty(t, info.Gap)
+	assert.Equal(t, aside.SetAside, info.SetAside)
+	require.NotNil(t, info.LastCommit, "pg_waldump finds the row's commit")
+	assert.False(t, info.LastCommit.Before(written.Add(-time.Second)), "the archive holds the commit of the row written at %s", written)
 }
 
 func poolctl(args ...string) (int, string, string) {

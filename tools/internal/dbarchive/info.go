@@ -32,6 +32,9 @@ type Info struct {
 	// base backup: nothing after it can be restored from backups older
 	// than it.
 	Gap string `json:"gap,omitempty"`
+	// SetAside is an older archive set aside in this one, not on the
+	// history of the primary streamed from since (an archive itself).
+	SetAside string `json:"set_aside,omitempty"`
 	// Notes are what could not be found out (pg_waldump failing).
 	Notes []string `json:"notes,omitempty"`
 }
@@ -62,6 +65,9 @@ func ReadInfo(ctx context.Context, dir, pgBin string) (Info, error) {
 		if g, ok := firstGap(wal, b); ok {
 			info.Gap = g.Name
 		}
+	}
+	if asides, err := setAsides(dir); err == nil && len(asides) > 0 {
+		info.SetAside = asides[len(asides)-1]
 	}
 	for _, f := range wal {
 		info.WALFiles++

@@ -53,6 +53,9 @@ const (
 	EventStreamEnded EventKind = "stream-ended" // it exited (Err says why)
 	EventBackup      EventKind = "base-backup"  // a base backup is in the archive
 	EventExpired     EventKind = "expired"      // retention removed something
+	// The archive was not on the primary's history (Reason says why): its
+	// contents moved to SetAside and it started afresh.
+	EventSetAside EventKind = "set-aside"
 )
 
 // Event is one thing the archive did, for tests and monitoring.
@@ -62,6 +65,8 @@ type Event struct {
 	Member string
 	Backup *Backup
 	Err    error
+	// SetAside and Reason tell of an EventSetAside.
+	SetAside, Reason string
 }
 
 var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
@@ -91,6 +96,11 @@ type archiver struct {
 	o   RunOptions
 	now func() time.Time
 	mu  sync.Mutex // one log line at a time
+	// dir is held to take a base backup, apply retention or set the
+	// archive aside: none of them moves what another one writes.
+	dir sync.Mutex
+	// setAside tells the base backups that the archive started afresh.
+	setAside chan struct{}
 }
 
 // Run keeps the archive until ctx ends: it streams WAL from the primary,
@@ -100,6 +110,9 @@ type archiver struct {
 // the switch; the new primary kept the WAL for its copy of the slot, so
 // the archive has no gap), takes a base backup at start when there is
 // none and then every BaseBackupEvery, and applies retention after each.
+// Before streaming from a primary it checks that the archive's WAL is on
+// the primary's history; when it is not (a cluster restored from it, or
+// another cluster), it sets the archive aside and starts afresh.
 // It returns nil when ctx ends and an error only for options it cannot
 // run with.
 func Run(ctx context.Context, o RunOptions) error {
@@ -115,9 +128,18 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err := o.Check(); err != nil {
 		return err
 	}
-	a := &archiver{o: o, now: o.Now}
+	a := &archiver{o: o, now: o.Now, setAside: make(chan struct{}, 1)}
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if _, err := os.Stat(o.Dir); err == nil {
+		aside, err := finishPendingSetAside(o.Dir)
+		if err != nil {
+			return fmt.Errorf("archive directory: %w", err)
+		}
+		if aside != "" {
+			a.logf("finished setting the archive aside into %s (interrupted)", aside)
+		}
 	}
 	for _, d := range []string{o.Dir, WALDir(o.Dir), baseDir(o.Dir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -213,6 +235,17 @@ func (a *archiver) stream(ctx context.Context) {
 		if !ok {
 			return
 		}
+		if err := a.followPrimary(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			a.logf("WAL: %v; again in %s", err, backoff)
+			if !wait(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, 30*a.o.RetryEvery)
+			continue
+		}
 		a.logf("WAL: streaming from %s into %s (slot %s)", p, WALDir(a.o.Dir), a.o.Slot)
 		a.notify(Event{Kind: EventStreaming, Member: p.String()})
 		started := a.now()
@@ -248,15 +281,92 @@ func (a *archiver) stream(ctx context.Context) {
 	}
 }
 
+// followPrimary checks that the archive is on primary's history, so
+// that streaming from it continues the archive, and sets the archive
+// aside when it is not.
+func (a *archiver) followPrimary(ctx context.Context, primary ledger.Member) error {
+	why, err := a.offHistory(ctx, primary)
+	if err != nil || why == "" {
+		return err
+	}
+	a.dir.Lock()
+	defer a.dir.Unlock()
+	if why, err = a.offHistory(ctx, primary); err != nil || why == "" {
+		return err
+	}
+	aside, err := setAside(a.o.Dir, a.now())
+	if err != nil {
+		return err
+	}
+	a.logf("set the archive aside into %s and started %s afresh: %s; WAL from %s through slot %s and a base backup at once",
+		aside, a.o.Dir, why, primary, a.o.Slot)
+	a.notify(Event{Kind: EventSetAside, Member: primary.String(), SetAside: aside, Reason: why})
+	select {
+	case a.setAside <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// offHistory says why the archive is not on primary's history, or ""
+// when it is.
+func (a *archiver) offHistory(ctx context.Context, primary ledger.Member) (string, error) {
+	s, err := identify(ctx, primary, a.login(), a.o.Application)
+	if err != nil {
+		return "", err
+	}
+	end, err := readArchiveEnd(WALDir(a.o.Dir))
+	if err != nil {
+		return "", err
+	}
+	_, why := onHistory(end, s)
+	return why, nil
+}
+
+// waitBackups waits d, or until the archive starts afresh, or until ctx
+// ends, and says whether to go on.
+func (a *archiver) waitBackups(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-a.setAside:
+		return true
+	case <-t.C:
+		return true
+	}
+}
+
+// backupWanted says why no base backup of primary belongs in the archive
+// now, or "": one belongs there once the archive's WAL is on primary's
+// history and streaming has begun (the backup's WAL then follows what
+// the archive holds).
+func (a *archiver) backupWanted(ctx context.Context, primary ledger.Member) (string, error) {
+	end, err := readArchiveEnd(WALDir(a.o.Dir))
+	if err != nil {
+		return "", err
+	}
+	if end.Empty {
+		return "no WAL streamed yet", nil
+	}
+	why, err := a.offHistory(ctx, primary)
+	if why != "" {
+		why = "the archive is to be set aside: " + why
+	}
+	return why, err
+}
+
 // backups takes a base backup when the archive has none, then every
 // BaseBackupEvery after the last one started, and applies retention.
 func (a *archiver) backups(ctx context.Context) {
 	a.expire()
+	lastWait := ""
 	for ctx.Err() == nil {
 		backups, err := ListBackups(a.o.Dir)
 		if err != nil {
 			a.logf("base backups: %v", err)
-			if !wait(ctx, a.o.BaseBackupEvery) {
+			if !a.waitBackups(ctx, a.o.BaseBackupEvery) {
 				return
 			}
 			continue
@@ -265,25 +375,44 @@ func (a *archiver) backups(ctx context.Context) {
 			next := backups[n-1].Started.Add(a.o.BaseBackupEvery)
 			if d := next.Sub(a.now()); d > 0 {
 				a.logf("base backup: the next at %s", formatTime(next))
-				if !wait(ctx, d) {
+				if !a.waitBackups(ctx, d) {
 					return
 				}
+				continue
 			}
-		} else {
+		} else if lastWait == "" {
 			a.logf("base backup: the archive has none; taking one")
 		}
 		p, ok := a.primary(ctx, false, "base backup")
 		if !ok {
 			return
 		}
+		a.dir.Lock()
+		why, err := a.backupWanted(ctx, p)
+		if err != nil || why != "" {
+			a.dir.Unlock()
+			if err != nil {
+				why = err.Error()
+			}
+			if why != lastWait {
+				a.logf("base backup: not yet from %s: %s", p, why)
+				lastWait = why
+			}
+			if !a.waitBackups(ctx, a.o.RetryEvery) {
+				return
+			}
+			continue
+		}
+		lastWait = ""
 		a.logf("base backup: from %s", p)
 		b, err := a.takeBackup(ctx, p)
+		a.dir.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			a.logf("base backup from %s failed: %v; again in %s", p, err, a.o.RetryEvery*30)
-			if !wait(ctx, a.o.RetryEvery*30) {
+			if !a.waitBackups(ctx, a.o.RetryEvery*30) {
 				return
 			}
 			continue
@@ -298,6 +427,8 @@ func (a *archiver) backups(ctx context.Context) {
 // expire applies retention; a failure is logged and retried after the
 // next base backup.
 func (a *archiver) expire() {
+	a.dir.Lock()
+	defer a.dir.Unlock()
 	backups, err := ListBackups(a.o.Dir)
 	if err != nil {
 		a.logf("retention: %v", err)

@@ -1,0 +1,146 @@
+package dbarchive
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestOnHistory(t *testing.T) {
+	const sys = 7300000000000000001
+	// The primary is on timeline 3, which left timeline 1 at 0/5000100
+	// and timeline 2 at 0/9000000.
+	primary := serverPosition{System: sys, Timeline: 3, Flush: 0xC000000,
+		History: []timelineSwitch{{1, 0x5000100}, {2, 0x9000000}}}
+	for _, tc := range []struct {
+		name    string
+		archive archiveEnd
+		server  serverPosition
+		on      bool
+		why     string
+	}{
+		{"empty archive", archiveEnd{Empty: true}, primary, true, ""},
+		{"empty archive, any system", archiveEnd{Empty: true}, serverPosition{System: 1, Timeline: 1}, true, ""},
+		{"same timeline, behind", archiveEnd{System: sys, Timeline: 3, End: 0xB000000}, primary, true, ""},
+		{"same timeline, at the flush position", archiveEnd{System: sys, Timeline: 3, End: 0xC000000}, primary, true, ""},
+		{"same timeline, ahead", archiveEnd{System: sys, Timeline: 3, End: 0xC000001}, primary, false,
+			"the archive holds timeline 3 up to 0/C000001, past the primary's WAL on it (flushed to 0/C000000)"},
+		{"ancestor, before its switch point", archiveEnd{System: sys, Timeline: 1, End: 0x5000000}, primary, true, ""},
+		{"ancestor, at its switch point", archiveEnd{System: sys, Timeline: 1, End: 0x5000100}, primary, true, ""},
+		{"ancestor, past its switch point (a restore)", archiveEnd{System: sys, Timeline: 1, End: 0x6000000}, primary, false,
+			"the primary's timeline 2 branched from timeline 1 at 0/5000100, the archive holds timeline 1 up to 0/6000000"},
+		{"parent, past its switch point", archiveEnd{System: sys, Timeline: 2, End: 0x9800000}, primary, false,
+			"the primary's timeline 3 branched from timeline 2 at 0/9000000, the archive holds timeline 2 up to 0/9800000"},
+		// Restored to a point on timeline 1 recovering along timeline 2:
+		// timeline 3's history names 2 ending where the restore stopped,
+		// before 1 ended.
+		{"ancestor, past where a restore along a later timeline stopped",
+			archiveEnd{System: sys, Timeline: 1, End: 0x5000000},
+			serverPosition{System: sys, Timeline: 3, Flush: 0x8000000, History: []timelineSwitch{{1, 0x5014000}, {2, 0x4FFF000}}}, false,
+			"the primary's timeline 3 branched from timeline 1 at 0/4FFF000, the archive holds timeline 1 up to 0/5000000"},
+		{"unknown timeline", archiveEnd{System: sys, Timeline: 4, End: 0x2000000},
+			serverPosition{System: sys, Timeline: 5, Flush: 0x8000000, History: []timelineSwitch{{1, 0x1800000}}}, false,
+			"the archive holds timeline 4 up to 0/2000000, which is not in the primary's history (timeline 5 after 1 until 0/1800000)"},
+		{"a later timeline than the primary's", archiveEnd{System: sys, Timeline: 2, End: 0x1000000},
+			serverPosition{System: sys, Timeline: 1, Flush: 0x8000000}, false,
+			"the archive holds timeline 2 up to 0/1000000, which is not in the primary's history (timeline 1, the first)"},
+		{"different system", archiveEnd{System: sys + 1, Timeline: 1, End: 0x1000000},
+			serverPosition{System: sys, Timeline: 1, Flush: 0x8000000}, false,
+			"the archive holds WAL of database system 7300000000000000002, the primary is system 7300000000000000001"},
+		{"system unknown, positions decide", archiveEnd{Timeline: 3, End: 0x1000000}, primary, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			on, why := onHistory(tc.archive, tc.server)
+			assert.Equal(t, tc.on, on)
+			assert.Equal(t, tc.why, why)
+		})
+	}
+}
+
+func TestParseHistory(t *testing.T) {
+	h, err := parseHistory([]byte("1\t0/5000100\tno recovery target specified\n\n2\t0/9000000\tat restore point \"x\"\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []timelineSwitch{{1, 0x5000100}, {2, 0x9000000}}, h)
+	_, err = parseHistory([]byte("1\tnot-an-lsn\n"))
+	assert.Error(t, err)
+}
+
+// segmentFile writes a segment file whose first page header names system
+// and whose received WAL ends at used bytes.
+func segmentFile(t *testing.T, dir, name string, system uint64, used int) {
+	t.Helper()
+	b := make([]byte, SegmentSize)
+	binary.LittleEndian.PutUint16(b[0:], 0xD110)
+	binary.LittleEndian.PutUint16(b[2:], 0x0002)
+	binary.LittleEndian.PutUint64(b[24:], system)
+	binary.LittleEndian.PutUint32(b[32:], SegmentSize)
+	for i := 40; i < used; i++ {
+		b[i] = 1
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o600))
+}
+
+func TestReadArchiveEnd(t *testing.T) {
+	dir := t.TempDir()
+	end, err := readArchiveEnd(dir)
+	require.NoError(t, err)
+	assert.True(t, end.Empty)
+
+	segmentFile(t, dir, "000000010000000000000004", 42, SegmentSize)
+	segmentFile(t, dir, "000000010000000000000005.partial", 42, 0x1234)
+	end, err = readArchiveEnd(dir)
+	require.NoError(t, err)
+	assert.Equal(t, archiveEnd{System: 42, Timeline: 1, End: 0x5001234, File: "000000010000000000000005.partial"}, end)
+
+	segmentFile(t, dir, "000000020000000000000005", 42, SegmentSize)
+	end, err = readArchiveEnd(dir)
+	require.NoError(t, err)
+	assert.Equal(t, archiveEnd{System: 42, Timeline: 2, End: 0x6000000, File: "000000020000000000000005"}, end)
+}
+
+func TestSetAside(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{WALDir(dir), baseDir(dir)} {
+		require.NoError(t, os.Mkdir(d, 0o700))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(WALDir(dir), "000000010000000000000004"), nil, 0o600))
+	first, err := setAside(dir, mustTime(t, "2024-05-01T10:00:00Z"))
+	require.NoError(t, err)
+	assert.FileExists(t, filepath.Join(WALDir(first), "000000010000000000000004"))
+	assert.DirExists(t, baseDir(first))
+	entries, err := os.ReadDir(WALDir(dir))
+	require.NoError(t, err)
+	assert.Empty(t, entries, "the archive starts afresh")
+
+	// A second set-aside keeps only the newest.
+	second, err := setAside(dir, mustTime(t, "2024-05-02T10:00:00Z"))
+	require.NoError(t, err)
+	asides, err := setAsides(dir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{second}, asides)
+	assert.Equal(t, filepath.Join(dir, "set-aside-20240502T100000Z"), second)
+
+	// One interrupted after moving wal/ is finished at start.
+	require.NoError(t, os.Mkdir(filepath.Join(dir, ".set-aside-20240503T100000Z"), 0o700))
+	require.NoError(t, os.Rename(WALDir(dir), filepath.Join(dir, ".set-aside-20240503T100000Z", walSubdir)))
+	third, err := finishPendingSetAside(dir)
+	require.NoError(t, err)
+	assert.DirExists(t, WALDir(third))
+	assert.DirExists(t, baseDir(third))
+	assert.NoDirExists(t, baseDir(dir))
+	asides, err = setAsides(dir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{third}, asides)
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	require.NoError(t, err)
+	return v
+}
