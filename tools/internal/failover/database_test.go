@@ -31,14 +31,15 @@ import (
 )
 
 // replicatedDevPool is the dev example with its database on two members,
-// on a cluster of three nodes of which two hold the database's volume.
-func replicatedDevPool(t *testing.T) string {
+// on a cluster of three nodes of which dataNodes hold the database's
+// volume.
+func replicatedDevPool(t *testing.T, dataNodes int) string {
 	src, err := os.ReadFile(testenv.Example(t, "dev"))
 	require.NoError(t, err)
 	s := string(src)
 	for old, repl := range map[string]string{
 		"nodes          = 1":                         "nodes          = 3",
-		"host_volume \"pool-data\" {\n    nodes = 1": "host_volume \"pool-data\" {\n    nodes = 2",
+		"host_volume \"pool-data\" {\n    nodes = 1": fmt.Sprintf("host_volume \"pool-data\" {\n    nodes = %d", dataNodes),
 		"database {\n":                               "database {\n  instances = 2\n",
 	} {
 		require.Contains(t, s, old, "the dev example changed; update this test's variant")
@@ -93,12 +94,38 @@ func readDBState(ctx context.Context, consul *consulapi.Client, pool string) (db
 	return s, nil
 }
 
+// waitDBState reads the database's keys until cond holds, and fails the
+// test when limit passes first.
+func waitDBState(ctx context.Context, t *testing.T, consul *consulapi.Client, pool, what string, limit time.Duration, cond func(dbState) bool) dbState {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last dbState
+	var lastErr error
+	for time.Now().Before(deadline) {
+		s, err := readDBState(ctx, consul, pool)
+		if err == nil && cond(s) {
+			return s
+		}
+		last, lastErr = s, err
+		time.Sleep(250 * time.Millisecond)
+	}
+	require.FailNow(t, "database: waited "+limit.String()+" for "+what, "last state %+v (err %v)", last, lastErr)
+	return last
+}
+
+// healthy says two members run: a primary and its synchronous standby.
+func healthy(s dbState) bool {
+	p, ok := s.Members[s.Leader]
+	r, rok := s.Members[s.SyncStandby]
+	return ok && rok && p.State == "running" && r.State == "running" && len(s.Members) == 2
+}
+
 // The database's primary node loses power while a miner's shares flow:
 // the synchronous replica takes over, every share the stratum server
 // acknowledged is in the new primary, and the old node, powered on, comes
 // back as a replica with nobody touching it.
 func TestDatabaseFailsOver(t *testing.T) {
-	poolPath := replicatedDevPool(t)
+	poolPath := replicatedDevPool(t, 2)
 	pool, jobs := testenv.LoadPool(t, poolPath)
 	owners := jobspec.VolumeOwners(jobs)
 	clients := make([]cluster.Client, 3)
@@ -121,24 +148,7 @@ func TestDatabaseFailsOver(t *testing.T) {
 
 	waitDB := func(what string, limit time.Duration, cond func(dbState) bool) dbState {
 		t.Helper()
-		deadline := time.Now().Add(limit)
-		var last dbState
-		var lastErr error
-		for time.Now().Before(deadline) {
-			s, err := readDBState(ctx, consul, pool.Name)
-			if err == nil && cond(s) {
-				return s
-			}
-			last, lastErr = s, err
-			time.Sleep(250 * time.Millisecond)
-		}
-		require.FailNow(t, "database: waited "+limit.String()+" for "+what, "last state %+v (err %v)", last, lastErr)
-		return last
-	}
-	healthy := func(s dbState) bool {
-		p, ok := s.Members[s.Leader]
-		r, rok := s.Members[s.SyncStandby]
-		return ok && rok && p.State == "running" && r.State == "running" && len(s.Members) == 2
+		return waitDBState(ctx, t, consul, pool.Name, what, limit, cond)
 	}
 	start := waitDB("a primary and a synchronous standby", 3*time.Minute, healthy)
 	t.Logf("primary %s, synchronous standby %s", start.Leader, start.SyncStandby)
