@@ -244,6 +244,20 @@ func followRestore(c *cli.Context, m dbmember.Member, key string) ([]string, err
 	if err := os.WriteFile(passwordFile, []byte(m.ReplicationPassword+"\n"), 0o600); err != nil {
 		return nil, withCode(ExitRuntime, fmt.Errorf("database member %s: %w", m.Name, err))
 	}
-	return []string{os.Args[0], "archive", "restore", "--from-service=" + r.Archive, "--password-file=" + passwordFile,
-		"--to=" + r.Target.UTC().Format(time.RFC3339Nano), "--pg-bin=" + m.BinDir}, nil
+	// Patroni runs the bootstrap without the task's Consul variables
+	// (dbmember.PatroniEnv): the agent's address and CA are given as
+	// flags, the task's token in a file of the task's secrets.
+	cmd := []string{os.Args[0], "archive", "restore", "--from-service=" + r.Archive, "--password-file=" + passwordFile,
+		"--to=" + r.Target.UTC().Format(time.RFC3339Nano), "--pg-bin=" + m.BinDir, "--consul-address=" + m.ConsulAddr}
+	if m.ConsulCACert != "" {
+		cmd = append(cmd, "--consul-ca-cert="+m.ConsulCACert)
+	}
+	if m.ConsulToken != "" {
+		tokenFile := filepath.Join(c.String("dir"), "consul.token")
+		if err := os.WriteFile(tokenFile, []byte(m.ConsulToken+"\n"), 0o600); err != nil {
+			return nil, withCode(ExitRuntime, fmt.Errorf("database member %s: %w", m.Name, err))
+		}
+		cmd = append(cmd, "--consul-token-file="+tokenFile)
+	}
+	return cmd, nil
 }

@@ -278,6 +278,7 @@ func archiveRestoreCommand() *cli.Command {
 			&cli.StringFlag{Name: "copy-dir", Usage: "where the archive fetched is copied to (default: <data-dir>.archive-copy)"},
 			&cli.StringFlag{Name: "user", Value: dbmember.ReplicationUser, Usage: "the login the archive server accepts (the replication login)"},
 			&cli.StringFlag{Name: "password-file", Usage: "file holding the login's password (default $PGPASSWORD)"},
+			&cli.StringFlag{Name: "consul-token-file", Usage: "file holding the Consul token that finds --from-service (Patroni's custom bootstrap runs without the task's Consul variables)"},
 			&cli.StringFlag{Name: "to", Required: true, Usage: "the time to restore to, with its zone (2026-01-02T15:04:05Z)"},
 			&cli.StringFlag{Name: "data-dir", Aliases: []string{"datadir"}, Required: true, Usage: "the data directory to create: absent or empty"},
 			&cli.StringFlag{Name: "scope", Hidden: true, Usage: "Patroni's cluster name (Patroni's custom bootstrap passes it; unused)"},
@@ -358,7 +359,15 @@ func fetchArchive(c *cli.Context, target time.Time, dataDir string) (string, err
 	}
 	url := c.String("from-url")
 	if name := c.String("from-service"); name != "" {
-		consul, _, err := deploy.NewConsul(connOptions(c))
+		o := connOptions(c)
+		if f := c.String("consul-token-file"); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return "", withCode(ExitInvalid, fmt.Errorf("--consul-token-file: %w", err))
+			}
+			o.ConsulToken = strings.TrimSpace(string(b))
+		}
+		consul, _, err := deploy.NewConsul(o)
 		if err != nil {
 			return "", withCode(ExitRuntime, err)
 		}
