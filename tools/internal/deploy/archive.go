@@ -11,7 +11,38 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/dbarchive"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbmember"
 )
+
+// readRestore reads the last restore the operator asked for (nil: none
+// ever); an unreadable one is a line.
+func readRestore(ctx context.Context, c *Clients, pool string) (*dbmember.RestoreRequest, string) {
+	key := contract.DatabaseRestoreKey(pool)
+	pair, _, err := c.Consul.KV().Get(key, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, APIError(c.ConsulAt, "read the database's last restore", err).Error()
+	}
+	if pair == nil {
+		return nil, ""
+	}
+	r, err := dbmember.ParseRestoreRequest(pair.Value)
+	if err != nil {
+		return nil, fmt.Sprintf("%s: %v", key, err)
+	}
+	return &r, ""
+}
+
+// writeRestore shows the last restore: what the database was restored
+// to, and when.
+func writeRestore(w io.Writer, r *dbmember.RestoreRequest, problem string) {
+	switch {
+	case problem != "":
+		fmt.Fprintf(w, "  last restore\t%s\n", problem)
+	case r != nil:
+		fmt.Fprintf(w, "  last restore\tto %s, asked %s (restore %s)\n",
+			r.Target.UTC().Format("2006-01-02 15:04:05.000 UTC"), r.Requested.UTC().Format("2006-01-02 15:04 UTC"), r.ID)
+	}
+}
 
 // readArchive reads what the database's archive last published; a
 // missing key is no error (no archive yet), an unreadable one is a line.
@@ -61,6 +92,9 @@ func writeArchive(w io.Writer, info *dbarchive.Info, problem string, at time.Tim
 	}
 	if info.Gap != "" {
 		fmt.Fprintf(w, "  GAP: WAL segment %s is missing: nothing after it can be restored from the older base backups\n", info.Gap)
+	}
+	if info.SetAside != "" {
+		fmt.Fprintf(w, "  history before the last restore\t%s (poolctl archive restore --dir)\n", info.SetAside)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/dbarchive"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/dbcluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbmember"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
@@ -45,6 +46,10 @@ type Status struct {
 	Archive      *dbarchive.Info
 	ArchiveError string
 	ArchiveRead  time.Time
+	// Restore is the last restore the operator asked for (nil: none),
+	// RestoreError why it could not be read.
+	Restore      *dbmember.RestoreRequest
+	RestoreError string
 }
 
 // RunStatus is a periodic ledger job's last run, as the run recorded it
@@ -168,6 +173,7 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 	}
 	s.Archive, s.ArchiveError = readArchive(ctx, c, pool)
 	s.ArchiveRead = time.Now()
+	s.Restore, s.RestoreError = readRestore(ctx, c, pool)
 	check, err := poolcheck.Current(c.Consul, pool)
 	if err != nil {
 		return nil, APIError(c.ConsulAt, "read the pool's check", err)
@@ -398,6 +404,7 @@ func (s *Status) Write(w io.Writer) {
 	}
 
 	writeArchive(tw, s.Archive, s.ArchiveError, s.ArchiveRead)
+	writeRestore(tw, s.Restore, s.RestoreError)
 
 	if len(s.Runs) > 0 {
 		fmt.Fprintln(tw, "\nPeriodic runs")

@@ -17,6 +17,7 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/dbarchive"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/dbcluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbmember"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 )
@@ -110,9 +111,11 @@ func TestStatusArchive(t *testing.T) {
 	ago := func(d time.Duration) *time.Time { v := at.Add(-d); return &v }
 	last := dbarchive.Backup{ID: "20261202T031700Z", Started: *ago(8*time.Hour + 44*time.Minute), Finished: *ago(8*time.Hour + 43*time.Minute), Bytes: 41_943_040}
 	cases := []struct {
-		name    string
-		info    *dbarchive.Info
-		problem string
+		name     string
+		info     *dbarchive.Info
+		problem  string
+		restore  *dbmember.RestoreRequest
+		rproblem string
 	}{
 		{name: "none"},
 		{name: "holding", info: &dbarchive.Info{LastBackup: &last, OldestRestorable: ago(13*24*time.Hour + 8*time.Hour),
@@ -120,6 +123,10 @@ func TestStatusArchive(t *testing.T) {
 		{name: "gap", info: &dbarchive.Info{LastBackup: &last, OldestRestorable: ago(2 * 24 * time.Hour),
 			NewestWAL: "000000020000000000000042", NewestWALWritten: ago(time.Hour), Gap: "000000020000000000000031"}},
 		{name: "empty", info: &dbarchive.Info{}},
+		{name: "restored", info: &dbarchive.Info{LastBackup: &last, OldestRestorable: &last.Finished,
+			NewestWAL: "000000030000000000000044", NewestWALWritten: ago(3 * time.Second), SetAside: "/backup/database-archive/set-aside-20261202T032000Z"},
+			restore: &dbmember.RestoreRequest{ID: "20261202T031500.000Z", Target: *ago(9 * time.Hour), Archive: "scryptpool-archive", Requested: *ago(8*time.Hour + 45*time.Minute)}},
+		{name: "restore-unreadable", info: &dbarchive.Info{}, rproblem: "poolctl/scryptpool/database-restore: restore request: id \"\": 1 to 64 of 0-9 A-Z a-z . _ -"},
 		{name: "unreadable", problem: "poolctl/scryptpool/archive is not what the archive writes: unexpected end of JSON input"},
 	}
 	for _, tc := range cases {
@@ -127,6 +134,7 @@ func TestStatusArchive(t *testing.T) {
 			var out bytes.Buffer
 			tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', 0)
 			writeArchive(tw, tc.info, tc.problem, at)
+			writeRestore(tw, tc.restore, tc.rproblem)
 			require.NoError(t, tw.Flush())
 			golden := filepath.Join("testdata", "status-archive-"+tc.name+".txt")
 			if *update {
