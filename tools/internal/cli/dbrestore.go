@@ -30,7 +30,9 @@ func databaseRestoreCommand() *cli.Command {
 			"--to, none after; the others copy it. Waits until the new primary runs\n" +
 			"(and, with two or more instances, a synchronous standby). The wallets and\n" +
 			"the archive keep running; the archive sets its old history aside and starts\n" +
-			"anew from the restored database. Exit 2: the archive cannot reach --to (nothing\n" +
+			"anew from the restored database. The database job registered gives its members\n" +
+			"--timeout to restore before Nomad judges them; the next poolctl deploy brings\n" +
+			"the usual job back (the members restart one at a time). Exit 2: the archive cannot reach --to (nothing\n" +
 			"was stopped); 3: the deploy failed; 1: anything else.",
 		Flags: append(connFlags(),
 			&cli.StringFlag{Name: "to", Required: true, Usage: "the time to restore to, with its zone (2026-01-02T15:04:05Z)"},
@@ -74,6 +76,7 @@ func databaseRestoreCommand() *cli.Command {
 			if err != nil {
 				return withCode(ExitRuntime, err)
 			}
+			dbrestore.AllowTime(r.Jobs, c.Duration("timeout"))
 			plan, err := deploy.MakePlan(ctx, clients, r.Jobs, Implemented)
 			if err != nil {
 				return withCode(ExitRuntime, err)

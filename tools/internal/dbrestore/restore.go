@@ -191,3 +191,33 @@ func notFound(err error) bool {
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999Z07:00") }
+
+// AllowTime gives the database job the time a restore may take before
+// Nomad judges its members: a member that restores fetches the archive
+// and replays its WAL before PostgreSQL answers, which on a Pi with a
+// large archive takes longer than the minutes a member normally has to
+// start (check_restart's grace would restart it mid-restore, over and
+// over). The next poolctl deploy registers the usual job again, which
+// restarts the members one at a time.
+func AllowTime(jobs []*jobspec.Job, d time.Duration) {
+	for _, j := range jobs {
+		if j.Kind != jobspec.KindDatabase {
+			continue
+		}
+		if u := j.Job.Update; u != nil {
+			u.HealthyDeadline = &d
+			progress := d + 5*time.Minute
+			u.ProgressDeadline = &progress
+		}
+		for _, g := range j.Job.TaskGroups {
+			for _, s := range g.Services {
+				for i := range s.Checks {
+					if cr := s.Checks[i].CheckRestart; cr != nil {
+						grace := d
+						cr.Grace = &grace
+					}
+				}
+			}
+		}
+	}
+}
