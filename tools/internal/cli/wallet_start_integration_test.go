@@ -19,19 +19,20 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 )
 
-// A wallet whose chain data is corrupt never starts: deploy fails and
-// says so in the daemon's own words, and status keeps saying it.
+// A wallet whose chain data no rebuild repairs never starts: deploy fails
+// and says so in the daemon's own words, and status keeps saying it.
+// (Corruption a -reindex repairs, a garbled LevelDB file, no longer stops
+// a wallet: poolctl wallet daemon rebuilds it, see walletstart.) A
+// chainstate that is a file, not a directory, defeats both rebuilds.
 func TestWalletWithCorruptChainData(t *testing.T) {
 	pool, jobs := testenv.LoadPool(t, dev)
 	c := testenv.DevCluster(t, pool, jobs)
 	volume := c.Clients()[0].Volumes["ltc-chain"]
 	require.NotEmpty(t, volume)
 	for _, instance := range []string{"0", "1"} {
-		for _, db := range []string{"blocks/index", "chainstate"} {
-			dir := filepath.Join(volume, instance, "regtest", db)
-			require.NoError(t, os.MkdirAll(dir, 0o755))
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "CURRENT"), []byte("not a leveldb manifest\n"), 0o644))
-		}
+		dir := filepath.Join(volume, instance, "regtest")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "chainstate"), []byte("not a leveldb directory\n"), 0o644))
 		require.NoError(t, filepath.Walk(filepath.Join(volume, instance), func(p string, _ os.FileInfo, err error) error {
 			if err != nil {
 				return err
