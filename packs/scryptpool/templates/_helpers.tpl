@@ -213,9 +213,11 @@ job [[ printf "%s-wallet" $c.name | quote ]] {
       user         = "nobody"
       kill_timeout = [[ $kill | quote ]]
       kill_signal  = "SIGTERM"
+      # poolctl runs the daemon as its child and restarts it with
+      # -reindex-chainstate or -reindex when its block database is corrupt.
       config {
-        command = [[ $w.command | quote ]]
-        [[- $args := concat $net (list $datadir "-conf=${NOMAD_SECRETS_DIR}/litecoin.conf" "-server=1" "-printtoconsole=1" "-nodebuglogfile" "-bind=${NOMAD_IP_p2p}:${NOMAD_PORT_p2p}" "-rpcbind=${NOMAD_IP_rpc}" "-rpcport=${NOMAD_PORT_rpc}" "-rpcallowip=127.0.0.1" "-rpcallowip=${NOMAD_IP_rpc}") ]]
+        command = [[ var "poolctl" .ctx | quote ]]
+        [[- $args := concat (list "wallet" "daemon" (printf "--name=%s/${NOMAD_ALLOC_INDEX}" $c.name) "--" $w.command) $net (list $datadir "-conf=${NOMAD_SECRETS_DIR}/litecoin.conf" "-server=1" "-printtoconsole=1" "-nodebuglogfile" "-bind=${NOMAD_IP_p2p}:${NOMAD_PORT_p2p}" "-rpcbind=${NOMAD_IP_rpc}" "-rpcport=${NOMAD_PORT_rpc}" "-rpcallowip=127.0.0.1" "-rpcallowip=${NOMAD_IP_rpc}") ]]
         [[- range (var "lan" .ctx) ]][[ $args = append $args (printf "-rpcallowip=%s" .) ]][[ end ]]
         [[- $args = concat $args (list (printf "-dbcache=%v" $w.dbcache_mb) (printf "-maxconnections=%v" $w.max_connections) (printf "-rpcthreads=%v" (add 4 (mul 2 $c.stratum.instances))) "-upnp=0" "-listenonion=0" "-wallet=pool") ]]
         [[- if gt (int $w.prune_mb) 0 ]][[ $args = append $args (printf "-prune=%v" $w.prune_mb) ]][[ end ]]

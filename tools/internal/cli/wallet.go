@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -13,6 +16,7 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/walletprobe"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/walletstart"
 )
 
 func walletCommand() *cli.Command {
@@ -70,7 +74,7 @@ func walletCommand() *cli.Command {
 				}
 				return serveProbe(c.Context, p, c.String("listen"))
 			},
-		}},
+		}, walletDaemonCommand()},
 	}
 }
 
@@ -98,4 +102,56 @@ func serveProbe(ctx context.Context, p *walletprobe.Probe, listen string) error 
 		return nil
 	}
 	return err
+}
+
+func walletDaemonCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "daemon",
+		Usage:     "run the coin daemon, and rebuild its block database when it will not open",
+		ArgsUsage: "-- <daemon> <argument>...",
+		Description: "Runs the daemon as a child (its output passed through, SIGTERM and SIGINT\n" +
+			"forwarded, its exit status returned). When it stops because its block\n" +
+			"database is corrupt (\"Error opening block database\", \"Corrupted block\n" +
+			"database detected\"), it is started again with -reindex-chainstate when the\n" +
+			"chainstate is what is broken, or -reindex for the block index or block files;\n" +
+			"a failed -reindex-chainstate is followed by one -reindex, and a failed\n" +
+			"-reindex ends the command. A rebuild under way is recorded in the datadir\n" +
+			"(" + walletstart.MarkerFile + ") so that one interrupted by another kill goes on.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", Usage: "which wallet, for log lines (coin/instance)"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return withCode(ExitInvalid, fmt.Errorf("no daemon command: poolctl wallet daemon -- <daemon> <argument>..."))
+			}
+			if _, err := walletstart.Datadir(c.Args().Slice()[1:]); err != nil {
+				return withCode(ExitInvalid, err)
+			}
+			// Registered here, before any signal can end poolctl itself:
+			// the daemon must get every signal and the time to flush.
+			signals := make(chan os.Signal, 4)
+			signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+			defer signal.Stop(signals)
+			s := &walletstart.Supervisor{
+				Name:    c.String("name"),
+				Command: c.Args().Slice(),
+				Signals: signals,
+				Stdout:  c.App.Writer,
+				Stderr:  c.App.ErrWriter,
+				Log:     c.App.ErrWriter,
+			}
+			err := s.Run(context.WithoutCancel(c.Context))
+			var exit *walletstart.ExitError
+			if errors.As(err, &exit) {
+				if exit.Damage == walletstart.Undamaged {
+					return reported(exit.Code, "%w", err)
+				}
+				return withCode(exit.Code, err)
+			}
+			if err != nil {
+				return withCode(ExitRuntime, fmt.Errorf("wallet %s: %w", c.String("name"), err))
+			}
+			return nil
+		},
+	}
 }

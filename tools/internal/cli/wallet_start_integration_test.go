@@ -19,35 +19,67 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 )
 
-// A wallet whose chain data is corrupt never starts: deploy fails and
-// says so in the daemon's own words, and status keeps saying it.
+// A wallet whose chain data is corrupt repairs itself when a rebuild can:
+// poolctl wallet daemon restarts litecoind with -reindex, and deploy
+// succeeds. Chain data no rebuild repairs (a chainstate that is a file,
+// not a directory) never starts: deploy fails and says so in the daemon's
+// own words and the supervisor's, and status keeps saying it.
 func TestWalletWithCorruptChainData(t *testing.T) {
-	pool, jobs := testenv.LoadPool(t, dev)
-	c := testenv.DevCluster(t, pool, jobs)
-	volume := c.Clients()[0].Volumes["ltc-chain"]
-	require.NotEmpty(t, volume)
-	for _, instance := range []string{"0", "1"} {
-		for _, db := range []string{"blocks/index", "chainstate"} {
-			dir := filepath.Join(volume, instance, "regtest", db)
-			require.NoError(t, os.MkdirAll(dir, 0o755))
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "CURRENT"), []byte("not a leveldb manifest\n"), 0o644))
-		}
-		require.NoError(t, filepath.Walk(filepath.Join(volume, instance), func(p string, _ os.FileInfo, err error) error {
-			if err != nil {
-				return err
-			}
-			return os.Chown(p, 65534, 65534)
-		}))
+	cases := []struct {
+		name    string
+		corrupt func(t *testing.T, regtest string)
+		repairs bool
+	}{
+		{
+			name: "garbled CURRENT files: rebuilt",
+			corrupt: func(t *testing.T, regtest string) {
+				for _, db := range []string{"blocks/index", "chainstate"} {
+					dir := filepath.Join(regtest, db)
+					require.NoError(t, os.MkdirAll(dir, 0o755))
+					require.NoError(t, os.WriteFile(filepath.Join(dir, "CURRENT"), []byte("not a leveldb manifest\n"), 0o644))
+				}
+			},
+			repairs: true,
+		},
+		{
+			name: "chainstate is a file: not repairable",
+			corrupt: func(t *testing.T, regtest string) {
+				require.NoError(t, os.MkdirAll(regtest, 0o755))
+				require.NoError(t, os.WriteFile(filepath.Join(regtest, "chainstate"), []byte("not a leveldb directory\n"), 0o644))
+			},
+		},
 	}
-	code, stdout, stderr := run(t, append([]string{"deploy"}, append(connArgs(c), dev)...)...)
-	require.Equal(t, cli.ExitFailed, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
-	assert.Regexp(t, `ltc-wallet\s+stopped`, stdout)
-	assert.Contains(t, stderr, "Error opening block database", "the daemon's own words")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, jobs := testenv.LoadPool(t, dev)
+			c := testenv.DevCluster(t, pool, jobs)
+			volume := c.Clients()[0].Volumes["ltc-chain"]
+			require.NotEmpty(t, volume)
+			for _, instance := range []string{"0", "1"} {
+				tc.corrupt(t, filepath.Join(volume, instance, "regtest"))
+				require.NoError(t, filepath.Walk(filepath.Join(volume, instance), func(p string, _ os.FileInfo, err error) error {
+					if err != nil {
+						return err
+					}
+					return os.Chown(p, 65534, 65534)
+				}))
+			}
+			code, stdout, stderr := run(t, append([]string{"deploy"}, append(connArgs(c), dev)...)...)
+			if tc.repairs {
+				require.Equal(t, cli.ExitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+				return
+			}
+			require.Equal(t, cli.ExitFailed, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+			assert.Regexp(t, `ltc-wallet\s+stopped`, stdout)
+			assert.Contains(t, stderr, "Error opening block database", "the daemon's own words")
+			assert.Contains(t, stderr, "the rebuild did not repair it", "the supervisor's")
 
-	code, stdout, _ = run(t, append([]string{"status"}, append(connArgs(c), dev)...)...)
-	require.Equal(t, cli.ExitOK, code)
-	assert.Contains(t, stdout, "ltc-wallet failed:")
-	assert.Contains(t, stdout, "Error opening block database")
+			code, stdout, _ = run(t, append([]string{"status"}, append(connArgs(c), dev)...)...)
+			require.Equal(t, cli.ExitOK, code)
+			assert.Contains(t, stdout, "ltc-wallet failed:")
+			assert.Contains(t, stdout, "Error opening block database")
+		})
+	}
 }
 
 // Ports Nomad hands out that something else on the node already holds:

@@ -248,9 +248,12 @@ rpcwhitelistdefault=0
 				Name:   "daemon",
 				Driver: "exec",
 				User:   "nobody",
+				// poolctl runs the daemon as its child and rebuilds a block
+				// database the daemon will not open (walletstart).
 				Config: map[string]any{
-					"command": w.Command,
-					"args":    args,
+					"command": b.pool.Settings.Poolctl,
+					"args": append([]string{"wallet", "daemon", "--name=" + coin.Name + "/${NOMAD_ALLOC_INDEX}", "--", w.Command},
+						args...),
 				},
 				Templates:    []*api.Template{secretTemplate("secrets/litecoin.conf", conf)},
 				VolumeMounts: []*api.VolumeMount{{Volume: ptr(w.Volume), Destination: ptr(ChainMount)}},
@@ -293,6 +296,10 @@ rpcwhitelistdefault=0
 				"only start the catching up over. A few blocks behind is a warning.",
 			"group.wallet/task.datadir": "Each instance keeps its chain in its own directory of the host volume,\n" +
 				"never in the allocation directory, so a restart does not resync.",
+			"group.wallet/task.daemon": "poolctl runs the daemon as its child: when a kill mid-write left the\n" +
+				"block database corrupt, it restarts the daemon with -reindex-chainstate\n" +
+				"(or -reindex for the block index) instead of failing until a person\n" +
+				"moves the chain aside; the other instance serves meanwhile.",
 			"group.wallet/task.daemon/kill_timeout": "The daemon flushes its chain state on SIGTERM; an unclean stop costs a\n" +
 				"replay of recent blocks at the next start. A hung daemon ignores\n" +
 				"SIGTERM, so this also bounds how long a hang lasts.",

@@ -156,6 +156,10 @@ job "ltc-wallet" {
         destination = "/chain"
       }
     }
+    # poolctl runs the daemon as its child: when a kill mid-write left the
+    # block database corrupt, it restarts the daemon with -reindex-chainstate
+    # (or -reindex for the block index) instead of failing until a person
+    # moves the chain aside; the other instance serves meanwhile.
     task "daemon" {
       driver = "exec"
       user   = "nobody"
@@ -165,8 +169,13 @@ job "ltc-wallet" {
       kill_timeout = "3s"
       kill_signal  = "SIGTERM"
       config {
-        command = "/usr/lib/litecoin/litecoind"
+        command = "/opt/poolctl/bin/poolctl"
         args = [
+          "wallet",
+          "daemon",
+          "--name=ltc/${NOMAD_ALLOC_INDEX}",
+          "--",
+          "/usr/lib/litecoin/litecoind",
           "-regtest",
           "-maxtipage=2147483647",
           "-fallbackfee=0.0001",
