@@ -243,7 +243,10 @@ EOT
       }
     }
     # The health probe beside the daemon: it serves the checks above, keeps
-    # the wallets peered through Consul, and loads the pool's wallet.
+    # the wallets peered through Consul, and loads the pool's wallet. It also
+    # serves the wallet copies the backup job has the daemon write, to the
+    # backup job's login only, so that they are kept off this node too; it
+    # mounts the chain volume read-only for that.
     task "probe" {
       driver       = "exec"
       user         = "nobody"
@@ -266,6 +269,8 @@ EOT
           "--wallet-name=pool",
           "--max-lag-blocks=2",
           "--max-tip-age=30m",
+          "--backups-dir=/chain/${NOMAD_ALLOC_INDEX}/backups",
+          "--backup-login-file=${NOMAD_SECRETS_DIR}/backup.login",
         ]
       }
       constraint {
@@ -295,6 +300,19 @@ EOT
         perms       = "0400"
         uid         = 65534
         gid         = 65534
+      }
+      template {
+        destination = "secrets/backup.login"
+        data        = "{{ with nomadVar \"nomad/jobs/ltc-wallet\" }}{{ .rpc_user_backup }}:{{ .rpc_password_backup }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+      }
+      volume_mount {
+        volume      = "ltc-chain"
+        destination = "/chain"
+        read_only   = true
       }
     }
   }

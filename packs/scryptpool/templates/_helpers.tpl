@@ -287,7 +287,9 @@ EOT
           (printf "--p2p-service=%s-wallet-p2p" $c.name)
           "--wallet-name=pool"
           (printf "--max-lag-blocks=%v" $w.max_lag_blocks)
-          (printf "--max-tip-age=%s" $w.max_tip_age) | toJson ]]
+          (printf "--max-tip-age=%s" $w.max_tip_age)
+          "--backups-dir=/chain/${NOMAD_ALLOC_INDEX}/backups"
+          "--backup-login-file=${NOMAD_SECRETS_DIR}/backup.login" | toJson ]]
       }
       template {
         destination = "secrets/rpc.credentials"
@@ -298,6 +300,23 @@ EOT
         data        = <<EOT
 {{ with nomadVar "[[ $secrets ]]" }}{{ .rpc_user }}:{{ .rpc_password }}{{ end }}
 EOT
+      }
+      # The backup job's wallet login: the probe serves the wallet's
+      # copies to it only, from the chain volume mounted read-only.
+      template {
+        destination = "secrets/backup.login"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+        data        = <<EOT
+{{ with nomadVar "[[ $secrets ]]" }}{{ .rpc_user_backup }}:{{ .rpc_password_backup }}{{ end }}
+EOT
+      }
+      volume_mount {
+        volume      = [[ $w.volume | quote ]]
+        destination = "/chain"
+        read_only   = true
       }
 [[ template "poolctl_task_tail" (dict "cpu" 100 "memory" 64) ]]
     }

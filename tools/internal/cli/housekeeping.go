@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/housekeeping"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
@@ -133,7 +134,10 @@ func backupCommand() *cli.Command {
 			"with pg_restore, and only then gives it its final name; removes dumps older than\n" +
 			"--keep-days but never the newest. Every wallet instance writes a copy of itself\n" +
 			"with backupwallet on its own node (--wallet-backup-dir, as the wallet sees it),\n" +
-			"rotating through --keep-days daily files. Exit 1 when anything failed.",
+			"rotating through --keep-days daily files; that copy is then fetched from the\n" +
+			"instance's probe (its Consul service's meta) into DIR/wallets/COIN/INSTANCE,\n" +
+			"in the same daily file, so it survives the wallet's node. Exit 1 when anything\n" +
+			"failed.",
 		Flags: append(append(connFlags(), databaseFlags()...),
 			&cli.StringFlag{Name: "dir", Required: true, Usage: "the backup volume"},
 			&cli.IntFlag{Name: "keep-days", Value: 14, Usage: "days of backups kept"},
@@ -212,6 +216,7 @@ func runBackup(c *cli.Context) error {
 					Coin: strings.TrimSuffix(w.service, "-wallet"), Instance: instance,
 					Client: chain.NewClient(fmt.Sprintf("%s:%d", e.Service.Address, e.Service.Port), w.user, w.password),
 					Dir:    strings.ReplaceAll(c.String("wallet-backup-dir"), "{instance}", instance),
+					Probe:  e.Service.Meta[contract.WalletProbeMeta],
 				})
 			}
 		}
@@ -227,7 +232,7 @@ func runBackup(c *cli.Context) error {
 			return err
 		}
 		rec.Outcome = "ok"
-		rec.Message = fmt.Sprintf("database dumped, %d wallet(s) backed up", len(res.WalletsTo))
+		rec.Message = fmt.Sprintf("database dumped, %d wallet(s) backed up to the backup volume", len(res.WalletsTo))
 		return nil
 	})
 	return reportHousekeeping(c, rec, err)

@@ -266,7 +266,7 @@ func runOutput(t *testing.T, nomad *nomadapi.Client, child string) string {
 // housekeepOnDevCluster forces the stats and backup jobs: every share the
 // miner sent is counted once in the hourly statistics, the database dump
 // lands on the backup volume, and each wallet instance writes its copy
-// into its own chain volume.
+// into its own chain volume, which lands on the backup volume too.
 func housekeepOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	ctx := context.Background()
 	rec := forceRun(t, c, "devpool-stats", contract.RecordKey("devpool", "", "stats"))
@@ -301,6 +301,18 @@ func housekeepOnDevCluster(t *testing.T, c *cluster.Cluster) {
 	copies, err := filepath.Glob(filepath.Join(volumes["ltc-chain"], "*", "backups", "wallet-day*.dat"))
 	require.NoError(t, err)
 	assert.Len(t, copies, 2, "a copy from each wallet instance, on its own volume")
+	// And each fetched through its probe onto the backup volume, in the
+	// same slot, byte for byte, named in the run's record.
+	for _, daemons := range copies {
+		instance, slot := filepath.Base(filepath.Dir(filepath.Dir(daemons))), filepath.Base(daemons)
+		kept := filepath.Join(volumes["pool-data"], "wallets", "ltc", instance, slot)
+		want, err := os.ReadFile(daemons)
+		require.NoError(t, err)
+		got, err := os.ReadFile(kept)
+		require.NoError(t, err, "instance %s's copy on the backup volume", instance)
+		assert.Equal(t, want, got, "instance %s's copy on the backup volume is the daemon's", instance)
+		assert.Contains(t, strings.Join(rec.Lines, "\n"), "ltc wallet "+instance+": /backup/wallets/ltc/"+instance+"/"+slot)
+	}
 }
 
 // checkWalletLogins logs in to a wallet of the dev pool with the logins

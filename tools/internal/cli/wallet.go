@@ -30,7 +30,10 @@ func walletCommand() *cli.Command {
 				"other instances (from Consul) and its peers, keeps it peered with them, and\n" +
 				"serves /v1/live (answers at all), /v1/sync (usable: synced, 429 when a\n" +
 				"little behind, 503 when too far behind, in initial block download, stuck,\n" +
-				"or refusing the credentials) and /v1/status (JSON) from the last poll.",
+				"or refusing the credentials) and /v1/status (JSON) from the last poll.\n" +
+				"With --backups-dir and --backup-login-file it also serves GET\n" +
+				"/wallet-backups/wallet-dayNN.dat from that directory to that login (HTTP\n" +
+				"basic auth), for the backup job to keep a copy off this node.",
 			Flags: append(connFlags(),
 				&cli.StringFlag{Name: "rpc", Required: true, Usage: "the wallet's RPC address, host:port"},
 				&cli.StringFlag{Name: "p2p", Usage: "the wallet's peer-to-peer address, host:port (left out of peering)"},
@@ -44,6 +47,8 @@ func walletCommand() *cli.Command {
 				&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "how often to ask the wallet"},
 				&cli.DurationFlag{Name: "rpc-timeout", Value: 2 * time.Second, Usage: "how long one RPC call may take"},
 				&cli.DurationFlag{Name: "hung-after", Value: 3 * time.Second, Usage: "no answer for this long means the wallet hangs"},
+				&cli.StringFlag{Name: "backups-dir", Usage: "directory the daemon writes its wallet copies into (backupwallet), served to the backup job"},
+				&cli.StringFlag{Name: "backup-login-file", Usage: "file holding the backup job's wallet login, user:password; without it no copy is served"},
 			),
 			Action: func(c *cli.Context) error {
 				user, password, err := chain.ReadCredentials(c.String("credentials"))
@@ -64,6 +69,16 @@ func walletCommand() *cli.Command {
 					RPCTimeout: c.Duration("rpc-timeout"),
 					PeerEvery:  10,
 					Log:        c.App.ErrWriter,
+				}
+				if dir, file := c.String("backups-dir"), c.String("backup-login-file"); dir != "" || file != "" {
+					if dir == "" || file == "" {
+						return withCode(ExitInvalid, fmt.Errorf("--backups-dir and --backup-login-file go together"))
+					}
+					user, password, err := chain.ReadCredentials(file)
+					if err != nil {
+						return withCode(ExitInvalid, fmt.Errorf("read the backup login: %w", err))
+					}
+					p.Backups = &walletprobe.Backups{Dir: dir, User: user, Password: password}
 				}
 				if svc := c.String("wallet-service"); svc != "" {
 					consul, _, err := deploy.NewConsul(taskConnOptions(c))

@@ -55,6 +55,11 @@ func StratumService(coin string) string        { return coin + "-stratum" }
 func StratumMetricsService(coin string) string { return coin + "-stratum-metrics" }
 func DatabaseService(pool string) string       { return pool + "-database" }
 
+// WalletProbeMeta is the key, in a wallet service's Consul meta, of its
+// instance's probe (host:port): status reads its report there, and the
+// backup job fetches the instance's wallet copies from it.
+const WalletProbeMeta = "probe"
+
 // The replicated database keeps its cluster state in Consul through
 // Patroni: the leader key (whose session is the primary's lease), one key
 // per member (its address, role, state and WAL position), the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,8 @@ type Database struct {
 
 // BackupOptions say what to back up, where, and for how long.
 type BackupOptions struct {
-	// Dir is the backup volume; database dumps go to Dir/database.
+	// Dir is the backup volume; database dumps go to Dir/database, the
+	// wallets' copies to Dir/wallets/<coin>/<instance>.
 	Dir      string
 	KeepDays int
 	Database Database
@@ -42,15 +44,24 @@ type WalletBackup struct {
 	// daemon sees its filesystem (its chain volume): backupwallet writes
 	// on the wallet's node, not here.
 	Dir string
+	// Probe is the instance's probe (host:port), which serves that copy
+	// to the backup login (Client's): the backup fetches it from there
+	// onto the backup volume, so it survives the wallet's node.
+	Probe string
+	// HTTP fetches the copy; nil is http.DefaultClient.
+	HTTP *http.Client
 }
 
 // BackupResult lists what a run wrote and removed.
 type BackupResult struct {
-	Dump       string
-	DumpBytes  int64
-	Removed    []string
-	WalletsTo  []string
-	WalletErrs []string
+	Dump      string
+	DumpBytes int64
+	Removed   []string
+	// WalletsTo says, per wallet, where its copy went.
+	WalletsTo []string
+	// WalletCopies are the wallets' copies on the backup volume.
+	WalletCopies []string
+	WalletErrs   []string
 }
 
 // A dump is named <database>-<stampForm><dumpSuffix>; retention removes
@@ -81,12 +92,13 @@ func Backup(ctx context.Context, o BackupOptions) (BackupResult, error) {
 	// Wallets are backed up even when the dump failed: each copy stands
 	// on its own.
 	for _, w := range o.Wallets {
-		to, err := backupWallet(ctx, w, now, o.KeepDays)
+		to, copied, err := backupWallet(ctx, w, o.Dir, now, o.KeepDays)
 		if err != nil {
 			res.WalletErrs = append(res.WalletErrs, err.Error())
 			continue
 		}
 		res.WalletsTo = append(res.WalletsTo, to)
+		res.WalletCopies = append(res.WalletCopies, copied)
 	}
 	var errs []error
 	if dumpErr != nil {
@@ -207,12 +219,27 @@ func WalletSlot(now time.Time, keepDays int) string {
 	return fmt.Sprintf("wallet-day%02d.dat", day%int64(keepDays))
 }
 
-func backupWallet(ctx context.Context, w WalletBackup, now time.Time, keepDays int) (string, error) {
-	to := strings.TrimRight(w.Dir, "/") + "/" + WalletSlot(now, keepDays)
+// backupWallet has the daemon write the day's copy on its own node, then
+// fetches it onto the backup volume (dir) into the same slot: the copy on
+// the wallet's node dies with that node's disk.
+func backupWallet(ctx context.Context, w WalletBackup, dir string, now time.Time, keepDays int) (string, string, error) {
+	name := fmt.Sprintf("%s wallet %s", w.Coin, w.Instance)
+	if !pathPart.MatchString(w.Coin) || !pathPart.MatchString(w.Instance) {
+		return "", "", fmt.Errorf("%s: the coin and instance must be letters, digits, - or _", name)
+	}
+	slot := WalletSlot(now, keepDays)
+	to := strings.TrimRight(w.Dir, "/") + "/" + slot
 	callCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := w.Client.Call(callCtx, "backupwallet", []any{to}, nil); err != nil {
-		return "", fmt.Errorf("%s wallet %s (%s): backupwallet %s: %w", w.Coin, w.Instance, w.Client.URL, to, err)
+		return "", "", fmt.Errorf("%s (%s): backupwallet %s: %w", name, w.Client.URL, to, err)
 	}
-	return fmt.Sprintf("%s wallet %s: %s", w.Coin, w.Instance, to), nil
+	if w.Probe == "" {
+		return "", "", fmt.Errorf("%s: wrote %s on its own node only: Consul names no probe to fetch it from", name, to)
+	}
+	copied, size, err := fetchWalletCopy(ctx, w, slot, filepath.Join(dir, WalletCopiesDir, w.Coin, w.Instance))
+	if err != nil {
+		return "", "", fmt.Errorf("%s: wrote %s on its own node, but the copy for the backup volume failed: %w", name, to, err)
+	}
+	return fmt.Sprintf("%s: %s (%d bytes), from %s on its node", name, copied, size, to), copied, nil
 }

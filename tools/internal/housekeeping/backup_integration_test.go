@@ -2,6 +2,7 @@ package housekeeping
 
 import (
 	"context"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,7 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/walletprobe"
 )
 
 const pgBin = "/usr/lib/postgresql/15/bin"
@@ -37,11 +40,23 @@ func newBackupEnv(t *testing.T) *backupEnv {
 	password, _ := u.User.Password()
 	port, err := strconv.Atoi(u.Port())
 	require.NoError(t, err)
-	wallet := testenv.StartLitecoind(t)
+	// The backup job's login as the wallet job makes it: hashed in the
+	// daemon's rpcauth, allowed backupwallet only.
+	backupUser, backupPassword := secrets.WalletLoginUser("backup"), "backup-password"
+	wallet := testenv.StartLitecoind(t, "-rpcauth="+secrets.RPCAuth(backupUser, backupPassword, "0123456789abcdef"),
+		"-rpcwhitelist="+backupUser+":backupwallet", "-rpcwhitelistdefault=0")
+	backupLogin := wallet.Client()
+	backupLogin.User, backupLogin.Password = backupUser, backupPassword
+	daemonDir := filepath.Join(wallet.DataDir, "backups")
+	// The instance's probe, serving the daemon's copies to that login as
+	// the wallet job's probe task does.
+	probe := httptest.NewServer((&walletprobe.Probe{Backups: &walletprobe.Backups{Dir: daemonDir, User: backupUser, Password: backupPassword}}).Handler())
+	t.Cleanup(probe.Close)
 	return &backupEnv{pg: pg, wallet: wallet, o: BackupOptions{
 		Dir: t.TempDir(), KeepDays: 3, PGBin: pgBin,
 		Database: Database{Host: u.Hostname(), Port: uint16(port), Name: "pool", User: u.User.Username(), Password: password},
-		Wallets:  []WalletBackup{{Coin: "ltc", Instance: "0", Client: wallet.Client(), Dir: filepath.Join(wallet.DataDir, "backups")}},
+		Wallets: []WalletBackup{{Coin: "ltc", Instance: "0", Client: backupLogin, Dir: daemonDir,
+			Probe: strings.TrimPrefix(probe.URL, "http://")}},
 	}}
 }
 
@@ -59,7 +74,9 @@ func dumps(t *testing.T, dir string) []string {
 
 // Daily backups over a week with three days kept: the dumps of the last
 // three days stay, each reads back with the data in it, and each wallet
-// keeps three daily copies that load as wallets holding its keys.
+// keeps three daily copies, on its own node and on the backup volume, the
+// latter byte for byte the daemon's and loading as a wallet holding its
+// keys.
 func TestBackupRotatesAndRestores(t *testing.T) {
 	e := newBackupEnv(t)
 	ctx := context.Background()
@@ -75,6 +92,15 @@ func TestBackupRotatesAndRestores(t *testing.T) {
 		assert.FileExists(t, res.Dump)
 		assert.Positive(t, res.DumpBytes)
 		require.Len(t, res.WalletsTo, 1)
+		require.Len(t, res.WalletCopies, 1)
+		slot := WalletSlot(e.o.Now(), e.o.KeepDays)
+		assert.Equal(t, filepath.Join(e.o.Dir, "wallets", "ltc", "0", slot), res.WalletCopies[0], "day %d", day)
+		assert.Contains(t, res.WalletsTo[0], res.WalletCopies[0], "the run says where the copy went")
+		daemons, err := os.ReadFile(filepath.Join(e.o.Wallets[0].Dir, slot))
+		require.NoError(t, err)
+		copied, err := os.ReadFile(res.WalletCopies[0])
+		require.NoError(t, err)
+		assert.Equal(t, daemons, copied, "day %d: the backup volume holds the daemon's copy, byte for byte", day)
 	}
 	assert.Equal(t, []string{
 		"pool-20261104T031700Z.dump", "pool-20261105T031700Z.dump", "pool-20261106T031700Z.dump", "pool-20261107T031700Z.dump",
@@ -96,13 +122,22 @@ func TestBackupRotatesAndRestores(t *testing.T) {
 	assert.Equal(t, "Lminer-in-the-dump", address)
 	assert.Equal(t, 42.0, difficulty)
 
-	// Three wallet slots, and a copy loads as a wallet with the key.
+	// Three wallet slots on the wallet's node and on the backup volume,
+	// and the backup volume's copy loads as a wallet with the key.
 	copies, err := filepath.Glob(filepath.Join(e.o.Wallets[0].Dir, "wallet-day*.dat"))
 	require.NoError(t, err)
 	assert.Len(t, copies, 3)
+	kept, err := os.ReadDir(filepath.Join(e.o.Dir, "wallets", "ltc", "0"))
+	require.NoError(t, err)
+	var names []string
+	for _, k := range kept {
+		names = append(names, k.Name())
+	}
+	assert.Equal(t, []string{filepath.Base(copies[0]), filepath.Base(copies[1]), filepath.Base(copies[2])}, names,
+		"the same three slots on the backup volume, nothing partial")
 	restored := filepath.Join(e.wallet.DataDir, "regtest", "wallets", "restored")
 	require.NoError(t, os.MkdirAll(restored, 0o700))
-	data, err := os.ReadFile(copies[0])
+	data, err := os.ReadFile(filepath.Join(e.o.Dir, "wallets", "ltc", "0", names[0]))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(restored, "wallet.dat"), data, 0o600))
 	require.NoError(t, e.wallet.Client().Call(ctx, "loadwallet", []any{"restored"}, nil))

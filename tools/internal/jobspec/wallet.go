@@ -167,9 +167,22 @@ rpcwhitelistdefault=0
 		"--wallet-name=" + WalletName,
 		"--max-lag-blocks=" + strconv.Itoa(w.MaxLagBlocks),
 		"--max-tip-age=" + w.MaxTipAge,
+		"--backups-dir=" + path.Join(datadir, WalletBackupDir),
+		"--backup-login-file=${NOMAD_SECRETS_DIR}/backup.login",
 	}, 100, 64)
 	probe.Lifecycle = &api.TaskLifecycle{Hook: "poststart", Sidecar: true}
-	probe.Templates = []*api.Template{secretTemplate("secrets/rpc.credentials", credentials)}
+	// The backup job's own wallet login (in clear in the wallet's
+	// variable, as deploy made it): the probe serves the wallet's copies
+	// to that login only.
+	backupLogin := fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath,
+		secrets.WalletLoginItem(secrets.ItemUser, contract.KindBackup), secrets.WalletLoginItem(secrets.ItemPassword, contract.KindBackup))
+	probe.Templates = []*api.Template{
+		secretTemplate("secrets/rpc.credentials", credentials),
+		secretTemplate("secrets/backup.login", backupLogin),
+	}
+	// Read-only: the probe serves the copies the daemon wrote and must
+	// not be able to touch the chain.
+	probe.VolumeMounts = []*api.VolumeMount{{Volume: ptr(w.Volume), Destination: ptr(ChainMount), ReadOnly: ptr(true)}}
 	probe.KillTimeout = ptr(5 * time.Second)
 
 	check := func(name, path string) api.ServiceCheck {
@@ -209,8 +222,8 @@ rpcwhitelistdefault=0
 				Tags:      []string{coin.Network, "rpc"},
 				Meta: map[string]string{
 					"coin": coin.Name, "network": coin.Network,
-					"instance": "${NOMAD_ALLOC_INDEX}",
-					"probe":    "${NOMAD_ADDR_probe}",
+					"instance":               "${NOMAD_ALLOC_INDEX}",
+					contract.WalletProbeMeta: "${NOMAD_ADDR_probe}",
 				},
 				Checks: []api.ServiceCheck{live, sync},
 			},
@@ -308,7 +321,10 @@ rpcwhitelistdefault=0
 				"task's user (nobody), and not re-rendered into a restart of every\n" +
 				"instance at once.",
 			"group.wallet/task.probe": "The health probe beside the daemon: it serves the checks above, keeps\n" +
-				"the wallets peered through Consul, and loads the pool's wallet.",
+				"the wallets peered through Consul, and loads the pool's wallet. It also\n" +
+				"serves the wallet copies the backup job has the daemon write, to the\n" +
+				"backup job's login only, so that they are kept off this node too; it\n" +
+				"mounts the chain volume read-only for that.",
 		},
 	}
 }

@@ -41,6 +41,9 @@ type Probe struct {
 	// PeerEvery is how many polls pass between peering rounds.
 	PeerEvery int
 	Log       io.Writer
+	// Backups serves the daemon's copies of its wallet to the backup
+	// job; nil serves none.
+	Backups *Backups
 
 	mu      sync.Mutex
 	state   State
@@ -352,6 +355,7 @@ func (p *Probe) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(Report{State: s, Lag: s.Lag(), Live: s.Live(now, p.Limits), Sync: s.Sync(now, p.Limits)})
 	})
+	mux.Handle(BackupsPath, p.Backups.Handler())
 	return mux
 }
 
