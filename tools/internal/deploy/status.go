@@ -262,7 +262,7 @@ func readWallets(ctx context.Context, c *Clients, coin string) []WalletStatus {
 			}
 		}
 		out[i] = w
-		probe := e.Service.Meta["probe"]
+		probe := e.Service.Meta[contract.WalletProbeMeta]
 		if probe == "" {
 			out[i].ProbeError = "no probe registered"
 			continue
