@@ -194,6 +194,14 @@ func mineThroughWalletFailures(t *testing.T, c *cluster.Cluster) {
 	require.NoError(t, failover.Hang(victim))
 	progress("the server's wallet frozen", other)
 	require.NoError(t, failover.Resume(victim))
+	// While it was frozen, its probe's check may already have had Nomad
+	// restart it (check_restart, as a hung daemon should be; a cold run
+	// under load waited that long for the other wallet's blocks): the
+	// crash hits the daemon that runs now.
+	waitUntil(t, "the frozen wallet's daemon running", func() bool {
+		_, err := failover.DaemonPID(victim)
+		return err == nil
+	})
 	require.NoError(t, failover.Crash(victim))
 	// Nomad restarts the killed daemon in place. The first answer it
 	// gives past warm-up must already list the pool's wallet: a payout or

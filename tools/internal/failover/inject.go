@@ -19,6 +19,20 @@ import (
 // TaskPID finds the main process of an allocation's task by its cgroup,
 // which Nomad names <alloc id>.<task>.
 func TaskPID(allocID, task string) (int, error) {
+	return taskProcess(allocID, task, "")
+}
+
+// DaemonPID finds the litecoind process of a wallet allocation: the
+// daemon task runs it as the child of `poolctl wallet daemon`, whose own
+// process a freeze or a crash must not hit instead. An error means no
+// litecoind runs there now (not started yet, or restarting).
+func DaemonPID(allocID string) (int, error) {
+	return taskProcess(allocID, "daemon", "litecoind")
+}
+
+// taskProcess is the first process of the task's cgroup whose command
+// name is comm ("": any).
+func taskProcess(allocID, task, comm string) (int, error) {
 	patterns := []string{
 		"/sys/fs/cgroup/pids/nomad/" + allocID + "." + task + "/cgroup.procs",
 		"/sys/fs/cgroup/*/nomad/" + allocID + "." + task + "/cgroup.procs",
@@ -36,17 +50,21 @@ func TaskPID(allocID, task string) (int, error) {
 				if err != nil {
 					continue
 				}
-				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-				if strings.TrimSpace(string(comm)) != "" {
+				name, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+				if n := strings.TrimSpace(string(name)); n != "" && (comm == "" || n == comm) {
 					return pid, nil
 				}
 			}
 		}
 	}
+	if comm != "" {
+		return 0, fmt.Errorf("no %s process in task %s of allocation %s", comm, task, allocID)
+	}
 	return 0, fmt.Errorf("no process of task %s in allocation %s", task, allocID)
 }
 
-// Crash kills the wallet daemon of an allocation, as a crash would.
+// Crash kills the wallet daemon (litecoind) of an allocation, as a crash
+// would.
 func Crash(allocID string) error { return signal(allocID, syscall.SIGKILL) }
 
 // Hang freezes the wallet daemon: it keeps its ports open and answers
@@ -57,7 +75,7 @@ func Hang(allocID string) error { return signal(allocID, syscall.SIGSTOP) }
 func Resume(allocID string) error { return signal(allocID, syscall.SIGCONT) }
 
 func signal(allocID string, sig syscall.Signal) error {
-	pid, err := TaskPID(allocID, "daemon")
+	pid, err := DaemonPID(allocID)
 	if err != nil {
 		return err
 	}
