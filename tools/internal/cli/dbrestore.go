@@ -81,18 +81,8 @@ func databaseRestoreCommand() *cli.Command {
 			if err != nil {
 				return withCode(ExitRuntime, err)
 			}
-			outcomes, err := deploy.Run(ctx, clients, r.Pool, plan, deploy.Options{Progress: c.App.ErrWriter, Version: Version})
-			for _, o := range outcomes {
-				fmt.Fprintf(c.App.Writer, "%-24s %-12s %s\n", o.Job, o.Result, o.Detail)
-			}
-			var failed *deploy.Failed
-			switch {
-			case errors.As(err, &failed):
-				return withCode(ExitFailed, err)
-			case errors.Is(err, context.DeadlineExceeded):
-				return withCode(ExitFailed, fmt.Errorf("the restore did not finish within %s", c.Duration("timeout")))
-			case err != nil:
-				return withCode(ExitRuntime, err)
+			if err := runDeploy(ctx, c, clients, r.Pool, plan, false, "the restore"); err != nil {
+				return err
 			}
 			want := r.Pool.Database.Instances
 			v, err := dbcluster.Wait(ctx, clients.Consul.KV(), r.Pool.Name, want, func(v *dbcluster.View) bool {

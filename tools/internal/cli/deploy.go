@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
 )
@@ -41,24 +42,31 @@ func deployCommand() *cli.Command {
 			}
 			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 			defer cancel()
-			outcomes, err := deploy.Run(ctx, clients, r.Pool, plan, deploy.Options{
-				Progress:   c.App.ErrWriter,
-				KeepFailed: c.Bool("keep-failed"),
-				Version:    Version,
-			})
-			for _, o := range outcomes {
-				fmt.Fprintf(c.App.Writer, "%-24s %-12s %s\n", o.Job, o.Result, o.Detail)
-			}
-			var failed *deploy.Failed
-			switch {
-			case errors.As(err, &failed):
-				return withCode(ExitFailed, err)
-			case errors.Is(err, context.DeadlineExceeded):
-				return withCode(ExitFailed, fmt.Errorf("the rollout did not finish within %s", c.Duration("timeout")))
-			case err != nil:
-				return withCode(ExitRuntime, err)
-			}
-			return nil
+			return runDeploy(ctx, c, clients, r.Pool, plan, c.Bool("keep-failed"), "the rollout")
 		},
 	}
+}
+
+// runDeploy rolls the plan out, prints each job's outcome on stdout and
+// maps the result to the exit codes: a failed rollout or one past
+// --timeout (what names it) exit 3, anything else 1.
+func runDeploy(ctx context.Context, c *cli.Context, clients *deploy.Clients, pool *config.Pool, plan *deploy.Plan, keepFailed bool, what string) error {
+	outcomes, err := deploy.Run(ctx, clients, pool, plan, deploy.Options{
+		Progress:   c.App.ErrWriter,
+		KeepFailed: keepFailed,
+		Version:    Version,
+	})
+	for _, o := range outcomes {
+		fmt.Fprintf(c.App.Writer, "%-24s %-12s %s\n", o.Job, o.Result, o.Detail)
+	}
+	var failed *deploy.Failed
+	switch {
+	case errors.As(err, &failed):
+		return withCode(ExitFailed, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return withCode(ExitFailed, fmt.Errorf("%s did not finish within %s", what, c.Duration("timeout")))
+	case err != nil:
+		return withCode(ExitRuntime, err)
+	}
+	return nil
 }

@@ -1,8 +1,6 @@
 package dbarchive
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/basicauth"
 )
 
 // The archive lives on the backup node, and the member that restores it
@@ -77,18 +77,15 @@ func validBackupID(id string) bool {
 // listings, no base backup being taken, no name the archive does not
 // use.
 func Handler(dir, user, password string) http.Handler {
-	return &server{dir: dir, user: sha256.Sum256([]byte(user)), password: sha256.Sum256([]byte(password))}
+	return &server{dir: dir, user: user, password: password}
 }
 
 type server struct {
-	dir string
-	// Hashes: comparing them takes the same time whatever the length of
-	// what is tried.
-	user, password [sha256.Size]byte
+	dir, user, password string
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
+	if !basicauth.Valid(r, s.user, s.password) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="poolctl archive", charset="UTF-8"`)
 		http.Error(w, "the archive needs the replication login (basic authentication)", http.StatusUnauthorized)
 		return
@@ -129,14 +126,6 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
-}
-
-func (s *server) authorized(r *http.Request) bool {
-	u, p, ok := r.BasicAuth()
-	hu, hp := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
-	// Both compared, whatever the first gives.
-	match := subtle.ConstantTimeCompare(hu[:], s.user[:]) & subtle.ConstantTimeCompare(hp[:], s.password[:])
-	return ok && match == 1
 }
 
 // backup finds a finished base backup by its ID.

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/durable"
 )
 
 // RestoreRequest is a restore the operator asked for (`poolctl database
@@ -96,38 +98,8 @@ func FollowRestore(dataDir string, r RestoreRequest) (string, error) {
 			}
 		}
 	}
-	if err := writeSynced(marker, []byte(r.ID+"\n")); err != nil {
-		return moved, err
+	if err := durable.WriteFile(marker, []byte(r.ID+"\n"), 0o600); err != nil {
+		return moved, fmt.Errorf("write %s: %w", marker, err)
 	}
 	return moved, nil
-}
-
-// writeSynced writes a small file durably: to a temporary name, synced,
-// renamed, the directory synced.
-func writeSynced(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

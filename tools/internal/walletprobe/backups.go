@@ -1,8 +1,6 @@
 package walletprobe
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"io"
 	"io/fs"
@@ -11,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/basicauth"
 )
 
 // BackupsPath is where a probe serves its wallet's backup copies, as
@@ -38,8 +38,7 @@ func (b *Backups) Handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		user, password, ok := r.BasicAuth()
-		if !ok || !sameSecret(user, b.User) || !sameSecret(password, b.Password) {
+		if !basicauth.Valid(r, b.User, b.Password) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="wallet backups"`)
 			http.Error(w, "the backup job's wallet login is required", http.StatusUnauthorized)
 			return
@@ -89,11 +88,4 @@ func (b *Backups) serve(w http.ResponseWriter, r *http.Request, name string) {
 		return
 	}
 	_, _ = io.Copy(w, io.LimitReader(f, info.Size()))
-}
-
-// sameSecret compares in constant time, whatever the lengths: hashing
-// first keeps the length of the secret from showing in the timing.
-func sameSecret(got, want string) bool {
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/durable"
 )
 
 // MarkerFile, in the daemon's datadir, records a rebuild under way. A
@@ -36,23 +38,7 @@ func readMarker(datadir string) (Flag, error) {
 
 // writeMarker records flag durably before the daemon starts with it.
 func writeMarker(datadir string, flag Flag) error {
-	p := markerPath(datadir)
-	tmp := p + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("write the rebuild marker: %w", err)
-	}
-	_, err = f.WriteString(string(flag) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
+	if err := durable.WriteFile(markerPath(datadir), []byte(string(flag)+"\n"), 0o666); err != nil {
 		return fmt.Errorf("write the rebuild marker: %w", err)
 	}
 	return nil
