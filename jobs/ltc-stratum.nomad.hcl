@@ -39,8 +39,8 @@ job "ltc-stratum" {
       attribute = "${node.unique.id}"
       weight    = 100
     }
-    # Stateless: restarting in place is cheap. Five failures in five minutes
-    # point at the node, so the allocation moves.
+    # Restarting in place is cheap (and keeps the share journal). Five failures
+    # in five minutes point at the node, so the allocation moves.
     restart {
       interval = "5m"
       attempts = 5
@@ -53,8 +53,14 @@ job "ltc-stratum" {
       max_delay      = "5m"
       unlimited      = true
     }
+    # The share journal lives in alloc/data: a share is answered "accepted"
+    # only once it is on disk there. After a power cut the restarted task
+    # writes what the database never got; a replacement allocation prefers
+    # this node (sticky) or copies the journal from it (migrate).
     ephemeral_disk {
-      size = 100
+      sticky  = true
+      migrate = true
+      size    = 100
     }
     # A static port on every node it runs on, the address miners configure;
     # two instances therefore never share a node.
@@ -139,6 +145,7 @@ job "ltc-stratum" {
           "--min-difficulty=1",
           "--max-difficulty=65536",
           "--target-share-seconds=15",
+          "--share-journal=${NOMAD_ALLOC_DIR}/data/share-journal",
           "--floating-address=192.168.1.50",
         ]
       }

@@ -357,8 +357,12 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
       max_delay      = "5m"
       unlimited      = true
     }
+    # The share journal (alloc/data): sticky and migrated, so a replacement
+    # allocation keeps the shares the database never got.
     ephemeral_disk {
-      size = 100
+      sticky  = true
+      migrate = true
+      size    = 100
     }
     network {
       port "stratum" {
@@ -438,7 +442,8 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
           (printf "--difficulty=%v" $s.difficulty.start)
           (printf "--min-difficulty=%v" $s.difficulty.min)
           (printf "--max-difficulty=%v" $s.difficulty.max)
-          (printf "--target-share-seconds=%v" $s.difficulty.target_share_seconds))
+          (printf "--target-share-seconds=%v" $s.difficulty.target_share_seconds)
+          "--share-journal=${NOMAD_ALLOC_DIR}/data/share-journal")
           (ternary (list (printf "--floating-address=%s" (var "floating_address" .ctx))) list (ne (var "floating_address" .ctx) "")) | toJson ]]
       }
       template {

@@ -55,6 +55,7 @@ func stratumCommand() *cli.Command {
 			&cli.DurationFlag{Name: "ban-window", Value: def.BanWindow, Usage: "the window --ban-after-drops counts in"},
 			&cli.DurationFlag{Name: "ban-duration", Value: def.BanDuration, Usage: "how long a ban lasts"},
 			&cli.DurationFlag{Name: "drain", Value: 8 * time.Second, Usage: "how long miners get to leave on shutdown"},
+			&cli.StringFlag{Name: "share-journal", Usage: "directory of the local share journal: a share is answered \"accepted\" only once it is on disk there, and shares the database never got are written from it at the next start (empty: no journal; a crash or power cut loses the shares not yet in the database)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.Int("max-workers-per-connection") < 1 {
@@ -97,6 +98,7 @@ func stratumCommand() *cli.Command {
 				PoolAddressKey: contract.PoolAddressKey(c.String("pool"), c.String("coin")),
 				CoinbaseTag:    "/" + c.String("pool") + ":" + c.String("instance") + "/",
 				Drain:          c.Duration("drain"),
+				ShareJournal:   c.String("share-journal"),
 			}
 			if f := c.String("floating-address"); f != "" {
 				if a, err := netip.ParseAddr(f); err != nil || !a.Is4() {

@@ -41,6 +41,7 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		"--min-difficulty=" + formatFloat(s.Difficulty.Min),
 		"--max-difficulty=" + formatFloat(s.Difficulty.Max),
 		"--target-share-seconds=" + strconv.Itoa(s.Difficulty.TargetShareSeconds),
+		"--share-journal=${NOMAD_ALLOC_DIR}/data/share-journal",
 	}
 	if f := b.pool.Cluster.FloatingAddress; f != "" {
 		args = append(args, "--floating-address="+f)
@@ -60,7 +61,7 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		ShutdownDelay:    ptr(10 * time.Second),
 		RestartPolicy:    restart(5, 5*time.Minute, 5*time.Second, "fail"),
 		ReschedulePolicy: rescheduleForever(15*time.Second, 5*time.Minute),
-		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(100)},
+		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(100), Sticky: ptr(true), Migrate: ptr(true)},
 		Networks: []*api.NetworkResource{{
 			ReservedPorts: []api.Port{{Label: "stratum", Value: s.Port}},
 			DynamicPorts:  []api.Port{{Label: "metrics"}},
@@ -132,8 +133,12 @@ func (b builder) stratum(coin *config.Coin) *Job {
 				"and drains, so miners move without losing shares. With a floating address,\n" +
 				"keepalived has moved it off this node by then (its check fails within 6 s),\n" +
 				"and client.reconnect sends miners to it.",
-			"group.stratum/restart": "Stateless: restarting in place is cheap. Five failures in five minutes\n" +
-				"point at the node, so the allocation moves.",
+			"group.stratum/restart": "Restarting in place is cheap (and keeps the share journal). Five failures\n" +
+				"in five minutes point at the node, so the allocation moves.",
+			"group.stratum/ephemeral_disk": "The share journal lives in alloc/data: a share is answered \"accepted\"\n" +
+				"only once it is on disk there. After a power cut the restarted task\n" +
+				"writes what the database never got; a replacement allocation prefers\n" +
+				"this node (sticky) or copies the journal from it (migrate).",
 		},
 	}
 }

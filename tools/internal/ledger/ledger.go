@@ -2,10 +2,12 @@
 // submit, the blocks they find and the workers seen.
 //
 // Share handling must never wait for the database, and nothing the pool
-// accepted may be lost when the database blips. So stratum servers hand
-// shares to a Writer, which buffers them (bounded, with back-pressure
-// when full), writes them in idempotent batches and retries until they
-// are stored.
+// accepted may be lost when the database blips or the power goes. So
+// stratum servers hand shares to a Writer, which appends them to a local
+// journal (package journal: on disk before Add returns), buffers them
+// (bounded, with back-pressure when full), writes them in idempotent
+// batches and retries until they are stored, and only then lets the
+// journal drop them.
 package ledger
 
 import (
@@ -24,6 +26,11 @@ var (
 	ErrBufferFull = errors.New("ledger buffer full: database is behind")
 	// ErrClosed is returned once the Writer has begun its final flush.
 	ErrClosed = errors.New("ledger writer closed")
+	// ErrNotDurable is Add's answer when the journal could not make the
+	// share durable (a disk error). The share is still written to the
+	// database, but a stratum server must not promise it: it answers
+	// "pool busy" rather than "accepted".
+	ErrNotDurable = errors.New("share not made durable on local disk")
 	// ErrInvalid marks a share or block the database could never store;
 	// it is refused up front so that it cannot block the batches behind it.
 	ErrInvalid = errors.New("invalid ledger record")
@@ -43,6 +50,8 @@ type Share struct {
 	Height            int64
 	Instance          string // which stratum server accepted it
 	At                time.Time
+
+	ticket uint64 // its journal ticket, set by the Writer
 }
 
 // Block is a block found by a miner and accepted by a wallet.

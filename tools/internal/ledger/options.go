@@ -3,6 +3,8 @@ package ledger
 import (
 	"log/slog"
 	"time"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/journal"
 )
 
 // WriterOptions tune a Writer; zero values take the defaults.
@@ -22,7 +24,10 @@ type WriterOptions struct {
 	WriteTimeout time.Duration
 	// ShutdownTimeout bounds the final flush after Run's context ends (10s).
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// Journal, when set, makes every share and block durable on local
+	// disk before Add or AddBlock returns; call Writer.Replay first.
+	Journal *journal.Journal
+	Logger  *slog.Logger
 }
 
 func (o WriterOptions) withDefaults() WriterOptions {

@@ -80,8 +80,9 @@ func (w *Writer) shutdown() error {
 	}
 }
 
-// giveUp counts what the final flush could not write; only here does
-// the ledger lose accepted shares, and it says so.
+// giveUp counts what the final flush could not write. Without a journal,
+// only here does the ledger lose accepted shares, and it says so; with
+// one, they wait in it for the next start.
 func (w *Writer) giveUp(cause error) error {
 	w.mu.Lock()
 	shares, blocks := w.buf.len(), len(w.blocks)
@@ -92,6 +93,12 @@ func (w *Writer) giveUp(cause error) error {
 	w.buf = newShareBuffer(w.opts.BufferShares)
 	w.blocks = nil
 	w.mu.Unlock()
+	if w.opts.Journal != nil {
+		// Not lost: the journal keeps them, and the next start replays
+		// them. Counted as dropped by this process all the same.
+		w.log.Warn("ledger shutdown deadline passed; unwritten records stay in the journal for the next start", "shares", shares, "blocks", blocks, "journal", w.opts.Journal.Dir(), "err", cause)
+		return nil
+	}
 	err := fmt.Errorf("ledger shutdown deadline passed with %d shares and %d blocks unwritten: %w", shares, blocks, cause)
 	w.log.Error("ledger lost records at shutdown", "shares", shares, "blocks", blocks, "err", cause)
 	return err
@@ -127,6 +134,7 @@ func (w *Writer) drain(ctx context.Context) error {
 		w.stats.Duplicates += uint64(len(batch)) - uint64(inserted)
 		w.notifyLocked()
 		w.mu.Unlock()
+		w.release()
 	}
 }
 
@@ -151,6 +159,7 @@ func (w *Writer) writeReadyBlocks(ctx context.Context) error {
 		w.stats.BlocksWritten++
 		w.notifyLocked()
 		w.mu.Unlock()
+		w.release()
 	}
 }
 

@@ -29,6 +29,9 @@ type Writer struct {
 	// blocksAdded counts AddBlock calls; blocks are written in order, so
 	// stats.BlocksWritten reaching it means all are written.
 	blocksAdded uint64
+	// tickets is the last journal ticket given, to shares and blocks
+	// alike in the order they were added.
+	tickets uint64
 }
 
 type pendingBlock struct {
@@ -36,6 +39,7 @@ type pendingBlock struct {
 	// sharesBefore is the number of shares accepted before the block;
 	// they are written first so that the block's share id exists.
 	sharesBefore uint64
+	ticket       uint64 // its journal ticket
 }
 
 // NewWriter returns a Writer that writes to pool once Run is called.
@@ -64,17 +68,21 @@ func (w *Writer) Add(s Share) error {
 	case w.closed:
 		w.mu.Unlock()
 		return ErrClosed
-	case !w.buf.push(s):
+	case w.buf.len() >= w.buf.limit:
 		w.stats.Rejected++
 		w.mu.Unlock()
 		return ErrBufferFull
 	}
+	w.tickets++
+	ticket := w.tickets
+	s.ticket = ticket
+	w.buf.push(s)
 	fullBatch := w.buf.len() >= w.opts.BatchSize
 	w.mu.Unlock()
 	if fullBatch {
 		w.poke()
 	}
-	return nil
+	return w.journal(ticket, journalRecord{Share: &s})
 }
 
 // AddBlock queues a found block. Blocks are never refused for lack of
@@ -92,11 +100,13 @@ func (w *Writer) AddBlock(b Block) error {
 		w.mu.Unlock()
 		return ErrClosed
 	}
-	w.blocks = append(w.blocks, pendingBlock{Block: b, sharesBefore: w.buf.pushed})
+	w.tickets++
+	ticket := w.tickets
+	w.blocks = append(w.blocks, pendingBlock{Block: b, sharesBefore: w.buf.pushed, ticket: ticket})
 	w.blocksAdded++
 	w.mu.Unlock()
 	w.poke()
-	return nil
+	return w.journal(ticket, journalRecord{Block: &b})
 }
 
 // Flush waits until every share and block added before the call is
@@ -140,8 +150,12 @@ type Stats struct {
 	BlocksWritten  uint64
 	BlocksDropped  uint64
 	FailedAttempts uint64 // failed transactions, each retried
-	LastError      error
-	LastErrorAt    time.Time
+	// NotDurable counts Add and AddBlock calls whose journal append
+	// failed; ReplayedShares and ReplayedBlocks what Replay took back.
+	NotDurable                     uint64
+	ReplayedShares, ReplayedBlocks uint64
+	LastError                      error
+	LastErrorAt                    time.Time
 }
 
 // Stats returns the Writer's counters now.

@@ -3,6 +3,7 @@ package stratum
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/journal"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
 )
 
@@ -31,4 +32,28 @@ func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(s.Rejected))
 	ch <- prometheus.MustNewConstMetric(failedDesc, prometheus.CounterValue, float64(s.FailedAttempts))
 	ch <- prometheus.MustNewConstMetric(blocksDesc, prometheus.GaugeValue, float64(s.BlocksPending))
+}
+
+// journalCollector exposes the share journal: appends per sync is how
+// well fsyncs are shared; bytes that keep growing mean the database has
+// not taken the shares for a while.
+type journalCollector struct{ j *journal.Journal }
+
+var (
+	journalAppendsDesc = prometheus.NewDesc("stratum_share_journal_appends_total", "Shares and blocks made durable in the local journal before they were answered.", nil, nil)
+	journalSyncsDesc   = prometheus.NewDesc("stratum_share_journal_syncs_total", "fdatasync calls of the share journal; each covers every append queued behind the one before.", nil, nil)
+	journalBytesDesc   = prometheus.NewDesc("stratum_share_journal_bytes", "Size of the share journal: records the database may not hold yet.", nil, nil)
+)
+
+func (c journalCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{journalAppendsDesc, journalSyncsDesc, journalBytesDesc} {
+		ch <- d
+	}
+}
+
+func (c journalCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.j.Stats()
+	ch <- prometheus.MustNewConstMetric(journalAppendsDesc, prometheus.CounterValue, float64(s.Appended))
+	ch <- prometheus.MustNewConstMetric(journalSyncsDesc, prometheus.CounterValue, float64(s.Syncs))
+	ch <- prometheus.MustNewConstMetric(journalBytesDesc, prometheus.GaugeValue, float64(s.Bytes))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/journal"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
 )
 
@@ -59,6 +60,12 @@ type RunOptions struct {
 
 	// Drain is how long miners get to leave after client.reconnect.
 	Drain time.Duration
+
+	// ShareJournal is a directory on local disk (package journal): a
+	// share is answered "accepted" only once it is there, and what an
+	// earlier process accepted but never wrote is written at start.
+	// Empty: no journal.
+	ShareJournal string
 }
 
 // Run serves miners until ctx ends, then sends them elsewhere and writes
@@ -95,7 +102,27 @@ func Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	defer db.Close()
-	writer := ledger.NewWriter(db, ledger.WriterOptions{Logger: log})
+	wopts := ledger.WriterOptions{Logger: log}
+	if o.ShareJournal != "" {
+		j, err := journal.Open(o.ShareJournal, journal.Options{})
+		if err != nil {
+			return err
+		}
+		// Closed after the writer's final flush (deferred calls run last
+		// in first out): what that flush could not write stays for the
+		// next start.
+		defer func() {
+			if err := j.Close(); err != nil {
+				log.Error("share journal", "err", err)
+			}
+		}()
+		wopts.Journal = j
+		reg.MustRegister(journalCollector{j})
+	}
+	writer := ledger.NewWriter(db, wopts)
+	if _, _, err := writer.Replay(); err != nil {
+		return fmt.Errorf("share journal %s: %w", o.ShareJournal, err)
+	}
 	reg.MustRegister(writerCollector{writer})
 	writerCtx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	writerDone := make(chan error, 1)

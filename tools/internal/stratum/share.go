@@ -115,6 +115,14 @@ func (c *session) submit(req *Request) bool {
 		Difficulty: difficulty, NetworkDifficulty: job.NetworkDifficulty,
 		Height: job.Work.Height, Instance: c.srv.cfg.Instance, At: now.UTC(),
 	})
+	if errors.Is(err, ledger.ErrNotDurable) && !isBlock {
+		// The journal's disk failed: the share will probably be written
+		// all the same, but it is not promised.
+		c.srv.metrics.rejected.WithLabelValues("pool busy").Inc()
+		c.logOnce("journal", "share refused: the share journal could not write it to disk")
+		c.write(failure(req.ID, CodeOther, "pool busy: share not recorded, keep mining"))
+		return true
+	}
 	if errors.Is(err, ledger.ErrBufferFull) && !isBlock {
 		// The database is behind by more than the buffer holds: say so
 		// rather than accept a share nobody will be paid for.
