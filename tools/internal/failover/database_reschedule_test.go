@@ -10,9 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
-	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 )
@@ -26,14 +24,7 @@ import (
 func TestDatabaseMemberMovesToTheThirdNode(t *testing.T) {
 	poolPath := replicatedDevPool(t, 3)
 	pool, jobs := testenv.LoadPool(t, poolPath)
-	owners := jobspec.VolumeOwners(jobs)
-	clients := make([]cluster.Client, 3)
-	for i := range clients {
-		clients[i] = cluster.Client{Name: fmt.Sprintf("node-%02d", i+1), CPUMHz: 4800, MemoryMB: 1024, Volumes: []cluster.Volume{
-			{Name: "ltc-chain", Owner: owners["ltc-chain"]},
-			{Name: "pool-data", Owner: owners["pool-data"]},
-		}}
-	}
+	clients := threeNodes(jobs, 3)
 	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: clients, Servers: 1})
 	testenv.Deploy(t, c, poolPath)
 

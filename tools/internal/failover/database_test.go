@@ -50,6 +50,21 @@ func replicatedDevPool(t *testing.T, dataNodes int) string {
 	return path
 }
 
+// threeNodes are three Pi-sized clients, each with a chain volume, the
+// first dataNodes with the database's volume too.
+func threeNodes(jobs []*jobspec.Job, dataNodes int) []cluster.Client {
+	owners := jobspec.VolumeOwners(jobs)
+	clients := make([]cluster.Client, 3)
+	for i := range clients {
+		clients[i] = cluster.Client{Name: fmt.Sprintf("node-%02d", i+1), CPUMHz: 4800, MemoryMB: 1024}
+		clients[i].Volumes = append(clients[i].Volumes, cluster.Volume{Name: "ltc-chain", Owner: owners["ltc-chain"]})
+		if i < dataNodes {
+			clients[i].Volumes = append(clients[i].Volumes, cluster.Volume{Name: "pool-data", Owner: owners["pool-data"]})
+		}
+	}
+	return clients
+}
+
 // dbMember is one member of the database as Patroni keeps it in Consul.
 type dbMember struct {
 	Role     string `json:"role"`
@@ -127,16 +142,7 @@ func healthy(s dbState) bool {
 func TestDatabaseFailsOver(t *testing.T) {
 	poolPath := replicatedDevPool(t, 2)
 	pool, jobs := testenv.LoadPool(t, poolPath)
-	owners := jobspec.VolumeOwners(jobs)
-	clients := make([]cluster.Client, 3)
-	for i := range clients {
-		clients[i] = cluster.Client{Name: fmt.Sprintf("node-%02d", i+1), CPUMHz: 4800, MemoryMB: 1024}
-		clients[i].Volumes = append(clients[i].Volumes, cluster.Volume{Name: "ltc-chain", Owner: owners["ltc-chain"]})
-		if i < 2 {
-			clients[i].Volumes = append(clients[i].Volumes, cluster.Volume{Name: "pool-data", Owner: owners["pool-data"]})
-		}
-	}
-	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: clients, Servers: 1})
+	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: threeNodes(jobs, 2), Servers: 1})
 	testenv.Deploy(t, c, poolPath)
 
 	nomad, err := c.NomadClient()
