@@ -97,15 +97,20 @@ func (w *Writer) releasableLocked() uint64 {
 	return upTo
 }
 
-// release lets the journal drop what the database now holds.
-func (w *Writer) release() {
-	if w.opts.Journal == nil {
-		return
+// released follows a write: the journal drops what the database now
+// holds, and then Flush callers are woken, so that a Flush that returned
+// finds the journal released.
+func (w *Writer) released() {
+	if w.opts.Journal != nil {
+		w.mu.Lock()
+		upTo := w.releasableLocked()
+		w.mu.Unlock()
+		if err := w.opts.Journal.Release(upTo); err != nil {
+			w.log.Warn("journal release failed; its records stay and are replayed harmlessly", "err", err)
+		}
 	}
 	w.mu.Lock()
-	upTo := w.releasableLocked()
+	w.settledShares, w.settledBlocks = w.buf.popped, w.stats.BlocksWritten
+	w.notifyLocked()
 	w.mu.Unlock()
-	if err := w.opts.Journal.Release(upTo); err != nil {
-		w.log.Warn("journal release failed; its records stay and are replayed harmlessly", "err", err)
-	}
 }

@@ -132,9 +132,8 @@ func (w *Writer) drain(ctx context.Context) error {
 		w.buf.pop(len(batch))
 		w.stats.Written += uint64(len(batch))
 		w.stats.Duplicates += uint64(len(batch)) - uint64(inserted)
-		w.notifyLocked()
 		w.mu.Unlock()
-		w.release()
+		w.released()
 	}
 }
 
@@ -157,9 +156,8 @@ func (w *Writer) writeReadyBlocks(ctx context.Context) error {
 		w.mu.Lock()
 		w.blocks = w.blocks[1:]
 		w.stats.BlocksWritten++
-		w.notifyLocked()
 		w.mu.Unlock()
-		w.release()
+		w.released()
 	}
 }
 

@@ -32,6 +32,9 @@ type Writer struct {
 	// tickets is the last journal ticket given, to shares and blocks
 	// alike in the order they were added.
 	tickets uint64
+	// settledShares and settledBlocks are what was written and released
+	// from the journal: what Flush waits for.
+	settledShares, settledBlocks uint64
 }
 
 type pendingBlock struct {
@@ -118,7 +121,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	w.poke()
 	for {
 		w.mu.Lock()
-		done := w.buf.popped >= shares && w.stats.BlocksWritten >= blocks
+		done := w.settledShares >= shares && w.settledBlocks >= blocks
 		stopped, progress := w.stopped, w.progress
 		w.mu.Unlock()
 		switch {
