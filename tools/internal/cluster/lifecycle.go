@@ -152,13 +152,7 @@ func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		ready := 0
 		for _, n := range nodes {
-			if n.Status != "ready" || n.Drivers["exec"] == nil || !n.Drivers["exec"].Healthy {
-				continue
-			}
-			// Jobs with Consul services are placed only on clients that
-			// have fingerprinted their Consul agent.
-			node, _, err := nomad.Nodes().Info(n.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
-			if err == nil && node.Attributes["consul.version"] != "" {
+			if canRunTasks(ctx, nomad, n) {
 				ready++
 			}
 		}
@@ -341,4 +335,17 @@ func (c *Cluster) Status() string {
 		}
 	}
 	return b.String()
+}
+
+// canRunTasks says a node can take the pool's tasks: ready, with a
+// healthy exec driver, and with its Consul agent fingerprinted (jobs with
+// Consul services are placed only there). A node registers as ready
+// before its drivers are fingerprinted, and the scheduler then finds it
+// ineligible.
+func canRunTasks(ctx context.Context, nomad *nomadapi.Client, n *nomadapi.NodeListStub) bool {
+	if n.Status != "ready" || n.Drivers["exec"] == nil || !n.Drivers["exec"].Healthy {
+		return false
+	}
+	node, _, err := nomad.Nodes().Info(n.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	return err == nil && node.Attributes["consul.version"] != ""
 }

@@ -54,9 +54,10 @@ func (c *Cluster) PowerOff(ctx context.Context, name string) error {
 }
 
 // PowerOn starts a node's agents again, with their state as the power
-// cut left it, and waits until the servers see the node ready, registered
-// by the new agent (after a short cut they may still hold the old agent's
-// "ready", which says nothing about the new one), and its agent answers.
+// cut left it, and waits until the servers see the node ready to run
+// tasks (canRunTasks), registered by the new agent (after a short cut
+// they may still hold the old agent's "ready", which says nothing about
+// the new one), and its agent answers.
 func (c *Cluster) PowerOn(ctx context.Context, name string) error {
 	n, err := c.node(name)
 	if err != nil {
@@ -99,7 +100,7 @@ func (c *Cluster) PowerOn(ctx context.Context, name string) error {
 			return fmt.Errorf("wait for %s to come back: %w", name, err)
 		}
 		for _, stub := range nodes {
-			if stub.Name == name && stub.Status == "ready" && stub.ModifyIndex > before {
+			if stub.Name == name && stub.ModifyIndex > before && canRunTasks(ctx, nomad, stub) {
 				return waitListening(ctx, net.JoinHostPort(n.IP, strconv.Itoa(NomadHTTPPort)))
 			}
 		}
