@@ -195,6 +195,10 @@ func TestProvisionedCluster(t *testing.T) {
 
 	t.Run("the firewall admits the pool's ports from the nodes only", func(t *testing.T) { checkFirewall(t, c, c.nodes[0]) })
 
+	t.Run("autopilot keeps a server that is slow to return", func(t *testing.T) {
+		checkAutopilot(t, consulMgmt, nomadMgmt)
+	})
+
 	t.Run("the cluster keeps a leader with one server stopped", func(t *testing.T) {
 		// No job may outlive its agent: stop them first.
 		waitStopped(t, nomadMgmt, "provision-sleep")
@@ -203,6 +207,9 @@ func TestProvisionedCluster(t *testing.T) {
 		agents[stopped.name].consul.stop(t)
 		waitConsulLeader(t, consulMgmt, stopped.addr)
 		waitNomadLeader(t, nomadMgmt, stopped.addr)
+		// Stopped as systemd stops it (SIGINT), a server does not leave:
+		// it is still a voter of both peer sets.
+		requireRaftVoter(t, consulMgmt, nomadMgmt, stopped.name)
 		_, err := consulMgmt.KV().Put(&consulapi.KVPair{Key: "poolctl/quorum", Value: []byte("ok")}, nil)
 		require.NoError(t, err, "write to Consul with one server stopped")
 		// Not on the stopped node: when it was the leader, the new leader
@@ -214,7 +221,53 @@ func TestProvisionedCluster(t *testing.T) {
 		require.NoError(t, err, "register a job with one server stopped")
 		waitRunning(t, nomadMgmt, "provision-after-loss")
 		waitStopped(t, nomadMgmt, "provision-after-loss")
+		// Nor has autopilot removed it since (min_quorum).
+		requireRaftVoter(t, consulMgmt, nomadMgmt, stopped.name)
 	})
+}
+
+// checkAutopilot checks the servers bootstrapped autopilot with the roles'
+// settings: dead servers are cleaned up only down to the inventory's
+// server count, and a server is healthy with the last contact a Pi's SD
+// card allows.
+func checkAutopilot(t *testing.T, consul *consulapi.Client, nomad *nomadapi.Client) {
+	t.Helper()
+	cc, err := consul.Operator().AutopilotGetConfiguration(nil)
+	require.NoError(t, err)
+	require.True(t, cc.CleanupDeadServers)
+	require.Equal(t, uint(3), cc.MinQuorum, "Consul's autopilot min_quorum")
+	require.NotNil(t, cc.LastContactThreshold)
+	require.Equal(t, 2*time.Second, cc.LastContactThreshold.Duration(), "Consul's autopilot last_contact_threshold")
+	nc, _, err := nomad.Operator().AutopilotGetConfiguration(nil)
+	require.NoError(t, err)
+	require.True(t, nc.CleanupDeadServers)
+	require.Equal(t, uint(3), nc.MinQuorum, "Nomad's autopilot min_quorum")
+	require.Equal(t, time.Second, nc.LastContactThreshold, "Nomad's autopilot last_contact_threshold")
+}
+
+// requireRaftVoter checks the server named is a voter in Consul's and in
+// Nomad's Raft configuration.
+func requireRaftVoter(t *testing.T, consul *consulapi.Client, nomad *nomadapi.Client, name string) {
+	t.Helper()
+	cr, err := consul.Operator().RaftGetConfiguration(nil)
+	require.NoError(t, err)
+	var consulVoters []string
+	for _, s := range cr.Servers {
+		if s.Voter {
+			consulVoters = append(consulVoters, s.Node)
+		}
+	}
+	require.Contains(t, consulVoters, name, "Consul's Raft voters")
+	nr, err := nomad.Operator().RaftGetConfiguration(nil)
+	require.NoError(t, err)
+	var nomadVoters []string
+	for _, s := range nr.Servers {
+		if s.Voter {
+			// Nomad names a server <node>.<region>.
+			nomadVoters = append(nomadVoters, strings.TrimSuffix(s.Node, ".global"))
+		}
+	}
+	require.Contains(t, nomadVoters, name, "Nomad's Raft voters")
 }
 
 func checkWrittenFiles(t *testing.T, root string) {

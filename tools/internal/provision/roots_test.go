@@ -102,8 +102,9 @@ exec chroot %[1]s "$@"`, root)
 	return a
 }
 
-// stop ends the agent's process group: SIGINT (agents leave the cluster),
-// then SIGKILL for whatever is left.
+// stop ends the agent's process group: SIGINT, as systemd stops Nomad
+// (servers stay in the Raft peer set, clients leave), then SIGKILL for
+// whatever is left.
 func (a *agent) stop(t testing.TB) {
 	if a.cmd.ProcessState != nil {
 		return
