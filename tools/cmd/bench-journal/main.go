@@ -167,15 +167,13 @@ func child(dir string) {
 }
 
 func run(o options) error {
-	base := o.dir
-	if base == "" {
-		d, err := os.MkdirTemp("", "bench-journal-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		base = d
+	// Always a directory of its own, even under --dir: a pool's data
+	// directory may hold a real share journal.
+	base, err := os.MkdirTemp(o.dir, "bench-journal-")
+	if err != nil {
+		return err
 	}
+	defer os.RemoveAll(base)
 	bare, err := bareSync(base)
 	if err != nil {
 		return err
@@ -235,8 +233,8 @@ func measure(o options, dir string) (result, error) {
 		if j, err = journal.Open(dir, journal.Options{}); err != nil {
 			return result{}, err
 		}
+		defer os.RemoveAll(dir) // runs after Close
 		defer j.Close()
-		defer os.RemoveAll(dir)
 		opts.Journal = j
 	}
 	w := ledger.NewWriter(nil, opts) // Add never touches the database

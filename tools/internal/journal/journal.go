@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -42,6 +43,9 @@ const (
 	// MaxRecord bounds a record's payload; a longer length in a header
 	// is a torn or foreign file, not a record.
 	MaxRecord = 1 << 20
+	// badSuffix marks a segment whose records the caller could not take
+	// back: set aside for a person, not replayed again.
+	badSuffix = ".bad"
 )
 
 var (
@@ -61,6 +65,12 @@ type Options struct {
 	// and a new one begun (4 MiB, about 15,000 shares), so that a
 	// segment can be dropped while shares keep coming.
 	SegmentBytes int64
+	// SegmentAge is how long the active segment may hold records before
+	// Release seals it (1 minute). Records stored elsewhere thus leave
+	// within about that long even when the segment is never empty at a
+	// Release: a record replayed long after it was stored could be stored
+	// again once the copy elsewhere is gone (pruned).
+	SegmentAge time.Duration
 }
 
 type segment struct {
@@ -69,6 +79,7 @@ type segment struct {
 	maxTicket uint64
 	records   int
 	size      int64
+	firstAt   time.Time // when its first record was appended
 }
 
 // Journal is safe for concurrent use.
@@ -109,7 +120,14 @@ func Open(dir string, opts Options) (*Journal, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = 4 << 20
 	}
+	if opts.SegmentAge <= 0 {
+		opts.SegmentAge = time.Minute
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal %s: %w", dir, err)
+	}
+	// The directory itself must survive a power cut on the first start.
+	if err := durable.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 		return nil, fmt.Errorf("journal %s: %w", dir, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
@@ -192,61 +210,70 @@ type Replayed struct {
 	Segments  int
 	Records   int
 	TornBytes int64 // bytes after the last whole record of a segment
+	// SetAside names segments with a record fn refused, renamed to
+	// *.bad: kept for a person, never replayed again. Their records
+	// before the refused one were taken back all the same.
+	SetAside []string
 }
 
 // Replay hands every record left by an earlier process to fn, oldest
 // first; fn returns the ticket the record now has. Those segments then
-// wait for Release like any other. An error from fn stops the replay and
-// keeps the segments.
+// wait for Release like any other. A segment with a record fn refuses
+// is set aside (Replayed.SetAside) and the replay goes on: one bad
+// record must not stop every later start.
 func (j *Journal) Replay(fn func(payload []byte) (ticket uint64, err error)) (Replayed, error) {
 	j.mu.Lock()
 	old := j.old
 	j.old = nil
 	j.mu.Unlock()
 	var r Replayed
-	for i, seg := range old {
-		payloads, torn, err := readSegment(seg.path)
+	var firstErr error
+	for _, seg := range old {
+		payloads, torn, size, err := readSegment(seg.path)
 		if err != nil {
-			j.keepOld(old[i:])
-			return r, err
+			firstErr = cmpErr(firstErr, err)
+			continue
 		}
+		seg.size = size
 		r.Segments++
 		r.TornBytes += torn
+		refused := false
 		for _, p := range payloads {
 			t, err := fn(p)
 			if err != nil {
-				j.keepOld(old[i:])
-				return r, fmt.Errorf("journal %s: replay: %w", seg.path, err)
+				refused = true
+				break
 			}
 			seg.maxTicket = max(seg.maxTicket, t)
 			seg.records++
 			r.Records++
 		}
-		if seg.records == 0 {
-			if err := os.Remove(seg.path); err != nil {
-				return r, fmt.Errorf("journal: %w", err)
+		switch {
+		case refused:
+			if err := os.Rename(seg.path, seg.path+badSuffix); err != nil {
+				firstErr = cmpErr(firstErr, fmt.Errorf("journal: set aside %s: %w", seg.path, err))
+				continue
 			}
-			continue
+			r.SetAside = append(r.SetAside, seg.path+badSuffix)
+		case seg.records == 0:
+			if err := os.Remove(seg.path); err != nil {
+				firstErr = cmpErr(firstErr, fmt.Errorf("journal: %w", err))
+			}
+		default:
+			j.mu.Lock()
+			j.sealed = append(j.sealed, seg)
+			j.mu.Unlock()
 		}
-		j.mu.Lock()
-		j.sealed = append(j.sealed, seg)
-		j.mu.Unlock()
 	}
-	return r, nil
+	return r, firstErr
 }
 
-func (j *Journal) keepOld(segs []*segment) {
-	j.mu.Lock()
-	j.old = append(segs, j.old...)
-	j.mu.Unlock()
-}
-
-// readSegment returns a segment's whole records and how many bytes
-// follow the last of them.
-func readSegment(path string) (payloads [][]byte, torn int64, err error) {
+// readSegment returns a segment's whole records, how many bytes follow
+// the last of them, and its size.
+func readSegment(path string) (payloads [][]byte, torn, size int64, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("journal: %w", err)
+		return nil, 0, 0, fmt.Errorf("journal: %w", err)
 	}
 	off := 0
 	for len(data)-off >= headerSize {
@@ -262,7 +289,7 @@ func readSegment(path string) (payloads [][]byte, torn int64, err error) {
 		payloads = append(payloads, p)
 		off += headerSize + int(n)
 	}
-	return payloads, int64(len(data) - off), nil
+	return payloads, int64(len(data) - off), int64(len(data)), nil
 }
 
 // Append writes a record and returns once it is on disk: once an
@@ -294,6 +321,9 @@ func (j *Journal) Append(ticket uint64, payload []byte) error {
 		}
 		j.mu.Unlock()
 		return fmt.Errorf("journal: write %s: %w", j.current.path, err)
+	}
+	if j.current.records == 0 {
+		j.current.firstAt = time.Now()
 	}
 	j.current.size += int64(len(rec))
 	j.current.records++
@@ -396,16 +426,24 @@ func (j *Journal) Release(upTo uint64) error {
 		// cut replays stored records), but it keeps replays short.
 		firstErr = cmpErr(firstErr, durable.SyncDir(j.dir))
 	}
-	if j.broken == nil && j.current.records > 0 && j.current.maxTicket <= upTo {
-		// Everything in it is stored elsewhere. The next append's sync
+	switch {
+	case j.current.records > 0 && j.current.maxTicket <= upTo:
+		// Everything in it is stored elsewhere (even when the journal
+		// is broken: then nothing new is in it). The next append's sync
 		// makes the new size durable along with the record.
 		if err := j.active.Truncate(0); err != nil {
-			j.broken = fmt.Errorf("%w: truncate %s: %v", ErrBroken, j.current.path, err)
+			j.broken = cmpErr(j.broken, fmt.Errorf("%w: truncate %s: %v", ErrBroken, j.current.path, err))
 			return j.broken
 		}
 		j.current.size, j.current.records, j.current.maxTicket = 0, 0, 0
 		j.synced = j.written
 		j.stats.Released++
+	case j.broken == nil && j.current.records > 0 && time.Since(j.current.firstAt) > j.opts.SegmentAge:
+		// Never empty at a Release (shares keep coming): seal it, so
+		// that it goes as soon as what it holds is stored.
+		if err := j.sealLocked(); err != nil {
+			return err
+		}
 	}
 	return firstErr
 }
@@ -425,11 +463,16 @@ func (j *Journal) Stats() Stats {
 	s.Segments = 1 + len(j.sealed) + len(j.old)
 	s.Bytes = j.current.size
 	for _, seg := range j.sealed {
-		if fi, err := os.Stat(seg.path); err == nil {
-			s.Bytes += fi.Size()
-		}
+		s.Bytes += seg.size
 	}
 	return s
+}
+
+// Err is why the journal refuses appends, or nil.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.broken
 }
 
 // Dir is where the journal lives.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -53,22 +54,26 @@ func TestAppendedRecordsAreReplayedInOrder(t *testing.T) {
 func TestReleaseDropsWhatIsStoredElsewhere(t *testing.T) {
 	cases := []struct {
 		name    string
+		records int
 		release uint64
 		want    []string
 	}{
-		{"nothing released", 0, []string{"1", "2", "3", "4", "5", "6"}},
-		// Segments of 2 records: 1-2 and 3-4 are sealed, 5-6 active.
-		{"the first sealed segment", 2, []string{"3", "4", "5", "6"}},
-		{"a segment half released stays whole", 3, []string{"3", "4", "5", "6"}},
-		{"both sealed segments", 4, []string{"5", "6"}},
-		{"the active one too", 6, nil},
+		{"nothing released", 6, 0, []string{"1", "2", "3", "4", "5", "6"}},
+		// Segments of 2 records: 1-2, 3-4 and 5-6 are sealed.
+		{"the first sealed segment", 6, 2, []string{"3", "4", "5", "6"}},
+		{"a segment half released stays whole", 6, 3, []string{"3", "4", "5", "6"}},
+		{"two sealed segments", 6, 4, []string{"5", "6"}},
+		{"all", 6, 6, nil},
+		// 5 is alone in the active segment.
+		{"the active segment emptied", 5, 5, nil},
+		{"the active segment kept", 5, 4, []string{"5"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			record := len(fmt.Sprint(1)) + headerSize
 			j := open(t, dir, Options{SegmentBytes: int64(2 * record)})
-			for i := 1; i <= 6; i++ {
+			for i := 1; i <= tc.records; i++ {
 				require.NoError(t, j.Append(uint64(i), []byte(strconv.Itoa(i))))
 			}
 			require.NoError(t, j.Release(tc.release))
@@ -77,6 +82,62 @@ func TestReleaseDropsWhatIsStoredElsewhere(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// TestAnOldActiveSegmentIsSealed: a segment never empty at a Release
+// (shares keep coming) is sealed once it is older than SegmentAge, so
+// that what it holds leaves once stored, instead of waiting to be
+// replayed after the database pruned it.
+func TestAnOldActiveSegmentIsSealed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		age  time.Duration
+		want []string
+	}{
+		{"sealed when old", time.Nanosecond, []string{"3"}},
+		{"kept while young", time.Hour, []string{"1", "2", "3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			j := open(t, dir, Options{SegmentAge: tc.age})
+			require.NoError(t, j.Append(1, []byte("1")))
+			require.NoError(t, j.Append(2, []byte("2")))
+			require.NoError(t, j.Release(1)) // 2 is not stored yet
+			require.NoError(t, j.Append(3, []byte("3")))
+			require.NoError(t, j.Release(2))
+			require.NoError(t, j.Close())
+			got, _, _ := replayAll(t, dir)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// TestARefusedRecordSetsItsSegmentAside: a record the caller cannot take
+// back (another version's, say) must not stop every later start.
+func TestARefusedRecordSetsItsSegmentAside(t *testing.T) {
+	dir := t.TempDir()
+	j := open(t, dir, Options{SegmentBytes: 1})
+	for i, p := range []string{"good", "bad", "after"} {
+		require.NoError(t, j.Append(uint64(i+1), []byte(p)))
+	}
+	require.NoError(t, j.Close())
+
+	j2 := open(t, dir, Options{})
+	var got []string
+	r, err := j2.Replay(func(p []byte) (uint64, error) {
+		if string(p) == "bad" {
+			return 0, fmt.Errorf("not a record of this version")
+		}
+		got = append(got, string(p))
+		return uint64(len(got)), nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"good", "after"}, got)
+	require.Len(t, r.SetAside, 1)
+	assert.FileExists(t, r.SetAside[0])
+	require.NoError(t, j2.Close())
+	got, _, _ = replayAll(t, dir)
+	assert.Equal(t, []string{"good", "after"}, got, "the set-aside segment is not replayed again")
 }
 
 func TestReplayedSegmentsWaitForTheirNewTickets(t *testing.T) {

@@ -67,6 +67,9 @@ func (w *Writer) Replay() (shares, blocks int, err error) {
 		}
 		return 0, fmt.Errorf("record holds neither a share nor a block")
 	})
+	for _, path := range r.SetAside {
+		w.log.Error("journal: a segment holds a record that is not a share or a block; set aside for a person, the rest replayed", "segment", path)
+	}
 	if err != nil {
 		return shares, blocks, err
 	}

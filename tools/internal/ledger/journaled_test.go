@@ -35,8 +35,9 @@ func TestJournalKeepsWhatTheDatabaseNeverGot(t *testing.T) {
 	j1 := openJournal(t, dir)
 	opts := fastRetry
 	opts.BatchSize = 64
+	opts.ShutdownTimeout = 100 * time.Millisecond
 	opts.Journal = j1
-	w1, _ := runWriter(t, pool, opts)
+	w1, stop1 := runWriter(t, pool, opts)
 	var accepted []string
 	for i := range 300 {
 		require.NoError(t, w1.Add(testShare(i)))
@@ -54,9 +55,11 @@ func TestJournalKeepsWhatTheDatabaseNeverGot(t *testing.T) {
 		Reward: 625_000_000, Wallet: "ltc-wallet-1", ShareKey: testShare(499).Key}
 	require.NoError(t, w1.AddBlock(block))
 	waitForFailedAttempt(t, w1, 0)
-	// Dead: its Run is never stopped politely, its buffer is gone with it.
-	// Only the journal's lock is let go, as the kernel does for a dead
-	// process.
+	// Dead: it stops with the database still away, so its buffer cannot
+	// reach the database (it writes nothing more), and only the journal
+	// holds what it accepted.
+	require.NoError(t, stop1())
+	assert.Equal(t, uint64(200), w1.Stats().Dropped, "the first process wrote none of them")
 	require.NoError(t, j1.Close())
 
 	pg.Start()

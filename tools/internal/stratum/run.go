@@ -175,6 +175,13 @@ func Run(ctx context.Context, o RunOptions) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/v1/check", func(w http.ResponseWriter, r *http.Request) {
+		if wopts.Journal != nil {
+			if err := wopts.Journal.Err(); err != nil {
+				// Every share is refused: send miners elsewhere.
+				http.Error(w, "share journal: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		if err := Check(r.Context(), listener.Addr().String(), 3*time.Second); err != nil {
 			// Up but without work is a warning in Consul (429): a new
 			// pool's deployment succeeds while its wallets download the

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -229,12 +231,45 @@ func (p *Postgres) Thaw() {
 	p.signalGroup(syscall.SIGCONT)
 }
 
+// signalGroup signals the postmaster's process group and then each of its
+// children: every backend calls setsid() at start (InitPostmasterChild),
+// so the postmaster's group holds the postmaster alone. Stopped first, the
+// postmaster forks no child this misses.
 func (p *Postgres) signalGroup(sig syscall.Signal) {
 	p.t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	require.NotNil(p.t, p.cmd, "postgres is not running")
-	require.NoError(p.t, syscall.Kill(-p.cmd.Process.Pid, sig), "signal postgres %v", sig)
+	pid := p.cmd.Process.Pid
+	require.NoError(p.t, syscall.Kill(-pid, sig), "signal postgres %v", sig)
+	for _, child := range childrenOf(pid) {
+		// A backend that ended meanwhile needs no signal.
+		_ = syscall.Kill(-child, sig)
+		_ = syscall.Kill(child, sig)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var kids []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command may hold spaces and parentheses: the fields
+		// after its last ')' are state, then ppid.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			kids = append(kids, child)
+		}
+	}
+	return kids
 }
 
 func (p *Postgres) cleanup() {
