@@ -24,7 +24,7 @@ import (
 func TestDatabaseMemberMovesToTheThirdNode(t *testing.T) {
 	poolPath := replicatedDevPool(t, 3)
 	pool, jobs := testenv.LoadPool(t, poolPath)
-	clients := threeNodes(jobs, 3)
+	clients := threeNodes(pool, jobs, 3)
 	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: clients, Servers: 1})
 	testenv.Deploy(t, c, poolPath)
 

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/dbarchive"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
@@ -50,13 +51,21 @@ func replicatedDevPool(t *testing.T, dataNodes int) string {
 	return path
 }
 
-// threeNodes are three Pi-sized clients, each with a chain volume, the
-// first dataNodes with the database's volume too.
-func threeNodes(jobs []*jobspec.Job, dataNodes int) []cluster.Client {
+// threeNodes are three clients shaped as the pool's model says its nodes
+// are (CPU, memory, the agents' reservation), each with a chain volume,
+// the first dataNodes with the database's volume too. Smaller nodes than
+// the model's leave no room for the periodic jobs beside the services,
+// and a database stopped and deployed again found its room taken by
+// them.
+func threeNodes(pool *config.Pool, jobs []*jobspec.Job, dataNodes int) []cluster.Client {
 	owners := jobspec.VolumeOwners(jobs)
+	cl := pool.Cluster
 	clients := make([]cluster.Client, 3)
 	for i := range clients {
-		clients[i] = cluster.Client{Name: fmt.Sprintf("node-%02d", i+1), CPUMHz: 4800, MemoryMB: 1024}
+		clients[i] = cluster.Client{
+			Name: fmt.Sprintf("node-%02d", i+1), CPUMHz: cl.NodeCPUMHz, MemoryMB: cl.NodeMemoryMB,
+			ReservedCPUMHz: cl.ReservedCPUMHz, ReservedMemoryMB: cl.ReservedMemoryMB,
+		}
 		clients[i].Volumes = append(clients[i].Volumes, cluster.Volume{Name: "ltc-chain", Owner: owners["ltc-chain"]})
 		if i < dataNodes {
 			clients[i].Volumes = append(clients[i].Volumes, cluster.Volume{Name: "pool-data", Owner: owners["pool-data"]})
@@ -142,7 +151,7 @@ func healthy(s dbState) bool {
 func TestDatabaseFailsOver(t *testing.T) {
 	poolPath := replicatedDevPool(t, 2)
 	pool, jobs := testenv.LoadPool(t, poolPath)
-	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: threeNodes(jobs, 2), Servers: 1})
+	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: threeNodes(pool, jobs, 2), Servers: 1})
 	testenv.Deploy(t, c, poolPath)
 
 	nomad, err := c.NomadClient()

@@ -26,7 +26,7 @@ import (
 func TestStratumPowerCutKeepsAcceptedShares(t *testing.T) {
 	poolPath := replicatedDevPool(t, 2)
 	pool, jobs := testenv.LoadPool(t, poolPath)
-	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: threeNodes(jobs, 2), Servers: 1})
+	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: threeNodes(pool, jobs, 2), Servers: 1})
 	testenv.Deploy(t, c, poolPath)
 
 	nomad, err := c.NomadClient()

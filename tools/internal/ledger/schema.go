@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -132,18 +134,59 @@ var schema = []string{
 	)`,
 }
 
+// schemaFingerprint names this schema: the statements' hash. A
+// database that holds it (in ledger_schema) has every table and index,
+// and Migrate leaves it alone.
+var schemaFingerprint = func() string {
+	h := sha256.New()
+	for _, stmt := range schema {
+		h.Write([]byte(stmt))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}()
+
 // Migrate creates the ledger's tables and indexes if they are missing. It
 // is safe to run at every start and from several processes at once.
+//
+// A database that already has this schema is only read: the statements
+// take table locks even when there is nothing to do (ALTER TABLE takes
+// the strongest, CREATE INDEX a share lock), held to the end of the
+// transaction, and a payout crediting a block at that moment deadlocked
+// with a process that had just started.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLockKey); err != nil {
 			return fmt.Errorf("take the migration lock: %w", err)
+		}
+		var recorded bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass('ledger_schema') IS NOT NULL`).Scan(&recorded); err != nil {
+			return fmt.Errorf("look for ledger_schema: %w", err)
+		}
+		if recorded {
+			var have string
+			if err := tx.QueryRow(ctx, `SELECT coalesce(max(fingerprint), '') FROM ledger_schema`).Scan(&have); err != nil {
+				return fmt.Errorf("read the schema's fingerprint: %w", err)
+			}
+			if have == schemaFingerprint {
+				return nil
+			}
 		}
 		for _, stmt := range schema {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				line, _, _ := strings.Cut(stmt, "\n")
 				return fmt.Errorf("%s: %w", line, err)
 			}
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS ledger_schema (
+			one boolean PRIMARY KEY DEFAULT true CHECK (one),
+			fingerprint text NOT NULL,
+			migrated_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return fmt.Errorf("ledger_schema: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO ledger_schema (fingerprint) VALUES ($1)
+			ON CONFLICT (one) DO UPDATE SET fingerprint = excluded.fingerprint, migrated_at = now()`, schemaFingerprint); err != nil {
+			return fmt.Errorf("record the schema's fingerprint: %w", err)
 		}
 		return nil
 	})

@@ -65,11 +65,14 @@ func TestAcceptedSharesSurviveAKill(t *testing.T) {
 
 	start := func() (*exec.Cmd, *syncBuffer) {
 		out := &syncBuffer{}
+		// The difficulty is held at 0.01 at most: vardiff would raise
+		// it until a share comes once per target interval, and the test
+		// waits for ten shares in a minute while the database is down.
 		cmd := exec.Command(poolctl, "stratum", "--coin=ltc", "--network=regtest", "--instance=kill",
 			"--listen="+listen, "--metrics-listen="+freeAddr(t),
 			"--wallet="+a.RPCAddr, "--wallet="+b.RPCAddr, "--credentials="+credentials,
 			"--database-url="+db.DSN, "--pool-address="+poolAddress,
-			"--difficulty=0.01", "--min-difficulty=0.001", "--share-journal="+journalDir)
+			"--difficulty=0.01", "--min-difficulty=0.001", "--max-difficulty=0.01", "--share-journal="+journalDir)
 		cmd.Stdout, cmd.Stderr = out, out
 		require.NoError(t, cmd.Start())
 		t.Cleanup(func() {

@@ -177,8 +177,10 @@ func TestSupervisorRepairsRealCorruption(t *testing.T) {
 
 			waitHeight(t, l, height, done)
 			t.Logf("back at height %d in %s", height, time.Since(start).Round(time.Millisecond))
+			// The tip is served before the import thread's last line:
+			// the rebuild's end is what the daemon prints, not the height.
+			waitLogged(t, &log, "finished", done)
 			assertLogged(t, log.String(), tc.logged)
-			assert.Contains(t, log.String(), "finished")
 			assert.NoFileExists(t, filepath.Join(l.DataDir, walletstart.MarkerFile), "the rebuild is done")
 
 			signals <- syscall.SIGTERM
@@ -248,6 +250,21 @@ func waitHeight(t *testing.T, l *testenv.Litecoind, height int64, done <-chan er
 			require.Fail(t, "the supervisor ended", "before the daemon reached height %d: %v", height, err)
 		case <-ctx.Done():
 			require.Fail(t, "the daemon did not come back", "height %d wanted, last answer %d (%v)", height, got, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitLogged waits until the supervisor's log holds want.
+func waitLogged(t *testing.T, log *syncBuffer, want string, done <-chan error) {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for !strings.Contains(log.String(), want) {
+		select {
+		case err := <-done:
+			require.Fail(t, "the supervisor ended", "before it logged %q: %v", want, err)
+		case <-deadline:
+			require.Fail(t, "the supervisor did not log", "%q in:\n%s", want, log.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
