@@ -60,6 +60,16 @@ type Spec struct {
 	// keep a quorum).
 	Clients []Client
 	Servers int
+	// Production shapes the cluster as ansible/ shapes the Pis: the
+	// first Servers clients are Nomad and Consul servers too (no
+	// server-only agents), every Consul agent keeps its state on disk (no
+	// dev mode), and the agents carry the settings the roles give them for
+	// power cuts (see PiAgentSettings). Servers must be 3 or 5.
+	Production bool
+	// DefaultAgentSettings, with Production, leaves the power-cut settings
+	// at Nomad's and Consul's defaults: the baseline they are measured
+	// against.
+	DefaultAgentSettings bool
 	// ACL turns Nomad's ACL system on and bootstraps it; the management
 	// token stays in the state directory (mode 0600) for the cluster's own
 	// calls, and every request without a token is refused, as on the
@@ -106,6 +116,9 @@ type Cluster struct {
 	NomadBin   string
 	ConsulBin  string
 	ACL        bool
+	// Production and DefaultAgentSettings are the Spec's.
+	Production           bool `json:",omitempty"`
+	DefaultAgentSettings bool `json:",omitempty"`
 	// NomadToken is the management token of an ACL cluster, from the
 	// bootstrap; the cluster's own calls (readiness, stopping jobs) use it.
 	NomadToken string `json:"-"`
@@ -254,7 +267,8 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	c := &Cluster{
 		StateDir: stateDir, Datacenter: spec.Datacenter, Region: spec.Region,
 		PoolctlDir: spec.PoolctlDir, NomadBin: spec.NomadBin, ConsulBin: spec.ConsulBin,
-		ACL: spec.ACL, log: spec.Log,
+		ACL: spec.ACL, Production: spec.Production, DefaultAgentSettings: spec.DefaultAgentSettings && spec.Production,
+		log: spec.Log,
 	}
 	if c.Datacenter == "" {
 		c.Datacenter = "dc1"
@@ -265,7 +279,13 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	if spec.Servers < 0 || spec.Servers%2 == 0 && spec.Servers > 0 {
 		return nil, fmt.Errorf("a cluster has 0 (combined with the first client), 1, 3 or 5 servers, not %d", spec.Servers)
 	}
-	nodes := spec.Servers + len(spec.Clients)
+	nodes, serverOnly := spec.Servers+len(spec.Clients), spec.Servers
+	if spec.Production {
+		if spec.Servers < 3 || len(spec.Clients) < spec.Servers {
+			return nil, fmt.Errorf("a production-shaped cluster has 3 or 5 servers among at least as many clients, not %d servers and %d clients", spec.Servers, len(spec.Clients))
+		}
+		nodes, serverOnly = len(spec.Clients), 0
+	}
 	plan, err := claimSlot(spec.Slot, nodes, stateDir)
 	if err != nil {
 		return nil, err
@@ -278,7 +298,7 @@ func Up(ctx context.Context, spec Spec) (*Cluster, error) {
 			Volumes:   map[string]string{},
 			Server:    i < max(spec.Servers, 1),
 		}
-		if k := i - spec.Servers; k >= 0 {
+		if k := i - serverOnly; k >= 0 {
 			client := spec.Clients[k]
 			if client.Name == "" {
 				client.Name = fmt.Sprintf("dev-%d", k+1)
@@ -351,7 +371,7 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 		if err := os.MkdirAll(n.NomadDataDir(), 0o755); err != nil {
 			return err
 		}
-		if err := c.startConsul(n, i == 0); err != nil {
+		if err := c.startConsul(n); err != nil {
 			return err
 		}
 		nomadHCL := filepath.Join(n.Dir, "nomad.hcl")
@@ -372,15 +392,28 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 	return c.waitReady(ctx, 2*time.Minute)
 }
 
-// startConsul starts the node's Consul agent: the dev-mode server on the
-// first node, a client joining it on the others.
-func (c *Cluster) startConsul(n *Node, server bool) error {
+// consulServer says whether the node runs a Consul server: every Nomad
+// server's node in a production-shaped cluster, else the first node only
+// (in dev mode).
+func (c *Cluster) consulServer(n *Node) bool {
+	if c.Production {
+		return n.Server
+	}
+	return n.Name == c.Nodes[0].Name
+}
+
+// startConsul starts the node's Consul agent: a server or a client joining
+// the servers (consulServer), with the state it left on disk when it
+// comes back after a power cut; in a dev-shaped cluster, the server is in
+// dev mode and keeps nothing.
+func (c *Cluster) startConsul(n *Node) error {
+	server := c.consulServer(n)
 	consulHCL := filepath.Join(n.Dir, "consul.hcl")
 	if err := os.WriteFile(consulHCL, consulConfig(*n, c, server), 0o644); err != nil {
 		return err
 	}
 	args := []string{"agent", "-config-file", consulHCL}
-	if server {
+	if server && !c.Production {
 		args = []string{"agent", "-dev", "-config-file", consulHCL}
 	}
 	pid, err := startAgent(c.ConsulBin, args, filepath.Join(n.Dir, "consul.log"))

@@ -121,7 +121,10 @@ func consulConfig(n Node, c *Cluster, server bool) []byte {
 	b.SetAttributeValue("client_addr", cty.StringVal(n.IP))
 	b.SetAttributeValue("disable_update_check", cty.True)
 	b.SetAttributeValue("log_level", cty.StringVal("INFO"))
-	if !server {
+	switch {
+	case c.Production:
+		productionConsul(b, n, c, server)
+	case !server:
 		b.SetAttributeValue("data_dir", cty.StringVal(filepath.Join(n.Dir, "consul")))
 		b.SetAttributeValue("server", cty.False)
 		b.SetAttributeValue("retry_join", cty.ListVal([]cty.Value{cty.StringVal(c.Nodes[0].IP)}))
@@ -148,8 +151,16 @@ func nomadConfig(n Node, c *Cluster) []byte {
 	b.SetAttributeValue("bind_addr", cty.StringVal(n.IP))
 	b.SetAttributeValue("disable_update_check", cty.True)
 	b.SetAttributeValue("log_level", cty.StringVal("INFO"))
-	b.SetAttributeValue("leave_on_interrupt", cty.True)
-	b.SetAttributeValue("leave_on_terminate", cty.True)
+	settings := c.agentSettings()
+	switch {
+	case !c.Production:
+		b.SetAttributeValue("leave_on_interrupt", cty.True)
+		b.SetAttributeValue("leave_on_terminate", cty.True)
+	case !n.Server || settings.ServersLeave:
+		// As the nomad role: a client's leave is a clean exit.
+		b.SetAttributeValue("leave_on_interrupt", cty.True)
+		b.SetAttributeValue("leave_on_terminate", cty.True)
+	}
 
 	adv := b.AppendNewBlock("advertise", nil).Body()
 	for _, k := range []string{"http", "rpc", "serf"} {
@@ -172,7 +183,9 @@ func nomadConfig(n Node, c *Cluster) []byte {
 		server := b.AppendNewBlock("server", nil).Body()
 		server.SetAttributeValue("enabled", cty.True)
 		server.SetAttributeValue("bootstrap_expect", cty.NumberIntVal(int64(len(serverSerf))))
-		if len(serverSerf) > 1 {
+		if c.Production {
+			productionNomadServer(b, server, n, c, settings)
+		} else if len(serverSerf) > 1 {
 			server.AppendNewBlock("server_join", nil).Body().SetAttributeValue("retry_join", cty.ListVal(serverSerf))
 		}
 	}
@@ -182,7 +195,7 @@ func nomadConfig(n Node, c *Cluster) []byte {
 		shape := n.Client
 		client := b.AppendNewBlock("client", nil).Body()
 		client.SetAttributeValue("enabled", cty.True)
-		if !n.Server {
+		if !n.Server || c.Production {
 			client.SetAttributeValue("servers", cty.ListVal(serverRPC))
 		}
 		client.SetAttributeValue("network_interface", cty.StringVal(n.Interface))
@@ -235,4 +248,80 @@ func nomadConfig(n Node, c *Cluster) []byte {
 	consul := b.AppendNewBlock("consul", nil).Body()
 	consul.SetAttributeValue("address", cty.StringVal(consulAddr))
 	return hclwrite.Format(f.Bytes())
+}
+
+// otherServers lists the server nodes' addresses at port (0: the bare
+// address), without n's own.
+func otherServers(n Node, c *Cluster, port int) []cty.Value {
+	var out []cty.Value
+	for _, s := range c.Servers() {
+		switch {
+		case s.IP == n.IP:
+		case port == 0:
+			out = append(out, cty.StringVal(s.IP))
+		default:
+			out = append(out, cty.StringVal(fmt.Sprintf("%s:%d", s.IP, port)))
+		}
+	}
+	return out
+}
+
+// productionConsul shapes a Consul agent as ansible/roles/consul does:
+// state on disk, every server in bootstrap_expect and in retry_join, and
+// the power-cut settings (without ACLs and TLS, which this cluster lacks).
+func productionConsul(b *hclwrite.Body, n Node, c *Cluster, server bool) {
+	settings := c.agentSettings()
+	b.SetAttributeValue("data_dir", cty.StringVal(filepath.Join(n.Dir, "consul")))
+	b.SetAttributeValue("server", cty.BoolVal(server))
+	if !settings.ServersLeave {
+		b.SetAttributeValue("leave_on_terminate", cty.BoolVal(!server))
+		b.SetAttributeValue("skip_leave_on_interrupt", cty.BoolVal(server))
+	}
+	if settings.RejoinAfterLeave {
+		b.SetAttributeValue("rejoin_after_leave", cty.True)
+	}
+	join := otherServers(n, c, 0) // Consul's serf port is its default
+	if server {
+		b.SetAttributeValue("bootstrap_expect", cty.NumberIntVal(int64(len(c.Servers()))))
+		if settings.AutopilotMinQuorum || settings.ConsulLastContactThreshold != "" {
+			ap := b.AppendNewBlock("autopilot", nil).Body()
+			ap.SetAttributeValue("cleanup_dead_servers", cty.True)
+			if settings.AutopilotMinQuorum {
+				ap.SetAttributeValue("min_quorum", cty.NumberIntVal(int64(len(c.Servers()))))
+			}
+			if settings.ConsulLastContactThreshold != "" {
+				ap.SetAttributeValue("last_contact_threshold", cty.StringVal(settings.ConsulLastContactThreshold))
+			}
+		}
+	}
+	b.SetAttributeValue("retry_join", cty.ListVal(join))
+	b.SetAttributeValue("retry_max", cty.NumberIntVal(0))
+	b.SetAttributeValue("retry_interval", cty.StringVal(settings.RetryInterval))
+}
+
+// productionNomadServer shapes a Nomad server as ansible/roles/nomad does.
+func productionNomadServer(agent, server *hclwrite.Body, n Node, c *Cluster, settings AgentSettings) {
+	if settings.RejoinAfterLeave {
+		server.SetAttributeValue("rejoin_after_leave", cty.True)
+	}
+	join := server.AppendNewBlock("server_join", nil).Body()
+	join.SetAttributeValue("retry_join", cty.ListVal(otherServers(n, c, NomadSerfPort)))
+	join.SetAttributeValue("retry_max", cty.NumberIntVal(0))
+	join.SetAttributeValue("retry_interval", cty.StringVal(settings.RetryInterval))
+	if settings.HeartbeatGrace != "" {
+		server.SetAttributeValue("heartbeat_grace", cty.StringVal(settings.HeartbeatGrace))
+	}
+	if settings.FailoverHeartbeatTTL != "" {
+		server.SetAttributeValue("failover_heartbeat_ttl", cty.StringVal(settings.FailoverHeartbeatTTL))
+	}
+	if settings.AutopilotMinQuorum || settings.NomadLastContactThreshold != "" {
+		ap := agent.AppendNewBlock("autopilot", nil).Body()
+		ap.SetAttributeValue("cleanup_dead_servers", cty.True)
+		if settings.AutopilotMinQuorum {
+			ap.SetAttributeValue("min_quorum", cty.NumberIntVal(int64(len(c.Servers()))))
+		}
+		if settings.NomadLastContactThreshold != "" {
+			ap.SetAttributeValue("last_contact_threshold", cty.StringVal(settings.NomadLastContactThreshold))
+		}
+	}
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -22,35 +23,83 @@ func (c *Cluster) node(name string) (*Node, error) {
 	return nil, fmt.Errorf("no node %q in the cluster", name)
 }
 
-// PowerOff cuts a client node's power: its address stops answering (no
-// refusals, as a machine that is off sends none), then its Nomad and
-// Consul agents and every process they run (executors, logmon, tasks) are
-// killed at once, with SIGKILL.
-// Nothing is told to the servers; they notice when heartbeats stop.
+// PowerOff cuts one node's power (see PowerCut).
 func (c *Cluster) PowerOff(ctx context.Context, name string) error {
+	return c.PowerCut(ctx, name)
+}
+
+// PowerCut cuts the power of the named nodes at once: their addresses
+// stop answering (no refusals, as a machine that is off sends none), then
+// their Nomad and Consul agents and every process they run (executors,
+// logmon, tasks) are killed with SIGKILL, and what a reboot does not keep
+// goes too: the mounts under the nodes' directories (the tasks' secrets
+// tmpfs and bind mounts) and the tasks' cgroups. What is on disk stays as
+// the kill left it. Nothing is told to the servers; they notice when
+// heartbeats stop. In a dev-shaped cluster only clients lose power (its
+// one Consul server keeps its state in memory).
+func (c *Cluster) PowerCut(ctx context.Context, names ...string) error {
+	var nodes []*Node
+	for _, name := range names {
+		n, err := c.node(name)
+		if err != nil {
+			return err
+		}
+		if n.Server && !c.Production {
+			return fmt.Errorf("node %s runs a server of a dev-shaped cluster; cut the power of a client", name)
+		}
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes {
+		if err := silence(n.Interface, n.IP); err != nil {
+			return err
+		}
+	}
+	for _, n := range nodes {
+		for _, pid := range []int{n.NomadPID, n.ConsulPID} {
+			if ours(pid, n.Dir, c.bins()) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	var errs []error
+	for _, n := range nodes {
+		var allocs []string
+		entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
+		for _, e := range entries {
+			allocs = append(allocs, e.Name())
+		}
+		killed := sweep(ctx, n.Dir, []string{c.NomadBin}, allocs)
+		if err := unmountAll(n.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+		}
+		if err := removeCgroups(allocs); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+		}
+		c.logf("power cut on %s: killed its agents and %d processes", n.Name, len(killed))
+	}
+	return errors.Join(errs...)
+}
+
+// Boot gives a node its power back: its agents start with their state as
+// the cut left it. It does not wait for them (PowerOn does).
+func (c *Cluster) Boot(name string) error {
 	n, err := c.node(name)
 	if err != nil {
 		return err
 	}
-	if n.Server {
-		return fmt.Errorf("node %s runs a server; cut the power of a client", name)
-	}
-	if err := silence(n.Interface, n.IP); err != nil {
+	if err := unsilence(n.Interface); err != nil {
 		return err
 	}
-	for _, pid := range []int{n.NomadPID, n.ConsulPID} {
-		if ours(pid, n.Dir, c.bins()) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+	if err := c.startConsul(n); err != nil {
+		return err
 	}
-	var allocs []string
-	entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
-	for _, e := range entries {
-		allocs = append(allocs, e.Name())
+	pid, err := startAgent(c.NomadBin, []string{"agent", "-config", filepath.Join(n.Dir, "nomad.hcl")}, filepath.Join(n.Dir, "nomad.log"))
+	if err != nil {
+		return err
 	}
-	killed := sweep(ctx, n.Dir, []string{c.NomadBin}, allocs)
-	c.logf("power cut on %s: killed its agent and %d processes", name, len(killed))
-	return nil
+	n.NomadPID = pid
+	c.logf("power back on %s: nomad agent pid %d", n.Name, pid)
+	return c.save()
 }
 
 // PowerOn starts a node's agents again, with their state as the power
@@ -77,18 +126,7 @@ func (c *Cluster) PowerOn(ctx context.Context, name string) error {
 			before = stub.ModifyIndex
 		}
 	}
-	if err := unsilence(n.Interface); err != nil {
-		return err
-	}
-	if err := c.startConsul(n, false); err != nil {
-		return err
-	}
-	pid, err := startAgent(c.NomadBin, []string{"agent", "-config", filepath.Join(n.Dir, "nomad.hcl")}, filepath.Join(n.Dir, "nomad.log"))
-	if err != nil {
-		return err
-	}
-	n.NomadPID = pid
-	if err := c.save(); err != nil {
+	if err := c.Boot(name); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 )
 
@@ -172,6 +173,11 @@ func unitLine(unit, key string) string {
 func TestAgentSettingsForPowerCuts(t *testing.T) {
 	nodes := renderAgentFiles(t)
 	str, num := cty.StringVal, func(n int64) cty.Value { return cty.NumberIntVal(n) }
+	// The test cluster's production shape carries the same settings.
+	pi := cluster.PiAgentSettings
+	require.False(t, pi.ServersLeave)
+	require.True(t, pi.RejoinAfterLeave)
+	require.True(t, pi.AutopilotMinQuorum)
 	same := func(t *testing.T, want, got cty.Value, what string) {
 		t.Helper()
 		require.NotEqual(t, cty.NilVal, got, "%s is not set", what)
@@ -195,13 +201,14 @@ func TestAgentSettingsForPowerCuts(t *testing.T) {
 			}
 			same(t, cty.True, hclValue(t, n.nomad, "server", "rejoin_after_leave"), "server.rejoin_after_leave")
 			same(t, num(0), hclValue(t, n.nomad, "server", "server_join", "retry_max"), "server.server_join.retry_max")
+			same(t, str(pi.RetryInterval), hclValue(t, n.nomad, "server", "server_join", "retry_interval"), "server.server_join.retry_interval")
 			same(t, cty.TupleVal([]cty.Value{str("192.0.2.2:4648"), str("192.0.2.3:4648")}),
 				hclValue(t, n.nomad, "server", "server_join", "retry_join"), "server.server_join.retry_join")
-			same(t, str("2m"), hclValue(t, n.nomad, "server", "heartbeat_grace"), "server.heartbeat_grace")
-			same(t, str("5m"), hclValue(t, n.nomad, "server", "failover_heartbeat_ttl"), "server.failover_heartbeat_ttl")
+			same(t, str(pi.HeartbeatGrace), hclValue(t, n.nomad, "server", "heartbeat_grace"), "server.heartbeat_grace")
+			same(t, str(pi.FailoverHeartbeatTTL), hclValue(t, n.nomad, "server", "failover_heartbeat_ttl"), "server.failover_heartbeat_ttl")
 			same(t, cty.True, hclValue(t, n.nomad, "autopilot", "cleanup_dead_servers"), "autopilot.cleanup_dead_servers")
 			same(t, num(3), hclValue(t, n.nomad, "autopilot", "min_quorum"), "autopilot.min_quorum")
-			same(t, str("1s"), hclValue(t, n.nomad, "autopilot", "last_contact_threshold"), "autopilot.last_contact_threshold")
+			same(t, str(pi.NomadLastContactThreshold), hclValue(t, n.nomad, "autopilot", "last_contact_threshold"), "autopilot.last_contact_threshold")
 		})
 		t.Run(name+" consul", func(t *testing.T) {
 			same(t, cty.BoolVal(server), hclValue(t, n.consul, "server"), "server")
@@ -209,13 +216,14 @@ func TestAgentSettingsForPowerCuts(t *testing.T) {
 			same(t, cty.BoolVal(server), hclValue(t, n.consul, "skip_leave_on_interrupt"), "skip_leave_on_interrupt")
 			same(t, cty.True, hclValue(t, n.consul, "rejoin_after_leave"), "rejoin_after_leave")
 			same(t, num(0), hclValue(t, n.consul, "retry_max"), "retry_max")
+			same(t, str(pi.RetryInterval), hclValue(t, n.consul, "retry_interval"), "retry_interval")
 			if !server {
 				require.False(t, hasBlock(n.consul, "autopilot"), "a client has no autopilot block")
 				return
 			}
 			same(t, cty.True, hclValue(t, n.consul, "autopilot", "cleanup_dead_servers"), "autopilot.cleanup_dead_servers")
 			same(t, num(3), hclValue(t, n.consul, "autopilot", "min_quorum"), "autopilot.min_quorum")
-			same(t, str("2s"), hclValue(t, n.consul, "autopilot", "last_contact_threshold"), "autopilot.last_contact_threshold")
+			same(t, str(pi.ConsulLastContactThreshold), hclValue(t, n.consul, "autopilot", "last_contact_threshold"), "autopilot.last_contact_threshold")
 		})
 		t.Run(name+" units wait for the clock", func(t *testing.T) {
 			for unit, src := range map[string]string{"nomad.service": n.nomadUnit, "consul.service": n.consulUnit} {
