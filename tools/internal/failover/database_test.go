@@ -58,9 +58,14 @@ func replicatedDevPool(t *testing.T, dataNodes int) string {
 // and a database stopped and deployed again found its room taken by
 // them.
 func threeNodes(pool *config.Pool, jobs []*jobspec.Job, dataNodes int) []cluster.Client {
+	return modelNodes(pool, jobs, 3, dataNodes)
+}
+
+// modelNodes are n clients shaped as threeNodes' are.
+func modelNodes(pool *config.Pool, jobs []*jobspec.Job, n, dataNodes int) []cluster.Client {
 	owners := jobspec.VolumeOwners(jobs)
 	cl := pool.Cluster
-	clients := make([]cluster.Client, 3)
+	clients := make([]cluster.Client, n)
 	for i := range clients {
 		clients[i] = cluster.Client{
 			Name: fmt.Sprintf("node-%02d", i+1), CPUMHz: cl.NodeCPUMHz, MemoryMB: cl.NodeMemoryMB,

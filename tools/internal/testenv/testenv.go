@@ -120,6 +120,9 @@ type ClusterOptions struct {
 	// is the server).
 	Servers int
 	ACL     bool
+	// Production shapes the cluster as the Pis are (cluster.Spec's
+	// Production): the first Servers clients are the servers.
+	Production bool
 }
 
 // StartCluster starts a local cluster for pool in a fresh slot and stops
@@ -135,6 +138,7 @@ func StartCluster(t testing.TB, pool *config.Pool, o ClusterOptions) *cluster.Cl
 		Clients:    o.Clients,
 		Servers:    o.Servers,
 		ACL:        o.ACL,
+		Production: o.Production,
 		Poolctl:    Poolctl(t),
 		PoolctlDir: filepath.Dir(pool.Settings.Poolctl),
 		NomadBin:   Tool(t, binaries.Nomad),
