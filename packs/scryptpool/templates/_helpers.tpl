@@ -357,8 +357,10 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
       max_delay      = "5m"
       unlimited      = true
     }
-    # The share journal (alloc/data): sticky and migrated, so a replacement
-    # allocation keeps the shares the database never got.
+    # The share journal (the task's local/, not alloc/data, which Nomad does
+    # not mount into the task again after a node reboots): sticky and
+    # migrated, so a replacement allocation keeps the shares the database
+    # never got.
     ephemeral_disk {
       sticky  = true
       migrate = true
@@ -443,7 +445,7 @@ job [[ printf "%s-stratum" $c.name | quote ]] {
           (printf "--min-difficulty=%v" $s.difficulty.min)
           (printf "--max-difficulty=%v" $s.difficulty.max)
           (printf "--target-share-seconds=%v" $s.difficulty.target_share_seconds)
-          "--share-journal=${NOMAD_ALLOC_DIR}/data/share-journal")
+          "--share-journal=${NOMAD_TASK_DIR}/share-journal")
           (ternary (list (printf "--floating-address=%s" (var "floating_address" .ctx))) list (ne (var "floating_address" .ctx) "")) | toJson ]]
       }
       template {

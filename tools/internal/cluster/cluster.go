@@ -100,7 +100,13 @@ type Node struct {
 	// services they do not know off their agent, so two must not share
 	// one). The first node's agent is the Consul server, in dev mode.
 	ConsulPID int
+	// Off is set while the node has no power (PowerCut, Shutdown) until
+	// it boots again.
+	Off bool `json:",omitempty"`
 }
+
+// Powered says the node has power.
+func (n Node) Powered() bool { return !n.Off }
 
 // NomadDataDir is the node's Nomad data directory.
 func (n Node) NomadDataDir() string { return filepath.Join(n.Dir, "nomad") }

@@ -159,23 +159,26 @@ func zombie(pid int) bool {
 	return len(fields) > 0 && fields[0] == "Z"
 }
 
-// sleepPIDs finds the sleep tasks of the cluster's allocations by their
-// cgroups (/nomad/<alloc id>.<task> on cgroup v1, .../<alloc id>.<task>.scope
-// under nomad.slice on v2): only this cluster's, since other
-// test packages run their own Nomad tasks on the machine at the same time.
+// sleepPIDs finds the processes of the cluster's tasks by their cgroups
+// (/nomad/<alloc id>.<task> on cgroup v1, .../<alloc id>.<task>.scope
+// under nomad.slice on v2): only this cluster's, since other test
+// packages run their own Nomad tasks on the machine at the same time. By
+// cgroup, not by name: an allocation is "running" as its task starts, and
+// the sleeper's shell may not have exec'd sleep yet (same process).
 func sleepPIDs(t *testing.T, c *cluster.Cluster) []int {
 	t.Helper()
 	nomad, err := c.NomadClient()
 	require.NoError(t, err)
 	allocs, _, err := nomad.Allocations().List(nil)
 	require.NoError(t, err)
-	out, err := exec.Command("pgrep", "-x", "sleep").Output()
-	if err != nil {
-		return nil
-	}
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
 	var pids []int
-	for _, f := range strings.Fields(string(out)) {
-		pid, _ := strconv.Atoi(f)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
 		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 		for _, a := range allocs {
 			if strings.Contains(string(cg), "nomad") && strings.Contains(string(cg), "/"+a.ID+".") {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -63,6 +65,7 @@ func (c *Cluster) PowerCut(ctx context.Context, names ...string) error {
 	}
 	var errs []error
 	for _, n := range nodes {
+		n.Off = true
 		var allocs []string
 		entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
 		for _, e := range entries {
@@ -76,6 +79,80 @@ func (c *Cluster) PowerCut(ctx context.Context, names ...string) error {
 			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
 		}
 		c.logf("power cut on %s: killed its agents and %d processes", n.Name, len(killed))
+	}
+	if err := c.save(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Shutdown stops the named nodes as systemd does when every Pi is
+// rebooted (after unattended upgrades): Nomad gets SIGINT and Consul
+// SIGTERM (the units' KillSignal), each with 90 s to exit; then what is
+// left (the tasks, in Nomad's cgroups, outside the units) gets SIGTERM
+// and 10 s before SIGKILL, and the reboot's volatile state goes as in
+// PowerCut. The nodes stay off until Boot.
+func (c *Cluster) Shutdown(ctx context.Context, names ...string) error {
+	var nodes []*Node
+	for _, name := range names {
+		n, err := c.node(name)
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, n)
+	}
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		for _, a := range []struct {
+			pid int
+			sig syscall.Signal
+		}{{n.NomadPID, syscall.SIGINT}, {n.ConsulPID, syscall.SIGTERM}} {
+			if !ours(a.pid, n.Dir, c.bins()) {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				stopProcess(ctx, a.pid, a.sig, 90*time.Second)
+			}()
+		}
+	}
+	wg.Wait()
+	var errs []error
+	for _, n := range nodes {
+		n.Off = true
+		var allocs []string
+		entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
+		for _, e := range entries {
+			allocs = append(allocs, e.Name())
+		}
+		for _, dir := range allocCgroups(allocs) {
+			procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			for _, f := range strings.Fields(string(procs)) {
+				if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						stopProcess(ctx, pid, syscall.SIGTERM, 10*time.Second)
+					}()
+				}
+			}
+		}
+		wg.Wait()
+		killed := sweep(ctx, n.Dir, []string{c.NomadBin}, allocs)
+		if err := silence(n.Interface, n.IP); err != nil {
+			errs = append(errs, err)
+		}
+		if err := unmountAll(n.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+		}
+		if err := removeCgroups(allocs); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+		}
+		c.logf("%s shut down for a reboot (%d processes left for the final kill: executors, logmon)", n.Name, len(killed))
+	}
+	if err := c.save(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -97,7 +174,7 @@ func (c *Cluster) Boot(name string) error {
 	if err != nil {
 		return err
 	}
-	n.NomadPID = pid
+	n.NomadPID, n.Off = pid, false
 	c.logf("power back on %s: nomad agent pid %d", n.Name, pid)
 	return c.save()
 }

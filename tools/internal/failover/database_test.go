@@ -27,6 +27,7 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/miner"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/powercut"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 )
@@ -35,48 +36,24 @@ import (
 // on a cluster of three nodes of which dataNodes hold the database's
 // volume.
 func replicatedDevPool(t *testing.T, dataNodes int) string {
+	return devVariant(t, 3, 1, dataNodes)
+}
+
+// devVariant is the dev example rewritten by powercut.Variant, in a file.
+func devVariant(t *testing.T, nodes, servers, dataNodes int) string {
 	src, err := os.ReadFile(testenv.Example(t, "dev"))
 	require.NoError(t, err)
-	s := string(src)
-	for old, repl := range map[string]string{
-		"nodes          = 1":                         "nodes          = 3",
-		"host_volume \"pool-data\" {\n    nodes = 1": fmt.Sprintf("host_volume \"pool-data\" {\n    nodes = %d", dataNodes),
-		"database {\n":                               "database {\n  instances = 2\n",
-	} {
-		require.Contains(t, s, old, "the dev example changed; update this test's variant")
-		s = strings.Replace(s, old, repl, 1)
-	}
+	s, err := powercut.Variant(string(src), nodes, servers, 2, dataNodes)
+	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "pool.hcl")
 	require.NoError(t, os.WriteFile(path, []byte(s), 0o644))
 	return path
 }
 
-// threeNodes are three clients shaped as the pool's model says its nodes
-// are (CPU, memory, the agents' reservation), each with a chain volume,
-// the first dataNodes with the database's volume too. Smaller nodes than
-// the model's leave no room for the periodic jobs beside the services,
-// and a database stopped and deployed again found its room taken by
-// them.
+// threeNodes are three clients shaped as the pool's model says (see
+// powercut.Clients), the first dataNodes with the database's volume.
 func threeNodes(pool *config.Pool, jobs []*jobspec.Job, dataNodes int) []cluster.Client {
-	return modelNodes(pool, jobs, 3, dataNodes)
-}
-
-// modelNodes are n clients shaped as threeNodes' are.
-func modelNodes(pool *config.Pool, jobs []*jobspec.Job, n, dataNodes int) []cluster.Client {
-	owners := jobspec.VolumeOwners(jobs)
-	cl := pool.Cluster
-	clients := make([]cluster.Client, n)
-	for i := range clients {
-		clients[i] = cluster.Client{
-			Name: fmt.Sprintf("node-%02d", i+1), CPUMHz: cl.NodeCPUMHz, MemoryMB: cl.NodeMemoryMB,
-			ReservedCPUMHz: cl.ReservedCPUMHz, ReservedMemoryMB: cl.ReservedMemoryMB,
-		}
-		clients[i].Volumes = append(clients[i].Volumes, cluster.Volume{Name: "ltc-chain", Owner: owners["ltc-chain"]})
-		if i < dataNodes {
-			clients[i].Volumes = append(clients[i].Volumes, cluster.Volume{Name: "pool-data", Owner: owners["pool-data"]})
-		}
-	}
-	return clients
+	return powercut.Clients(pool, jobs, 3, dataNodes)
 }
 
 // dbMember is one member of the database as Patroni keeps it in Consul.

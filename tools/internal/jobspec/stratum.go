@@ -41,7 +41,7 @@ func (b builder) stratum(coin *config.Coin) *Job {
 		"--min-difficulty=" + formatFloat(s.Difficulty.Min),
 		"--max-difficulty=" + formatFloat(s.Difficulty.Max),
 		"--target-share-seconds=" + strconv.Itoa(s.Difficulty.TargetShareSeconds),
-		"--share-journal=${NOMAD_ALLOC_DIR}/data/share-journal",
+		"--share-journal=${NOMAD_TASK_DIR}/share-journal",
 	}
 	if f := b.pool.Cluster.FloatingAddress; f != "" {
 		args = append(args, "--floating-address="+f)
@@ -135,10 +135,12 @@ func (b builder) stratum(coin *config.Coin) *Job {
 				"and client.reconnect sends miners to it.",
 			"group.stratum/restart": "Restarting in place is cheap (and keeps the share journal). Five failures\n" +
 				"in five minutes point at the node, so the allocation moves.",
-			"group.stratum/ephemeral_disk": "The share journal lives in alloc/data: a share is answered \"accepted\"\n" +
-				"only once it is on disk there. After a power cut the restarted task\n" +
-				"writes what the database never got; a replacement allocation prefers\n" +
-				"this node (sticky) or copies the journal from it (migrate).",
+			"group.stratum/ephemeral_disk": "The share journal lives in the task's local/: a share is answered\n" +
+				"\"accepted\" only once it is on disk there. After a power cut the restarted\n" +
+				"task writes what the database never got; a replacement allocation prefers\n" +
+				"this node (sticky) or copies the journal from it (migrate). Not alloc/data:\n" +
+				"after a node reboots, Nomad restores the allocation without mounting alloc/\n" +
+				"into the task again, and the journal would not be found.",
 		},
 	}
 }

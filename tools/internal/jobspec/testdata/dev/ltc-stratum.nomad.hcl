@@ -53,10 +53,12 @@ job "ltc-stratum" {
       max_delay      = "5m"
       unlimited      = true
     }
-    # The share journal lives in alloc/data: a share is answered "accepted"
-    # only once it is on disk there. After a power cut the restarted task
-    # writes what the database never got; a replacement allocation prefers
-    # this node (sticky) or copies the journal from it (migrate).
+    # The share journal lives in the task's local/: a share is answered
+    # "accepted" only once it is on disk there. After a power cut the restarted
+    # task writes what the database never got; a replacement allocation prefers
+    # this node (sticky) or copies the journal from it (migrate). Not alloc/data:
+    # after a node reboots, Nomad restores the allocation without mounting alloc/
+    # into the task again, and the journal would not be found.
     ephemeral_disk {
       sticky  = true
       migrate = true
@@ -145,7 +147,7 @@ job "ltc-stratum" {
           "--min-difficulty=0.001",
           "--max-difficulty=1024",
           "--target-share-seconds=15",
-          "--share-journal=${NOMAD_ALLOC_DIR}/data/share-journal",
+          "--share-journal=${NOMAD_TASK_DIR}/share-journal",
         ]
       }
       constraint {

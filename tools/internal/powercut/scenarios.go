@@ -1,0 +1,96 @@
+package powercut
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+)
+
+// MaxDelay is how far apart the nodes' power comes back in the scenarios.
+const MaxDelay = 5 * time.Second
+
+// AllBack: every node loses power at once and every node comes back.
+var AllBack = Scenario{Name: "all back", Cuts: 1, MaxDelay: MaxDelay}
+
+// Flapping: the power is cut again while the servers elect leaders, again
+// while the database's members start (PostgreSQL's crash recovery), then
+// comes back for good.
+var Flapping = Scenario{
+	Name: "flapping", Cuts: 3, MaxDelay: MaxDelay,
+	Between: []Moment{
+		{Name: "cut again during the leader election", Reached: electing},
+		{Name: "cut again while the database's members start", Reached: databaseStarting},
+	},
+}
+
+// PlannedReboot: every node is stopped as systemd stops it for a reboot.
+var PlannedReboot = Scenario{Name: "planned reboot", Cuts: 1, Planned: true, MaxDelay: MaxDelay}
+
+// NeverReturns: every node loses power and the named ones never come
+// back.
+func NeverReturns(nodes ...string) Scenario {
+	return Scenario{Name: "never returns", Cuts: 1, MaxDelay: MaxDelay, NeverReturns: nodes}
+}
+
+// electing says the Nomad servers answer and have no leader yet, or have
+// just elected one: the first answer after the power came back.
+func electing(ctx context.Context, p *Pool) bool {
+	var leader string
+	_, err := p.Nomad.Raw().Query("/v1/status/leader", &leader, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	return err == nil || strings.Contains(err.Error(), "No cluster leader")
+}
+
+// databaseStarting says a database member's task has started since its
+// node booted: PostgreSQL is in its crash recovery, or just past it.
+func databaseStarting(ctx context.Context, p *Pool) bool {
+	allocs, _, err := p.Nomad.Jobs().Allocations(contract.JobID(p.Pool.Name, "", contract.KindDatabase), false, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return false
+	}
+	for _, a := range allocs {
+		for _, st := range a.TaskStates {
+			if st.State == "running" && st.StartedAt.After(p.poweredAt) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ServerToLose picks the server node to lose for good: not the first
+// (the API address the scenarios use), one that runs a wallet or a
+// database member, and not one running avoidJob (the stratum server,
+// whose share journal would go with its node). With none such, the last
+// server.
+func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error) {
+	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
+	onNode := map[string][]string{}
+	for _, job := range []string{contract.JobID("", p.Coin, contract.KindWallet), contract.JobID(p.Pool.Name, "", contract.KindDatabase), avoidJob} {
+		allocs, _, err := p.Nomad.Jobs().Allocations(job, false, q)
+		if err != nil {
+			return "", fmt.Errorf("allocations of %s: %w", job, err)
+		}
+		for _, a := range allocs {
+			if a.ClientStatus == "running" {
+				onNode[a.NodeName] = append(onNode[a.NodeName], job)
+			}
+		}
+	}
+	servers := p.Cluster.Servers()
+	for _, n := range servers[1:] {
+		jobs := onNode[n.Name]
+		if len(jobs) > 0 && !slices.Contains(jobs, avoidJob) {
+			p.Log("%s will never return; it runs %s", n.Name, strings.Join(jobs, ", "))
+			return n.Name, nil
+		}
+	}
+	last := servers[len(servers)-1].Name
+	p.Log("no server but the first runs a wallet or a database member without %s (%v): %s will never return", avoidJob, onNode, last)
+	return last, nil
+}

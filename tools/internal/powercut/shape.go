@@ -1,0 +1,80 @@
+package powercut
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+)
+
+// Variant rewrites the dev example (examples/dev/pool.hcl) for a cluster
+// of nodes nodes of which servers are servers, with the database on
+// members members over dataNodes nodes holding its volume. The dev example
+// is meant for one machine; the rewrite fails when it no longer has the
+// lines it changes.
+func Variant(dev string, nodes, servers, members, dataNodes int) (string, error) {
+	for _, r := range []struct{ old, repl string }{
+		{"servers        = 1", fmt.Sprintf("servers        = %d", servers)},
+		{"nodes          = 1", fmt.Sprintf("nodes          = %d", nodes)},
+		{"host_volume \"pool-data\" {\n    nodes = 1", fmt.Sprintf("host_volume \"pool-data\" {\n    nodes = %d", dataNodes)},
+		{"database {\n", fmt.Sprintf("database {\n  instances = %d\n", members)},
+	} {
+		if !strings.Contains(dev, r.old) {
+			return "", fmt.Errorf("the dev example has no %q any more: update powercut.Variant", r.old)
+		}
+		dev = strings.Replace(dev, r.old, r.repl, 1)
+	}
+	return dev, nil
+}
+
+// Clients are n clients shaped as the pool's model says its nodes are
+// (CPU, memory, the agents' reservation), each with a chain volume, the
+// first dataNodes with the database's volume too. Smaller nodes than the
+// model's leave no room for the periodic jobs beside the services (a
+// database stopped and deployed again found its room taken by them).
+func Clients(pool *config.Pool, jobs []*jobspec.Job, n, dataNodes int) []cluster.Client {
+	owners := jobspec.VolumeOwners(jobs)
+	cl := pool.Cluster
+	clients := make([]cluster.Client, n)
+	for i := range clients {
+		clients[i] = cluster.Client{
+			Name: fmt.Sprintf("node-%02d", i+1), CPUMHz: cl.NodeCPUMHz, MemoryMB: cl.NodeMemoryMB,
+			ReservedCPUMHz: cl.ReservedCPUMHz, ReservedMemoryMB: cl.ReservedMemoryMB,
+		}
+		clients[i].Volumes = append(clients[i].Volumes, cluster.Volume{Name: "ltc-chain", Owner: owners["ltc-chain"]})
+		if i < dataNodes {
+			clients[i].Volumes = append(clients[i].Volumes, cluster.Volume{Name: "pool-data", Owner: owners["pool-data"]})
+		}
+	}
+	return clients
+}
+
+// MinerAddress asks a passing wallet of coin for a new address, for the
+// miner to be paid at.
+func MinerAddress(ctx context.Context, nomad *nomadapi.Client, consul *consulapi.Client, coin string) (string, error) {
+	wallets, _, err := consul.Health().Service(contract.WalletService(coin), "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return "", err
+	}
+	if len(wallets) == 0 {
+		return "", fmt.Errorf("no %s wallet passing", coin)
+	}
+	w := wallets[0].Service
+	wallet, err := failover.WalletClient(ctx, nomad, jobspec.WalletSecretsPath(coin), fmt.Sprintf("%s:%d", w.Address, w.Port))
+	if err != nil {
+		return "", err
+	}
+	var address string
+	if err := wallet.Call(ctx, "getnewaddress", nil, &address); err != nil {
+		return "", err
+	}
+	return address, nil
+}
