@@ -139,9 +139,22 @@ const (
 )
 
 // NomadAddr is the Nomad HTTP API address of the server, as NOMAD_ADDR
-// takes it.
+// takes it: the first node's, or in a production-shaped cluster whose
+// first node has no power, the first powered server's.
 func (c *Cluster) NomadAddr() string {
-	return fmt.Sprintf("http://%s:%d", c.Nodes[0].IP, NomadHTTPPort)
+	return fmt.Sprintf("http://%s:%d", c.apiNode().IP, NomadHTTPPort)
+}
+
+// apiNode is the node whose agents the cluster's own calls go to.
+func (c *Cluster) apiNode() Node {
+	if c.Production {
+		for _, n := range c.Nodes {
+			if n.Server && n.Powered() {
+				return n
+			}
+		}
+	}
+	return c.Nodes[0]
 }
 
 // Servers lists the nodes that run a Nomad server.
@@ -168,7 +181,7 @@ func (c *Cluster) Clients() []Node {
 
 // ConsulAddr is the Consul HTTP API address, as CONSUL_HTTP_ADDR takes it.
 func (c *Cluster) ConsulAddr() string {
-	return fmt.Sprintf("%s:%d", c.Nodes[0].IP, ConsulHTTPPort)
+	return fmt.Sprintf("%s:%d", c.apiNode().IP, ConsulHTTPPort)
 }
 
 func (c *Cluster) binDir() string { return filepath.Join(c.StateDir, "bin") }

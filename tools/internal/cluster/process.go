@@ -245,10 +245,26 @@ func removeCgroups(allocIDs []string) error {
 		})
 		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 		for _, d := range dirs {
-			if err := syscall.Rmdir(d); err != nil && !errors.Is(err, syscall.ENOENT) {
+			if err := rmdirCgroup(d, 10*time.Second); err != nil && !errors.Is(err, syscall.ENOENT) {
 				errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// rmdirCgroup removes a cgroup directory once nothing holds it: tasks
+// just killed are still leaving it (their parents, killed too, leave them
+// to init to reap), and the kernel refuses the removal (EBUSY) until the
+// last has gone. A cgroup v1 directory offers no event for that, so this
+// polls, for at most timeout.
+func rmdirCgroup(dir string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Rmdir(dir)
+		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -191,6 +191,13 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 		}
 		back = time.Now()
 		note("power back: %s", strings.Join(booted, ", "))
+		// The API address is a powered server's.
+		if p.Nomad, err = p.Cluster.NomadClient(); err != nil {
+			return res, err
+		}
+		if p.Consul, err = p.Cluster.ConsulClient(); err != nil {
+			return res, err
+		}
 		if len(s.NeverReturns) > 0 {
 			note("%s never return", strings.Join(s.NeverReturns, ", "))
 		}

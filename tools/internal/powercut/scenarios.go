@@ -63,11 +63,10 @@ func databaseStarting(ctx context.Context, p *Pool) bool {
 	return false
 }
 
-// ServerToLose picks the server node to lose for good: not the first
-// (the API address the scenarios use), one that runs a wallet or a
-// database member, and not one running avoidJob (the stratum server,
-// whose share journal would go with its node). With none such, the last
-// server.
+// ServerToLose picks the server node to lose for good: one that runs a
+// wallet or a database member, and not one running avoidJob (the stratum
+// server, whose share journal would go with its node). With none such,
+// the last server.
 func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error) {
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
 	onNode := map[string][]string{}
@@ -83,7 +82,7 @@ func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error
 		}
 	}
 	servers := p.Cluster.Servers()
-	for _, n := range servers[1:] {
+	for _, n := range servers {
 		jobs := onNode[n.Name]
 		if len(jobs) > 0 && !slices.Contains(jobs, avoidJob) {
 			p.Log("%s will never return; it runs %s", n.Name, strings.Join(jobs, ", "))
@@ -91,6 +90,6 @@ func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error
 		}
 	}
 	last := servers[len(servers)-1].Name
-	p.Log("no server but the first runs a wallet or a database member without %s (%v): %s will never return", avoidJob, onNode, last)
+	p.Log("no server runs a wallet or a database member without %s (%v): %s will never return", avoidJob, onNode, last)
 	return last, nil
 }
