@@ -156,6 +156,8 @@ func nomadConfig(n Node, c *Cluster) []byte {
 	case !c.Production:
 		b.SetAttributeValue("leave_on_interrupt", cty.True)
 		b.SetAttributeValue("leave_on_terminate", cty.True)
+	case c.DefaultAgentSettings:
+		// Nomad's defaults: no agent leaves on a signal.
 	case !n.Server || settings.ServersLeave:
 		// As the nomad role: a client's leave is a clean exit.
 		b.SetAttributeValue("leave_on_interrupt", cty.True)
@@ -273,7 +275,7 @@ func productionConsul(b *hclwrite.Body, n Node, c *Cluster, server bool) {
 	settings := c.agentSettings()
 	b.SetAttributeValue("data_dir", cty.StringVal(filepath.Join(n.Dir, "consul")))
 	b.SetAttributeValue("server", cty.BoolVal(server))
-	if !settings.ServersLeave {
+	if !c.DefaultAgentSettings && !settings.ServersLeave {
 		b.SetAttributeValue("leave_on_terminate", cty.BoolVal(!server))
 		b.SetAttributeValue("skip_leave_on_interrupt", cty.BoolVal(server))
 	}

@@ -43,7 +43,8 @@ var PiAgentSettings = AgentSettings{
 }
 
 // DefaultAgentSettings are Nomad's and Consul's own, as an operator who
-// sets nothing but the servers to join gets them.
+// sets nothing but the servers to join gets them (leave_on_* are not set
+// either).
 var DefaultAgentSettings = AgentSettings{
 	RetryInterval: "30s",
 }
