@@ -14,6 +14,8 @@
 //     up to 5 s apart;
 //   - flapping: cut again while the servers elect their leaders, again
 //     while the database's members start, then back for good;
+//   - during a payout: the power goes as soon as a payout's intent is
+//     written; the next payout run must settle it, once;
 //   - never returns: a server's node (one running a wallet or a database
 //     member, not the stratum server) never comes back.
 //
@@ -192,6 +194,7 @@ func measure(ctx context.Context, work, poolctl, poolPath string, pool *config.P
 	for _, s := range []func() (powercut.Scenario, error){
 		func() (powercut.Scenario, error) { return powercut.AllBack, nil },
 		func() (powercut.Scenario, error) { return powercut.Flapping, nil },
+		func() (powercut.Scenario, error) { return powercut.DuringPayout, nil },
 		func() (powercut.Scenario, error) {
 			victim, err := p.ServerToLose(ctx, contract.JobID("", "ltc", contract.KindStratum))
 			return powercut.NeverReturns(victim), err

@@ -3,8 +3,10 @@ package powercut
 import (
 	"context"
 	"fmt"
+	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
@@ -110,4 +112,122 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 		}
 	}
 	return out, nil
+}
+
+// startPayout waits until the miner has been credited for a block (the
+// blocks job credits a block once it is mature), forces the payout job
+// and returns as soon as the payout's intent is in the database: the
+// power goes while the payout runs.
+func (p *Pool) startPayout(ctx context.Context, note func(string, ...any)) error {
+	credited := func(ctx context.Context) bool {
+		db, err := p.open()
+		if err != nil {
+			return false
+		}
+		defer db.Close()
+		var n int64
+		err = db.QueryRow(ctx, `SELECT count(*) FROM credits WHERE coin = $1 AND address = $2`, p.Coin, p.Address).Scan(&n)
+		return err == nil && n > 0
+	}
+	// The miner's blocks mature 100 blocks later: a wallet mines them
+	// (regtest), as the network would in time.
+	if err := p.mature(ctx); err != nil {
+		return err
+	}
+	note("100 blocks mined on a wallet: the miner's blocks are mature")
+	if err := p.wait(ctx, "the miner credited for a mature block", credited); err != nil {
+		return err
+	}
+	before, err := p.payoutRows(ctx)
+	if err != nil {
+		return err
+	}
+	job := contract.JobID("", p.Coin, contract.KindPayout)
+	if _, _, err := p.Nomad.Jobs().PeriodicForce(job, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
+		return fmt.Errorf("force %s: %w", job, err)
+	}
+	err = p.wait(ctx, "the payout's intent", func(ctx context.Context) bool {
+		n, err := p.payoutRows(ctx)
+		return err == nil && n > before
+	})
+	if err == nil {
+		note("the payout's intent is written: the power goes now")
+	}
+	return err
+}
+
+// settlePayouts forces the payout job until no intent is open: the run
+// after a cut settles what the cut left (sent or not, by asking the
+// wallet).
+func (p *Pool) settlePayouts(ctx context.Context, note func(string, ...any)) error {
+	job := contract.JobID("", p.Coin, contract.KindPayout)
+	open := func(ctx context.Context) (int, error) {
+		db, err := p.open()
+		if err != nil {
+			return 0, err
+		}
+		defer db.Close()
+		var n int
+		err = db.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE coin = $1 AND status = 'intent'`, p.Coin).Scan(&n)
+		return n, err
+	}
+	deadline := time.Now().Add(p.Wait)
+	for {
+		n, err := open(ctx)
+		if err == nil && n == 0 {
+			note("every payout intent settled")
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("payout intents still open %s after the power came back (%d; %v)", p.Wait, n, err)
+		}
+		// A run that finds the lock of the run the cut killed still held
+		// (its session lasts until Consul's TTL runs out) skips; the
+		// next one settles.
+		if _, _, err := p.Nomad.Jobs().PeriodicForce(job, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
+			return fmt.Errorf("force %s: %w", job, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(15 * time.Second):
+		}
+	}
+}
+
+// payoutRows counts the coin's payouts, whatever their status.
+func (p *Pool) payoutRows(ctx context.Context) (int, error) {
+	db, err := p.open()
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE coin = $1`, p.Coin).Scan(&n)
+	return n, err
+}
+
+// mature mines 101 blocks on a passing wallet, to an address of its own.
+func (p *Pool) mature(ctx context.Context) error {
+	wallets, _, err := p.Consul.Health().Service(contract.WalletService(p.Coin), "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	if len(wallets) == 0 {
+		return fmt.Errorf("no %s wallet passing", p.Coin)
+	}
+	w := wallets[0].Service
+	client, err := failover.WalletClient(ctx, p.Nomad, jobspec.WalletSecretsPath(p.Coin), fmt.Sprintf("%s:%d", w.Address, w.Port))
+	if err != nil {
+		return err
+	}
+	var address string
+	if err := client.Call(ctx, "getnewaddress", nil, &address); err != nil {
+		return fmt.Errorf("getnewaddress: %w", err)
+	}
+	var hashes []string
+	if err := client.Call(ctx, "generatetoaddress", []any{101, address}, &hashes); err != nil {
+		return fmt.Errorf("generatetoaddress: %w", err)
+	}
+	return nil
 }

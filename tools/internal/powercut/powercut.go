@@ -46,6 +46,12 @@ type Scenario struct {
 	// Planned stops every node as systemd does for a reboot instead of
 	// cutting its power.
 	Planned bool
+	// DuringPayout cuts the (first) power while a payout runs: once the
+	// miner has been credited, the payout job is forced and the power
+	// goes as soon as the payout's intent is written. After the power
+	// comes back the payout job is forced again, and the intent must
+	// settle: paid once, not twice, not lost.
+	DuringPayout bool
 	// MaxDelay is the longest wait between two nodes' power coming back
 	// (each is random up to it).
 	MaxDelay time.Duration
@@ -146,6 +152,12 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 		return res, err
 	}
 
+	if s.DuringPayout {
+		if err := p.startPayout(ctx, note); err != nil {
+			return res, err
+		}
+	}
+
 	var back time.Time
 	var cutAt time.Time
 	cuts := max(s.Cuts, 1)
@@ -199,7 +211,7 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 			return res, err
 		}
 		if len(s.NeverReturns) > 0 {
-			note("%s never return", strings.Join(s.NeverReturns, ", "))
+			note("no power back, ever, for %s", strings.Join(s.NeverReturns, ", "))
 		}
 		if i < cuts-1 && i < len(s.Between) {
 			m := s.Between[i]
@@ -239,6 +251,11 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 	note("%d shares acknowledged before the cut, %d in the database", res.Acked, res.Stored)
 	if err != nil {
 		return res, err
+	}
+	if s.DuringPayout {
+		if err := p.settlePayouts(ctx, note); err != nil {
+			return res, err
+		}
 	}
 	if res.Payouts, err = p.CheckPayouts(ctx); err != nil {
 		return res, fmt.Errorf("check the payouts: %w", err)

@@ -29,6 +29,10 @@ var Flapping = Scenario{
 	},
 }
 
+// DuringPayout: every node loses power while a payout runs, and comes
+// back; the payout settles from its intent, once.
+var DuringPayout = Scenario{Name: "during a payout", Cuts: 1, DuringPayout: true, MaxDelay: MaxDelay}
+
 // PlannedReboot: every node is stopped as systemd stops it for a reboot.
 var PlannedReboot = Scenario{Name: "planned reboot", Cuts: 1, Planned: true, MaxDelay: MaxDelay}
 
