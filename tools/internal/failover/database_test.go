@@ -56,49 +56,14 @@ func threeNodes(pool *config.Pool, jobs []*jobspec.Job, dataNodes int) []cluster
 	return powercut.Clients(pool, jobs, 3, dataNodes)
 }
 
-// dbMember is one member of the database as Patroni keeps it in Consul.
-type dbMember struct {
-	Role     string `json:"role"`
-	State    string `json:"state"`
-	APIURL   string `json:"api_url"`
-	XLog     int64  `json:"xlog_location"`
-	Timeline int    `json:"timeline"`
-}
+// dbState and dbMember are the database's keys in Consul, as Patroni
+// keeps them (powercut reads them for the power-cut scenarios too).
+type (
+	dbState  = powercut.Database
+	dbMember = powercut.Member
+)
 
-type dbState struct {
-	Leader      string
-	SyncStandby string
-	Members     map[string]dbMember
-}
-
-func readDBState(ctx context.Context, consul *consulapi.Client, pool string) (dbState, error) {
-	pairs, _, err := consul.KV().List(contract.DatabaseDCSPrefix(pool), (&consulapi.QueryOptions{}).WithContext(ctx))
-	if err != nil {
-		return dbState{}, err
-	}
-	s := dbState{Members: map[string]dbMember{}}
-	for _, p := range pairs {
-		key := strings.TrimPrefix(p.Key, contract.DatabaseDCSPrefix(pool))
-		switch {
-		case key == "leader":
-			s.Leader = string(p.Value)
-		case key == "sync":
-			var v struct {
-				SyncStandby *string `json:"sync_standby"`
-			}
-			if json.Unmarshal(p.Value, &v) == nil && v.SyncStandby != nil {
-				s.SyncStandby = *v.SyncStandby
-			}
-		case strings.HasPrefix(key, "members/"):
-			var m dbMember
-			if err := json.Unmarshal(p.Value, &m); err != nil {
-				return s, fmt.Errorf("%s: %w", p.Key, err)
-			}
-			s.Members[strings.TrimPrefix(key, "members/")] = m
-		}
-	}
-	return s, nil
-}
+var readDBState = powercut.ReadDatabase
 
 // waitDBState reads the database's keys until cond holds, and fails the
 // test when limit passes first.
@@ -120,11 +85,7 @@ func waitDBState(ctx context.Context, t *testing.T, consul *consulapi.Client, po
 }
 
 // healthy says two members run: a primary and its synchronous standby.
-func healthy(s dbState) bool {
-	p, ok := s.Members[s.Leader]
-	r, rok := s.Members[s.SyncStandby]
-	return ok && rok && p.State == "running" && r.State == "running" && len(s.Members) == 2
-}
+func healthy(s dbState) bool { return s.Healthy(2) }
 
 // The database's primary node loses power while a miner's shares flow:
 // the synchronous replica takes over, every share the stratum server
