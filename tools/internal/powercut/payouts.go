@@ -172,8 +172,11 @@ func (p *Pool) settlePayouts(ctx context.Context, note func(string, ...any)) err
 		return n, err
 	}
 	deadline := time.Now().Add(p.Wait)
-	for {
+	for first := true; ; first = false {
 		n, err := open(ctx)
+		if first && err == nil {
+			note("%d payout intent(s) open once the pool was healthy again", n)
+		}
 		if err == nil && n == 0 {
 			note("every payout intent settled")
 			return nil
