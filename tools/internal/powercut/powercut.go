@@ -98,6 +98,8 @@ type Pool struct {
 	dsn string
 	// poweredAt is when the power started coming back, last time.
 	poweredAt time.Time
+	// runs counts the scenarios run on this pool.
+	runs int
 }
 
 // New reads what the scenarios need of a deployed pool.
@@ -144,8 +146,12 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 	var before atomic.Int64
 	mineCtx, stopMining := context.WithCancel(ctx)
 	defer stopMining()
-	mined := p.mine(mineCtx, "before", &before, nil)
-	err := p.wait(ctx, "ten shares in the database", func(ctx context.Context) bool { return p.sharesOf(ctx, "before") >= 10 })
+	// Worker names of this run's own: scenarios run one after another on
+	// one pool, and each counts only its shares.
+	p.runs++
+	beforeWorker, afterWorker := fmt.Sprintf("before%d", p.runs), fmt.Sprintf("after%d", p.runs)
+	mined := p.mine(mineCtx, beforeWorker, &before, nil)
+	err := p.wait(ctx, "ten shares in the database", func(ctx context.Context) bool { return p.sharesOf(ctx, beforeWorker) >= 10 })
 	if err != nil {
 		stopMining()
 		<-mined
@@ -227,7 +233,7 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 	var after atomic.Int64
 	first := make(chan struct{})
 	afterCtx, stopAfter := context.WithCancel(ctx)
-	minedAfter := p.mine(afterCtx, "after", &after, first)
+	minedAfter := p.mine(afterCtx, afterWorker, &after, first)
 	defer func() { stopAfter(); <-minedAfter }()
 	select {
 	case <-first:
@@ -244,7 +250,7 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 	res.AllHealthy = time.Since(back)
 	note("every job healthy %.1f s after the last power came back", res.AllHealthy.Seconds())
 	err = p.wait(ctx, "every share acknowledged before the cut in the database", func(ctx context.Context) bool {
-		res.Stored = p.sharesOf(ctx, "before")
+		res.Stored = p.sharesOf(ctx, beforeWorker)
 		return res.Stored >= res.Acked
 	})
 	res.Lost = max(res.Acked-res.Stored, 0)
