@@ -192,9 +192,10 @@ func measure(ctx context.Context, work, poolctl, poolPath string, pool *config.P
 
 	var rows []row
 	for _, s := range []func() (powercut.Scenario, error){
+		// The payout first, on a fresh pool, as its test runs it.
+		func() (powercut.Scenario, error) { return powercut.DuringPayout, nil },
 		func() (powercut.Scenario, error) { return powercut.AllBack, nil },
 		func() (powercut.Scenario, error) { return powercut.Flapping, nil },
-		func() (powercut.Scenario, error) { return powercut.DuringPayout, nil },
 		func() (powercut.Scenario, error) {
 			victim, err := p.ServerToLose(ctx, contract.JobID("", "ltc", contract.KindStratum))
 			return powercut.NeverReturns(victim), err
