@@ -240,7 +240,7 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 		res.FirstShare = time.Since(back)
 		note("first share accepted %.1f s after the last power came back", res.FirstShare.Seconds())
 	case <-time.After(p.Wait):
-		return res, fmt.Errorf("no share accepted within %s of the power coming back", p.Wait)
+		return res, fmt.Errorf("no share accepted within %s of the power coming back; %s", p.Wait, p.describe(ctx))
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
@@ -513,4 +513,31 @@ func without(list, drop []string) []string {
 		}
 	}
 	return out
+}
+
+// describe says what the checks of the wallets, the stratum servers and
+// the database say now, for a scenario that gave up waiting.
+func (p *Pool) describe(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var lines []string
+	for _, service := range []string{contract.WalletService(p.Coin), contract.StratumService(p.Coin), contract.DatabaseService(p.Pool.Name)} {
+		entries, _, err := p.Consul.Health().Service(service, "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			lines = append(lines, fmt.Sprintf("%s: %v", service, err))
+			continue
+		}
+		for _, e := range entries {
+			for _, c := range e.Checks {
+				if c.ServiceID == "" {
+					continue
+				}
+				lines = append(lines, fmt.Sprintf("%s on %s: %s %s: %s", service, e.Node.Node, c.Name, c.Status, strings.TrimSpace(c.Output)))
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return "no instance of the wallets, stratum servers or database registered"
+	}
+	return "checks now:\n" + strings.Join(lines, "\n")
 }
