@@ -2,16 +2,22 @@ package powercut
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 )
+
+// rpcWalletNotFound is Litecoin Core's RPC_WALLET_NOT_FOUND: no wallet
+// is loaded.
+const rpcWalletNotFound = -18
 
 // Payouts is what the ledger and the wallets say of the coin's payouts
 // after the power came back.
@@ -86,7 +92,14 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 				Category string `json:"category"`
 				Comment  string `json:"comment"`
 			}
-			if err := client.Call(ctx, "listtransactions", []any{"*", page, skip, true}, &txs); err != nil {
+			err := client.Call(ctx, "listtransactions", []any{"*", page, skip, true}, &txs)
+			var rpcErr *chain.Error
+			if errors.As(err, &rpcErr) && rpcErr.Kind == chain.RPC && rpcErr.Code == rpcWalletNotFound {
+				// An instance placed anew (its node never came back) has
+				// no wallet of the pool's: nothing it sent.
+				break
+			}
+			if err != nil {
 				return out, fmt.Errorf("listtransactions on %s: %w", w.Service.ID, err)
 			}
 			for _, tx := range txs {
