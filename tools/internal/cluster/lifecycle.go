@@ -254,11 +254,19 @@ func (c *Cluster) RemoveState() error {
 func (c *Cluster) allocIDs() []string {
 	var ids []string
 	for _, n := range c.Nodes {
-		entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
-		for _, e := range entries {
-			if e.IsDir() {
-				ids = append(ids, e.Name())
-			}
+		ids = append(ids, n.allocIDs()...)
+	}
+	return ids
+}
+
+// allocIDs lists the allocations whose directories are in the node's
+// Nomad data directory.
+func (n Node) allocIDs() []string {
+	var ids []string
+	entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
+	for _, e := range entries {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
 		}
 	}
 	return ids

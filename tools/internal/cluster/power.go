@@ -66,11 +66,7 @@ func (c *Cluster) PowerCut(ctx context.Context, names ...string) error {
 	var errs []error
 	for _, n := range nodes {
 		n.Off = true
-		var allocs []string
-		entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
-		for _, e := range entries {
-			allocs = append(allocs, e.Name())
-		}
+		allocs := n.allocIDs()
 		killed := sweep(ctx, n.Dir, []string{c.NomadBin}, allocs)
 		if err := unmountAll(n.Dir); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
@@ -121,11 +117,7 @@ func (c *Cluster) Shutdown(ctx context.Context, names ...string) error {
 	var errs []error
 	for _, n := range nodes {
 		n.Off = true
-		var allocs []string
-		entries, _ := os.ReadDir(filepath.Join(n.NomadDataDir(), "alloc"))
-		for _, e := range entries {
-			allocs = append(allocs, e.Name())
-		}
+		allocs := n.allocIDs()
 		for _, dir := range allocCgroups(allocs) {
 			procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 			for _, f := range strings.Fields(string(procs)) {
