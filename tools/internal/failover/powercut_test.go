@@ -100,7 +100,10 @@ func TestPlannedRebootOfEveryPi(t *testing.T) {
 
 // A server's node never comes back from the cut: the two other servers
 // elect leaders, and what ran on the dead node (a wallet or a database
-// member) is placed on the others once the node is marked down.
+// member) is placed on the others once the node is marked down. The node
+// lost is not the one whose wallet holds the pool address's key: only
+// that instance holds it (issue 16 item 5), and without it the stratum
+// servers wait for it forever.
 func TestServerNeverReturns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()

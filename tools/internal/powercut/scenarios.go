@@ -7,9 +7,12 @@ import (
 	"strings"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 )
 
 // MaxDelay is how far apart the nodes' power comes back in the scenarios.
@@ -69,10 +72,25 @@ func databaseStarting(ctx context.Context, p *Pool) bool {
 
 // ServerToLose picks the server node to lose for good: one that runs a
 // wallet or a database member, and not one running avoidJob (the stratum
-// server, whose share journal would go with its node). With none such,
-// the last server.
+// server, whose share journal would go with its node), nor the wallet
+// instance holding the pool address's key. With none such, the last
+// server that does not hold the key.
+//
+// Only the wallet instance that made the pool address holds its key
+// (issue 16 item 5 is not built): with its node gone for good, the
+// stratum servers refuse to mine to an address no living wallet can
+// vouch for, and no payout can run. That loss is not one the pool
+// recovers from today, so it is not the one this scenario measures.
 func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error) {
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
+	var holders map[string]bool
+	var lastErr error
+	if err := p.wait(ctx, "a wallet holding the pool address's key", func(ctx context.Context) bool {
+		holders, lastErr = p.keyHolders(ctx)
+		return lastErr == nil
+	}); err != nil {
+		return "", fmt.Errorf("%w: %v", err, lastErr)
+	}
 	onNode := map[string][]string{}
 	for _, job := range []string{contract.JobID("", p.Coin, contract.KindWallet), contract.JobID(p.Pool.Name, "", contract.KindDatabase), avoidJob} {
 		allocs, _, err := p.Nomad.Jobs().Allocations(job, false, q)
@@ -88,12 +106,51 @@ func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error
 	servers := p.Cluster.Servers()
 	for _, n := range servers {
 		jobs := onNode[n.Name]
-		if len(jobs) > 0 && !slices.Contains(jobs, avoidJob) {
+		if len(jobs) > 0 && !slices.Contains(jobs, avoidJob) && !holders[n.Name] {
 			p.Log("%s will never return; it runs %s", n.Name, strings.Join(jobs, ", "))
 			return n.Name, nil
 		}
 	}
-	last := servers[len(servers)-1].Name
-	p.Log("no server runs a wallet or a database member without %s (%v): %s will never return", avoidJob, onNode, last)
-	return last, nil
+	for i := len(servers) - 1; i >= 0; i-- {
+		if name := servers[i].Name; !holders[name] {
+			p.Log("no server runs a wallet or a database member without %s or the pool address's key (%v; key on %v): %s will never return", avoidJob, onNode, holders, name)
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("every server's wallet holds the pool address's key (%v): no server to lose", holders)
+}
+
+// keyHolders are the nodes whose wallet instance holds the key of the
+// pool address the stratum servers keep in Consul KV.
+func (p *Pool) keyHolders(ctx context.Context) (map[string]bool, error) {
+	key := contract.PoolAddressKey(p.Pool.Name, p.Coin)
+	pair, _, err := p.Consul.KV().Get(key, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read the pool address at %s: %w", key, err)
+	}
+	if pair == nil || len(pair.Value) == 0 {
+		return nil, fmt.Errorf("no pool address at %s yet", key)
+	}
+	wallets, _, err := p.Consul.Health().Service(contract.WalletService(p.Coin), "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("find the wallets: %w", err)
+	}
+	holders := map[string]bool{}
+	for _, w := range wallets {
+		client, err := failover.WalletClient(ctx, p.Nomad, jobspec.WalletSecretsPath(p.Coin), fmt.Sprintf("%s:%d", w.Service.Address, w.Service.Port))
+		if err != nil {
+			return nil, err
+		}
+		mine, err := client.OwnsAddress(ctx, string(pair.Value))
+		if err != nil {
+			return nil, fmt.Errorf("ask the wallet on %s whether it holds the pool address's key: %w", w.Node.Node, err)
+		}
+		if mine {
+			holders[w.Node.Node] = true
+		}
+	}
+	if len(holders) == 0 {
+		return nil, fmt.Errorf("no passing wallet holds the key of the pool address %s", pair.Value)
+	}
+	return holders, nil
 }
