@@ -9,11 +9,14 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,11 +81,22 @@ var (
 )
 
 // Poolctl builds poolctl once per test binary and returns its path.
+//
+// A test binary has no hook at its end to remove what it built, so each
+// builds into a directory named by its process id, and removes the
+// directories of test binaries that have ended (a 60 MB binary per
+// package and run otherwise piles up in the temporary directory).
 func Poolctl(t testing.TB) string {
 	t.Helper()
 	poolctlOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "poolctl-test-bin-")
-		if err != nil {
+		base := filepath.Join(os.TempDir(), "poolctl-test-bin")
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			poolctlErr = err
+			return
+		}
+		removeEnded(base)
+		dir := filepath.Join(base, strconv.Itoa(os.Getpid()))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			poolctlErr = err
 			return
 		}
@@ -96,6 +110,24 @@ func Poolctl(t testing.TB) string {
 	})
 	require.NoError(t, poolctlErr)
 	return poolctlPath
+}
+
+// removeEnded removes the directories in base named by the id of a
+// process that no longer runs.
+func removeEnded(base string) {
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(filepath.Join(base, e.Name()))
+		}
+	}
 }
 
 type buildError struct {
