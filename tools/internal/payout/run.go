@@ -188,10 +188,12 @@ func poolAddress(ctx context.Context, o RunOptions) (string, error) {
 	return string(pair.Value), nil
 }
 
-// payerWallet is the wallet instance that holds the pool address's key:
-// each instance has its own keys, and only the one that made the address
-// sees the rewards and can pay from them (and keeps the comments that
-// reconciliation looks for).
+// payerWallet is the first wallet instance that answers and holds the
+// pool address's key. Every instance holds the pool's keys (one HD seed),
+// so any of them sees the rewards and can pay: a payout's transaction is
+// stored before it is broadcast, and settled by its bytes, not by what
+// the instance that built it remembers. (A pool address made before the
+// seed existed is held by the instance that made it only.)
 func payerWallet(ctx context.Context, o RunOptions, address string) (*chain.Client, string, error) {
 	candidates := o.Wallets
 	if len(candidates) == 0 {
