@@ -509,6 +509,17 @@ func build(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, id str
 	if hexTx != "" {
 		return txid, hexTx, false, nil
 	}
+	// With this intent open no other payout can be recorded: a run that
+	// lost its locks may have recorded one since this run's knowSent,
+	// from another instance, so the wallet is brought up to date again
+	// before it picks the coins to spend.
+	var known PayResult
+	if err := knowSent(ctx, db, w, o, &known); err != nil {
+		return "", "", false, fmt.Errorf("payout %s: %w; nothing was sent, and the next run sends its intent", id, err)
+	}
+	if known.Waiting != "" {
+		return "", "", false, fmt.Errorf("payout %s not built: %s", id, known.Waiting)
+	}
 	amounts := map[string]any{}
 	for _, it := range items {
 		amounts[it.address] = Coins(it.units, o.UnitsPerCoin)
