@@ -494,6 +494,18 @@ func send(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, id stri
 // it the first time and storing it before anyone broadcasts it. settled:
 // another run settled the intent meanwhile.
 func build(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, id string, items []item) (txid, hexTx string, settled bool, err error) {
+	// With this intent open no other payout can be recorded: a run that
+	// lost its locks may have recorded one since this run's knowSent,
+	// from another instance, so the wallet is brought up to date again
+	// before it may pick the coins to spend. (Before the transaction
+	// below: the run's pool may hold no third connection.)
+	var known PayResult
+	if err := knowSent(ctx, db, w, o, &known); err != nil {
+		return "", "", false, fmt.Errorf("payout %s: %w; nothing was sent, and the next run sends its intent", id, err)
+	}
+	if known.Waiting != "" {
+		return "", "", false, fmt.Errorf("payout %s not built: %s", id, known.Waiting)
+	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return "", "", false, fmt.Errorf("payout %s: %w; nothing was sent, and the next run sends its intent", id, err)
@@ -508,17 +520,6 @@ func build(ctx context.Context, db *pgxpool.Pool, w Wallet, o PayOptions, id str
 	}
 	if hexTx != "" {
 		return txid, hexTx, false, nil
-	}
-	// With this intent open no other payout can be recorded: a run that
-	// lost its locks may have recorded one since this run's knowSent,
-	// from another instance, so the wallet is brought up to date again
-	// before it picks the coins to spend.
-	var known PayResult
-	if err := knowSent(ctx, db, w, o, &known); err != nil {
-		return "", "", false, fmt.Errorf("payout %s: %w; nothing was sent, and the next run sends its intent", id, err)
-	}
-	if known.Waiting != "" {
-		return "", "", false, fmt.Errorf("payout %s not built: %s", id, known.Waiting)
 	}
 	amounts := map[string]any{}
 	for _, it := range items {

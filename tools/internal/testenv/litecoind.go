@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -34,13 +35,40 @@ func (l *Litecoind) Client() *chain.Client {
 	return chain.NewClient(l.RPCAddr, l.User, l.Password)
 }
 
-// freePort asks the kernel for a port free on 127.0.0.1 now.
+// freePort finds a port free on 127.0.0.1 now, for a server the test
+// starts next. It is drawn below the kernel's ephemeral range: a port the
+// kernel hands out for ":0" is also what it gives the next outgoing
+// connection of any process as its source port, and one did take such a
+// port from a test's PostgreSQL before it could bind it ("Address already
+// in use", three suites running at once).
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	low := ephemeralLow()
+	for range 1000 {
+		port := 10000 + rand.IntN(low-10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+	require.Fail(t, "no free port on 127.0.0.1", "between 10000 and %d", low)
+	return 0
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), or 32768.
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if low, err := strconv.Atoi(f[0]); err == nil && low > 11000 {
+				return low
+			}
+		}
+	}
+	return 32768
 }
 
 // StartLitecoind starts a regtest litecoind and waits until its RPC
