@@ -65,10 +65,7 @@ type Probe struct {
 	// daemon last failed to answer; a daemon that went away may have
 	// restarted. settingUp: a call loading or seeding it is under way.
 	walletOK, settingUp atomic.Bool
-	// rescanPending: the wallet was given the seed and its rescan has
-	// not finished (only the wallet's setup, one at a time, uses it).
-	rescanPending bool
-	logged        string
+	logged              string
 	// headersAtPeering is the wallet's header count at the last peering
 	// round; stalledRounds counts the rounds in a row it did not move
 	// while the other instances were ahead.
@@ -220,28 +217,19 @@ func (p *Probe) setUpWallet(ctx context.Context) bool {
 		return false
 	}
 	switch did {
-	case chain.SeedKept:
-		if !p.rescanPending {
-			return true
-		}
 	case chain.SeedNewWallet:
-		fmt.Fprintf(p.Log, "probe: created wallet %q with the pool's HD seed; rescanning the chain for what its keys hold\n", p.Wallet)
+		fmt.Fprintf(p.Log, "probe: created wallet %q with the pool's HD seed\n", p.Wallet)
 	case chain.SeedReplaced:
+		// What the pool's keys were paid before this wallet held them
+		// is found by a rescan, which may take long: the daemon goes on
+		// with it whatever becomes of this call.
 		fmt.Fprintf(p.Log, "probe: wallet %q now holds the pool's HD seed; rescanning the chain for what its keys hold\n", p.Wallet)
+		rescanCtx, cancel := p.call(ctx, walletSetupTimeout)
+		defer cancel()
+		if err := p.RPC.Call(rescanCtx, "rescanblockchain", nil, nil); err != nil {
+			fmt.Fprintf(p.Log, "probe: rescan of wallet %q: %v\n", p.Wallet, err)
+		}
 	}
-	// The blocks the daemon connected before the wallet held the seed
-	// (a new instance syncs from its peers as soon as it starts) are
-	// scanned for the pool's keys. A long rescan goes on in the daemon
-	// whatever becomes of this call; the wallet counts as ready only once
-	// it is over, so a poll after a timeout waits for it.
-	p.rescanPending = true
-	rescanCtx, cancel := p.call(ctx, walletSetupTimeout)
-	defer cancel()
-	if err := p.RPC.Call(rescanCtx, "rescanblockchain", nil, nil); err != nil {
-		fmt.Fprintf(p.Log, "probe: rescan of wallet %q: %v (tried again at the next poll)\n", p.Wallet, err)
-		return false
-	}
-	p.rescanPending = false
 	return true
 }
 
