@@ -209,20 +209,33 @@ func payerWallet(ctx context.Context, o RunOptions, address string) (*chain.Clie
 	if len(candidates) == 0 {
 		return nil, "", fmt.Errorf("no %s wallet is registered", o.Coin)
 	}
+	// Of the instances holding the key, the one with the longest chain:
+	// an instance that lags, or never caught up with the others (cut off
+	// from them, or placed anew), knows neither the latest rewards nor
+	// the latest payouts' spends.
 	var problems []string
+	var best *chain.Client
+	bestAt, bestHeight := "", int64(-1)
 	for _, c := range candidates {
 		w := chain.NewClient(c, o.WalletUser, o.WalletPassword)
 		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		mine, err := w.OwnsAddress(callCtx, address)
+		var height int64
+		if err == nil && mine {
+			height, err = w.BlockCount(callCtx)
+		}
 		cancel()
-		if err != nil {
+		switch {
+		case err != nil:
 			problems = append(problems, fmt.Sprintf("%s: %v", c, err))
-			continue
+		case !mine:
+			problems = append(problems, c+": does not hold the key")
+		case height > bestHeight:
+			best, bestAt, bestHeight = w, c, height
 		}
-		if mine {
-			return w, c, nil
-		}
-		problems = append(problems, c+": does not hold the key")
+	}
+	if best != nil {
+		return best, bestAt, nil
 	}
 	return nil, "", fmt.Errorf("no reachable %s wallet holds the key of the pool address %s (%v); the rewards wait until it is back", o.Coin, address, problems)
 }
