@@ -273,9 +273,6 @@ func (p Pool) NomadDeploy() NomadDeploy {
 	for _, id := range p.JobIDs() {
 		d.Variables = append(d.Variables, VariablePath(id))
 	}
-	for _, coin := range p.Coins {
-		d.Variables = append(d.Variables, WalletSeedPath(coin))
-	}
 	sort.Strings(d.Variables)
 	sort.Strings(d.Volumes)
 	d.Volumes = slices.Compact(d.Volumes)
@@ -388,7 +385,7 @@ func (p Pool) OperatorNeeds(command string) ([]NomadAccess, []Access) {
 var WalletLogins = map[string][]string{
 	KindStratum: {"getaddressinfo", "getblockcount", "getnewaddress", "getblocktemplate", "submitblock", "getbestblockhash"},
 	KindBlocks:  {"getaddressinfo", "getblockcount", "getblockchaininfo", "getnetworkinfo", "getblock", "getblockhash", "gettransaction"},
-	KindPayout:  {"getaddressinfo", "getblockcount", "getblockchaininfo", "getnetworkinfo", "getblock", "getblockhash", "gettransaction", "listtransactions", "getbalances", "send", "sendrawtransaction"},
+	KindPayout:  {"getaddressinfo", "getblockcount", "getblockchaininfo", "getnetworkinfo", "getblock", "getblockhash", "gettransaction", "listtransactions", "getbalances", "sendmany"},
 	KindBackup:  {"backupwallet"},
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
@@ -35,11 +34,7 @@ type Probe struct {
 	Discovery Discovery
 	// Wallet is the name of the wallet (keys) the daemon must have loaded;
 	// empty to leave wallets alone.
-	Wallet string
-	// Seed is the pool's HD seed (32 bytes) the wallet must hold: a new
-	// wallet is made blank and given it, one with another seed is given
-	// it and rescans the chain. nil: the wallet keeps its own seed.
-	Seed       []byte
+	Wallet     string
 	Limits     Limits
 	Poll       time.Duration
 	RPCTimeout time.Duration
@@ -61,11 +56,10 @@ type Probe struct {
 	peerFrom       string
 	othersBest     int64
 	othersFrom     string
-	// walletOK says the wallet was seen loaded (and seeded) since the
-	// daemon last failed to answer; a daemon that went away may have
-	// restarted. settingUp: a call loading or seeding it is under way.
-	walletOK, settingUp atomic.Bool
-	logged              string
+	// walletOK says the wallet was seen loaded since the daemon last
+	// failed to answer; a daemon that went away may have restarted.
+	walletOK bool
+	logged   string
 	// headersAtPeering is the wallet's header count at the last peering
 	// round; stalledRounds counts the rounds in a row it did not move
 	// while the other instances were ahead.
@@ -129,7 +123,7 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 	}
 	now := p.now()
 	if err != nil {
-		p.walletOK.Store(false)
+		p.walletOK = false
 		p.mu.Lock()
 		p.state.CheckedAt = now
 		p.state.Failure, p.state.FailureText = chain.KindOf(err), err.Error()
@@ -170,15 +164,14 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 		}
 	}
 	cancel()
-	if p.Wallet != "" && !p.walletOK.Load() && p.settingUp.CompareAndSwap(false, true) {
-		// Creating and seeding a wallet writes thousands of keys: it may
-		// take longer than a poll, which must go on meanwhile.
-		go func() {
-			defer p.settingUp.Store(false)
-			if p.setUpWallet(ctx) {
-				p.walletOK.Store(true)
-			}
-		}()
+	if p.Wallet != "" && !p.walletOK {
+		callCtx, cancel = p.call(ctx, p.RPCTimeout)
+		if err := p.RPC.EnsureWallet(callCtx, p.Wallet); err == nil {
+			p.walletOK = true
+		} else {
+			fmt.Fprintf(p.Log, "probe: load or create wallet %q: %v\n", p.Wallet, err)
+		}
+		cancel()
 	}
 	if peering && p.Discovery != nil && peers >= 0 {
 		p.peer(ctx, list)
@@ -194,43 +187,6 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 		p.peerBest, p.peerFrom = peerBest, peerFrom
 	}
 	p.updateBest()
-}
-
-// walletSetupTimeout bounds loading, creating and seeding the wallet.
-const walletSetupTimeout = 2 * time.Minute
-
-// setUpWallet loads the wallet, creating it and giving it the pool's
-// seed where that is needed, and reports whether it is ready.
-func (p *Probe) setUpWallet(ctx context.Context) bool {
-	callCtx, cancel := p.call(ctx, walletSetupTimeout)
-	defer cancel()
-	if p.Seed == nil {
-		if err := p.RPC.EnsureWallet(callCtx, p.Wallet); err != nil {
-			fmt.Fprintf(p.Log, "probe: load or create wallet %q: %v\n", p.Wallet, err)
-			return false
-		}
-		return true
-	}
-	did, err := p.RPC.EnsureSeededWallet(callCtx, p.Wallet, p.Seed)
-	if err != nil {
-		fmt.Fprintf(p.Log, "probe: load, create or seed wallet %q: %v\n", p.Wallet, err)
-		return false
-	}
-	switch did {
-	case chain.SeedNewWallet:
-		fmt.Fprintf(p.Log, "probe: created wallet %q with the pool's HD seed\n", p.Wallet)
-	case chain.SeedReplaced:
-		// What the pool's keys were paid before this wallet held them
-		// is found by a rescan, which may take long: the daemon goes on
-		// with it whatever becomes of this call.
-		fmt.Fprintf(p.Log, "probe: wallet %q now holds the pool's HD seed; rescanning the chain for what its keys hold\n", p.Wallet)
-		rescanCtx, cancel := p.call(ctx, walletSetupTimeout)
-		defer cancel()
-		if err := p.RPC.Call(rescanCtx, "rescanblockchain", nil, nil); err != nil {
-			fmt.Fprintf(p.Log, "probe: rescan of wallet %q: %v\n", p.Wallet, err)
-		}
-	}
-	return true
 }
 
 // updateBest recomputes the best known height from the wallet's own
