@@ -225,8 +225,8 @@ rpcauth={{ .rpcauth_backup }}
 # login (its probe's and the operator's) is not limited.
 rpcwhitelistdefault=0
 rpcwhitelist=pool-stratum:getaddressinfo,getblockcount,getnewaddress,getblocktemplate,submitblock,getbestblockhash
-rpcwhitelist=pool-blocks:getaddressinfo,getblockcount,getblockchaininfo,getnetworkinfo,getblock,getblockhash,gettransaction
-rpcwhitelist=pool-payout:getaddressinfo,getblockcount,getblockchaininfo,getnetworkinfo,getblock,getblockhash,gettransaction,listtransactions,getbalances,sendmany
+rpcwhitelist=pool-blocks:getaddressinfo,getwalletinfo,getblockcount,getblockchaininfo,getnetworkinfo,getblock,getblockhash,gettransaction
+rpcwhitelist=pool-payout:getaddressinfo,getwalletinfo,getblockcount,getblockchaininfo,getnetworkinfo,getblock,getblockhash,gettransaction,listtransactions,getbalances,send,sendrawtransaction
 rpcwhitelist=pool-backup:backupwallet
 [main]
 {{ range service "ltc-wallet-p2p|any" }}{{ if ne (printf "%s:%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
@@ -271,6 +271,7 @@ EOT
           "--max-tip-age=30m",
           "--backups-dir=/chain/${NOMAD_ALLOC_INDEX}/backups",
           "--backup-login-file=${NOMAD_SECRETS_DIR}/backup.login",
+          "--hd-seed-file=${NOMAD_SECRETS_DIR}/hd.seed",
         ]
       }
       constraint {
@@ -304,6 +305,14 @@ EOT
       template {
         destination = "secrets/backup.login"
         data        = "{{ with nomadVar \"nomad/jobs/ltc-wallet\" }}{{ .rpc_user_backup }}:{{ .rpc_password_backup }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+      }
+      template {
+        destination = "secrets/hd.seed"
+        data        = "{{ with nomadVar \"nomad/jobs/ltc-wallet/wallet/probe\" }}{{ .hd_seed }}{{ end }}\n"
         change_mode = "noop"
         perms       = "0400"
         uid         = 65534

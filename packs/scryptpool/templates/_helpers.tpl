@@ -254,8 +254,8 @@ rpcauth={{ .rpcauth_backup }}
 # login (its probe's and the operator's) is not limited.
 rpcwhitelistdefault=0
 rpcwhitelist=pool-stratum:getaddressinfo,getblockcount,getnewaddress,getblocktemplate,submitblock,getbestblockhash
-rpcwhitelist=pool-blocks:getaddressinfo,getblockcount,getblockchaininfo,getnetworkinfo,getblock,getblockhash,gettransaction
-rpcwhitelist=pool-payout:getaddressinfo,getblockcount,getblockchaininfo,getnetworkinfo,getblock,getblockhash,gettransaction,listtransactions,getbalances,sendmany
+rpcwhitelist=pool-blocks:getaddressinfo,getwalletinfo,getblockcount,getblockchaininfo,getnetworkinfo,getblock,getblockhash,gettransaction
+rpcwhitelist=pool-payout:getaddressinfo,getwalletinfo,getblockcount,getblockchaininfo,getnetworkinfo,getblock,getblockhash,gettransaction,listtransactions,getbalances,send,sendrawtransaction
 rpcwhitelist=pool-backup:backupwallet
 [[ printf "[%s]" $section ]]
 {{ range service "[[ $c.name ]]-wallet-p2p|any" }}{{ if ne (printf "%s:%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
@@ -289,7 +289,8 @@ EOT
           (printf "--max-lag-blocks=%v" $w.max_lag_blocks)
           (printf "--max-tip-age=%s" $w.max_tip_age)
           "--backups-dir=/chain/${NOMAD_ALLOC_INDEX}/backups"
-          "--backup-login-file=${NOMAD_SECRETS_DIR}/backup.login" | toJson ]]
+          "--backup-login-file=${NOMAD_SECRETS_DIR}/backup.login"
+          "--hd-seed-file=${NOMAD_SECRETS_DIR}/hd.seed" | toJson ]]
       }
       template {
         destination = "secrets/rpc.credentials"
@@ -311,6 +312,18 @@ EOT
         gid         = 65534
         data        = <<EOT
 {{ with nomadVar "[[ $secrets ]]" }}{{ .rpc_user_backup }}:{{ .rpc_password_backup }}{{ end }}
+EOT
+      }
+      # The pool's HD seed, from a variable only this task may read: every
+      # instance's wallet holds the pool's keys.
+      template {
+        destination = "secrets/hd.seed"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+        data        = <<EOT
+{{ with nomadVar "[[ $secrets ]]/wallet/probe" }}{{ .hd_seed }}{{ end }}
 EOT
       }
       volume_mount {

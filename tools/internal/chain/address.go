@@ -146,7 +146,7 @@ func witnessScript(version byte, program []byte) []byte {
 // CanonicalAddress is the one spelling of the address's output script on
 // network: bech32 in lower case, P2SH with Litecoin's own version (not
 // Bitcoin's legacy one), P2PKH as it is. Two spellings of one script are
-// one destination to the wallet (sendmany refuses both in one call as a
+// one destination to the wallet (send refuses both in one call as a
 // "duplicated address"), so the pool keeps one balance per script under
 // this spelling.
 func CanonicalAddress(address, network string) (string, error) {

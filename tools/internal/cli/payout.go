@@ -52,9 +52,10 @@ func payoutCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "payout",
 		Usage: "credit matured blocks and pay miners what they are owed, exactly once (run by the <coin>-payout job)",
-		Description: "First settles any payout an earlier run left open, from what the wallet says\n" +
-			"(the transaction's comment is the payout's id); then pays every miner owed at\n" +
-			"least --minimum in sendmany batches of at most --max-outputs, never more than\n" +
+		Description: "First gives the wallet every recent payout it has not seen, and settles any\n" +
+			"payout an earlier run left open by broadcasting the transaction stored with it\n" +
+			"(on any wallet instance: every one holds the pool's keys); then pays every miner owed at\n" +
+			"least --minimum in batches of at most --max-outputs outputs, never more than\n" +
 			"the wallet's mature balance minus --reserve. A miner whose address the coin\n" +
 			"cannot pay is held with the reason. The outcome is kept in Consul for\n" +
 			"`poolctl status`. Exit 1 when the run failed (nothing is paid twice on retry).",
@@ -62,7 +63,7 @@ func payoutCommand() *cli.Command {
 			&cli.Float64Flag{Name: "minimum", Value: 0.1, Usage: "coins: smaller balances wait for the next run"},
 			&cli.Float64Flag{Name: "reserve", Value: 0.01, Usage: "coins always left in the wallet for fees"},
 			&cli.IntFlag{Name: "max-outputs", Value: 500, Usage: "outputs per payout transaction"},
-			&cli.DurationFlag{Name: "send-timeout", Value: 2 * time.Minute, Usage: "how long one sendmany may take"},
+			&cli.DurationFlag{Name: "send-timeout", Value: 2 * time.Minute, Usage: "how long the wallet may take to build one payout's transaction"},
 		),
 		Action: func(c *cli.Context) error { return runLedgerJob(c, "payout") },
 	}

@@ -350,6 +350,10 @@ func checkWalletLogins(t *testing.T, c *cluster.Cluster) {
 
 	payouts := login(jobspec.LedgerSecretsPath("ltc", jobspec.KindPayout))
 	require.NoError(t, payouts.Call(ctx, "getbalances", nil, nil), "the payout's login reads balances")
+	err = payouts.Call(ctx, "send", []any{map[string]any{}}, nil)
+	require.False(t, refused(err), "the payout's login may build payouts (an empty one is refused by the wallet, not the whitelist): %v", err)
+	err = payouts.Call(ctx, "sendrawtransaction", []any{"00"}, nil)
+	require.False(t, refused(err), "and broadcast them (a malformed one is refused by the daemon, not the whitelist): %v", err)
 	err = payouts.Call(ctx, "sendmany", []any{"", map[string]any{}}, nil)
-	require.False(t, refused(err), "the payout's login may send coins (an empty batch is refused by the wallet, not the whitelist): %v", err)
+	require.True(t, refused(err), "but not pay with sendmany, whose transaction it could not store first: %v", err)
 }

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,6 +51,7 @@ func walletCommand() *cli.Command {
 				&cli.DurationFlag{Name: "hung-after", Value: 3 * time.Second, Usage: "no answer for this long means the wallet hangs"},
 				&cli.StringFlag{Name: "backups-dir", Usage: "directory the daemon writes its wallet copies into (backupwallet), served to the backup job"},
 				&cli.StringFlag{Name: "backup-login-file", Usage: "file holding the backup job's wallet login, user:password; without it no copy is served"},
+				&cli.StringFlag{Name: "hd-seed-file", Usage: "file holding the pool's HD seed (32 bytes in hex): a new wallet is made with it, one with another seed is given it; without it the wallet keeps a seed of its own"},
 			),
 			Action: func(c *cli.Context) error {
 				user, password, err := chain.ReadCredentials(c.String("credentials"))
@@ -69,6 +72,11 @@ func walletCommand() *cli.Command {
 					RPCTimeout: c.Duration("rpc-timeout"),
 					PeerEvery:  10,
 					Log:        c.App.ErrWriter,
+				}
+				if file := c.String("hd-seed-file"); file != "" {
+					if p.Seed, err = readSeed(file); err != nil {
+						return withCode(ExitInvalid, err)
+					}
 				}
 				if dir, file := c.String("backups-dir"), c.String("backup-login-file"); dir != "" || file != "" {
 					if dir == "" || file == "" {
@@ -91,6 +99,19 @@ func walletCommand() *cli.Command {
 			},
 		}, walletDaemonCommand()},
 	}
+}
+
+// readSeed reads an HD seed file: 32 bytes in hex.
+func readSeed(file string) ([]byte, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read the HD seed: %w", err)
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(seed) != 32 {
+		return nil, fmt.Errorf("%s: the HD seed is 64 hexadecimal digits (32 bytes); the file holds %d characters that are not", file, len(strings.TrimSpace(string(data))))
+	}
+	return seed, nil
 }
 
 // serveProbe runs the probe and its HTTP server until ctx ends.

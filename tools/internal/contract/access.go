@@ -273,6 +273,9 @@ func (p Pool) NomadDeploy() NomadDeploy {
 	for _, id := range p.JobIDs() {
 		d.Variables = append(d.Variables, VariablePath(id))
 	}
+	for _, coin := range p.Coins {
+		d.Variables = append(d.Variables, WalletSeedPath(coin))
+	}
 	sort.Strings(d.Variables)
 	sort.Strings(d.Volumes)
 	d.Volumes = slices.Compact(d.Volumes)
@@ -384,8 +387,8 @@ func (p Pool) OperatorNeeds(command string) ([]NomadAccess, []Access) {
 // probe's, and the operator's) stays unrestricted.
 var WalletLogins = map[string][]string{
 	KindStratum: {"getaddressinfo", "getblockcount", "getnewaddress", "getblocktemplate", "submitblock", "getbestblockhash"},
-	KindBlocks:  {"getaddressinfo", "getblockcount", "getblockchaininfo", "getnetworkinfo", "getblock", "getblockhash", "gettransaction"},
-	KindPayout:  {"getaddressinfo", "getblockcount", "getblockchaininfo", "getnetworkinfo", "getblock", "getblockhash", "gettransaction", "listtransactions", "getbalances", "sendmany"},
+	KindBlocks:  {"getaddressinfo", "getwalletinfo", "getblockcount", "getblockchaininfo", "getnetworkinfo", "getblock", "getblockhash", "gettransaction"},
+	KindPayout:  {"getaddressinfo", "getwalletinfo", "getblockcount", "getblockchaininfo", "getnetworkinfo", "getblock", "getblockhash", "gettransaction", "listtransactions", "getbalances", "send", "sendrawtransaction"},
 	KindBackup:  {"backupwallet"},
 }
 

@@ -48,6 +48,21 @@ func JobID(pool, coin, kind string) string {
 // without any ACL policy (Nomad's implicit workload access).
 func VariablePath(jobID string) string { return "nomad/jobs/" + jobID }
 
+// The wallet job's group and its probe task, which alone reads the
+// pool's HD seed.
+const (
+	WalletGroup = "wallet"
+	ProbeTask   = "probe"
+)
+
+// WalletSeedPath is the Nomad variable holding a coin's HD seed, the
+// pool's keys: under Nomad's implicit workload policy only the wallet
+// job's probe task reads it (not the daemon, not the other jobs), and
+// the probe gives it to its daemon's wallet.
+func WalletSeedPath(coin string) string {
+	return VariablePath(JobID("", coin, KindWallet)) + "/" + WalletGroup + "/" + ProbeTask
+}
+
 // Services of the pool in Consul.
 func WalletService(coin string) string         { return coin + "-wallet" }
 func WalletP2PService(coin string) string      { return coin + "-wallet-p2p" }

@@ -222,6 +222,14 @@ func ensureSecrets(ctx context.Context, c *Clients, pool *config.Pool, plan *Pla
 		var err error
 		switch j.Kind {
 		case jobspec.KindWallet:
+			seedPath := contract.WalletSeedPath(j.Coin)
+			seeded, err := secrets.EnsureWalletSeed(ctx, c.Nomad, seedPath)
+			if err != nil {
+				return fail(err)
+			}
+			if seeded {
+				progress(o, "%s: the pool's HD seed (its keys) created in Nomad variable %s; back it up", j.ID(), seedPath)
+			}
 			path = jobspec.WalletSecretsPath(j.Coin)
 			created, err = secrets.EnsureWallet(ctx, c.Nomad, path, contract.WalletLoginKinds())
 		case jobspec.KindDatabase:

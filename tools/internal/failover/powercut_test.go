@@ -3,6 +3,7 @@ package failover_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,17 +100,23 @@ func TestPlannedRebootOfEveryPi(t *testing.T) {
 }
 
 // A server's node never comes back from the cut: the two other servers
-// elect leaders, and what ran on the dead node (a wallet or a database
-// member) is placed on the others once the node is marked down. The node
-// lost is not the one whose wallet holds the pool address's key: only
-// that instance holds it (issue 16 item 5), and without it the stratum
-// servers wait for it forever.
+// elect leaders, and what ran on the dead node (a wallet and a database
+// member) is placed on the others once the node is marked down. Every
+// wallet instance holds the pool's keys (issue 16 item 5): the stratum
+// servers mine to the pool address with the wallet that made it perhaps
+// gone, and a payout is sent afterwards by a wallet that is left.
 func TestServerNeverReturns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	p := deployedProductionPool(t, ctx)
 	victim, err := p.ServerToLose(ctx, contract.JobID("", "ltc", contract.KindStratum))
 	require.NoError(t, err)
+	holding, not, err := p.KeyHolders(ctx)
+	require.NoError(t, err)
+	require.Empty(t, not, "every wallet instance holds the pool address's key (those that do: %v)", holding)
+	if !slices.Contains(holding, victim) {
+		t.Logf("%s runs no wallet: the wallets keep their nodes", victim)
+	}
 	// After a leader election Nomad gives every node failover_heartbeat_ttl
 	// (5 minutes) before it marks one down and moves its work; on regtest
 	// the wallet left alone has no peer, and Litecoin's getblocktemplate
@@ -120,6 +127,7 @@ func TestServerNeverReturns(t *testing.T) {
 	s := powercut.NeverReturns(victim)
 	res := run(t, ctx, p, s)
 	assert.Greater(t, res.AllHealthy, time.Duration(0))
+	assert.Positive(t, res.Payouts.Sent, "a payout was sent with %s gone", victim)
 }
 
 func waitUntil(ctx context.Context, t *testing.T, what string, limit time.Duration, cond func() bool) {

@@ -30,6 +30,10 @@ const NobodyID = 65534
 // rewards are paid to it and payouts are sent from it.
 const WalletName = "pool"
 
+// HDSeedFile is the probe's file, in its secrets directory, holding the
+// pool's HD seed.
+const HDSeedFile = "hd.seed"
+
 // WalletSecretsPath is the Nomad variable holding a coin's wallet RPC
 // credentials. Under nomad/jobs/<job>, the wallet job's own tasks may read
 // it without any ACL policy.
@@ -97,7 +101,7 @@ func (b builder) wallet(coin *config.Coin) *Job {
 		// this the daemon reports initial block download until a block is
 		// mined.
 		// A fresh regtest chain has no fee history to estimate from; without
-		// a fallback fee the payout's sendmany is refused.
+		// a fallback fee the payout's transaction cannot be built.
 		args = append(args, "-regtest", "-maxtipage=2147483647", "-fallbackfee=0.0001")
 	case "testnet":
 		args = append(args, "-testnet")
@@ -156,7 +160,7 @@ rpcwhitelistdefault=0
 `, secretsPath, secretsPath, secrets.ItemRPCAuth, configSection[coin.Network], contract.WalletP2PService(coin.Name)+"|any", jobLogins, whitelists)
 	credentials := fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemUser, secrets.ItemPassword)
 
-	probe := b.poolctlTask("probe", "wallet", []string{
+	probe := b.poolctlTask(contract.ProbeTask, "wallet", []string{
 		"probe",
 		"--rpc=${NOMAD_ADDR_rpc}",
 		"--p2p=${NOMAD_ADDR_p2p}",
@@ -169,6 +173,7 @@ rpcwhitelistdefault=0
 		"--max-tip-age=" + w.MaxTipAge,
 		"--backups-dir=" + path.Join(datadir, WalletBackupDir),
 		"--backup-login-file=${NOMAD_SECRETS_DIR}/backup.login",
+		"--hd-seed-file=${NOMAD_SECRETS_DIR}/" + HDSeedFile,
 	}, 100, 64)
 	probe.Lifecycle = &api.TaskLifecycle{Hook: "poststart", Sidecar: true}
 	// The backup job's own wallet login (in clear in the wallet's
@@ -176,9 +181,14 @@ rpcwhitelistdefault=0
 	// to that login only.
 	backupLogin := fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath,
 		secrets.WalletLoginItem(secrets.ItemUser, contract.KindBackup), secrets.WalletLoginItem(secrets.ItemPassword, contract.KindBackup))
+	// The pool's HD seed, from a variable only this task may read: every
+	// instance's wallet holds the pool's keys, so any of them can vouch
+	// for the pool address and pay from it.
+	seed := fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}{{ end }}\n", contract.WalletSeedPath(coin.Name), secrets.ItemHDSeed)
 	probe.Templates = []*api.Template{
 		secretTemplate("secrets/rpc.credentials", credentials),
 		secretTemplate("secrets/backup.login", backupLogin),
+		secretTemplate("secrets/"+HDSeedFile, seed),
 	}
 	// Read-only: the probe serves the copies the daemon wrote and must
 	// not be able to touch the chain.
@@ -203,7 +213,7 @@ rpcwhitelistdefault=0
 	sync := check(CheckSync, "/v1/sync")
 	sync.OnUpdate = "ignore"
 	group := &api.TaskGroup{
-		Name:             ptr("wallet"),
+		Name:             ptr(contract.WalletGroup),
 		Count:            ptr(w.Instances),
 		Spreads:          spreadOverNodes(),
 		Volumes:          hostVolume(w.Volume, false),

@@ -112,6 +112,13 @@ var schema = []string{
 	// intent checks, inside its transaction, that every item is still
 	// owed).
 	`CREATE UNIQUE INDEX IF NOT EXISTS payouts_one_open_intent ON payouts (coin) WHERE status = 'intent'`,
+	// The signed transaction of a payout, stored (with its txid) before
+	// any wallet is given it: whichever wallet instance a later run
+	// reaches, it settles the intent by broadcasting these same bytes,
+	// which cannot pay twice. '' while not built yet; NULL on intents
+	// of older poolctl versions, which paid with sendmany and are
+	// settled by the comment the sending wallet keeps.
+	`ALTER TABLE payouts ADD COLUMN IF NOT EXISTS tx_hex text`,
 	`CREATE TABLE IF NOT EXISTS payout_items (
 		payout_id text NOT NULL REFERENCES payouts (id),
 		address text NOT NULL,

@@ -380,7 +380,7 @@ func TestBlocksAreCreditedOnceByPPLNS(t *testing.T) {
 func TestPayoutSurvivesBeingKilledAtEveryStep(t *testing.T) {
 	e := newPayEnv(t)
 	var everyMiner []string
-	for _, step := range []string{"before-intent", "after-intent", "after-send", "during-record"} {
+	for _, step := range []string{"before-intent", "after-intent", "after-build", "after-send", "during-record"} {
 		t.Run(step, func(t *testing.T) {
 			e.t = t
 			miners := e.minerAddresses(4) // two batches of MaxOutputs 3
@@ -411,7 +411,8 @@ func TestPayoutSurvivesBeingKilledAtEveryStep(t *testing.T) {
 				return res.Waiting == "" && res.OwedUnits == 0
 			}, 30*time.Second, 500*time.Millisecond, "a later run settles everything: %s", out)
 			// Killed with an intent open, the next run settled that intent
-			// (found in the wallet by its comment, or sent under its id).
+			// (its stored transaction broadcast again, or built and sent
+			// under its id).
 			assert.Equal(t, step != "before-intent", len(settled) > 0, "an intent was left open and settled")
 			if len(settled) > 0 && len(everyMiner) > len(miners) {
 				// The largest balances go first, and each earlier step
@@ -419,6 +420,7 @@ func TestPayoutSurvivesBeingKilledAtEveryStep(t *testing.T) {
 				assert.NotEmpty(t, e.itemsOf(settled, miners), "the settled intent paid earlier miners")
 			}
 			checked := e.assertExactlyOnce(miners)
+			e.assertSendsRecorded()
 			// What the payouts paid is every miner so far, no fewer (an
 			// earlier miner left unpaid) and no other address.
 			assert.ElementsMatch(t, everyMiner, checked, "the addresses paid are every miner so far")
@@ -760,7 +762,7 @@ func TestPayoutFaults(t *testing.T) {
 		dead := chain.NewClient("127.0.0.1:1", "x", "y")
 		_, err := pay(dead, testPayOptions())
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "ask the wallet what it can spend")
+		assert.Contains(t, err.Error(), "ask the wallet", "the error says the wallet did not answer")
 		var open int
 		require.NoError(t, e.db.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE status = 'intent'`).Scan(&open))
 		assert.Zero(t, open)

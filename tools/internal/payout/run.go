@@ -188,10 +188,12 @@ func poolAddress(ctx context.Context, o RunOptions) (string, error) {
 	return string(pair.Value), nil
 }
 
-// payerWallet is the wallet instance that holds the pool address's key:
-// each instance has its own keys, and only the one that made the address
-// sees the rewards and can pay from them (and keeps the comments that
-// reconciliation looks for).
+// payerWallet is the first wallet instance that answers and holds the
+// pool address's key. Every instance holds the pool's keys (one HD seed),
+// so any of them sees the rewards and can pay: a payout's transaction is
+// stored before it is broadcast, and settled by its bytes, not by what
+// the instance that built it remembers. (A pool address made before the
+// seed existed is held by the instance that made it only.)
 func payerWallet(ctx context.Context, o RunOptions, address string) (*chain.Client, string, error) {
 	candidates := o.Wallets
 	if len(candidates) == 0 {
@@ -207,20 +209,42 @@ func payerWallet(ctx context.Context, o RunOptions, address string) (*chain.Clie
 	if len(candidates) == 0 {
 		return nil, "", fmt.Errorf("no %s wallet is registered", o.Coin)
 	}
+	// Of the instances holding the key, the one with the longest chain:
+	// an instance that lags, or never caught up with the others (cut off
+	// from them, or placed anew), knows neither the latest rewards nor
+	// the latest payouts' spends.
 	var problems []string
+	var best *chain.Client
+	bestAt, bestHeight := "", int64(-1)
 	for _, c := range candidates {
 		w := chain.NewClient(c, o.WalletUser, o.WalletPassword)
 		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		mine, err := w.OwnsAddress(callCtx, address)
+		var height int64
+		scanning := false
+		if err == nil && mine {
+			// A wallet scanning the chain (given the pool's seed after
+			// its daemon synced blocks) does not yet know every reward
+			// nor every payout's spend.
+			scanning, err = w.Scanning(callCtx)
+		}
+		if err == nil && mine && !scanning {
+			height, err = w.BlockCount(callCtx)
+		}
 		cancel()
-		if err != nil {
+		switch {
+		case err != nil:
 			problems = append(problems, fmt.Sprintf("%s: %v", c, err))
-			continue
+		case !mine:
+			problems = append(problems, c+": does not hold the key")
+		case scanning:
+			problems = append(problems, c+": scanning the chain for the pool's keys")
+		case height > bestHeight:
+			best, bestAt, bestHeight = w, c, height
 		}
-		if mine {
-			return w, c, nil
-		}
-		problems = append(problems, c+": does not hold the key")
+	}
+	if best != nil {
+		return best, bestAt, nil
 	}
 	return nil, "", fmt.Errorf("no reachable %s wallet holds the key of the pool address %s (%v); the rewards wait until it is back", o.Coin, address, problems)
 }

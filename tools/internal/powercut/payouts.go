@@ -2,6 +2,7 @@ package powercut
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -24,8 +25,10 @@ const rpcWalletNotFound = -18
 type Payouts struct {
 	// Sent payouts are recorded sent; Open intents are not settled yet.
 	Sent, Open int
-	// Doubled are payouts a wallet sent more than once (two sends with
-	// the payout's id as comment).
+	// Doubled are transactions a wallet sent that are no payout's
+	// recorded transaction: a payout paid a second time (or coins
+	// leaving the pool's wallet otherwise). Every instance holds the
+	// pool's keys, so each lists every send it has seen.
 	Doubled int
 	// Lost are payouts recorded sent whose transaction no wallet
 	// instance knows, and miners whose ledger does not add up (owed and
@@ -55,31 +58,37 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 		return out, fmt.Errorf("compare balances with credits and payouts: %w", err)
 	}
 	out.Lost += unbalanced
-	rows, err := db.Query(ctx, `SELECT id, coalesce(txid, '') FROM payouts WHERE coin = $1 AND status = 'sent'`, p.Coin)
+	// Sent payouts' transactions, and those of open intents (built and
+	// perhaps broadcast, not recorded yet: no second payment).
+	rows, err := db.Query(ctx, `SELECT id, coalesce(txid, ''), status FROM payouts WHERE coin = $1 AND status IN ('sent', 'intent')`, p.Coin)
 	if err != nil {
 		return out, fmt.Errorf("read payouts: %w", err)
 	}
 	sent := map[string]string{}
+	recorded := map[string]bool{}
 	for rows.Next() {
-		var id, txid string
-		if err := rows.Scan(&id, &txid); err != nil {
+		var id, txid, status string
+		if err := rows.Scan(&id, &txid, &status); err != nil {
 			rows.Close()
 			return out, err
 		}
-		sent[id] = txid
+		recorded[txid] = true
+		if status == "sent" {
+			sent[id] = txid
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return out, err
 	}
 
-	// Every wallet instance's sends, by comment (the payout's id).
+	// Every wallet instance's transactions, and those it sent coins in.
 	wallets, _, err := p.Consul.Health().Service(contract.WalletService(p.Coin), "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return out, err
 	}
 	known := map[string]bool{}
-	sends := map[string]map[string]bool{} // payout id -> txids
+	sends := map[string]bool{}
 	for _, w := range wallets {
 		client, err := failover.WalletClient(ctx, p.Nomad, jobspec.WalletSecretsPath(p.Coin), fmt.Sprintf("%s:%d", w.Service.Address, w.Service.Port))
 		if err != nil {
@@ -90,13 +99,12 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 			var txs []struct {
 				TxID     string `json:"txid"`
 				Category string `json:"category"`
-				Comment  string `json:"comment"`
 			}
 			err := client.Call(ctx, "listtransactions", []any{"*", page, skip, true}, &txs)
 			var rpcErr *chain.Error
 			if errors.As(err, &rpcErr) && rpcErr.Kind == chain.RPC && rpcErr.Code == rpcWalletNotFound {
-				// An instance placed anew (its node never came back) has
-				// no wallet of the pool's: nothing it sent.
+				// An instance placed anew whose probe has not made its
+				// wallet yet: nothing it sent.
 				break
 			}
 			if err != nil {
@@ -104,11 +112,8 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 			}
 			for _, tx := range txs {
 				known[tx.TxID] = true
-				if tx.Category == "send" && tx.Comment != "" {
-					if sends[tx.Comment] == nil {
-						sends[tx.Comment] = map[string]bool{}
-					}
-					sends[tx.Comment][tx.TxID] = true
+				if tx.Category == "send" {
+					sends[tx.TxID] = true
 				}
 			}
 			if len(txs) < page {
@@ -116,22 +121,80 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 			}
 		}
 	}
-	for id, txid := range sent {
+	for _, txid := range sent {
 		if !known[txid] {
 			out.Lost++
 		}
-		if len(sends[id]) > 1 {
+	}
+	for txid := range sends {
+		if !recorded[txid] {
 			out.Doubled++
 		}
 	}
 	return out, nil
 }
 
-// startPayout waits until the miner has been credited for a block (the
-// blocks job credits a block once it is mature), forces the payout job
-// and returns as soon as the payout's intent is in the database: the
-// power goes while the payout runs.
-func (p *Pool) startPayout(ctx context.Context, note func(string, ...any)) error {
+// payAfter has the miner credited for a mature block and forces the
+// payout job until a payout is sent, noting which wallet paid.
+func (p *Pool) payAfter(ctx context.Context, note func(string, ...any)) error {
+	if err := p.credit(ctx, note); err != nil {
+		return err
+	}
+	sent := func(ctx context.Context) (int, error) {
+		db, err := p.open()
+		if err != nil {
+			return 0, err
+		}
+		defer db.Close()
+		var n int
+		err = db.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE coin = $1 AND status = 'sent'`, p.Coin).Scan(&n)
+		return n, err
+	}
+	before, err := sent(ctx)
+	if err != nil {
+		return err
+	}
+	job := contract.JobID("", p.Coin, contract.KindPayout)
+	deadline := time.Now().Add(p.Wait)
+	for {
+		if _, _, err := p.Nomad.Jobs().PeriodicForce(job, (&nomadapi.WriteOptions{}).WithContext(ctx)); err != nil {
+			return fmt.Errorf("force %s: %w", job, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(15 * time.Second):
+		}
+		n, err := sent(ctx)
+		if err == nil && n > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no payout sent within %s of forcing %s (%v); its last run: %s", p.Wait, job, err, p.lastRun(ctx, contract.KindPayout))
+		}
+	}
+	note("a payout was sent after the cut; %s", p.lastRun(ctx, contract.KindPayout))
+	return nil
+}
+
+// lastRun is what the periodic job's last run recorded in Consul KV.
+func (p *Pool) lastRun(ctx context.Context, kind string) string {
+	pair, _, err := p.Consul.KV().Get(contract.RecordKey(p.Pool.Name, p.Coin, kind), (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil || pair == nil {
+		return fmt.Sprintf("no record (%v)", err)
+	}
+	var rec struct {
+		Outcome, Message, Wallet string
+	}
+	if err := json.Unmarshal(pair.Value, &rec); err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%s from the wallet at %s: %s", rec.Outcome, rec.Wallet, rec.Message)
+}
+
+// credit waits until the miner is credited for a mature block, mining
+// the blocks that mature it.
+func (p *Pool) credit(ctx context.Context, note func(string, ...any)) error {
 	credited := func(ctx context.Context) bool {
 		db, err := p.open()
 		if err != nil {
@@ -148,7 +211,15 @@ func (p *Pool) startPayout(ctx context.Context, note func(string, ...any)) error
 		return err
 	}
 	note("100 blocks mined on a wallet: the miner's blocks are mature")
-	if err := p.wait(ctx, "the miner credited for a mature block", credited); err != nil {
+	return p.wait(ctx, "the miner credited for a mature block", credited)
+}
+
+// startPayout waits until the miner has been credited for a block (the
+// blocks job credits a block once it is mature), forces the payout job
+// and returns as soon as the payout's intent is in the database: the
+// power goes while the payout runs.
+func (p *Pool) startPayout(ctx context.Context, note func(string, ...any)) error {
+	if err := p.credit(ctx, note); err != nil {
 		return err
 	}
 	before, err := p.payoutRows(ctx)

@@ -52,6 +52,10 @@ type Scenario struct {
 	// comes back the payout job is forced again, and the intent must
 	// settle: paid once, not twice, not lost.
 	DuringPayout bool
+	// PayAfter has the miner credited and paid once the pool is healthy
+	// again: with a wallet's node gone for good, the wallets left (and
+	// the one placed anew) pay, holding the pool's keys.
+	PayAfter bool
 	// MaxDelay is the longest wait between two nodes' power coming back
 	// (each is random up to it).
 	MaxDelay time.Duration
@@ -260,6 +264,11 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 	}
 	if s.DuringPayout {
 		if err := p.settlePayouts(ctx, note); err != nil {
+			return res, err
+		}
+	}
+	if s.PayAfter {
+		if err := p.payAfter(ctx, note); err != nil {
 			return res, err
 		}
 	}

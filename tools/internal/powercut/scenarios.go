@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -41,8 +42,10 @@ var PlannedReboot = Scenario{Name: "planned reboot", Cuts: 1, Planned: true, Max
 
 // NeverReturns: every node loses power and the named ones never come
 // back.
+// A payout is made once the pool is healthy again: the wallet lost with
+// the node held the pool's keys, and so do the others.
 func NeverReturns(nodes ...string) Scenario {
-	return Scenario{Name: "never returns", Cuts: 1, MaxDelay: MaxDelay, NeverReturns: nodes}
+	return Scenario{Name: "never returns", Cuts: 1, MaxDelay: MaxDelay, NeverReturns: nodes, PayAfter: true}
 }
 
 // electing says the Nomad servers answer and have no leader yet, or have
@@ -70,27 +73,14 @@ func databaseStarting(ctx context.Context, p *Pool) bool {
 	return false
 }
 
-// ServerToLose picks the server node to lose for good: one that runs a
-// wallet or a database member, and not one running avoidJob (the stratum
-// server, whose share journal would go with its node), nor the wallet
-// instance holding the pool address's key. With none such, the last
-// server that does not hold the key.
-//
-// Only the wallet instance that made the pool address holds its key
-// (issue 16 item 5 is not built): with its node gone for good, the
-// stratum servers refuse to mine to an address no living wallet can
-// vouch for, and no payout can run. That loss is not one the pool
-// recovers from today, so it is not the one this scenario measures.
+// ServerToLose picks the server node to lose for good: the one running
+// the most of a wallet and a database member, and not one running
+// avoidJob (the stratum server, whose share journal would go with its
+// node). With none such, the last server. Every wallet instance holds the
+// pool's keys, so losing any of them leaves the others able to vouch for
+// the pool address and to pay.
 func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error) {
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
-	var holders map[string]bool
-	var lastErr error
-	if err := p.wait(ctx, "a wallet holding the pool address's key", func(ctx context.Context) bool {
-		holders, lastErr = p.keyHolders(ctx)
-		return lastErr == nil
-	}); err != nil {
-		return "", fmt.Errorf("%w: %v", err, lastErr)
-	}
 	onNode := map[string][]string{}
 	for _, job := range []string{contract.JobID("", p.Coin, contract.KindWallet), contract.JobID(p.Pool.Name, "", contract.KindDatabase), avoidJob} {
 		allocs, _, err := p.Nomad.Jobs().Allocations(job, false, q)
@@ -104,53 +94,54 @@ func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error
 		}
 	}
 	servers := p.Cluster.Servers()
+	victim := ""
 	for _, n := range servers {
 		jobs := onNode[n.Name]
-		if len(jobs) > 0 && !slices.Contains(jobs, avoidJob) && !holders[n.Name] {
-			p.Log("%s will never return; it runs %s", n.Name, strings.Join(jobs, ", "))
-			return n.Name, nil
+		if len(jobs) > 0 && !slices.Contains(jobs, avoidJob) && (victim == "" || len(jobs) > len(onNode[victim])) {
+			victim = n.Name
 		}
 	}
-	for i := len(servers) - 1; i >= 0; i-- {
-		if name := servers[i].Name; !holders[name] {
-			p.Log("no server runs a wallet or a database member without %s or the pool address's key (%v; key on %v): %s will never return", avoidJob, onNode, holders, name)
-			return name, nil
-		}
+	if victim != "" {
+		p.Log("%s will never return; it runs %s", victim, strings.Join(onNode[victim], ", "))
+		return victim, nil
 	}
-	return "", fmt.Errorf("every server's wallet holds the pool address's key (%v): no server to lose", holders)
+	last := servers[len(servers)-1].Name
+	p.Log("no server runs a wallet or a database member without %s (%v): %s will never return", avoidJob, onNode, last)
+	return last, nil
 }
 
-// keyHolders are the nodes whose wallet instance holds the key of the
-// pool address the stratum servers keep in Consul KV.
-func (p *Pool) keyHolders(ctx context.Context) (map[string]bool, error) {
+// KeyHolders are the nodes whose wallet instance holds the key of the
+// pool address the stratum servers keep in Consul KV, and those whose
+// passing instance does not.
+func (p *Pool) KeyHolders(ctx context.Context) (holding, not []string, err error) {
 	key := contract.PoolAddressKey(p.Pool.Name, p.Coin)
 	pair, _, err := p.Consul.KV().Get(key, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("read the pool address at %s: %w", key, err)
+		return nil, nil, fmt.Errorf("read the pool address at %s: %w", key, err)
 	}
 	if pair == nil || len(pair.Value) == 0 {
-		return nil, fmt.Errorf("no pool address at %s yet", key)
+		return nil, nil, fmt.Errorf("no pool address at %s yet", key)
 	}
 	wallets, _, err := p.Consul.Health().Service(contract.WalletService(p.Coin), "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("find the wallets: %w", err)
+		return nil, nil, fmt.Errorf("find the wallets: %w", err)
 	}
-	holders := map[string]bool{}
 	for _, w := range wallets {
 		client, err := failover.WalletClient(ctx, p.Nomad, jobspec.WalletSecretsPath(p.Coin), fmt.Sprintf("%s:%d", w.Service.Address, w.Service.Port))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		mine, err := client.OwnsAddress(ctx, string(pair.Value))
 		if err != nil {
-			return nil, fmt.Errorf("ask the wallet on %s whether it holds the pool address's key: %w", w.Node.Node, err)
+			return nil, nil, fmt.Errorf("ask the wallet on %s whether it holds the pool address's key: %w", w.Node.Node, err)
 		}
 		if mine {
-			holders[w.Node.Node] = true
+			holding = append(holding, w.Node.Node)
+		} else {
+			not = append(not, w.Node.Node)
 		}
 	}
-	if len(holders) == 0 {
-		return nil, fmt.Errorf("no passing wallet holds the key of the pool address %s", pair.Value)
-	}
-	return holders, nil
+	sort.Strings(holding)
+	sort.Strings(not)
+	return holding, not, nil
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/big"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 )
@@ -96,4 +97,40 @@ func EnsureWallet(ctx context.Context, nomad *nomadapi.Client, path string, kind
 		return items, err
 	})
 	return addMissing(ctx, nomad, path, v, created, err, addLogins, "the jobs' wallet logins")
+}
+
+// ItemHDSeed is the item of a coin's seed variable holding the pool's HD
+// seed: 32 bytes in hex, a secp256k1 private key.
+const ItemHDSeed = "hd_seed"
+
+// secp256k1N is the order of secp256k1's group: a private key is a
+// number from 1 to N-1.
+var secp256k1N, _ = new(big.Int).SetString("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16)
+
+// NewHDSeed draws a seed: 32 random bytes that are a valid private key.
+func NewHDSeed() ([]byte, error) {
+	for {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		if k := new(big.Int).SetBytes(b); k.Sign() > 0 && k.Cmp(secp256k1N) < 0 {
+			return b, nil
+		}
+	}
+}
+
+// EnsureWalletSeed makes sure the Nomad variable at path holds the pool's
+// HD seed for a coin, drawing it the first time. It never replaces one:
+// the seed is the pool's keys, and every wallet instance holds it. It
+// reports whether it wrote.
+func EnsureWalletSeed(ctx context.Context, nomad *nomadapi.Client, path string) (bool, error) {
+	_, created, err := ensure(ctx, nomad, path, []string{ItemHDSeed}, func() (nomadapi.VariableItems, error) {
+		seed, err := NewHDSeed()
+		if err != nil {
+			return nil, err
+		}
+		return nomadapi.VariableItems{ItemHDSeed: hex.EncodeToString(seed)}, nil
+	})
+	return created, err
 }

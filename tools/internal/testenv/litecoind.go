@@ -122,6 +122,12 @@ func StartLitecoind(t testing.TB, extraArgs ...string) *Litecoind {
 	}
 }
 
+// Kill kills the daemon at once, as a power cut would.
+func (l *Litecoind) Kill() {
+	_ = l.Cmd.Process.Signal(syscall.SIGKILL)
+	_ = l.Cmd.Wait()
+}
+
 // ConnectTo has l connect to other over P2P (addnode) and waits until l
 // lists other as a peer. It looks from l's side, by address: when the
 // "onetry" connection races the daemon's own added-node thread, both can

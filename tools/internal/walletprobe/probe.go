@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
@@ -34,7 +35,11 @@ type Probe struct {
 	Discovery Discovery
 	// Wallet is the name of the wallet (keys) the daemon must have loaded;
 	// empty to leave wallets alone.
-	Wallet     string
+	Wallet string
+	// Seed is the pool's HD seed (32 bytes) the wallet must hold: a new
+	// wallet is made blank and given it, one with another seed is given
+	// it and rescans the chain. nil: the wallet keeps its own seed.
+	Seed       []byte
 	Limits     Limits
 	Poll       time.Duration
 	RPCTimeout time.Duration
@@ -56,10 +61,14 @@ type Probe struct {
 	peerFrom       string
 	othersBest     int64
 	othersFrom     string
-	// walletOK says the wallet was seen loaded since the daemon last
-	// failed to answer; a daemon that went away may have restarted.
-	walletOK bool
-	logged   string
+	// walletOK says the wallet was seen loaded (and seeded) since the
+	// daemon last failed to answer; a daemon that went away may have
+	// restarted. settingUp: a call loading or seeding it is under way.
+	walletOK, settingUp atomic.Bool
+	// scanLogged: the wait for the wallet's scan was logged (touched only
+	// by the one setup running at a time).
+	scanLogged bool
+	logged     string
 	// headersAtPeering is the wallet's header count at the last peering
 	// round; stalledRounds counts the rounds in a row it did not move
 	// while the other instances were ahead.
@@ -123,7 +132,7 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 	}
 	now := p.now()
 	if err != nil {
-		p.walletOK = false
+		p.walletOK.Store(false)
 		p.mu.Lock()
 		p.state.CheckedAt = now
 		p.state.Failure, p.state.FailureText = chain.KindOf(err), err.Error()
@@ -164,14 +173,15 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 		}
 	}
 	cancel()
-	if p.Wallet != "" && !p.walletOK {
-		callCtx, cancel = p.call(ctx, p.RPCTimeout)
-		if err := p.RPC.EnsureWallet(callCtx, p.Wallet); err == nil {
-			p.walletOK = true
-		} else {
-			fmt.Fprintf(p.Log, "probe: load or create wallet %q: %v\n", p.Wallet, err)
-		}
-		cancel()
+	if p.Wallet != "" && !p.walletOK.Load() && p.settingUp.CompareAndSwap(false, true) {
+		// Creating and seeding a wallet writes thousands of keys: it may
+		// take longer than a poll, which must go on meanwhile.
+		go func() {
+			defer p.settingUp.Store(false)
+			if p.setUpWallet(ctx) {
+				p.walletOK.Store(true)
+			}
+		}()
 	}
 	if peering && p.Discovery != nil && peers >= 0 {
 		p.peer(ctx, list)
@@ -187,6 +197,53 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 		p.peerBest, p.peerFrom = peerBest, peerFrom
 	}
 	p.updateBest()
+}
+
+// walletSetupTimeout bounds loading, creating and seeding the wallet.
+const walletSetupTimeout = 2 * time.Minute
+
+// setUpWallet loads the wallet, creating it and giving it the pool's
+// seed where that is needed, and reports whether it is ready.
+func (p *Probe) setUpWallet(ctx context.Context) bool {
+	callCtx, cancel := p.call(ctx, walletSetupTimeout)
+	defer cancel()
+	if p.Seed == nil {
+		if err := p.RPC.EnsureWallet(callCtx, p.Wallet); err != nil {
+			fmt.Fprintf(p.Log, "probe: load or create wallet %q: %v\n", p.Wallet, err)
+			return false
+		}
+		return true
+	}
+	did, err := p.RPC.EnsureSeededWallet(callCtx, p.Wallet, p.Seed)
+	if err != nil {
+		fmt.Fprintf(p.Log, "probe: load, create or seed wallet %q: %v\n", p.Wallet, err)
+		return false
+	}
+	switch did {
+	case chain.SeedNewWallet:
+		fmt.Fprintf(p.Log, "probe: created wallet %q with the pool's HD seed\n", p.Wallet)
+	case chain.SeedReplaced:
+		fmt.Fprintf(p.Log, "probe: wallet %q now holds the pool's HD seed\n", p.Wallet)
+	}
+	// A wallet given the seed after its daemon synced blocks does not
+	// know what those blocks paid the pool's keys until it scans the
+	// chain again, once. Until then it is not ready: the payout and
+	// blocks jobs pass over a scanning wallet. The scan may outlast the
+	// setup timeout by far on a main chain; the daemon finishes it.
+	if !p.scanLogged {
+		fmt.Fprintf(p.Log, "probe: wallet %q: making sure it has scanned the chain for the pool's keys\n", p.Wallet)
+		p.scanLogged = true
+	}
+	scan, err := p.RPC.EnsureScanned(ctx, p.Seed)
+	if err != nil {
+		fmt.Fprintf(p.Log, "probe: scan wallet %q for the pool's keys: %v\n", p.Wallet, err)
+		return false
+	}
+	if scan != chain.ScanDone {
+		return false
+	}
+	fmt.Fprintf(p.Log, "probe: wallet %q is ready: it holds the pool's HD seed and has scanned the chain\n", p.Wallet)
+	return true
 }
 
 // updateBest recomputes the best known height from the wallet's own

@@ -16,6 +16,9 @@ namespace "default" {
     path "nomad/jobs/ltc-wallet" {
       capabilities = ["write", "read", "list"]
     }
+    path "nomad/jobs/ltc-wallet/wallet/probe" {
+      capabilities = ["write", "read", "list"]
+    }
     path "nomad/jobs/scryptpool-archive" {
       capabilities = ["write", "read", "list"]
     }

@@ -1,0 +1,217 @@
+package chain
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// WIF is a private key in the wallet import format of the chain the
+// daemon names ("main", "test", "regtest"), for a compressed public key:
+// Base58Check(version, key, 0x01), version 0xB0 on Litecoin's main
+// network and 0xEF on its test networks.
+func WIF(key []byte, chainName string) (string, error) {
+	if len(key) != 32 {
+		return "", fmt.Errorf("a private key is 32 bytes, not %d", len(key))
+	}
+	version := byte(0xEF)
+	if chainName == "main" {
+		version = 0xB0
+	}
+	return base58CheckEncode(version, append(slices.Clone(key), 0x01)), nil
+}
+
+// SeedID is the hdseedid a wallet reports once wif is its HD seed: the
+// hash160 of the key's public key, byte-reversed, in hex. The daemon does
+// the elliptic-curve work: the P2PKH address of pkh(wif) carries that
+// hash160.
+func (c *Client) SeedID(ctx context.Context, wif string) (string, error) {
+	addr, err := c.seedAddress(ctx, wif)
+	if err != nil {
+		return "", err
+	}
+	_, hash, err := base58CheckDecode(addr)
+	if err != nil || len(hash) != 20 {
+		return "", fmt.Errorf("deriveaddresses gave %q, not a P2PKH address: %v", addr, err)
+	}
+	slices.Reverse(hash)
+	return hex.EncodeToString(hash), nil
+}
+
+// seedAddress is the P2PKH address of the key wif, derived by the daemon.
+func (c *Client) seedAddress(ctx context.Context, wif string) (string, error) {
+	desc := "pkh(" + wif + ")"
+	var info struct {
+		Checksum string `json:"checksum"`
+	}
+	if err := c.Call(ctx, "getdescriptorinfo", []any{desc}, &info); err != nil {
+		return "", fmt.Errorf("getdescriptorinfo: %w", err)
+	}
+	var addrs []string
+	if err := c.Call(ctx, "deriveaddresses", []any{desc + "#" + info.Checksum}, &addrs); err != nil {
+		return "", fmt.Errorf("deriveaddresses: %w", err)
+	}
+	if len(addrs) != 1 {
+		return "", fmt.Errorf("deriveaddresses gave %d addresses for one key", len(addrs))
+	}
+	return addrs[0], nil
+}
+
+// Seeded is what EnsureSeededWallet did.
+type Seeded int
+
+const (
+	// SeedKept: the wallet was loaded with the seed already.
+	SeedKept Seeded = iota
+	// SeedNewWallet: the wallet was created blank and given the seed
+	// before it made any key.
+	SeedNewWallet
+	// SeedReplaced: the wallet had another seed and now has this one; its
+	// older keys stay its own, and a rescan finds what the new seed's
+	// keys were paid before.
+	SeedReplaced
+)
+
+// RPC error codes of Litecoin Core that EnsureSeededWallet handles.
+const (
+	rpcWalletNotFound      = -18
+	rpcWalletAlreadyLoaded = -35
+)
+
+// EnsureSeededWallet loads the named wallet, creating it the first time
+// blank and at once giving it seed (a 32-byte private key) as its HD
+// seed, so that every instance holding the seed makes the same addresses
+// and holds the keys of all of them. A wallet that has another seed is
+// given this one.
+func (c *Client) EnsureSeededWallet(ctx context.Context, name string, seed []byte) (Seeded, error) {
+	var loaded []string
+	if err := c.Call(ctx, "listwallets", nil, &loaded); err != nil {
+		return SeedKept, err
+	}
+	created := false
+	if !slices.Contains(loaded, name) {
+		err := c.Call(ctx, "loadwallet", []any{name}, nil)
+		if CodeOf(err) == rpcWalletNotFound {
+			// disable_private_keys false, blank true: no seed of its own.
+			err = c.Call(ctx, "createwallet", []any{name, false, true}, nil)
+			created = err == nil
+		}
+		if err != nil && CodeOf(err) != rpcWalletAlreadyLoaded {
+			return SeedKept, err
+		}
+	}
+	info, err := c.BlockchainInfo(ctx)
+	if err != nil {
+		return SeedKept, err
+	}
+	wif, err := WIF(seed, info.Chain)
+	if err != nil {
+		return SeedKept, err
+	}
+	want, err := c.SeedID(ctx, wif)
+	if err != nil {
+		return SeedKept, err
+	}
+	var w struct {
+		HDSeedID string `json:"hdseedid"`
+	}
+	if err := c.Call(ctx, "getwalletinfo", nil, &w); err != nil {
+		return SeedKept, fmt.Errorf("getwalletinfo: %w", err)
+	}
+	if w.HDSeedID == want {
+		return SeedKept, nil
+	}
+	if err := c.Call(ctx, "sethdseed", []any{true, wif}, nil); err != nil {
+		return SeedKept, fmt.Errorf("sethdseed: %w", err)
+	}
+	if created {
+		return SeedNewWallet, nil
+	}
+	return SeedReplaced, nil
+}
+
+// RescannedLabel marks, as the label of the seed's own address in a
+// wallet's address book, that the wallet has scanned the whole chain
+// since it was given the seed. A wallet given the seed after its daemon
+// had synced blocks would otherwise never see what those blocks paid
+// the pool's keys; the mark makes the scan happen once, even if the
+// process asking for it dies mid-way.
+const RescannedLabel = "poolctl: chain scanned for the pool's HD seed"
+
+// WalletScan is how far a wallet is with the scan EnsureScanned asks for.
+type WalletScan int
+
+const (
+	// ScanDone: the wallet has scanned the chain since it holds the seed.
+	ScanDone WalletScan = iota
+	// ScanRunning: the wallet is scanning (asked by this call or another).
+	ScanRunning
+)
+
+// Scanning reports whether the loaded wallet is scanning the chain for
+// its transactions: until it is done, it does not know everything its
+// keys were paid.
+func (c *Client) Scanning(ctx context.Context) (bool, error) {
+	var w struct {
+		Scanning json.RawMessage `json:"scanning"`
+	}
+	if err := c.Call(ctx, "getwalletinfo", nil, &w); err != nil {
+		return false, fmt.Errorf("getwalletinfo: %w", err)
+	}
+	// false, or {"duration": s, "progress": p} while scanning.
+	s := strings.TrimSpace(string(w.Scanning))
+	return s != "" && s != "false" && s != "null", nil
+}
+
+// EnsureScanned makes the loaded wallet, which holds seed, scan the whole
+// chain once for what the seed's keys were paid, and marks it done
+// (RescannedLabel). The scan can take long on a main chain: ctx should
+// not end before it does (the daemon goes on scanning if it does, and a
+// later call waits for that scan instead of starting one).
+func (c *Client) EnsureScanned(ctx context.Context, seed []byte) (WalletScan, error) {
+	info, err := c.BlockchainInfo(ctx)
+	if err != nil {
+		return ScanRunning, err
+	}
+	wif, err := WIF(seed, info.Chain)
+	if err != nil {
+		return ScanRunning, err
+	}
+	addr, err := c.seedAddress(ctx, wif)
+	if err != nil {
+		return ScanRunning, err
+	}
+	var ai struct {
+		Labels []json.RawMessage `json:"labels"`
+	}
+	if err := c.Call(ctx, "getaddressinfo", []any{addr}, &ai); err != nil {
+		return ScanRunning, fmt.Errorf("getaddressinfo: %w", err)
+	}
+	for _, l := range ai.Labels {
+		var name string
+		if json.Unmarshal(l, &name) != nil {
+			// Older daemons give {"name": ..., "purpose": ...}.
+			var o struct {
+				Name string `json:"name"`
+			}
+			_ = json.Unmarshal(l, &o)
+			name = o.Name
+		}
+		if name == RescannedLabel {
+			return ScanDone, nil
+		}
+	}
+	if busy, err := c.Scanning(ctx); err != nil || busy {
+		return ScanRunning, err
+	}
+	if err := c.Call(ctx, "rescanblockchain", []any{0}, nil); err != nil {
+		return ScanRunning, fmt.Errorf("rescanblockchain: %w", err)
+	}
+	if err := c.Call(ctx, "setlabel", []any{addr, RescannedLabel}, nil); err != nil {
+		return ScanRunning, fmt.Errorf("setlabel: %w", err)
+	}
+	return ScanDone, nil
+}
