@@ -162,6 +162,19 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 		return res, err
 	}
 
+	var wallets string
+	err = p.wait(ctx, "every wallet instance on the same chain, with a peer", func(ctx context.Context) bool {
+		var ok bool
+		ok, wallets = p.walletsInStep(ctx)
+		return ok
+	})
+	if err != nil {
+		stopMining()
+		<-mined
+		return res, fmt.Errorf("before the cut: %w (%s)", err, wallets)
+	}
+	note("before the cut: %s", wallets)
+
 	if s.DuringPayout {
 		if err := p.startPayout(ctx, note); err != nil {
 			return res, err

@@ -145,3 +145,46 @@ func (p *Pool) KeyHolders(ctx context.Context) (holding, not []string, err error
 	sort.Strings(not)
 	return holding, not, nil
 }
+
+// walletsInStep reports whether every registered wallet instance has the
+// same best block and, where there are several, a peer; desc says what
+// each has. A node lost for good takes its wallet's chain with it if no
+// other instance holds it: the scenarios lose nodes of a pool whose
+// wallets had caught up with one another, as a healthy pool's do.
+func (p *Pool) walletsInStep(ctx context.Context) (ok bool, desc string) {
+	wallets, _, err := p.Consul.Health().Service(contract.WalletService(p.Coin), "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return false, fmt.Sprintf("find the wallets: %v", err)
+	}
+	if len(wallets) == 0 {
+		return false, "no wallet instance registered"
+	}
+	var parts []string
+	tips := map[string]bool{}
+	ok = true
+	for _, w := range wallets {
+		client, err := failover.WalletClient(ctx, p.Nomad, jobspec.WalletSecretsPath(p.Coin), fmt.Sprintf("%s:%d", w.Service.Address, w.Service.Port))
+		if err != nil {
+			return false, err.Error()
+		}
+		info, err := client.BlockchainInfo(ctx)
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", w.Node.Node, err))
+			ok = false
+			continue
+		}
+		peers, err := client.Peers(ctx)
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s: height %d, peers: %v", w.Node.Node, info.Blocks, err))
+			ok = false
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s: height %d, %d peer(s)", w.Node.Node, info.Blocks, len(peers)))
+		tips[info.BestBlockHash] = true
+		if len(wallets) > 1 && len(peers) == 0 {
+			ok = false
+		}
+	}
+	sort.Strings(parts)
+	return ok && len(tips) == 1, strings.Join(parts, "; ")
+}
