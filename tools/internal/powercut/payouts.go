@@ -173,7 +173,7 @@ func (p *Pool) payAfter(ctx context.Context, note func(string, ...any)) error {
 			return fmt.Errorf("no payout sent within %s of forcing %s (%v); its last run: %s", p.Wait, job, err, p.lastRun(ctx, contract.KindPayout))
 		}
 	}
-	note("a payout was sent after the cut; %s", p.lastRun(ctx, contract.KindPayout))
+	note("a payout was sent after the cut: %s", p.lastSent(ctx))
 	return nil
 }
 
@@ -317,4 +317,22 @@ func (p *Pool) mature(ctx context.Context) error {
 		return fmt.Errorf("generatetoaddress: %w", err)
 	}
 	return nil
+}
+
+// lastSent describes the payout recorded last.
+func (p *Pool) lastSent(ctx context.Context) string {
+	db, err := p.open()
+	if err != nil {
+		return err.Error()
+	}
+	defer db.Close()
+	var id, txid string
+	var units int64
+	err = db.QueryRow(ctx, `
+		SELECT p.id, coalesce(p.txid, ''), coalesce(sum(i.amount), 0)::bigint FROM payouts p LEFT JOIN payout_items i ON i.payout_id = p.id
+		WHERE p.coin = $1 AND p.status = 'sent' GROUP BY p.id ORDER BY p.settled_at DESC LIMIT 1`, p.Coin).Scan(&id, &txid, &units)
+	if err != nil {
+		return fmt.Sprintf("read it: %v", err)
+	}
+	return fmt.Sprintf("%s, %d units, transaction %s", id, units, txid)
 }
