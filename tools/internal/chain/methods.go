@@ -14,6 +14,9 @@ type BlockchainInfo struct {
 	InitialBlockDownload bool    `json:"initialblockdownload"`
 	VerificationProgress float64 `json:"verificationprogress"`
 	Pruned               bool    `json:"pruned"`
+	// PruneHeight is the lowest height whose block a pruned daemon still
+	// has.
+	PruneHeight int64 `json:"pruneheight"`
 }
 
 // BlockchainInfo calls getblockchaininfo.

@@ -142,53 +142,93 @@ func (c *Client) EnsureSeededWallet(ctx context.Context, name string, seed []byt
 const RescannedLabel = "poolctl: chain scanned for the pool's HD seed"
 
 // WalletScan is how far a wallet is with the scan EnsureScanned asks for.
-type WalletScan int
-
-const (
-	// ScanDone: the wallet has scanned the chain since it holds the seed.
-	ScanDone WalletScan = iota
-	// ScanRunning: the wallet is scanning (asked by this call or another).
-	ScanRunning
-)
+type WalletScan struct {
+	// Done: the wallet has scanned the chain since it holds the seed
+	// (marked); false while a scan runs.
+	Done bool
+	// From is the height this call's scan started at: 0, or the lowest
+	// block a pruned daemon still has (what older blocks paid the pool's
+	// keys stays unknown to this wallet). -1: this call scanned nothing.
+	From int64
+}
 
 // Scanning reports whether the loaded wallet is scanning the chain for
 // its transactions: until it is done, it does not know everything its
 // keys were paid.
 func (c *Client) Scanning(ctx context.Context) (bool, error) {
-	var w struct {
-		Scanning json.RawMessage `json:"scanning"`
-	}
-	if err := c.Call(ctx, "getwalletinfo", nil, &w); err != nil {
-		return false, fmt.Errorf("getwalletinfo: %w", err)
-	}
-	// false, or {"duration": s, "progress": p} while scanning.
-	s := strings.TrimSpace(string(w.Scanning))
-	return s != "" && s != "false" && s != "null", nil
+	w, err := c.walletInfo(ctx)
+	return w.scanning(), err
 }
 
-// EnsureScanned makes the loaded wallet, which holds seed, scan the whole
-// chain once for what the seed's keys were paid, and marks it done
-// (RescannedLabel). The scan can take long on a main chain: ctx should
-// not end before it does (the daemon goes on scanning if it does, and a
-// later call waits for that scan instead of starting one).
-func (c *Client) EnsureScanned(ctx context.Context, seed []byte) (WalletScan, error) {
+type walletInfo struct {
+	HDSeedID string          `json:"hdseedid"`
+	Scanning json.RawMessage `json:"scanning"`
+}
+
+func (c *Client) walletInfo(ctx context.Context) (walletInfo, error) {
+	var w walletInfo
+	if err := c.Call(ctx, "getwalletinfo", nil, &w); err != nil {
+		return w, fmt.Errorf("getwalletinfo: %w", err)
+	}
+	return w, nil
+}
+
+// scanning: false, or {"duration": s, "progress": p} while scanning.
+func (w walletInfo) scanning() bool {
+	s := strings.TrimSpace(string(w.Scanning))
+	return s != "" && s != "false" && s != "null"
+}
+
+// SeedScan is what a wallet says of its HD seed and its scan.
+type SeedScan struct {
+	// Scanning: a scan runs now.
+	Scanning bool
+	// Scanned: the wallet is marked (RescannedLabel) as having scanned
+	// the chain since it holds its seed. A wallet never given the pool's
+	// seed by a probe is not marked.
+	Scanned bool
+}
+
+// SeedScanned reads, with the calls a payout's wallet login may make
+// (getwalletinfo, getblockchaininfo, getaddressinfo), whether the wallet
+// is scanning and whether it is marked as having scanned the chain since
+// it holds its HD seed. The seed's address is made from the hdseedid
+// (its hash160, byte-reversed) without the seed.
+func (c *Client) SeedScanned(ctx context.Context) (SeedScan, error) {
+	w, err := c.walletInfo(ctx)
+	if err != nil {
+		return SeedScan{}, err
+	}
+	out := SeedScan{Scanning: w.scanning()}
+	id, err := hex.DecodeString(w.HDSeedID)
+	if err != nil || len(id) != 20 {
+		return out, nil // no HD seed: not marked
+	}
 	info, err := c.BlockchainInfo(ctx)
 	if err != nil {
-		return ScanRunning, err
+		return out, err
 	}
-	wif, err := WIF(seed, info.Chain)
-	if err != nil {
-		return ScanRunning, err
+	slices.Reverse(id)
+	out.Scanned, err = c.marked(ctx, base58CheckEncode(p2pkhVersion(info.Chain), id))
+	return out, err
+}
+
+// p2pkhVersion is the version byte of Litecoin's P2PKH addresses on the
+// named chain: 0x30 ("L...") on the main network, 0x6F on test networks.
+func p2pkhVersion(chainName string) byte {
+	if chainName == "main" {
+		return 0x30
 	}
-	addr, err := c.seedAddress(ctx, wif)
-	if err != nil {
-		return ScanRunning, err
-	}
+	return 0x6F
+}
+
+// marked says whether addr carries RescannedLabel in the wallet.
+func (c *Client) marked(ctx context.Context, addr string) (bool, error) {
 	var ai struct {
 		Labels []json.RawMessage `json:"labels"`
 	}
 	if err := c.Call(ctx, "getaddressinfo", []any{addr}, &ai); err != nil {
-		return ScanRunning, fmt.Errorf("getaddressinfo: %w", err)
+		return false, fmt.Errorf("getaddressinfo: %w", err)
 	}
 	for _, l := range ai.Labels {
 		var name string
@@ -201,17 +241,47 @@ func (c *Client) EnsureScanned(ctx context.Context, seed []byte) (WalletScan, er
 			name = o.Name
 		}
 		if name == RescannedLabel {
-			return ScanDone, nil
+			return true, nil
 		}
 	}
-	if busy, err := c.Scanning(ctx); err != nil || busy {
-		return ScanRunning, err
+	return false, nil
+}
+
+// EnsureScanned makes the loaded wallet, which holds seed, scan the chain
+// once for what the seed's keys were paid, and marks it done
+// (RescannedLabel). A pruned daemon scans from the lowest block it still
+// has. The scan can take long on a main chain: ctx should not end before
+// it does (the daemon goes on scanning if it does, and a later call
+// waits for that scan, then starts its own).
+func (c *Client) EnsureScanned(ctx context.Context, seed []byte) (WalletScan, error) {
+	none := WalletScan{From: -1}
+	info, err := c.BlockchainInfo(ctx)
+	if err != nil {
+		return none, err
 	}
-	if err := c.Call(ctx, "rescanblockchain", []any{0}, nil); err != nil {
-		return ScanRunning, fmt.Errorf("rescanblockchain: %w", err)
+	wif, err := WIF(seed, info.Chain)
+	if err != nil {
+		return none, err
+	}
+	addr, err := c.seedAddress(ctx, wif)
+	if err != nil {
+		return none, err
+	}
+	if done, err := c.marked(ctx, addr); err != nil || done {
+		return WalletScan{Done: done, From: -1}, err
+	}
+	if busy, err := c.Scanning(ctx); err != nil || busy {
+		return none, err
+	}
+	from := int64(0)
+	if info.Pruned {
+		from = info.PruneHeight
+	}
+	if err := c.Call(ctx, "rescanblockchain", []any{from}, nil); err != nil {
+		return none, fmt.Errorf("rescanblockchain from height %d: %w", from, err)
 	}
 	if err := c.Call(ctx, "setlabel", []any{addr, RescannedLabel}, nil); err != nil {
-		return ScanRunning, fmt.Errorf("setlabel: %w", err)
+		return none, fmt.Errorf("setlabel: %w", err)
 	}
-	return ScanDone, nil
+	return WalletScan{Done: true, From: from}, nil
 }

@@ -209,26 +209,27 @@ func payerWallet(ctx context.Context, o RunOptions, address string) (*chain.Clie
 	if len(candidates) == 0 {
 		return nil, "", fmt.Errorf("no %s wallet is registered", o.Coin)
 	}
-	// Of the instances holding the key, the one with the longest chain:
-	// an instance that lags, or never caught up with the others (cut off
-	// from them, or placed anew), knows neither the latest rewards nor
-	// the latest payouts' spends.
+	// Of the instances holding the key, one marked as having scanned the
+	// chain since it was given the pool's seed, before one not marked (a
+	// wallet given the seed a moment ago, or whose scan was cut short,
+	// may not know every reward; a wallet that never had the pool's seed
+	// is not marked either, and is used when none is); of those, the one
+	// with the longest chain: an instance that lags, or never caught up
+	// with the others (cut off from them, or placed anew), knows neither
+	// the latest rewards nor the latest payouts' spends.
 	var problems []string
 	var best *chain.Client
-	bestAt, bestHeight := "", int64(-1)
+	bestAt, bestHeight, bestScanned := "", int64(-1), false
 	for _, c := range candidates {
 		w := chain.NewClient(c, o.WalletUser, o.WalletPassword)
 		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		mine, err := w.OwnsAddress(callCtx, address)
 		var height int64
-		scanning := false
+		var seed chain.SeedScan
 		if err == nil && mine {
-			// A wallet scanning the chain (given the pool's seed after
-			// its daemon synced blocks) does not yet know every reward
-			// nor every payout's spend.
-			scanning, err = w.Scanning(callCtx)
+			seed, err = w.SeedScanned(callCtx)
 		}
-		if err == nil && mine && !scanning {
+		if err == nil && mine && !seed.Scanning {
 			height, err = w.BlockCount(callCtx)
 		}
 		cancel()
@@ -237,10 +238,12 @@ func payerWallet(ctx context.Context, o RunOptions, address string) (*chain.Clie
 			problems = append(problems, fmt.Sprintf("%s: %v", c, err))
 		case !mine:
 			problems = append(problems, c+": does not hold the key")
-		case scanning:
+		case seed.Scanning:
+			// A wallet scanning the chain does not yet know every
+			// reward nor every payout's spend.
 			problems = append(problems, c+": scanning the chain for the pool's keys")
-		case height > bestHeight:
-			best, bestAt, bestHeight = w, c, height
+		case best == nil || seed.Scanned && !bestScanned || seed.Scanned == bestScanned && height > bestHeight:
+			best, bestAt, bestHeight, bestScanned = w, c, height, seed.Scanned
 		}
 	}
 	if best != nil {

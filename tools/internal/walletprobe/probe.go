@@ -68,6 +68,8 @@ type Probe struct {
 	// scanLogged: the wait for the wallet's scan was logged (touched only
 	// by the one setup running at a time).
 	scanLogged bool
+	// setupAfter (Unix nanoseconds): no wallet setup before then.
+	setupAfter atomic.Int64
 	logged     string
 	// headersAtPeering is the wallet's header count at the last peering
 	// round; stalledRounds counts the rounds in a row it did not move
@@ -173,7 +175,7 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 		}
 	}
 	cancel()
-	if p.Wallet != "" && !p.walletOK.Load() && p.settingUp.CompareAndSwap(false, true) {
+	if p.Wallet != "" && !p.walletOK.Load() && now.UnixNano() >= p.setupAfter.Load() && p.settingUp.CompareAndSwap(false, true) {
 		// Creating and seeding a wallet writes thousands of keys: it may
 		// take longer than a poll, which must go on meanwhile.
 		go func() {
@@ -201,6 +203,14 @@ func (p *Probe) poll(ctx context.Context, peering bool) {
 
 // walletSetupTimeout bounds loading, creating and seeding the wallet.
 const walletSetupTimeout = 2 * time.Minute
+
+// setupRetry is how long the setup waits after the wallet refused its
+// scan before it asks again (every poll would flood the log); scanWait
+// how often a scan under way is looked at.
+const (
+	setupRetry = 30 * time.Second
+	scanWait   = 5 * time.Second
+)
 
 // setUpWallet loads the wallet, creating it and giving it the pool's
 // seed where that is needed, and reports whether it is ready.
@@ -236,11 +246,17 @@ func (p *Probe) setUpWallet(ctx context.Context) bool {
 	}
 	scan, err := p.RPC.EnsureScanned(ctx, p.Seed)
 	if err != nil {
-		fmt.Fprintf(p.Log, "probe: scan wallet %q for the pool's keys: %v\n", p.Wallet, err)
+		fmt.Fprintf(p.Log, "probe: scan wallet %q for the pool's keys: %v; trying again in %s\n", p.Wallet, err, setupRetry)
+		p.setupAfter.Store(p.now().Add(setupRetry).UnixNano())
 		return false
 	}
-	if scan != chain.ScanDone {
+	if !scan.Done {
+		// Another scan runs (one a killed probe started): wait for it.
+		p.setupAfter.Store(p.now().Add(scanWait).UnixNano())
 		return false
+	}
+	if scan.From > 0 {
+		fmt.Fprintf(p.Log, "probe: wallet %q scanned the chain from height %d, the lowest block its pruned daemon still has: what blocks below it paid the pool's keys is known to the other instances only\n", p.Wallet, scan.From)
 	}
 	fmt.Fprintf(p.Log, "probe: wallet %q is ready: it holds the pool's HD seed and has scanned the chain\n", p.Wallet)
 	return true
