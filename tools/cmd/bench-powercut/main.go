@@ -250,6 +250,11 @@ func report(rows []row) error {
 	}
 	fmt.Println("\ntimes from the last node's power coming back; targets judged for the Pis' settings:",
 		"work served within 2 min, 0 shares lost, 0 payouts doubled or lost")
+	for _, r := range rows {
+		for _, line := range r.res.Slots {
+			fmt.Printf("periodic slot missed (%s, %s): %s\n", r.res.Scenario, r.settings, line)
+		}
+	}
 	return judge.Err()
 }
 

@@ -59,6 +59,11 @@ type Scenario struct {
 	// MaxDelay is the longest wait between two nodes' power coming back
 	// (each is random up to it).
 	MaxDelay time.Duration
+	// AcrossSlot times the (first) cut 8-12 s before a slot of the blocks
+	// job, outside any run of it, and keeps the power off until 2 s past
+	// the slot. Afterwards every periodic job whose slot passed without a
+	// leader must have run once for it (Result.Slots).
+	AcrossSlot bool
 }
 
 // Moment is when, after the power came back, the next cut of a flapping
@@ -82,6 +87,9 @@ type Result struct {
 	// Payouts are the ledger's and the wallets' payouts once every job
 	// is healthy again.
 	Payouts Payouts
+	// Slots says, for a cut across a periodic slot, how each periodic
+	// job whose slot was missed ran for it.
+	Slots []string
 	// Timeline is what happened, in order, for the log.
 	Timeline []string
 }
@@ -180,9 +188,18 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 			return res, err
 		}
 	}
+	var periodic []periodicJob
+	var slot time.Time
+	if s.AcrossSlot {
+		if periodic, slot, err = p.slotAhead(ctx); err != nil {
+			stopMining()
+			<-mined
+			return res, fmt.Errorf("before the cut: %w", err)
+		}
+		note("the cut spans the blocks job's slot at %s", slot.Format(time.TimeOnly))
+	}
 
-	var back time.Time
-	var cutAt time.Time
+	var back, cutAt, leaderAt time.Time
 	cuts := max(s.Cuts, 1)
 	for i := 0; i < cuts; i++ {
 		alive := names
@@ -205,6 +222,14 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 		}
 		if err != nil {
 			return res, err
+		}
+		if i == 0 && s.AcrossSlot {
+			// The power stays off past the slot.
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(time.Until(slot.Add(2 * time.Second))):
+			}
 		}
 		var booted []string
 		p.poweredAt = time.Now()
@@ -235,6 +260,12 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 		}
 		if len(s.NeverReturns) > 0 {
 			note("no power back, ever, for %s", strings.Join(s.NeverReturns, ", "))
+		}
+		if s.AcrossSlot && i == cuts-1 {
+			if leaderAt, err = p.leaderBack(ctx); err != nil {
+				return res, err
+			}
+			note("a Nomad leader seen %.1f s after the power came back", leaderAt.Sub(back).Seconds())
 		}
 		if i < cuts-1 && i < len(s.Between) {
 			m := s.Between[i]
@@ -289,6 +320,15 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 		return res, fmt.Errorf("check the payouts: %w", err)
 	}
 	note("payouts: %d sent, %d open, %d doubled, %d lost", res.Payouts.Sent, res.Payouts.Open, res.Payouts.Doubled, res.Payouts.Lost)
+	if s.AcrossSlot {
+		res.Slots, err = p.missedSlots(ctx, periodic, cutAt, leaderAt)
+		for _, n := range res.Slots {
+			note("%s", n)
+		}
+		if err != nil {
+			return res, fmt.Errorf("periodic jobs after the cut: %w", err)
+		}
+	}
 	return res, nil
 }
 

@@ -19,8 +19,10 @@ import (
 // MaxDelay is how far apart the nodes' power comes back in the scenarios.
 const MaxDelay = 5 * time.Second
 
-// AllBack: every node loses power at once and every node comes back.
-var AllBack = Scenario{Name: "all back", Cuts: 1, MaxDelay: MaxDelay}
+// AllBack: every node loses power at once, for long enough to miss a
+// periodic job's slot, and every node comes back; each periodic job whose
+// slot was missed runs once for it.
+var AllBack = Scenario{Name: "all back", Cuts: 1, MaxDelay: MaxDelay, AcrossSlot: true}
 
 // Flapping: the power is cut again while the servers elect leaders, again
 // while the database's members start (PostgreSQL's crash recovery), then

@@ -1,0 +1,213 @@
+package powercut
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+)
+
+// A periodic job whose slot passes while the cluster has no power must
+// run once when the power is back: not zero times, not twice. Nomad's
+// new leader force-launches, once, each periodic job whose next launch
+// after its last one is in the past, except a job prohibiting overlap
+// whose launch from before the cut still counts as running
+// (restorePeriodicDispatcher in Nomad's nomad/leader.go).
+
+// periodicJob is a periodic job of the pool: its schedule, and whether
+// a launch of it was pending or running when the power went.
+type periodicJob struct {
+	id      string
+	spec    *nomadapi.PeriodicConfig
+	running bool
+}
+
+// launch is a periodic job's child: launched at the time its ID names
+// (<job>/periodic-<Unix seconds>), forced or in its slot.
+type launch struct {
+	id     string
+	at     time.Time
+	status string
+}
+
+// next is the job's first slot after t.
+func (j periodicJob) next(t time.Time) (time.Time, error) {
+	loc, err := j.spec.GetLocation()
+	if err != nil {
+		return time.Time{}, err
+	}
+	n, err := j.spec.Next(t.In(loc))
+	if err != nil || n.IsZero() {
+		return time.Time{}, fmt.Errorf("%s: no next slot after %s (%v)", j.id, t.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// periodicJobs lists the pool's periodic jobs (not their children) with
+// their schedules.
+func (p *Pool) periodicJobs(ctx context.Context) ([]periodicJob, error) {
+	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
+	stubs, _, err := p.Nomad.Jobs().List(q)
+	if err != nil {
+		return nil, fmt.Errorf("list the jobs: %w", err)
+	}
+	var out []periodicJob
+	for _, s := range stubs {
+		if !s.Periodic || s.ParentID != "" {
+			continue
+		}
+		job, _, err := p.Nomad.Jobs().Info(s.ID, q)
+		if err != nil {
+			return nil, fmt.Errorf("read job %s: %w", s.ID, err)
+		}
+		if job.Periodic == nil {
+			continue
+		}
+		j := periodicJob{id: s.ID, spec: job.Periodic}
+		launches, err := p.launches(ctx, s.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range launches {
+			if l.status != "dead" {
+				j.running = true
+			}
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// launches lists the job's children.
+func (p *Pool) launches(ctx context.Context, jobID string) ([]launch, error) {
+	prefix := jobID + "/periodic-"
+	stubs, _, err := p.Nomad.Jobs().PrefixList(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list the launches of %s: %w", jobID, err)
+	}
+	var out []launch
+	for _, s := range stubs {
+		if s.ParentID != jobID || !strings.HasPrefix(s.ID, prefix) {
+			continue
+		}
+		sec, err := strconv.ParseInt(strings.TrimPrefix(s.ID, prefix), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("launch %s: no launch time in its ID", s.ID)
+		}
+		out = append(out, launch{id: s.ID, at: time.Unix(sec, 0), status: s.Status})
+	}
+	return out, nil
+}
+
+// slotAhead waits until the blocks job (the pool's most frequent) has its
+// next slot 8 to 12 s away and no launch of it pending or running, and
+// returns the pool's periodic jobs as they are then and that slot: a cut
+// now spans the slot, and falls outside any run of the job.
+func (p *Pool) slotAhead(ctx context.Context) ([]periodicJob, time.Time, error) {
+	blocks := contract.JobID("", p.Coin, contract.KindBlocks)
+	deadline := time.Now().Add(p.Wait)
+	for {
+		jobs, err := p.periodicJobs(ctx)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		for _, j := range jobs {
+			if j.id != blocks || j.running {
+				continue
+			}
+			slot, err := j.next(time.Now())
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			if ahead := time.Until(slot); ahead >= 8*time.Second && ahead <= 12*time.Second {
+				return jobs, slot, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, time.Time{}, fmt.Errorf("waited %s for %s's next slot to be 8-12 s ahead with no run of it under way", p.Wait, blocks)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, time.Time{}, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// leaderBack waits until the Nomad servers name a leader, and returns
+// when it saw one: no earlier than the leader's election.
+func (p *Pool) leaderBack(ctx context.Context) (time.Time, error) {
+	err := p.wait(ctx, "a Nomad leader", func(ctx context.Context) bool {
+		var leader string
+		_, err := p.Nomad.Raw().Query("/v1/status/leader", &leader, (&nomadapi.QueryOptions{}).WithContext(ctx))
+		return err == nil && leader != ""
+	})
+	return time.Now(), err
+}
+
+// missedSlots checks, once the pool is healthy again, that every
+// periodic job whose slot passed between the cut at cutAt and the leader
+// seen at leaderAt ran once for it: exactly one launch after the cut and
+// before the job's following slot. A job with a launch under way at the
+// cut is not launched by Nomad (prohibit_overlap); its next slot is its
+// next run, and the check says so. The launch is awaited up to the
+// following slot; a leader seen less than 5 s before that slot leaves
+// forced and regular launches apart from nothing, and is an error.
+func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leaderAt time.Time) ([]string, error) {
+	var notes []string
+	for _, j := range jobs {
+		slot, err := j.next(cutAt)
+		if err != nil {
+			return notes, err
+		}
+		if !slot.Before(leaderAt) {
+			continue // the leader was back for it
+		}
+		following, err := j.next(slot)
+		if err != nil {
+			return notes, err
+		}
+		if j.running {
+			notes = append(notes, fmt.Sprintf("%s: slot %s missed with a run under way at the cut: Nomad launches no run for it (prohibit_overlap), the next slot is %s", j.id, slot.Format(time.TimeOnly), following.Format(time.TimeOnly)))
+			continue
+		}
+		if !leaderAt.Add(5 * time.Second).Before(following) {
+			return notes, fmt.Errorf("%s: slot %s missed, but the leader was seen at %s, too close to the following slot %s to tell a launch for the missed one from the regular one", j.id, slot.Format(time.TimeOnly), leaderAt.Format(time.TimeOnly), following.Format(time.TimeOnly))
+		}
+		var ran []launch
+		for {
+			all, err := p.launches(ctx, j.id)
+			if err != nil {
+				return notes, err
+			}
+			ran = ran[:0]
+			for _, l := range all {
+				if l.at.After(cutAt) && l.at.Before(following) {
+					ran = append(ran, l)
+				}
+			}
+			if len(ran) > 0 || !time.Now().Before(following) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return notes, ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+		var ids []string
+		for _, l := range ran {
+			ids = append(ids, fmt.Sprintf("%s (%s)", l.id, l.at.Format(time.TimeOnly)))
+		}
+		if len(ran) != 1 {
+			return notes, fmt.Errorf("%s: slot %s missed during the cut; %d launches for it before the following slot %s, not 1: %v", j.id, slot.Format(time.TimeOnly), len(ran), following.Format(time.TimeOnly), ids)
+		}
+		notes = append(notes, fmt.Sprintf("%s: slot %s missed during the cut, run once for it: %s", j.id, slot.Format(time.TimeOnly), ids[0]))
+	}
+	return notes, nil
+}
