@@ -178,6 +178,13 @@ func blockState(ctx context.Context, w Wallet, hash string) (coinbaseState, erro
 		return coinbaseState{}, fmt.Errorf("getblock: %w", err)
 	}
 	st := coinbaseState{confirmations: block.Confirmations}
+	if block.Confirmations < 0 {
+		// Not in the daemon's main chain: one it stored but never
+		// connected (another block at that height came first) paid
+		// nothing its wallet saw. Whether it is orphaned is for the
+		// chain to say.
+		return st, nil
+	}
 	if len(block.Tx) == 0 {
 		return st, fmt.Errorf("getblock listed no transactions")
 	}

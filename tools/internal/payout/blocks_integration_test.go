@@ -128,7 +128,34 @@ func TestBlocksOrphanedOnlyOnEvidence(t *testing.T) {
 	require.Equal(t, "orphaned", st)
 	require.Contains(t, note, "in the main chain")
 
-	// 4. A wallet with no peer is no witness.
+	// 4. A block the pool's daemon stored but never connected: another
+	// block at its height came first, so its wallet never saw the
+	// coinbase. Orphaned on the chain's evidence, like any other.
+	cutOff()
+	mine(pool, 1, netAddress)
+	stale := mine(net, 1, poolAddress)[0]
+	var raw string
+	require.NoError(t, netNode.Client().Call(ctx, "getblock", []any{stale, 0}, &raw))
+	require.NoError(t, poolNode.Client().Call(ctx, "submitblock", []any{raw}, nil))
+	var header struct {
+		Confirmations int64 `json:"confirmations"`
+	}
+	require.NoError(t, pool.Call(ctx, "getblockheader", []any{stale}, &header))
+	require.Equal(t, int64(-1), header.Confirmations, "the pool's daemon keeps the block off its main chain")
+	staleID := record(height(pool), stale)
+	mine(pool, depth, netAddress)
+	require.NoError(t, poolNode.Client().SetNetworkActive(ctx, true))
+	require.NoError(t, poolNode.Client().AddNode(ctx, netNode.P2PAddr))
+	tip, err := pool.BestBlockHash(ctx)
+	require.NoError(t, err)
+	require.NoError(t, netNode.Client().Call(ctx, "waitforblock", []any{tip, 60000}, nil))
+	track()
+	st, note = status(staleID)
+	require.Equal(t, "orphaned", st, "a block its daemon never connected")
+	require.Contains(t, note, "in the main chain")
+
+	// 5. A wallet with no peer is no witness.
+	ahead = record(height(pool)+1, "00000000000000000000000000000000000000000000000000000000cafebabe")
 	cutOff()
 	mine(pool, depth+2, poolAddress)
 	track()

@@ -234,8 +234,44 @@ func (p *Pool) startPayout(ctx context.Context, note func(string, ...any)) error
 		n, err := p.payoutRows(ctx)
 		return err == nil && n > before
 	})
+	if err != nil {
+		return fmt.Errorf("%w; the payout job's last run: %s", err, p.lastRun(ctx, contract.KindPayout))
+	}
+	// The run holds the job's Consul lock while it pays; the cut kills
+	// it holding the lock, whose session must then go by itself.
+	p.heldLock = ""
+	if pair, _, err := p.Consul.KV().Get(p.payoutLock(), (&consulapi.QueryOptions{}).WithContext(ctx)); err == nil && pair != nil {
+		p.heldLock = pair.Session
+	}
+	if p.heldLock != "" {
+		note("the payout's intent is written and its run holds the Consul lock (session %s): the power goes now", p.heldLock)
+	} else {
+		note("the payout's intent is written, its run's Consul lock already free: the power goes now")
+	}
+	return nil
+}
+
+func (p *Pool) payoutLock() string {
+	return contract.LockKey(p.Pool.Name, p.Coin, contract.KindPayout)
+}
+
+// lockReleased waits until the Consul lock the run killed by the cut held
+// is no longer held by its session, and its session is gone.
+func (p *Pool) lockReleased(ctx context.Context, note func(string, ...any)) error {
+	if p.heldLock == "" {
+		return nil
+	}
+	err := p.wait(ctx, "the killed payout run's Consul lock released", func(ctx context.Context) bool {
+		q := (&consulapi.QueryOptions{}).WithContext(ctx)
+		pair, _, err := p.Consul.KV().Get(p.payoutLock(), q)
+		if err != nil || pair != nil && pair.Session == p.heldLock {
+			return false
+		}
+		s, _, err := p.Consul.Session().Info(p.heldLock, q)
+		return err == nil && s == nil
+	})
 	if err == nil {
-		note("the payout's intent is written: the power goes now")
+		note("the Consul lock the killed payout run held is released, its session gone (%.1f s after the power came back)", time.Since(p.poweredAt).Seconds())
 	}
 	return err
 }
@@ -263,7 +299,7 @@ func (p *Pool) settlePayouts(ctx context.Context, note func(string, ...any)) err
 		}
 		if err == nil && n == 0 {
 			note("every payout intent settled")
-			return nil
+			return p.lockReleased(ctx, note)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("payout intents still open %s after the power came back (%d; %v)", p.Wait, n, err)

@@ -108,6 +108,9 @@ type Pool struct {
 	Log  func(format string, args ...any)
 
 	dsn string
+	// heldLock is the session holding the payout job's Consul lock when
+	// the power went during a payout ("" if none held it).
+	heldLock string
 	// poweredAt is when the power started coming back, last time.
 	poweredAt time.Time
 	// runs counts the scenarios run on this pool.
