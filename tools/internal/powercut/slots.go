@@ -17,7 +17,11 @@ import (
 // new leader force-launches, once, each periodic job whose next launch
 // after its last one is in the past, except a job prohibiting overlap
 // whose launch from before the cut still counts as running
-// (restorePeriodicDispatcher in Nomad's nomad/leader.go).
+// (restorePeriodicDispatcher in Nomad's nomad/leader.go), and a job never
+// launched before: Nomad records its registration time as its first
+// "launch", stamped when a server applies the registration, and servers
+// that replay their log after the cut stamp it anew, after the slot
+// (applyUpsertJob in nomad/fsm.go).
 
 // periodicJob is a periodic job of the pool: its schedule, and whether
 // a launch of it was pending or running when the power went.
@@ -25,6 +29,8 @@ type periodicJob struct {
 	id      string
 	spec    *nomadapi.PeriodicConfig
 	running bool
+	// launched: the job had been launched at least once before the cut.
+	launched bool
 }
 
 // launch is a periodic job's child: launched at the time its ID names
@@ -73,6 +79,7 @@ func (p *Pool) periodicJobs(ctx context.Context) ([]periodicJob, error) {
 		if err != nil {
 			return nil, err
 		}
+		j.launched = len(launches) > 0
 		for _, l := range launches {
 			if l.status != "dead" {
 				j.running = true
@@ -117,7 +124,9 @@ func (p *Pool) slotAhead(ctx context.Context) ([]periodicJob, time.Time, error) 
 			return nil, time.Time{}, err
 		}
 		for _, j := range jobs {
-			if j.id != blocks || j.running {
+			// Not a job never launched: Nomad launches no run for a
+			// first slot missed (see missedSlots).
+			if j.id != blocks || j.running || !j.launched {
 				continue
 			}
 			slot, err := j.next(time.Now())
@@ -154,8 +163,9 @@ func (p *Pool) leaderBack(ctx context.Context) (time.Time, error) {
 // periodic job whose slot passed between the cut at cutAt and the leader
 // seen at leaderAt ran once for it: exactly one launch after the cut and
 // before the job's following slot. A job with a launch under way at the
-// cut is not launched by Nomad (prohibit_overlap); its next slot is its
-// next run, and the check says so. The launch is awaited up to the
+// cut is not launched by Nomad (prohibit_overlap), nor is one never
+// launched before the cut; their next slot is their next run, and the
+// check says so. The launch is awaited up to the
 // following slot; a leader seen less than 5 s before that slot leaves
 // forced and regular launches apart from nothing, and is an error.
 func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leaderAt time.Time) ([]string, error) {
@@ -172,8 +182,18 @@ func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leade
 		if err != nil {
 			return notes, err
 		}
-		if j.running {
-			notes = append(notes, fmt.Sprintf("%s: slot %s missed with a run under way at the cut: Nomad launches no run for it (prohibit_overlap), the next slot is %s", j.id, slot.Format(time.TimeOnly), following.Format(time.TimeOnly)))
+		if j.running || !j.launched {
+			// Nomad launches no run for the missed slot; what it did is
+			// reported, not required.
+			n, err := p.launchedBetween(ctx, j.id, cutAt, following)
+			if err != nil {
+				return notes, err
+			}
+			why := "with a run under way at the cut (prohibit_overlap)"
+			if !j.launched {
+				why = "before the job's first launch (its servers re-stamp the registration time when they replay their log)"
+			}
+			notes = append(notes, fmt.Sprintf("%s: slot %s missed %s: %d launch(es) for it so far, the next slot is %s", j.id, slot.Format(time.TimeOnly), why, n, following.Format(time.TimeOnly)))
 			continue
 		}
 		if !leaderAt.Add(5 * time.Second).Before(following) {
@@ -210,4 +230,19 @@ func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leade
 		notes = append(notes, fmt.Sprintf("%s: slot %s missed during the cut, run once for it: %s", j.id, slot.Format(time.TimeOnly), ids[0]))
 	}
 	return notes, nil
+}
+
+// launchedBetween counts the job's launches after from and before to.
+func (p *Pool) launchedBetween(ctx context.Context, jobID string, from, to time.Time) (int, error) {
+	all, err := p.launches(ctx, jobID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, l := range all {
+		if l.at.After(from) && l.at.Before(to) {
+			n++
+		}
+	}
+	return n, nil
 }
