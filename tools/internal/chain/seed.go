@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -115,11 +116,9 @@ func (c *Client) EnsureSeededWallet(ctx context.Context, name string, seed []byt
 	if err != nil {
 		return SeedKept, err
 	}
-	var w struct {
-		HDSeedID string `json:"hdseedid"`
-	}
-	if err := c.Call(ctx, "getwalletinfo", nil, &w); err != nil {
-		return SeedKept, fmt.Errorf("getwalletinfo: %w", err)
+	w, err := c.walletInfo(ctx)
+	if err != nil {
+		return SeedKept, err
 	}
 	if w.HDSeedID == want {
 		return SeedKept, nil
@@ -150,14 +149,6 @@ type WalletScan struct {
 	// block a pruned daemon still has (what older blocks paid the pool's
 	// keys stays unknown to this wallet). -1: this call scanned nothing.
 	From int64
-}
-
-// Scanning reports whether the loaded wallet is scanning the chain for
-// its transactions: until it is done, it does not know everything its
-// keys were paid.
-func (c *Client) Scanning(ctx context.Context) (bool, error) {
-	w, err := c.walletInfo(ctx)
-	return w.scanning(), err
 }
 
 type walletInfo struct {
@@ -195,22 +186,29 @@ type SeedScan struct {
 // it holds its HD seed. The seed's address is made from the hdseedid
 // (its hash160, byte-reversed) without the seed.
 func (c *Client) SeedScanned(ctx context.Context) (SeedScan, error) {
+	_, _, st, err := c.seedMark(ctx)
+	return st, err
+}
+
+// seedMark reads what SeedScanned reports, and the seed's address ("" if
+// the wallet has no HD seed) and the chain, for EnsureScanned.
+func (c *Client) seedMark(ctx context.Context) (addr string, info *BlockchainInfo, st SeedScan, err error) {
 	w, err := c.walletInfo(ctx)
 	if err != nil {
-		return SeedScan{}, err
+		return "", nil, st, err
 	}
-	out := SeedScan{Scanning: w.scanning()}
+	st.Scanning = w.scanning()
 	id, err := hex.DecodeString(w.HDSeedID)
 	if err != nil || len(id) != 20 {
-		return out, nil // no HD seed: not marked
+		return "", nil, st, nil // no HD seed: not marked
 	}
-	info, err := c.BlockchainInfo(ctx)
-	if err != nil {
-		return out, err
+	if info, err = c.BlockchainInfo(ctx); err != nil {
+		return "", nil, st, err
 	}
 	slices.Reverse(id)
-	out.Scanned, err = c.marked(ctx, base58CheckEncode(p2pkhVersion(info.Chain), id))
-	return out, err
+	addr = base58CheckEncode(p2pkhVersion(info.Chain), id)
+	st.Scanned, err = c.marked(ctx, addr)
+	return addr, info, st, err
 }
 
 // p2pkhVersion is the version byte of Litecoin's P2PKH addresses on the
@@ -247,31 +245,22 @@ func (c *Client) marked(ctx context.Context, addr string) (bool, error) {
 	return false, nil
 }
 
-// EnsureScanned makes the loaded wallet, which holds seed, scan the chain
-// once for what the seed's keys were paid, and marks it done
-// (RescannedLabel). A pruned daemon scans from the lowest block it still
-// has. The scan can take long on a main chain: ctx should not end before
-// it does (the daemon goes on scanning if it does, and a later call
-// waits for that scan, then starts its own).
-func (c *Client) EnsureScanned(ctx context.Context, seed []byte) (WalletScan, error) {
+// EnsureScanned makes the loaded wallet, which holds the pool's HD seed,
+// scan the chain once for what the seed's keys were paid, and marks it
+// done (RescannedLabel). A pruned daemon scans from the lowest block it
+// still has. The scan can take long on a main chain: ctx should not end
+// before it does (the daemon goes on scanning if it does, and a later
+// call waits for that scan, then starts its own).
+func (c *Client) EnsureScanned(ctx context.Context) (WalletScan, error) {
 	none := WalletScan{From: -1}
-	info, err := c.BlockchainInfo(ctx)
-	if err != nil {
+	addr, info, st, err := c.seedMark(ctx)
+	switch {
+	case err != nil || st.Scanning:
 		return none, err
-	}
-	wif, err := WIF(seed, info.Chain)
-	if err != nil {
-		return none, err
-	}
-	addr, err := c.seedAddress(ctx, wif)
-	if err != nil {
-		return none, err
-	}
-	if done, err := c.marked(ctx, addr); err != nil || done {
-		return WalletScan{Done: done, From: -1}, err
-	}
-	if busy, err := c.Scanning(ctx); err != nil || busy {
-		return none, err
+	case addr == "":
+		return none, errors.New("the wallet has no HD seed to scan for")
+	case st.Scanned:
+		return WalletScan{Done: true, From: -1}, nil
 	}
 	from := int64(0)
 	if info.Pruned {

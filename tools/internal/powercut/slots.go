@@ -185,10 +185,11 @@ func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leade
 		if j.running || !j.launched {
 			// Nomad launches no run for the missed slot; what it did is
 			// reported, not required.
-			n, err := p.launchedBetween(ctx, j.id, cutAt, following)
+			ran, err := p.launchesBetween(ctx, j.id, cutAt, following)
 			if err != nil {
 				return notes, err
 			}
+			n := len(ran)
 			why := "with a run under way at the cut (prohibit_overlap)"
 			if !j.launched {
 				why = "before the job's first launch (its servers re-stamp the registration time when they replay their log)"
@@ -201,15 +202,8 @@ func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leade
 		}
 		var ran []launch
 		for {
-			all, err := p.launches(ctx, j.id)
-			if err != nil {
+			if ran, err = p.launchesBetween(ctx, j.id, cutAt, following); err != nil {
 				return notes, err
-			}
-			ran = ran[:0]
-			for _, l := range all {
-				if l.at.After(cutAt) && l.at.Before(following) {
-					ran = append(ran, l)
-				}
 			}
 			if len(ran) > 0 || !time.Now().Before(following) {
 				break
@@ -232,17 +226,17 @@ func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leade
 	return notes, nil
 }
 
-// launchedBetween counts the job's launches after from and before to.
-func (p *Pool) launchedBetween(ctx context.Context, jobID string, from, to time.Time) (int, error) {
+// launchesBetween lists the job's launches after from and before to.
+func (p *Pool) launchesBetween(ctx context.Context, jobID string, from, to time.Time) ([]launch, error) {
 	all, err := p.launches(ctx, jobID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var out []launch
 	for _, l := range all {
 		if l.at.After(from) && l.at.Before(to) {
-			n++
+			out = append(out, l)
 		}
 	}
-	return n, nil
+	return out, nil
 }

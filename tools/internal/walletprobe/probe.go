@@ -244,7 +244,7 @@ func (p *Probe) setUpWallet(ctx context.Context) bool {
 		fmt.Fprintf(p.Log, "probe: wallet %q: making sure it has scanned the chain for the pool's keys\n", p.Wallet)
 		p.scanLogged = true
 	}
-	scan, err := p.RPC.EnsureScanned(ctx, p.Seed)
+	scan, err := p.RPC.EnsureScanned(ctx)
 	if err != nil {
 		fmt.Fprintf(p.Log, "probe: scan wallet %q for the pool's keys: %v; trying again in %s\n", p.Wallet, err, setupRetry)
 		p.setupAfter.Store(p.now().Add(setupRetry).UnixNano())
