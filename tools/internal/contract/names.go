@@ -104,6 +104,7 @@ const (
 	DatabaseKeyInitialize = "initialize"    // the system identifier, once bootstrapped
 	DatabaseKeyFailover   = "failover"      // JSON: a requested switchover (leader, member)
 	DatabaseKeyMembers    = "members/"      // + name: JSON of one member
+	DatabaseKeyHistory    = "history"       // JSON: [[timeline, lsn, reason, time, new leader], ...], one per promotion
 )
 
 // PoolService is the Consul service that stands for the whole pool, with

@@ -32,6 +32,7 @@ const (
 	keyInitialize   = contract.DatabaseKeyInitialize
 	keyFailover     = contract.DatabaseKeyFailover
 	keyMembers      = contract.DatabaseKeyMembers
+	keyHistory      = contract.DatabaseKeyHistory
 )
 
 // defaultMaxLagOnFailover is Patroni's maximum_lag_on_failover when its
@@ -118,6 +119,9 @@ type View struct {
 	Switchover string
 	// Members are sorted by name.
 	Members []Member
+	// History is every promotion Patroni recorded, oldest first: when a
+	// member became the primary, on which timeline, and why.
+	History []Switch
 	// Notes are what could not be read, each naming its key, and what
 	// else an operator should know beside the verdict.
 	Notes []string
@@ -201,6 +205,7 @@ func FromPairs(pool string, pairs consulapi.KVPairs, want int) *View {
 	v.readConfig(keys[keyConfig])
 	v.readSync(keys[keySync])
 	v.readFailover(keys[keyFailover])
+	v.readHistory(keys[keyHistory])
 
 	sort.Strings(memberKeys)
 	for _, rel := range memberKeys {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -23,6 +24,7 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/story"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/walletprobe"
 )
 
@@ -50,6 +52,11 @@ type Status struct {
 	// RestoreError why it could not be read.
 	Restore      *dbmember.RestoreRequest
 	RestoreError string
+	// Events are what happened since Since: nodes down and back, tasks a
+	// restart found dead, allocations lost, periodic slots missed and
+	// caught up, database promotions.
+	Events []story.Event
+	Since  time.Time
 }
 
 // RunStatus is a periodic ledger job's last run, as the run recorded it
@@ -63,6 +70,8 @@ type RunStatus struct {
 	// before it could record anything shows here.
 	LatestLaunch, LatestStatus string
 	Next                       time.Time
+	// Launches are the launch times of every child Nomad still keeps.
+	Launches []time.Time
 }
 
 // WalletStatus is one wallet instance: what its Consul checks say and what
@@ -101,9 +110,10 @@ type ServiceStatus struct {
 }
 
 // ReadStatus gathers the status of the pool's jobs from the clusters;
-// databaseInstances is how many database instances the pool runs.
-func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Job, implemented func(string) bool, databaseInstances int) (*Status, error) {
-	s := &Status{Pool: pool}
+// databaseInstances is how many database instances the pool runs; events
+// are told from since on.
+func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Job, implemented func(string) bool, databaseInstances int, since time.Time) (*Status, error) {
+	s := &Status{Pool: pool, Since: since}
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
 	cq := (&consulapi.QueryOptions{}).WithContext(ctx)
 	nodes, _, err := c.Nomad.Nodes().List(q)
@@ -179,7 +189,48 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 		return nil, APIError(c.ConsulAt, "read the pool's check", err)
 	}
 	s.PoolCheck = check
+	if err := s.tell(ctx, c); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// tell gathers the recent events from what was read, and the nodes'
+// own event lists.
+func (s *Status) tell(ctx context.Context, c *Clients) error {
+	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
+	var nodes []*nomadapi.Node
+	for _, n := range s.Nodes {
+		node, _, err := c.Nomad.Nodes().Info(n.ID, q)
+		if err != nil {
+			return APIError(c.NomadAt, "read node "+n.Name, err)
+		}
+		nodes = append(nodes, node)
+	}
+	s.Events = story.Nodes(nodes, s.Since)
+	for _, j := range s.Jobs {
+		s.Events = append(s.Events, story.Allocs(j.Allocs, s.Since)...)
+	}
+	for _, r := range s.Runs {
+		var job *nomadapi.Job
+		for _, j := range s.Jobs {
+			if j.ID == r.JobID {
+				job = j.Job
+			}
+		}
+		if job != nil && job.Periodic != nil {
+			var registered time.Time
+			if job.SubmitTime != nil {
+				registered = time.Unix(0, *job.SubmitTime)
+			}
+			s.Events = append(s.Events, story.Slots(r.JobID, job.Periodic.Next, r.Launches, registered, s.Since, time.Now())...)
+		}
+	}
+	if s.Database != nil {
+		s.Events = append(s.Events, story.Database(s.Database.History, s.Since)...)
+	}
+	story.Sort(s.Events)
+	return nil
 }
 
 // readRun reads a ledger job's last recorded run and its newest launch.
@@ -203,7 +254,13 @@ func readRun(ctx context.Context, c *Clients, pool string, js JobStatus) (RunSta
 		return r, APIError(c.NomadAt, "list the launches of "+js.ID, err)
 	}
 	for _, child := range children {
-		if child.ParentID == js.ID && child.ID > r.LatestLaunch { // periodic-<unix time>
+		if child.ParentID != js.ID {
+			continue
+		}
+		if unix, err := strconv.ParseInt(strings.TrimPrefix(child.ID, js.ID+"/periodic-"), 10, 64); err == nil {
+			r.Launches = append(r.Launches, time.Unix(unix, 0))
+		}
+		if child.ID > r.LatestLaunch { // periodic-<unix time>
 			r.LatestLaunch, r.LatestStatus = child.ID, child.Status
 			if child.JobSummary != nil {
 				for _, tg := range child.JobSummary.Summary {
@@ -465,6 +522,9 @@ func (s *Status) Write(w io.Writer) {
 		}
 	}
 	tw.Flush()
+	if !s.Since.IsZero() {
+		story.Write(w, s.Events, s.Since)
+	}
 }
 
 // liveAndRecent keeps an allocation list to what an operator needs: what

@@ -3,11 +3,13 @@ package failover_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -21,6 +23,13 @@ import (
 // members) and returns it ready for power cuts, with a miner's address
 // from a wallet.
 func deployedProductionPool(t *testing.T, ctx context.Context) *powercut.Pool {
+	p, _ := deployedProductionPoolAt(t, ctx)
+	return p
+}
+
+// deployedProductionPoolAt is deployedProductionPool, with the pool
+// definition's path.
+func deployedProductionPoolAt(t *testing.T, ctx context.Context) (*powercut.Pool, string) {
 	poolPath := devVariant(t, 4, 3, 3)
 	pool, jobs := testenv.LoadPool(t, poolPath)
 	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: powercut.Clients(pool, jobs, 4, 3), Servers: 3, Production: true})
@@ -38,7 +47,7 @@ func deployedProductionPool(t *testing.T, ctx context.Context) *powercut.Pool {
 	p, err := powercut.New(ctx, c, pool, "ltc", address)
 	require.NoError(t, err)
 	p.Log = t.Logf
-	return p
+	return p, poolPath
 }
 
 // run runs a scenario and requires that nothing acknowledged was lost.
@@ -66,7 +75,7 @@ func run(t *testing.T, ctx context.Context, p *powercut.Pool, s powercut.Scenari
 func TestWholeClusterPowerCut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	p := deployedProductionPool(t, ctx)
+	p, poolPath := deployedProductionPoolAt(t, ctx)
 	res := run(t, ctx, p, powercut.AllBack)
 	// The power stayed off past a slot of the blocks job: it ran once
 	// for the slot it missed, not zero times, not twice.
@@ -74,6 +83,63 @@ func TestWholeClusterPowerCut(t *testing.T) {
 	assert.True(t, slices.ContainsFunc(res.Slots, func(s string) bool {
 		return strings.HasPrefix(s, blocks) && strings.Contains(s, "run once for it")
 	}), "the blocks job, whose slot the cut spanned, ran once for it: %v", res.Slots)
+
+	// poolctl status tells the story, read from Nomad and Patroni alone:
+	// the slot missed and the run for it, and every node that ran a
+	// service allocation across the cut found its tasks dead and ran them
+	// again.
+	events := recentEvents(t, ctx, p, poolPath)
+	require.NotEmpty(t, res.CaughtUp)
+	for _, s := range res.CaughtUp {
+		want := fmt.Sprintf("slot %s missed; run once at %s", s.Slot.UTC().Format(time.TimeOnly), s.Launch.UTC().Format(time.TimeOnly))
+		assert.True(t, slices.ContainsFunc(strings.Split(events, "\n"), func(line string) bool {
+			return strings.Contains(line, s.Job) && strings.Contains(line, want)
+		}), "status tells %s: %q", s.Job, want)
+	}
+	for _, node := range survivors(t, ctx, p, res.CutAt) {
+		assert.True(t, slices.ContainsFunc(strings.Split(events, "\n"), func(line string) bool {
+			return strings.Contains(line, " on "+node+" ") && strings.Contains(line, "its node restarted and found") && strings.Contains(line, "running again")
+		}), "status tells that %s restarted and its tasks ran again", node)
+	}
+	assert.NotContains(t, events, "not running again yet")
+}
+
+// recentEvents is the "Recent events" of poolctl status's output.
+func recentEvents(t *testing.T, ctx context.Context, p *powercut.Pool, poolPath string) string {
+	out, err := exec.CommandContext(ctx, testenv.Poolctl(t), "status", "--since", "1h",
+		"--address", p.Cluster.NomadAddr(), "--consul-address", p.Cluster.ConsulAddr(), poolPath).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	_, events, found := strings.Cut(string(out), "\nRecent events")
+	require.True(t, found, "poolctl status has no recent events:\n%s", out)
+	t.Logf("poolctl status's recent events:%s", events)
+	return events
+}
+
+// survivors names the nodes running a service allocation that was
+// placed before the cut at cutAt: their restart is what status must tell.
+func survivors(t *testing.T, ctx context.Context, p *powercut.Pool, cutAt time.Time) []string {
+	jobs, _, err := p.Nomad.Jobs().List((&nomadapi.QueryOptions{}).WithContext(ctx))
+	require.NoError(t, err)
+	nodes := map[string]bool{}
+	for _, j := range jobs {
+		if j.Type != "service" || j.ParentID != "" {
+			continue
+		}
+		allocs, _, err := p.Nomad.Jobs().Allocations(j.ID, false, (&nomadapi.QueryOptions{}).WithContext(ctx))
+		require.NoError(t, err)
+		for _, a := range allocs {
+			if a.ClientStatus == "running" && time.Unix(0, a.CreateTime).Before(cutAt) {
+				nodes[a.NodeName] = true
+			}
+		}
+	}
+	require.NotEmpty(t, nodes, "no service allocation survived the cut")
+	var out []string
+	for n := range nodes {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // The power flaps: cut again while the servers elect their leaders, cut
@@ -116,7 +182,7 @@ func TestPlannedRebootOfEveryPi(t *testing.T) {
 func TestServerNeverReturns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	p := deployedProductionPool(t, ctx)
+	p, poolPath := deployedProductionPoolAt(t, ctx)
 	victim, err := p.ServerToLose(ctx, contract.JobID("", "ltc", contract.KindStratum))
 	require.NoError(t, err)
 	holding, not, err := p.KeyHolders(ctx)
@@ -136,6 +202,23 @@ func TestServerNeverReturns(t *testing.T) {
 	res := run(t, ctx, p, s)
 	assert.Greater(t, res.AllHealthy, time.Duration(0))
 	assert.Positive(t, res.Payouts.Sent, "a payout was sent with %s gone", victim)
+
+	// poolctl status tells what was lost: the node, marked down and
+	// still down, and its allocations, each replaced on another node.
+	lines := strings.Split(recentEvents(t, ctx, p, poolPath), "\n")
+	has := func(parts ...string) bool {
+		return slices.ContainsFunc(lines, func(line string) bool {
+			for _, part := range parts {
+				if !strings.Contains(line, part) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	assert.True(t, has("LOST", " "+victim+" ", "stopped answering Nomad"), "status tells %s went down", victim)
+	assert.True(t, has("LOST", " "+victim+" ", "still down"), "status tells %s is still down", victim)
+	assert.True(t, has(" on "+victim+" ", "replaced on "), "status tells where %s's work went", victim)
 }
 
 func waitUntil(ctx context.Context, t *testing.T, what string, limit time.Duration, cond func() bool) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -56,7 +57,21 @@ func payRole() int {
 			select {}
 		}
 	}
-	res, err := Pay(ctx, db, w, o)
+	var res PayResult
+	if addr := os.Getenv("PAYOUT_TEST_CONSUL"); addr != "" {
+		// Under the job's Consul lock, as the payout job runs.
+		consul, cerr := consulapi.NewClient(&consulapi.Config{Address: addr})
+		if cerr != nil {
+			fmt.Fprintln(os.Stderr, cerr)
+			return 1
+		}
+		_, err = Recorded(ctx, lockedRun(consul), func(ctx context.Context, _ *Record) error {
+			res, err = Pay(ctx, db, w, o)
+			return err
+		})
+	} else {
+		res, err = Pay(ctx, db, w, o)
+	}
 	if errors.Is(err, ErrBusy) {
 		fmt.Println("busy")
 		return 3
@@ -68,6 +83,11 @@ func payRole() int {
 	out, _ := json.Marshal(res)
 	fmt.Println(string(out))
 	return 0
+}
+
+// lockedRun is the payout job's run under its Consul lock, in the tests.
+func lockedRun(consul *consulapi.Client) RecordedRun {
+	return RecordedRun{Consul: consul, Pool: "test", Coin: "ltc", Job: "payout"}
 }
 
 func testPayOptions() PayOptions {
@@ -181,6 +201,61 @@ func (e *payEnv) track() TrackResult {
 
 // payProcess runs the payout in a child process; crashAt names the step
 // where it kills itself ("" for none).
+// A payout run killed (SIGKILL: a power cut of its own) while it holds
+// the job's Consul lock, its intent written: nobody releases the lock,
+// and nobody needs to. The lock's session stops being renewed and Consul
+// ends it (its TTL, 30 s, which Consul may stretch to twice that, then
+// the lock delay); the next run takes the lock and settles the intent,
+// and every miner is paid once.
+func TestLockOfAKilledRunIsReleased(t *testing.T) {
+	e := newPayEnv(t)
+	ctx := context.Background()
+	agent := testenv.StartConsul(t)
+	consul := agent.Client(t)
+	miners := e.creditedMiners(2)
+
+	killed := e.payProcess("after-intent")
+	killed.Env = append(killed.Env, "PAYOUT_TEST_CONSUL="+agent.Addr)
+	err := killed.Run()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the run was killed with its intent written")
+	assert.Equal(t, syscall.SIGKILL, exit.Sys().(syscall.WaitStatus).Signal())
+	killedAt := time.Now()
+	key := contract.LockKey("test", "ltc", "payout")
+	pair, _, err := consul.KV().Get(key, nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair, "the killed run took the lock")
+	require.NotEmpty(t, pair.Session, "the killed run's session still holds the lock")
+	var open int
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE status = 'intent'`).Scan(&open))
+	require.Equal(t, 1, open, "the killed run left its intent open")
+
+	// Runs come as the job's slots would: each finds the lock held and
+	// records "skipped", until Consul has ended the dead run's session.
+	skipped := 0
+	require.Eventually(t, func() bool {
+		entered := false
+		rec, err := Recorded(ctx, lockedRun(consul), func(ctx context.Context, _ *Record) error {
+			entered = true
+			_, err := e.payCtx(ctx, e.newDB())
+			return err
+		})
+		require.NoError(t, err)
+		if !entered {
+			require.Equal(t, "skipped", rec.Outcome)
+			skipped++
+		}
+		return entered
+	}, 3*time.Minute, time.Second, "the dead run's lock was never released")
+	t.Logf("lock released %.1f s after its holder was killed (%d runs skipped before)", time.Since(killedAt).Seconds(), skipped)
+	assert.Positive(t, skipped, "the lock was held after the kill")
+	e.assertExactlyOnce(miners) // the intent settled, no other left open
+	pair, _, err = consul.KV().Get(key, nil)
+	require.NoError(t, err)
+	assert.True(t, pair == nil || pair.Session == "", "the lock is free after the run")
+	e.mine(1)
+}
+
 func (e *payEnv) payProcess(crashAt string) *exec.Cmd {
 	self, err := os.Executable()
 	require.NoError(e.t, err)

@@ -90,6 +90,10 @@ type Result struct {
 	// Slots says, for a cut across a periodic slot, how each periodic
 	// job whose slot was missed ran for it.
 	Slots []string
+	// CutAt is when the (first) cut came.
+	CutAt time.Time
+	// CaughtUp are the slots missed and the launch that ran for each.
+	CaughtUp []SlotRun
 	// Timeline is what happened, in order, for the log.
 	Timeline []string
 }
@@ -208,6 +212,7 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 		alive := names
 		if i == 0 {
 			cutAt = time.Now()
+			res.CutAt = cutAt
 		} else {
 			alive = without(names, s.NeverReturns)
 		}
@@ -324,7 +329,7 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 	}
 	note("payouts: %d sent, %d open, %d doubled, %d lost", res.Payouts.Sent, res.Payouts.Open, res.Payouts.Doubled, res.Payouts.Lost)
 	if s.AcrossSlot {
-		res.Slots, err = p.missedSlots(ctx, periodic, cutAt, leaderAt)
+		res.Slots, res.CaughtUp, err = p.missedSlots(ctx, periodic, cutAt, leaderAt)
 		for _, n := range res.Slots {
 			note("%s", n)
 		}

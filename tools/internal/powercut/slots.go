@@ -168,26 +168,27 @@ func (p *Pool) leaderBack(ctx context.Context) (time.Time, error) {
 // check says so. The launch is awaited up to the
 // following slot; a leader seen less than 5 s before that slot leaves
 // forced and regular launches apart from nothing, and is an error.
-func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leaderAt time.Time) ([]string, error) {
+func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leaderAt time.Time) ([]string, []SlotRun, error) {
 	var notes []string
+	var caughtUp []SlotRun
 	for _, j := range jobs {
 		slot, err := j.next(cutAt)
 		if err != nil {
-			return notes, err
+			return notes, caughtUp, err
 		}
 		if !slot.Before(leaderAt) {
 			continue // the leader was back for it
 		}
 		following, err := j.next(slot)
 		if err != nil {
-			return notes, err
+			return notes, caughtUp, err
 		}
 		if j.running || !j.launched {
 			// Nomad launches no run for the missed slot; what it did is
 			// reported, not required.
 			ran, err := p.launchesBetween(ctx, j.id, cutAt, following)
 			if err != nil {
-				return notes, err
+				return notes, caughtUp, err
 			}
 			n := len(ran)
 			why := "with a run under way at the cut (prohibit_overlap)"
@@ -198,19 +199,19 @@ func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leade
 			continue
 		}
 		if !leaderAt.Add(5 * time.Second).Before(following) {
-			return notes, fmt.Errorf("%s: slot %s missed, but the leader was seen at %s, too close to the following slot %s to tell a launch for the missed one from the regular one", j.id, slot.Format(time.TimeOnly), leaderAt.Format(time.TimeOnly), following.Format(time.TimeOnly))
+			return notes, caughtUp, fmt.Errorf("%s: slot %s missed, but the leader was seen at %s, too close to the following slot %s to tell a launch for the missed one from the regular one", j.id, slot.Format(time.TimeOnly), leaderAt.Format(time.TimeOnly), following.Format(time.TimeOnly))
 		}
 		var ran []launch
 		for {
 			if ran, err = p.launchesBetween(ctx, j.id, cutAt, following); err != nil {
-				return notes, err
+				return notes, caughtUp, err
 			}
 			if len(ran) > 0 || !time.Now().Before(following) {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return notes, ctx.Err()
+				return notes, caughtUp, ctx.Err()
 			case <-time.After(time.Second):
 			}
 		}
@@ -219,11 +220,19 @@ func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leade
 			ids = append(ids, fmt.Sprintf("%s (%s)", l.id, l.at.Format(time.TimeOnly)))
 		}
 		if len(ran) != 1 {
-			return notes, fmt.Errorf("%s: slot %s missed during the cut; %d launches for it before the following slot %s, not 1: %v", j.id, slot.Format(time.TimeOnly), len(ran), following.Format(time.TimeOnly), ids)
+			return notes, caughtUp, fmt.Errorf("%s: slot %s missed during the cut; %d launches for it before the following slot %s, not 1: %v", j.id, slot.Format(time.TimeOnly), len(ran), following.Format(time.TimeOnly), ids)
 		}
 		notes = append(notes, fmt.Sprintf("%s: slot %s missed during the cut, run once for it: %s", j.id, slot.Format(time.TimeOnly), ids[0]))
+		caughtUp = append(caughtUp, SlotRun{Job: j.id, Slot: slot, Launch: ran[0].at})
 	}
-	return notes, nil
+	return notes, caughtUp, nil
+}
+
+// SlotRun is a periodic job's slot that passed while the power was off,
+// and the one launch that ran for it.
+type SlotRun struct {
+	Job          string
+	Slot, Launch time.Time
 }
 
 // launchesBetween lists the job's launches after from and before to.

@@ -1,0 +1,399 @@
+// Package story tells what happened to the pool lately, from what Nomad
+// and Patroni keep anyway: nodes that stopped answering and came back,
+// tasks a restarting node found dead and started again, allocations lost
+// with their node, periodic slots missed and caught up, database
+// promotions. `poolctl status` prints it under "Recent events", so that
+// after a power cut the operator reads what was lost, what recovered and
+// when, without a log in hand.
+package story
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbcluster"
+)
+
+// Event is one thing that happened.
+type Event struct {
+	At      time.Time
+	Subject string // a node, an allocation, a job, "database"
+	What    string
+	// Lost marks what was lost or is still missing; the rest recovered
+	// or is news.
+	Lost bool
+}
+
+// Nomad's node event messages (nomad/heartbeat.go, nomad/node_endpoint.go,
+// nomad/state/state_store.go).
+const (
+	nodeMissed       = "Node heartbeat missed"
+	nodeBackBeat     = "Node reregistered by heartbeat"
+	nodeBack         = "Node re-registered"
+	nodeRegistered   = "Node registered"
+	taskRestoreFail  = "Failed Restoring Task" // structs.TaskRestoreFailed, not in the api package
+	restoreWaitLimit = 30 * time.Minute        // a task restarted later than this after its restore failed is another story
+)
+
+// Nodes tells the node events Nomad recorded since then.
+func Nodes(nodes []*nomadapi.Node, since time.Time) []Event {
+	var out []Event
+	for _, n := range nodes {
+		for i, e := range n.Events {
+			if e == nil || e.Timestamp.Before(since) {
+				continue
+			}
+			ev := Event{At: e.Timestamp, Subject: n.Name}
+			switch e.Message {
+			case nodeMissed:
+				ev.What = "stopped answering Nomad: marked down, its allocations lost or disconnected"
+				ev.Lost = !slices.ContainsFunc(n.Events[i+1:], func(later *nomadapi.NodeEvent) bool {
+					return later != nil && (later.Message == nodeBack || later.Message == nodeBackBeat)
+				})
+			case nodeBackBeat, nodeBack:
+				ev.What = "answers Nomad again: marked ready"
+			case nodeRegistered:
+				ev.What = "joined the cluster"
+			default:
+				ev.What = "Nomad: " + e.Message
+			}
+			out = append(out, ev)
+		}
+		if n.Status == "down" {
+			out = append(out, Event{At: time.Unix(n.StatusUpdatedAt, 0), Subject: n.Name, What: "still down", Lost: true})
+		}
+	}
+	return out
+}
+
+// Allocs tells, for one job's allocations, what happened since then:
+// the tasks each node found dead when it restarted (a power cut) and when
+// they ran again, tasks that exited on their own, allocations lost with
+// their node and where they were replaced.
+func Allocs(allocs []*nomadapi.AllocationListStub, since time.Time) []Event {
+	byID := map[string]*nomadapi.AllocationListStub{}
+	for _, a := range allocs {
+		byID[a.ID] = a
+	}
+	var out []Event
+	for _, a := range allocs {
+		subject := a.Name + " on " + a.NodeName
+		out = append(out, restored(a, subject, since)...)
+		out = append(out, exits(a, subject, since)...)
+		if a.ClientStatus == "lost" || a.ClientStatus == "unknown" {
+			at := time.Unix(0, a.ModifyTime)
+			if at.Before(since) {
+				continue
+			}
+			what, lost := "lost with its node, not replaced", true
+			if a.ClientStatus == "unknown" {
+				what = "its node disconnected: Nomad waits for it (disconnect block) before replacing"
+			}
+			if next := byID[a.NextAllocation]; next != nil {
+				what, lost = "lost with its node; replaced on "+next.NodeName, false
+				if a.ClientStatus == "unknown" {
+					what = "its node disconnected; replaced on " + next.NodeName
+				}
+			}
+			out = append(out, Event{At: at, Subject: subject, What: what, Lost: lost})
+		}
+	}
+	return out
+}
+
+// restored finds the restart of a node in an allocation's task events:
+// Nomad's client, coming back, finds each task's process gone ("Failed
+// Restoring Task") and, once a server answers, starts it again. One line
+// per allocation: which tasks, and when the last of them ran again.
+func restored(a *nomadapi.AllocationListStub, subject string, since time.Time) []Event {
+	var out []Event
+	type restart struct {
+		failed  time.Time
+		started time.Time
+		tasks   []string
+		waiting []string
+	}
+	var r *restart
+	flush := func() {
+		if r == nil {
+			return
+		}
+		sort.Strings(r.tasks)
+		sort.Strings(r.waiting)
+		what := "its node restarted and found " + strings.Join(r.tasks, ", ") + " dead"
+		ev := Event{At: r.failed, Subject: subject}
+		if len(r.waiting) == 0 {
+			what += fmt.Sprintf("; running again %s later (%s)", seconds(r.started.Sub(r.failed)), r.started.UTC().Format("15:04:05"))
+		} else {
+			what += "; not running again yet: " + strings.Join(r.waiting, ", ")
+			ev.Lost = true
+		}
+		ev.What = what
+		out = append(out, ev)
+		r = nil
+	}
+	// One restart per moment: events of the allocation's tasks, merged
+	// by the time their restore failed.
+	type mark struct {
+		task  string
+		at    time.Time
+		start time.Time
+	}
+	var marks []mark
+	for task, ts := range a.TaskStates {
+		if ts == nil {
+			continue
+		}
+		for i, e := range ts.Events {
+			if e == nil || e.Type != taskRestoreFail {
+				continue
+			}
+			at := time.Unix(0, e.Time)
+			if at.Before(since) {
+				continue
+			}
+			m := mark{task: task, at: at}
+			for _, later := range ts.Events[i+1:] {
+				if later != nil && later.Type == nomadapi.TaskStarted {
+					m.start = time.Unix(0, later.Time)
+					break
+				}
+			}
+			marks = append(marks, m)
+		}
+	}
+	sort.Slice(marks, func(i, k int) bool { return marks[i].at.Before(marks[k].at) })
+	for _, m := range marks {
+		if r != nil && m.at.Sub(r.failed) > time.Minute {
+			flush()
+		}
+		if r == nil {
+			r = &restart{failed: m.at}
+		}
+		r.tasks = append(r.tasks, m.task)
+		switch {
+		case m.start.IsZero() || m.start.Sub(m.at) > restoreWaitLimit:
+			r.waiting = append(r.waiting, m.task)
+		case m.start.After(r.started):
+			r.started = m.start
+		}
+	}
+	flush()
+	return out
+}
+
+// exits tells tasks that ended on their own (not stopped by Nomad) and
+// whether they ran again.
+func exits(a *nomadapi.AllocationListStub, subject string, since time.Time) []Event {
+	var out []Event
+	for task, ts := range a.TaskStates {
+		if ts == nil {
+			continue
+		}
+		for i, e := range ts.Events {
+			if e == nil || e.Type != nomadapi.TaskTerminated {
+				continue
+			}
+			at := time.Unix(0, e.Time)
+			if at.Before(since) || (i > 0 && ts.Events[i-1] != nil && ts.Events[i-1].Type == nomadapi.TaskKilling) {
+				continue // Nomad stopped it: a deploy, a drain, a stop
+			}
+			if e.ExitCode == 0 && e.Signal == 0 {
+				continue
+			}
+			what := "task " + task + " exited (" + exitText(e) + ")"
+			lost := true
+			for _, later := range ts.Events[i+1:] {
+				if later != nil && later.Type == nomadapi.TaskStarted {
+					what += fmt.Sprintf("; started again %s later", seconds(time.Unix(0, later.Time).Sub(at)))
+					lost = false
+					break
+				}
+			}
+			out = append(out, Event{At: at, Subject: subject, What: what, Lost: lost && ts.State != "running"})
+		}
+	}
+	return out
+}
+
+func exitText(e *nomadapi.TaskEvent) string {
+	parts := []string{"code " + strconv.Itoa(e.ExitCode)}
+	if e.Signal != 0 {
+		parts = append(parts, "signal "+strconv.Itoa(e.Signal))
+	}
+	if e.Details["oom_killed"] == "true" {
+		parts = append(parts, "out of memory")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Slots tells a periodic job's missed slots: each slot since the job was
+// registered (or its oldest launch Nomad still remembers) that has no
+// launch of its own. A launch off the schedule after missed slots and
+// before the next slot is Nomad's catch-up (it launches once when a
+// leader finds slots passed with none); missed slots without one were
+// skipped, or are not run yet. Other launches off the schedule are
+// forced ones.
+//
+// next is the job's schedule (api.PeriodicConfig.Next); launches are the
+// child jobs' launch times (periodic-<unix seconds>); registered is when
+// the job was last registered (zero: unknown).
+func Slots(job string, next func(time.Time) (time.Time, error), launches []time.Time, registered, since, now time.Time) []Event {
+	const onTime = 2 * time.Second // a scheduled launch carries its slot's time
+	sorted := append([]time.Time(nil), launches...)
+	sort.Slice(sorted, func(i, k int) bool { return sorted[i].Before(sorted[k]) })
+	start := registered
+	if len(sorted) > 0 && (start.IsZero() || sorted[0].Before(start)) {
+		start = sorted[0].Add(-onTime - time.Second)
+	}
+	if start.IsZero() {
+		return nil
+	}
+	used := make([]bool, len(sorted))
+	launchIn := func(from, to time.Time) int { // the first unused launch in [from, to)
+		for i, l := range sorted {
+			if !used[i] && !l.Before(from) && l.Before(to) {
+				return i
+			}
+		}
+		return -1
+	}
+	// The slots since the start, each with or without its own launch; a
+	// slot is judged once its launch would have shown.
+	var slots []time.Time
+	var missed []bool
+	end := now.Add(-onTime - 3*time.Second)
+	for slot, err := next(start); err == nil && !slot.IsZero() && !slot.After(end); slot, err = next(slot) {
+		i := launchIn(slot, slot.Add(onTime))
+		if i >= 0 {
+			used[i] = true
+		}
+		slots = append(slots, slot)
+		missed = append(missed, i < 0)
+	}
+	// Each run of missed slots, with the launch that caught it up, if any,
+	// before the slot after it.
+	var out []Event
+	for a := 0; a < len(slots); a++ {
+		if !missed[a] {
+			continue
+		}
+		b := a
+		for b+1 < len(slots) && missed[b+1] {
+			b++
+		}
+		limit, pending := now, true
+		if b+1 < len(slots) {
+			limit, pending = slots[b+1], false
+		} else if f, err := next(slots[b]); err == nil && !f.IsZero() && !f.After(now) {
+			limit, pending = f, false
+		}
+		var caughtUp time.Time
+		if i := launchIn(slots[b].Add(onTime), limit); i >= 0 {
+			used[i], caughtUp = true, sorted[i]
+		}
+		out = append(out, missedEvent(job, slots[a:b+1], caughtUp, pending, since)...)
+		a = b
+	}
+	for i, l := range sorted {
+		if !used[i] && !l.Before(since) {
+			out = append(out, Event{At: l, Subject: job, What: "run forced off its schedule (`nomad job periodic force` or a poolctl command)"})
+		}
+	}
+	return out
+}
+
+func missedEvent(job string, missed []time.Time, caughtUp time.Time, pending bool, since time.Time) []Event {
+	first, last := missed[0], missed[len(missed)-1]
+	if last.Before(since) {
+		return nil
+	}
+	slots := "slot " + first.UTC().Format("15:04:05")
+	if len(missed) > 1 {
+		slots = fmt.Sprintf("%d slots %s to %s", len(missed), first.UTC().Format("15:04:05"), last.UTC().Format("15:04:05"))
+	}
+	// restorePeriodicDispatcher in Nomad's nomad/leader.go: a new leader
+	// launches each job whose slot passed, once, except these.
+	const why = " (Nomad gives no catch-up run to a job with a run under way then, or never launched before): the next slot runs it"
+	if caughtUp.IsZero() && pending {
+		return []Event{{At: first, Subject: job, Lost: true,
+			What: slots + " missed, no run for it so far" + why}}
+	}
+	if caughtUp.IsZero() {
+		return []Event{{At: first, Subject: job, Lost: true,
+			What: slots + " missed and not run" + why}}
+	}
+	return []Event{{At: first, Subject: job,
+		What: slots + " missed; run once at " + caughtUp.UTC().Format("15:04:05") + " (Nomad's catch-up)"}}
+}
+
+// Database tells the promotions Patroni recorded since then.
+func Database(history []dbcluster.Switch, since time.Time) []Event {
+	var out []Event
+	for _, s := range history {
+		if s.At.IsZero() || s.At.Before(since) {
+			continue
+		}
+		who := "a member"
+		if s.NewLeader != "" {
+			who = s.NewLeader
+		}
+		out = append(out, Event{At: s.At, Subject: "database",
+			What: fmt.Sprintf("%s became the primary (timeline %d after %d): %s", who, s.Timeline+1, s.Timeline, s.Reason)})
+	}
+	return out
+}
+
+// Sort orders events by time, then subject.
+func Sort(events []Event) {
+	sort.SliceStable(events, func(i, k int) bool {
+		if !events[i].At.Equal(events[k].At) {
+			return events[i].At.Before(events[k].At)
+		}
+		return events[i].Subject < events[k].Subject
+	})
+}
+
+// Write prints the events, oldest first, after a line counting what was
+// lost.
+func Write(w io.Writer, events []Event, since time.Time) {
+	Sort(events)
+	fmt.Fprintf(w, "\nRecent events (since %s)\n", since.UTC().Format("2006-01-02 15:04 MST"))
+	if len(events) == 0 {
+		fmt.Fprintln(w, "  none: no node restarted or went down, no task died, no slot was missed, no database promotion")
+		return
+	}
+	lost := 0
+	for _, e := range events {
+		if e.Lost {
+			lost++
+		}
+	}
+	if lost == 0 {
+		fmt.Fprintf(w, "  %d events, everything recovered\n", len(events))
+	} else {
+		fmt.Fprintf(w, "  %d events, %d of them lost or still missing (LOST)\n", len(events), lost)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\t\tSUBJECT\tWHAT")
+	for _, e := range events {
+		mark := ""
+		if e.Lost {
+			mark = "LOST"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.At.UTC().Format("01-02 15:04:05"), mark, e.Subject, e.What)
+	}
+	tw.Flush()
+}
+
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
+}
