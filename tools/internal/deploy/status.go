@@ -189,21 +189,21 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 		return nil, APIError(c.ConsulAt, "read the pool's check", err)
 	}
 	s.PoolCheck = check
-	if err := s.tell(ctx, c); err != nil {
-		return nil, err
-	}
+	s.tell(ctx, c)
 	return s, nil
 }
 
 // tell gathers the recent events from what was read, and the nodes'
 // own event lists.
-func (s *Status) tell(ctx context.Context, c *Clients) error {
+func (s *Status) tell(ctx context.Context, c *Clients) {
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
 	var nodes []*nomadapi.Node
 	for _, n := range s.Nodes {
 		node, _, err := c.Nomad.Nodes().Info(n.ID, q)
 		if err != nil {
-			return APIError(c.NomadAt, "read node "+n.Name, err)
+			// A node collected since the list, or an agent that does not
+			// answer: its events are left out, the rest is told.
+			continue
 		}
 		nodes = append(nodes, node)
 	}
@@ -218,19 +218,29 @@ func (s *Status) tell(ctx context.Context, c *Clients) error {
 				job = j.Job
 			}
 		}
-		if job != nil && job.Periodic != nil {
-			var registered time.Time
-			if job.SubmitTime != nil {
-				registered = time.Unix(0, *job.SubmitTime)
-			}
-			s.Events = append(s.Events, story.Slots(r.JobID, job.Periodic.Next, r.Launches, registered, s.Since, time.Now())...)
+		if job == nil {
+			continue
 		}
+		p := job.Periodic
+		if p == nil || p.SpecType == nil || p.Spec == nil || (job.Stop != nil && *job.Stop) || (p.Enabled != nil && !*p.Enabled) {
+			continue // no schedule to miss
+		}
+		loc, err := p.GetLocation()
+		if err != nil {
+			continue
+		}
+		// The schedule is in the job's time zone, not this machine's.
+		next := func(t time.Time) (time.Time, error) { return p.Next(t.In(loc)) }
+		var registered time.Time
+		if job.SubmitTime != nil {
+			registered = time.Unix(0, *job.SubmitTime)
+		}
+		s.Events = append(s.Events, story.Slots(r.JobID, next, r.Launches, registered, s.Since, time.Now())...)
 	}
 	if s.Database != nil {
 		s.Events = append(s.Events, story.Database(s.Database.History, s.Since)...)
 	}
 	story.Sort(s.Events)
-	return nil
 }
 
 // readRun reads a ledger job's last recorded run and its newest launch.

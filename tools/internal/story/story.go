@@ -40,7 +40,7 @@ const (
 	nodeBack         = "Node re-registered"
 	nodeRegistered   = "Node registered"
 	taskRestoreFail  = "Failed Restoring Task" // structs.TaskRestoreFailed, not in the api package
-	restoreWaitLimit = 30 * time.Minute        // a task restarted later than this after its restore failed is another story
+	taskShutdownWait = "Waiting for shutdown delay"
 )
 
 // Nodes tells the node events Nomad recorded since then.
@@ -67,8 +67,11 @@ func Nodes(nodes []*nomadapi.Node, since time.Time) []Event {
 			}
 			out = append(out, ev)
 		}
-		if n.Status == "down" {
+		switch n.Status {
+		case "down":
 			out = append(out, Event{At: time.Unix(n.StatusUpdatedAt, 0), Subject: n.Name, What: "still down", Lost: true})
+		case "disconnected":
+			out = append(out, Event{At: time.Unix(n.StatusUpdatedAt, 0), Subject: n.Name, What: "still disconnected", Lost: true})
 		}
 	}
 	return out
@@ -102,6 +105,9 @@ func Allocs(allocs []*nomadapi.AllocationListStub, since time.Time) []Event {
 				if a.ClientStatus == "unknown" {
 					what = "its node disconnected; replaced on " + next.NodeName
 				}
+				if next.ClientStatus != "running" && next.ClientStatus != "pending" && next.ClientStatus != "complete" {
+					what, lost = what+", where it is "+next.ClientStatus, true
+				}
 			}
 			out = append(out, Event{At: at, Subject: subject, What: what, Lost: lost})
 		}
@@ -131,7 +137,7 @@ func restored(a *nomadapi.AllocationListStub, subject string, since time.Time) [
 		what := "its node restarted and found " + strings.Join(r.tasks, ", ") + " dead"
 		ev := Event{At: r.failed, Subject: subject}
 		if len(r.waiting) == 0 {
-			what += fmt.Sprintf("; running again %s later (%s)", seconds(r.started.Sub(r.failed)), r.started.UTC().Format("15:04:05"))
+			what += fmt.Sprintf("; running again %s later (%s)", span(r.started.Sub(r.failed)), r.started.UTC().Format("15:04:05"))
 		} else {
 			what += "; not running again yet: " + strings.Join(r.waiting, ", ")
 			ev.Lost = true
@@ -180,7 +186,7 @@ func restored(a *nomadapi.AllocationListStub, subject string, since time.Time) [
 		}
 		r.tasks = append(r.tasks, m.task)
 		switch {
-		case m.start.IsZero() || m.start.Sub(m.at) > restoreWaitLimit:
+		case m.start.IsZero():
 			r.waiting = append(r.waiting, m.task)
 		case m.start.After(r.started):
 			r.started = m.start
@@ -198,13 +204,23 @@ func exits(a *nomadapi.AllocationListStub, subject string, since time.Time) []Ev
 		if ts == nil {
 			continue
 		}
+		stopping := false // Nomad asked the task to stop since it last started
 		for i, e := range ts.Events {
-			if e == nil || e.Type != nomadapi.TaskTerminated {
+			if e == nil {
 				continue
 			}
+			switch e.Type {
+			case nomadapi.TaskStarted:
+				stopping = false
+			case nomadapi.TaskKilling, nomadapi.TaskRestartSignal, nomadapi.TaskSiblingFailed, nomadapi.TaskLeaderDead, nomadapi.TaskSignaling, taskShutdownWait:
+				stopping = true
+			}
+			if e.Type != nomadapi.TaskTerminated || stopping {
+				continue // a deploy, a drain, a stop, a template's restart
+			}
 			at := time.Unix(0, e.Time)
-			if at.Before(since) || (i > 0 && ts.Events[i-1] != nil && ts.Events[i-1].Type == nomadapi.TaskKilling) {
-				continue // Nomad stopped it: a deploy, a drain, a stop
+			if at.Before(since) {
+				continue
 			}
 			if e.ExitCode == 0 && e.Signal == 0 {
 				continue
@@ -213,7 +229,7 @@ func exits(a *nomadapi.AllocationListStub, subject string, since time.Time) []Ev
 			lost := true
 			for _, later := range ts.Events[i+1:] {
 				if later != nil && later.Type == nomadapi.TaskStarted {
-					what += fmt.Sprintf("; started again %s later", seconds(time.Unix(0, later.Time).Sub(at)))
+					what += fmt.Sprintf("; started again %s later", span(time.Unix(0, later.Time).Sub(at)))
 					lost = false
 					break
 				}
@@ -235,49 +251,53 @@ func exitText(e *nomadapi.TaskEvent) string {
 	return strings.Join(parts, ", ")
 }
 
-// Slots tells a periodic job's missed slots: each slot since the job was
-// registered (or its oldest launch Nomad still remembers) that has no
-// launch of its own. A launch off the schedule after missed slots and
-// before the next slot is Nomad's catch-up (it launches once when a
-// leader finds slots passed with none); missed slots without one were
-// skipped, or are not run yet. Other launches off the schedule are
-// forced ones.
+// Slots tells a periodic job's missed slots: each slot in the window
+// that has no launch of its own, from the oldest launch Nomad still keeps
+// (or, when it keeps none, from the job's registration, if that is too
+// recent for Nomad to have collected a launch since). A launch off the
+// schedule after missed slots and before the next slot is Nomad's
+// catch-up (it launches once when a leader finds slots passed with none);
+// missed slots without one were skipped, or are not run yet. Other
+// launches off the schedule are forced ones.
 //
-// next is the job's schedule (api.PeriodicConfig.Next); launches are the
-// child jobs' launch times (periodic-<unix seconds>); registered is when
-// the job was last registered (zero: unknown).
+// next is the job's schedule (api.PeriodicConfig.Next, in the job's time
+// zone); launches are the child jobs' launch times (periodic-<unix
+// seconds>); registered is when the job was last registered (zero:
+// unknown).
 func Slots(job string, next func(time.Time) (time.Time, error), launches []time.Time, registered, since, now time.Time) []Event {
-	const onTime = 2 * time.Second // a scheduled launch carries its slot's time
 	sorted := append([]time.Time(nil), launches...)
 	sort.Slice(sorted, func(i, k int) bool { return sorted[i].Before(sorted[k]) })
-	start := registered
-	if len(sorted) > 0 && (start.IsZero() || sorted[0].Before(start)) {
+	var start time.Time
+	switch {
+	case len(sorted) > 0:
 		start = sorted[0].Add(-onTime - time.Second)
-	}
-	if start.IsZero() {
+	case !registered.IsZero() && now.Sub(registered) < nomadJobGC:
+		start = registered
+	default:
 		return nil
 	}
-	used := make([]bool, len(sorted))
-	launchIn := func(from, to time.Time) int { // the first unused launch in [from, to)
-		for i, l := range sorted {
-			if !used[i] && !l.Before(from) && l.Before(to) {
-				return i
-			}
-		}
-		return -1
+	if from := since.Add(-onTime - time.Second); start.Before(from) {
+		start = from
 	}
 	// The slots since the start, each with or without its own launch; a
-	// slot is judged once its launch would have shown.
+	// slot is judged once its launch would have shown. Slots and launches
+	// are both in order: one pass over each.
+	used := make([]bool, len(sorted))
 	var slots []time.Time
 	var missed []bool
 	end := now.Add(-onTime - 3*time.Second)
+	first := 0 // launches before it are before the current slot
 	for slot, err := next(start); err == nil && !slot.IsZero() && !slot.After(end); slot, err = next(slot) {
-		i := launchIn(slot, slot.Add(onTime))
-		if i >= 0 {
-			used[i] = true
+		for first < len(sorted) && sorted[first].Before(slot) {
+			first++
+		}
+		own := first < len(sorted) && sorted[first].Before(slot.Add(onTime))
+		if own {
+			used[first] = true
+			first++
 		}
 		slots = append(slots, slot)
-		missed = append(missed, i < 0)
+		missed = append(missed, !own)
 	}
 	// Each run of missed slots, with the launch that caught it up, if any,
 	// before the slot after it.
@@ -297,10 +317,11 @@ func Slots(job string, next func(time.Time) (time.Time, error), launches []time.
 			limit, pending = f, false
 		}
 		var caughtUp time.Time
-		if i := launchIn(slots[b].Add(onTime), limit); i >= 0 {
+		i := sort.Search(len(sorted), func(i int) bool { return !sorted[i].Before(slots[b].Add(onTime)) })
+		if i < len(sorted) && sorted[i].Before(limit) && !used[i] {
 			used[i], caughtUp = true, sorted[i]
 		}
-		out = append(out, missedEvent(job, slots[a:b+1], caughtUp, pending, since)...)
+		out = append(out, missedEvent(job, slots[a:b+1], caughtUp, pending))
 		a = b
 	}
 	for i, l := range sorted {
@@ -311,28 +332,37 @@ func Slots(job string, next func(time.Time) (time.Time, error), launches []time.
 	return out
 }
 
-func missedEvent(job string, missed []time.Time, caughtUp time.Time, pending bool, since time.Time) []Event {
+const (
+	// onTime: a scheduled launch carries its slot's time.
+	onTime = 2 * time.Second
+	// nomadJobGC is Nomad's job_gc_threshold, which the pool's agents
+	// leave at its default: a finished launch is kept at least this long.
+	nomadJobGC = 4 * time.Hour
+)
+
+func missedEvent(job string, missed []time.Time, caughtUp time.Time, pending bool) Event {
 	first, last := missed[0], missed[len(missed)-1]
-	if last.Before(since) {
-		return nil
+	stamp := func(t time.Time) string { return t.UTC().Format("15:04:05") }
+	if first.UTC().YearDay() != last.UTC().YearDay() || (!caughtUp.IsZero() && caughtUp.UTC().YearDay() != first.UTC().YearDay()) {
+		stamp = func(t time.Time) string { return t.UTC().Format("01-02 15:04:05") }
 	}
-	slots := "slot " + first.UTC().Format("15:04:05")
+	slots := "slot " + stamp(first)
 	if len(missed) > 1 {
-		slots = fmt.Sprintf("%d slots %s to %s", len(missed), first.UTC().Format("15:04:05"), last.UTC().Format("15:04:05"))
+		slots = fmt.Sprintf("%d slots %s to %s", len(missed), stamp(first), stamp(last))
 	}
 	// restorePeriodicDispatcher in Nomad's nomad/leader.go: a new leader
-	// launches each job whose slot passed, once, except these.
-	const why = " (Nomad gives no catch-up run to a job with a run under way then, or never launched before): the next slot runs it"
-	if caughtUp.IsZero() && pending {
-		return []Event{{At: first, Subject: job, Lost: true,
-			What: slots + " missed, no run for it so far" + why}}
+	// launches each job whose slot passed, once; prohibit_overlap skips
+	// a slot while a run is under way; a job never launched before a
+	// whole-cluster cut gets no catch-up (its servers stamp its
+	// registration anew when they replay their log).
+	const why = " (a run still under way then: prohibit_overlap; or a cut before the job's first launch): the next slot runs it"
+	switch {
+	case caughtUp.IsZero() && pending:
+		return Event{At: first, Subject: job, Lost: true, What: slots + " missed, no run for it so far" + why}
+	case caughtUp.IsZero():
+		return Event{At: first, Subject: job, Lost: true, What: slots + " missed and not run" + why}
 	}
-	if caughtUp.IsZero() {
-		return []Event{{At: first, Subject: job, Lost: true,
-			What: slots + " missed and not run" + why}}
-	}
-	return []Event{{At: first, Subject: job,
-		What: slots + " missed; run once at " + caughtUp.UTC().Format("15:04:05") + " (Nomad's catch-up)"}}
+	return Event{At: first, Subject: job, What: slots + " missed; run once at " + stamp(caughtUp) + " (Nomad's catch-up)"}
 }
 
 // Database tells the promotions Patroni recorded since then.
@@ -378,7 +408,7 @@ func Write(w io.Writer, events []Event, since time.Time) {
 		}
 	}
 	if lost == 0 {
-		fmt.Fprintf(w, "  %d events, everything recovered\n", len(events))
+		fmt.Fprintf(w, "  %d events, nothing lost or missing\n", len(events))
 	} else {
 		fmt.Fprintf(w, "  %d events, %d of them lost or still missing (LOST)\n", len(events), lost)
 	}
@@ -394,6 +424,11 @@ func Write(w io.Writer, events []Event, since time.Time) {
 	tw.Flush()
 }
 
-func seconds(d time.Duration) string {
-	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
+// span writes a delay: seconds with a tenth below two minutes, then
+// whole minutes.
+func span(d time.Duration) string {
+	if d < 2*time.Minute {
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
+	}
+	return strconv.Itoa(int(d.Minutes())) + " min"
 }

@@ -37,6 +37,15 @@ func everyMinute(t time.Time) (time.Time, error) {
 	return t.Truncate(time.Minute).Add(time.Minute), nil
 }
 
+// daily is a `17 3 * * *` schedule.
+func daily(t time.Time) (time.Time, error) {
+	d := time.Date(t.Year(), t.Month(), t.Day(), 3, 17, 0, 0, time.UTC)
+	if !d.After(t) {
+		d = d.AddDate(0, 0, 1)
+	}
+	return d, nil
+}
+
 func minute(hh, mm, ss int) time.Time { return time.Date(2026, 12, 3, hh, mm, ss, 0, time.UTC) }
 
 func TestStory(t *testing.T) {
@@ -56,6 +65,10 @@ func TestStory(t *testing.T) {
 				// One task never ran again.
 				{ID: "a2", Name: "ltc-stratum.stratum[1]", NodeName: "node-02", ClientStatus: "pending", TaskStates: map[string]*nomadapi.TaskState{
 					"stratum": task("pending", old, ev(taskRestoreFail, 31*time.Second)),
+				}},
+				// A task that took long to run again.
+				{ID: "a4", Name: "ltc-wallet.wallet[1]", NodeName: "node-04", ClientStatus: "running", TaskStates: map[string]*nomadapi.TaskState{
+					"litecoind": task("running", old, ev(taskRestoreFail, 30*time.Second), ev(nomadapi.TaskStarted, 45*time.Minute)),
 				}},
 				// Restarts before the window are not told.
 				{ID: "a3", Name: "ltc-stratum.stratum[0]", NodeName: "node-03", ClientStatus: "running", TaskStates: map[string]*nomadapi.TaskState{
@@ -88,6 +101,8 @@ func TestStory(t *testing.T) {
 				{ID: "lost1", Name: "ltc-wallet.wallet[1]", NodeName: "node-03", ClientStatus: "lost", ModifyTime: at(5 * time.Minute), NextAllocation: "new1"},
 				{ID: "new1", Name: "ltc-wallet.wallet[1]", NodeName: "node-01", ClientStatus: "running"},
 				{ID: "lost2", Name: "ltc-stratum.stratum[1]", NodeName: "node-03", ClientStatus: "lost", ModifyTime: at(5 * time.Minute)},
+				{ID: "lost3", Name: "ltc-stratum.stratum[2]", NodeName: "node-03", ClientStatus: "lost", ModifyTime: at(5 * time.Minute), NextAllocation: "new3"},
+				{ID: "new3", Name: "ltc-stratum.stratum[2]", NodeName: "node-02", ClientStatus: "failed"},
 				{ID: "unk", Name: "pool-database.database[1]", NodeName: "node-03", ClientStatus: "unknown", ModifyTime: at(5 * time.Minute)},
 			}
 			return append(Nodes(nodes, since), Allocs(allocs, since)...)
@@ -99,6 +114,14 @@ func TestStory(t *testing.T) {
 					"stratum": task("running", old,
 						&nomadapi.TaskEvent{Type: nomadapi.TaskTerminated, Time: at(0), ExitCode: 2},
 						ev(nomadapi.TaskRestarting, time.Second), ev(nomadapi.TaskStarted, 16*time.Second)),
+					// Stopped by Nomad for a deploy, after its shutdown
+					// delay: not told.
+					"deployed": task("dead", old, ev(taskShutdownWait, 0), ev(nomadapi.TaskKilling, 5*time.Second),
+						&nomadapi.TaskEvent{Type: nomadapi.TaskTerminated, Time: at(6 * time.Second), Signal: 15, ExitCode: 143}),
+					// Restarted for a new template: not told.
+					"templated": task("running", old, ev(nomadapi.TaskRestartSignal, 0),
+						&nomadapi.TaskEvent{Type: nomadapi.TaskTerminated, Time: at(time.Second), Signal: 1},
+						ev(nomadapi.TaskStarted, 2*time.Second)),
 					// Stopped by Nomad (a deploy): not told.
 					"sidecar": task("dead", old, ev(nomadapi.TaskKilling, 0),
 						&nomadapi.TaskEvent{Type: nomadapi.TaskTerminated, Time: at(time.Second), Signal: 15, ExitCode: 143},
@@ -137,6 +160,7 @@ func TestSlots(t *testing.T) {
 		// registered is when the job was registered (zero: unknown)
 		registered time.Time
 		now        time.Time
+		daily      bool // 17 3 * * *, not every minute
 		want       []string
 		lost       []bool
 	}{
@@ -157,11 +181,19 @@ func TestSlots(t *testing.T) {
 		{name: "registered, never launched, slots missed", registered: minute(10, 50, 30), now: minute(10, 52, 40),
 			want: []string{"2 slots 10:51:00 to 10:52:00 missed, no run for it so far"}, lost: []bool{true}},
 		{name: "registered, launched on time", registered: minute(10, 50, 30), launches: []time.Time{minute(10, 51, 0), minute(10, 52, 0)}, now: minute(10, 52, 40)},
+		{name: "registered long ago, older launches collected", registered: minute(10, 50, 30).Add(-240 * time.Hour), launches: []time.Time{minute(10, 50, 0), minute(10, 51, 0), minute(10, 52, 0)}, now: minute(10, 52, 40)},
+		{name: "registered long ago, every launch collected", registered: minute(10, 50, 30).Add(-240 * time.Hour), now: minute(10, 52, 40)},
 		{name: "registered after the oldest launch kept", registered: minute(10, 51, 30), launches: []time.Time{minute(10, 50, 0), minute(10, 51, 0), minute(10, 52, 0)}, now: minute(10, 52, 40)},
 		{name: "forced between slots", launches: []time.Time{minute(10, 50, 0), minute(10, 50, 40), minute(10, 51, 0), minute(10, 52, 0)}, now: minute(10, 52, 40),
 			want: []string{"run forced off its schedule"}, lost: []bool{false}},
 		{name: "launched a second late is on time", launches: []time.Time{minute(10, 50, 1), minute(10, 51, 0), minute(10, 52, 0)}, now: minute(10, 52, 40)},
 		{name: "no launches", now: minute(10, 52, 40)},
+		{name: "daily, a day missed, caught up 50 s later", daily: true, now: minute(10, 0, 0),
+			launches: []time.Time{minute(3, 17, 0).Add(-48 * time.Hour), minute(3, 17, 0).Add(-24*time.Hour + 50*time.Second), minute(3, 17, 0)},
+			want:     []string{"slot 03:17:00 missed; run once at 03:17:50"}, lost: []bool{false}},
+		{name: "daily, two days missed", daily: true, now: minute(10, 0, 0),
+			launches: []time.Time{minute(3, 17, 0).Add(-48 * time.Hour)},
+			want:     []string{"2 slots 12-02 03:17:00 to 12-03 03:17:00 missed, no run for it so far"}, lost: []bool{true}},
 		{name: "a slot before the window is not told", launches: []time.Time{minute(9, 0, 0), minute(9, 2, 0), minute(9, 3, 0)}, now: minute(9, 3, 40)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,6 +202,10 @@ func TestSlots(t *testing.T) {
 				from = minute(9, 2, 0)
 			}
 			got := Slots("ltc-blocks", everyMinute, tc.launches, tc.registered, from, tc.now)
+			if tc.daily {
+				from = minute(0, 0, 0).Add(-72 * time.Hour)
+				got = Slots("ltc-blocks", daily, tc.launches, tc.registered, from, tc.now)
+			}
 			require.Len(t, got, len(tc.want), "%+v", got)
 			for i, e := range got {
 				assert.Contains(t, e.What, tc.want[i])
