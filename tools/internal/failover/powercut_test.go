@@ -175,7 +175,8 @@ func TestPlannedRebootOfEveryPi(t *testing.T) {
 
 // A server's node never comes back from the cut: the two other servers
 // elect leaders, and what ran on the dead node (a wallet and a database
-// member) is placed on the others once the node is marked down. Every
+// member, the primary when the primary's node runs no stratum server) is
+// placed on the others once the node is marked down. Every
 // wallet instance holds the pool's keys (issue 16 item 5): the stratum
 // servers mine to the pool address with the wallet that made it perhaps
 // gone, and a payout is sent afterwards by a wallet that is left.
@@ -185,6 +186,7 @@ func TestServerNeverReturns(t *testing.T) {
 	p, poolPath := deployedProductionPoolAt(t, ctx)
 	victim, err := p.ServerToLose(ctx, contract.JobID("", "ltc", contract.KindStratum))
 	require.NoError(t, err)
+	primary := p.PrimaryNode(ctx)
 	holding, not, err := p.KeyHolders(ctx)
 	require.NoError(t, err)
 	require.Empty(t, not, "every wallet instance holds the pool address's key (those that do: %v)", holding)
@@ -219,6 +221,13 @@ func TestServerNeverReturns(t *testing.T) {
 	assert.True(t, has("LOST", " "+victim+" ", "stopped answering Nomad"), "status tells %s went down", victim)
 	assert.True(t, has("LOST", " "+victim+" ", "still down"), "status tells %s is still down", victim)
 	assert.True(t, has(" on "+victim+" ", "replaced on "), "status tells where %s's work went", victim)
+	if victim == primary {
+		// The database's primary never returned either: another member
+		// was promoted.
+		assert.True(t, has("database", "became the primary"), "status tells the database's promotion")
+	} else {
+		t.Logf("the database's primary was on %q, not on %s", primary, victim)
+	}
 }
 
 func waitUntil(ctx context.Context, t *testing.T, what string, limit time.Duration, cond func() bool) {

@@ -3,6 +3,7 @@ package powercut
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/dbcluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 )
@@ -75,10 +77,32 @@ func databaseStarting(ctx context.Context, p *Pool) bool {
 	return false
 }
 
+// PrimaryNode names the node of the database's primary, as Patroni's
+// keys say; "" when they name none or it cannot be read.
+func (p *Pool) PrimaryNode(ctx context.Context) string {
+	v, err := dbcluster.Read(ctx, p.Consul.KV(), p.Pool.Name, p.Pool.Database.Instances)
+	if err != nil {
+		return ""
+	}
+	for _, m := range v.Members {
+		if m.Name != v.Leader {
+			continue
+		}
+		host, _, _ := net.SplitHostPort(m.Address)
+		for _, n := range p.Cluster.Nodes {
+			if n.IP == host {
+				return n.Name
+			}
+		}
+	}
+	return ""
+}
+
 // ServerToLose picks the server node to lose for good: the one running
 // the most of a wallet and a database member, and not one running
 // avoidJob (the stratum server, whose share journal would go with its
-// node). With none such, the last server. Every wallet instance holds the
+// node); of those alike, the database's primary's, so that the primary
+// never returns either. With none such, the last server. Every wallet instance holds the
 // pool's keys, so losing any of them leaves the others able to vouch for
 // the pool address and to pay.
 func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error) {
@@ -95,16 +119,24 @@ func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error
 			}
 		}
 	}
+	primaryOn := p.PrimaryNode(ctx)
 	servers := p.Cluster.Servers()
 	victim := ""
 	for _, n := range servers {
 		jobs := onNode[n.Name]
-		if len(jobs) > 0 && !slices.Contains(jobs, avoidJob) && (victim == "" || len(jobs) > len(onNode[victim])) {
+		if len(jobs) == 0 || slices.Contains(jobs, avoidJob) {
+			continue
+		}
+		if victim == "" || len(jobs) > len(onNode[victim]) || len(jobs) == len(onNode[victim]) && n.Name == primaryOn {
 			victim = n.Name
 		}
 	}
 	if victim != "" {
-		p.Log("%s will never return; it runs %s", victim, strings.Join(onNode[victim], ", "))
+		primary := "not the database's primary (on " + primaryOn + ")"
+		if victim == primaryOn {
+			primary = "the database's primary"
+		}
+		p.Log("%s will never return; it runs %s, %s", victim, strings.Join(onNode[victim], ", "), primary)
 		return victim, nil
 	}
 	last := servers[len(servers)-1].Name
