@@ -137,9 +137,6 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 // payAfter has the miner credited for a mature block and forces the
 // payout job until a payout is sent, noting which wallet paid.
 func (p *Pool) payAfter(ctx context.Context, note func(string, ...any)) error {
-	if err := p.credit(ctx, note); err != nil {
-		return err
-	}
 	sent := func(ctx context.Context) (int, error) {
 		db, err := p.open()
 		if err != nil {
@@ -150,8 +147,13 @@ func (p *Pool) payAfter(ctx context.Context, note func(string, ...any)) error {
 		err = db.QueryRow(ctx, `SELECT count(*) FROM payouts WHERE coin = $1 AND status = 'sent'`, p.Coin).Scan(&n)
 		return n, err
 	}
+	// Counted before the credit, as in startPayout: the payout job's slot
+	// may credit and pay before the credit is seen here.
 	before, err := sent(ctx)
 	if err != nil {
+		return err
+	}
+	if err := p.credit(ctx, note); err != nil {
 		return err
 	}
 	job := contract.JobID("", p.Coin, contract.KindPayout)
@@ -216,14 +218,20 @@ func (p *Pool) credit(ctx context.Context, note func(string, ...any)) error {
 
 // startPayout waits until the miner has been credited for a block (the
 // blocks job credits a block once it is mature), forces the payout job
-// and returns as soon as the payout's intent is in the database: the
-// power goes while the payout runs.
+// and returns as soon as a payout's intent is in the database, the
+// forced run's or one the payout job's slot started first: the power
+// goes while the payout runs.
 func (p *Pool) startPayout(ctx context.Context, note func(string, ...any)) error {
-	if err := p.credit(ctx, note); err != nil {
-		return err
-	}
+	// Counted before the blocks mature: the payout job, at its slot,
+	// credits the mature block and pays it in one run, so a count taken
+	// after the credit was seen could already include that payout, and
+	// the forced run would find nothing left to pay (a warm suite waited
+	// 5 minutes on that: "paid 0.00000000 in 0 transaction(s)").
 	before, err := p.payoutRows(ctx)
 	if err != nil {
+		return err
+	}
+	if err := p.credit(ctx, note); err != nil {
 		return err
 	}
 	job := contract.JobID("", p.Coin, contract.KindPayout)
