@@ -205,7 +205,12 @@ func serveTLS(t *testing.T, cert tls.Certificate) string {
 }
 
 // serveTLSAlert answers every connection the way a TLS server that is no
-// Go HTTP server answers a plain HTTP request: with a TLS alert record.
+// Go HTTP server answers a plain HTTP request: it reads what the client
+// sent (it waits for a ClientHello) and answers with a TLS alert record.
+// Answering before the request came raced with Go's HTTP client, which
+// takes bytes arriving on a connection it has sent no request on yet for
+// an unsolicited answer ("readLoopPeekFailLocked"; a cold run failed so
+// once).
 func serveTLSAlert(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -217,6 +222,8 @@ func serveTLSAlert(t *testing.T) string {
 			if err != nil {
 				return
 			}
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = conn.Read(make([]byte, 4096))
 			_, _ = conn.Write([]byte("\x15\x03\x01\x00\x02\x02\x46"))
 			_ = conn.Close()
 		}

@@ -278,7 +278,12 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 				Amount   json.Number `json:"amount"`
 			} `json:"details"`
 		}
-		require.NoError(t, wallet.Call(ctx, "gettransaction", []any{txid}, &tx))
+		// Every wallet instance holds the pool's keys and may pay: ask the
+		// one the run paid from (the other learns the transaction only once
+		// it is relayed; a cold run asked it first: "Invalid or non-wallet
+		// transaction id").
+		payer := chain.NewClient(rec.Wallet, v.Items[secrets.ItemUser], v.Items[secrets.ItemPassword])
+		require.NoError(t, payer.Call(ctx, "gettransaction", []any{txid}, &tx), "ask the paying wallet %s", rec.Wallet)
 		var sent json.Number
 		for _, d := range tx.Details {
 			if d.Address == provMinerAddress && d.Category == "send" {
