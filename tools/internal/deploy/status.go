@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -54,7 +53,7 @@ type Status struct {
 	RestoreError string
 	// Events are what happened since Since: nodes down and back, tasks a
 	// restart found dead, allocations lost, periodic slots missed and
-	// caught up, database promotions.
+	// caught up, database promotions (in no order; Write sorts them).
 	Events []story.Event
 	Since  time.Time
 }
@@ -72,6 +71,7 @@ type RunStatus struct {
 	Next                       time.Time
 	// Launches are the launch times of every child Nomad still keeps.
 	Launches []time.Time
+	job      *nomadapi.Job
 }
 
 // WalletStatus is one wallet instance: what its Consul checks say and what
@@ -212,12 +212,7 @@ func (s *Status) tell(ctx context.Context, c *Clients) {
 		s.Events = append(s.Events, story.Allocs(j.Allocs, s.Since)...)
 	}
 	for _, r := range s.Runs {
-		var job *nomadapi.Job
-		for _, j := range s.Jobs {
-			if j.ID == r.JobID {
-				job = j.Job
-			}
-		}
+		job := r.job
 		if job == nil {
 			continue
 		}
@@ -240,12 +235,11 @@ func (s *Status) tell(ctx context.Context, c *Clients) {
 	if s.Database != nil {
 		s.Events = append(s.Events, story.Database(s.Database.History, s.Since)...)
 	}
-	story.Sort(s.Events)
 }
 
 // readRun reads a ledger job's last recorded run and its newest launch.
 func readRun(ctx context.Context, c *Clients, pool string, js JobStatus) (RunStatus, error) {
-	r := RunStatus{JobID: js.ID, Kind: js.Kind, Next: js.NextLaunch}
+	r := RunStatus{JobID: js.ID, Kind: js.Kind, Next: js.NextLaunch, job: js.Job}
 	if js.Job != nil && js.Job.Meta != nil {
 		r.Coin = js.Job.Meta["pool_coin"]
 	}
@@ -259,7 +253,7 @@ func readRun(ctx context.Context, c *Clients, pool string, js JobStatus) (RunSta
 			r.Record = &rec
 		}
 	}
-	children, _, err := c.Nomad.Jobs().PrefixList(js.ID + "/periodic-")
+	children, _, err := c.Nomad.Jobs().PrefixList(story.LaunchPrefix(js.ID))
 	if err != nil {
 		return r, APIError(c.NomadAt, "list the launches of "+js.ID, err)
 	}
@@ -267,8 +261,8 @@ func readRun(ctx context.Context, c *Clients, pool string, js JobStatus) (RunSta
 		if child.ParentID != js.ID {
 			continue
 		}
-		if unix, err := strconv.ParseInt(strings.TrimPrefix(child.ID, js.ID+"/periodic-"), 10, 64); err == nil {
-			r.Launches = append(r.Launches, time.Unix(unix, 0))
+		if at, ok := story.LaunchTime(js.ID, child.ID); ok {
+			r.Launches = append(r.Launches, at)
 		}
 		if child.ID > r.LatestLaunch { // periodic-<unix time>
 			r.LatestLaunch, r.LatestStatus = child.ID, child.Status

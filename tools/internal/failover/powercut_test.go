@@ -92,16 +92,24 @@ func TestWholeClusterPowerCut(t *testing.T) {
 	require.NotEmpty(t, res.CaughtUp)
 	for _, s := range res.CaughtUp {
 		want := fmt.Sprintf("slot %s missed; run once at %s", s.Slot.UTC().Format(time.TimeOnly), s.Launch.UTC().Format(time.TimeOnly))
-		assert.True(t, slices.ContainsFunc(strings.Split(events, "\n"), func(line string) bool {
-			return strings.Contains(line, s.Job) && strings.Contains(line, want)
-		}), "status tells %s: %q", s.Job, want)
+		assert.True(t, hasLine(events, s.Job, want), "status tells %s: %q", s.Job, want)
 	}
 	for _, node := range survivors(t, ctx, p, res.CutAt) {
-		assert.True(t, slices.ContainsFunc(strings.Split(events, "\n"), func(line string) bool {
-			return strings.Contains(line, " on "+node+" ") && strings.Contains(line, "its node restarted and found") && strings.Contains(line, "running again")
-		}), "status tells that %s restarted and its tasks ran again", node)
+		assert.True(t, hasLine(events, " on "+node+" ", "its node restarted and found", "running again"), "status tells that %s restarted and its tasks ran again", node)
 	}
 	assert.NotContains(t, events, "not running again yet")
+}
+
+// hasLine says whether a line of text holds every one of parts.
+func hasLine(text string, parts ...string) bool {
+	return slices.ContainsFunc(strings.Split(text, "\n"), func(line string) bool {
+		for _, part := range parts {
+			if !strings.Contains(line, part) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // recentEvents is the "Recent events" of poolctl status's output.
@@ -207,24 +215,14 @@ func TestServerNeverReturns(t *testing.T) {
 
 	// poolctl status tells what was lost: the node, marked down and
 	// still down, and its allocations, each replaced on another node.
-	lines := strings.Split(recentEvents(t, ctx, p, poolPath), "\n")
-	has := func(parts ...string) bool {
-		return slices.ContainsFunc(lines, func(line string) bool {
-			for _, part := range parts {
-				if !strings.Contains(line, part) {
-					return false
-				}
-			}
-			return true
-		})
-	}
-	assert.True(t, has("LOST", " "+victim+" ", "stopped answering Nomad"), "status tells %s went down", victim)
-	assert.True(t, has("LOST", " "+victim+" ", "still down"), "status tells %s is still down", victim)
-	assert.True(t, has(" on "+victim+" ", "replaced on "), "status tells where %s's work went", victim)
+	events := recentEvents(t, ctx, p, poolPath)
+	assert.True(t, hasLine(events, "LOST", " "+victim+" ", "stopped answering Nomad"), "status tells %s went down", victim)
+	assert.True(t, hasLine(events, "LOST", " "+victim+" ", "still down"), "status tells %s is still down", victim)
+	assert.True(t, hasLine(events, " on "+victim+" ", "replaced on "), "status tells where %s's work went", victim)
 	if victim == primary {
 		// The database's primary never returned either: another member
 		// was promoted.
-		assert.True(t, has("database", "became the primary"), "status tells the database's promotion")
+		assert.True(t, hasLine(events, "database", "became the primary"), "status tells the database's promotion")
 	} else {
 		t.Logf("the database's primary was on %q, not on %s", primary, victim)
 	}

@@ -3,13 +3,12 @@ package powercut
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/story"
 )
 
 // A periodic job whose slot passes while the cluster has no power must
@@ -92,21 +91,20 @@ func (p *Pool) periodicJobs(ctx context.Context) ([]periodicJob, error) {
 
 // launches lists the job's children.
 func (p *Pool) launches(ctx context.Context, jobID string) ([]launch, error) {
-	prefix := jobID + "/periodic-"
-	stubs, _, err := p.Nomad.Jobs().PrefixList(prefix)
+	stubs, _, err := p.Nomad.Jobs().PrefixList(story.LaunchPrefix(jobID))
 	if err != nil {
 		return nil, fmt.Errorf("list the launches of %s: %w", jobID, err)
 	}
 	var out []launch
 	for _, s := range stubs {
-		if s.ParentID != jobID || !strings.HasPrefix(s.ID, prefix) {
+		if s.ParentID != jobID {
 			continue
 		}
-		sec, err := strconv.ParseInt(strings.TrimPrefix(s.ID, prefix), 10, 64)
-		if err != nil {
+		at, ok := story.LaunchTime(jobID, s.ID)
+		if !ok {
 			return nil, fmt.Errorf("launch %s: no launch time in its ID", s.ID)
 		}
-		out = append(out, launch{id: s.ID, at: time.Unix(sec, 0), status: s.Status})
+		out = append(out, launch{id: s.ID, at: at, status: s.Status})
 	}
 	return out, nil
 }

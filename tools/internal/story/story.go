@@ -166,14 +166,7 @@ func restored(a *nomadapi.AllocationListStub, subject string, since time.Time) [
 			if at.Before(since) {
 				continue
 			}
-			m := mark{task: task, at: at}
-			for _, later := range ts.Events[i+1:] {
-				if later != nil && later.Type == nomadapi.TaskStarted {
-					m.start = time.Unix(0, later.Time)
-					break
-				}
-			}
-			marks = append(marks, m)
+			marks = append(marks, mark{task: task, at: at, start: startedAfter(ts.Events[i+1:])})
 		}
 	}
 	sort.Slice(marks, func(i, k int) bool { return marks[i].at.Before(marks[k].at) })
@@ -226,18 +219,25 @@ func exits(a *nomadapi.AllocationListStub, subject string, since time.Time) []Ev
 				continue
 			}
 			what := "task " + task + " exited (" + exitText(e) + ")"
-			lost := true
-			for _, later := range ts.Events[i+1:] {
-				if later != nil && later.Type == nomadapi.TaskStarted {
-					what += fmt.Sprintf("; started again %s later", span(time.Unix(0, later.Time).Sub(at)))
-					lost = false
-					break
-				}
+			again := startedAfter(ts.Events[i+1:])
+			if !again.IsZero() {
+				what += fmt.Sprintf("; started again %s later", span(again.Sub(at)))
 			}
-			out = append(out, Event{At: at, Subject: subject, What: what, Lost: lost && ts.State != "running"})
+			out = append(out, Event{At: at, Subject: subject, What: what, Lost: again.IsZero() && ts.State != "running"})
 		}
 	}
 	return out
+}
+
+// startedAfter is when the first of events started the task (zero: none
+// did).
+func startedAfter(events []*nomadapi.TaskEvent) time.Time {
+	for _, e := range events {
+		if e != nil && e.Type == nomadapi.TaskStarted {
+			return time.Unix(0, e.Time)
+		}
+	}
+	return time.Time{}
 }
 
 func exitText(e *nomadapi.TaskEvent) string {
@@ -365,6 +365,26 @@ func missedEvent(job string, missed []time.Time, caughtUp time.Time, pending boo
 	return Event{At: first, Subject: job, What: slots + " missed; run once at " + stamp(caughtUp) + " (Nomad's catch-up)"}
 }
 
+// LaunchPrefix is what the IDs of a periodic job's launches begin with:
+// Nomad names each child "<job>/periodic-<unix seconds>"
+// (structs.PeriodicLaunchSuffix), the seconds being its slot for a
+// scheduled launch and the moment it was made for a forced one.
+func LaunchPrefix(jobID string) string { return jobID + "/periodic-" }
+
+// LaunchTime reads the launch time from a child's ID; false when the ID
+// is not one of jobID's launches.
+func LaunchTime(jobID, childID string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(childID, LaunchPrefix(jobID))
+	if !ok {
+		return time.Time{}, false
+	}
+	sec, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(sec, 0), true
+}
+
 // Database tells the promotions Patroni recorded since then.
 func Database(history []dbcluster.Switch, since time.Time) []Event {
 	var out []Event
@@ -382,8 +402,8 @@ func Database(history []dbcluster.Switch, since time.Time) []Event {
 	return out
 }
 
-// Sort orders events by time, then subject.
-func Sort(events []Event) {
+// sortEvents orders events by time, then subject.
+func sortEvents(events []Event) {
 	sort.SliceStable(events, func(i, k int) bool {
 		if !events[i].At.Equal(events[k].At) {
 			return events[i].At.Before(events[k].At)
@@ -395,7 +415,7 @@ func Sort(events []Event) {
 // Write prints the events, oldest first, after a line counting what was
 // lost.
 func Write(w io.Writer, events []Event, since time.Time) {
-	Sort(events)
+	sortEvents(events)
 	fmt.Fprintf(w, "\nRecent events (since %s)\n", since.UTC().Format("2006-01-02 15:04 MST"))
 	if len(events) == 0 {
 		fmt.Fprintln(w, "  none: no node restarted or went down, no task died, no slot was missed, no database promotion")

@@ -215,3 +215,23 @@ func TestSlots(t *testing.T) {
 		})
 	}
 }
+
+// Launch times read from Nomad's child IDs, and IDs that are not a
+// job's launches.
+func TestLaunchTime(t *testing.T) {
+	for _, tc := range []struct {
+		child string
+		want  time.Time
+		ok    bool
+	}{
+		{"ltc-blocks/periodic-1796298600", time.Unix(1796298600, 0), true},
+		{"ltc-payout/periodic-1796298600", time.Time{}, false},
+		{"ltc-blocks/periodic-", time.Time{}, false},
+		{"ltc-blocks/periodic-17962x", time.Time{}, false},
+		{"ltc-blocks/dispatch-1796298600-ab12", time.Time{}, false},
+	} {
+		got, ok := LaunchTime("ltc-blocks", tc.child)
+		assert.Equal(t, tc.ok, ok, tc.child)
+		assert.True(t, tc.want.Equal(got), "%s: %s", tc.child, got)
+	}
+}
