@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/catchup"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/deploy"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolcheck"
 )
@@ -26,6 +27,24 @@ func healthCommand() *cli.Command {
 					return withCode(ExitRuntime, err)
 				}
 				return poolcheck.Watch(c.Context, consul, c.String("pool"), c.App.ErrWriter)
+			},
+		}, {
+			Name:  "catchup",
+			Usage: "run once each periodic job whose slot passed with no launch, until stopped",
+			Description: "Follows the pool's periodic jobs in Nomad with blocking queries. A job whose\n" +
+				"latest slot passed with no launch (the cases Nomad's own catch-up skips: a run\n" +
+				"under way at a power cut, or a cut before the job's first launch) is forced\n" +
+				"once, after any run under way ends, unless its next slot is due. The token\n" +
+				"needs list-jobs, read-job and dispatch-job in the pool's namespace, no more.",
+			Flags: append(connFlags(),
+				&cli.StringFlag{Name: "pool", Required: true, Usage: "the pool's name"},
+			),
+			Action: func(c *cli.Context) error {
+				nomad, _, err := deploy.NewNomad(taskConnOptions(c))
+				if err != nil {
+					return withCode(ExitRuntime, err)
+				}
+				return catchup.Run(c.Context, nomad, c.String("pool"), c.App.ErrWriter)
 			},
 		}},
 	}

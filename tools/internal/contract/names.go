@@ -36,6 +36,14 @@ func scope(coin string) string {
 	return coin + "/"
 }
 
+// The meta keys every job of a pool carries: which pool, what kind of job
+// (jobspec.Kind), and for a coin's jobs which coin.
+const (
+	MetaPool = "pool"
+	MetaKind = "pool_kind"
+	MetaCoin = "pool_coin"
+)
+
 // JobID names the job of a kind for a coin, or pool-wide when coin is "".
 func JobID(pool, coin, kind string) string {
 	if coin == "" {

@@ -64,3 +64,18 @@ func comment(b *hclwrite.Body, text string) {
 	}
 	b.AppendUnstructuredTokens(tokens)
 }
+
+// CatchupCapabilities are what the catch-up of missed periodic slots
+// (package catchup) may do in the pool's namespace: list and read the
+// jobs, and force a periodic one (Periodic.Force needs dispatch-job).
+var CatchupCapabilities = []string{"list-jobs", "read-job", "dispatch-job"}
+
+// CatchupPolicy is the Nomad ACL policy of the catch-up.
+func CatchupPolicy() []byte {
+	f := hclwrite.NewEmptyFile()
+	b := f.Body()
+	comment(b, "catch-up: read the pool's jobs and force a periodic job whose slot\n"+
+		"passed with no launch; nothing else.")
+	b.AppendNewBlock("namespace", []string{Namespace}).Body().SetAttributeValue("capabilities", strings_(CatchupCapabilities))
+	return hclwrite.Format(f.Bytes())
+}

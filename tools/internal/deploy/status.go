@@ -241,7 +241,7 @@ func (s *Status) tell(ctx context.Context, c *Clients) {
 func readRun(ctx context.Context, c *Clients, pool string, js JobStatus) (RunStatus, error) {
 	r := RunStatus{JobID: js.ID, Kind: js.Kind, Next: js.NextLaunch, job: js.Job}
 	if js.Job != nil && js.Job.Meta != nil {
-		r.Coin = js.Job.Meta["pool_coin"]
+		r.Coin = js.Job.Meta[contract.MetaCoin]
 	}
 	pair, _, err := c.Consul.KV().Get(contract.RecordKey(pool, r.Coin, string(js.Kind)), (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {

@@ -26,7 +26,7 @@ func Baseline(wallet *jobspec.Job) *api.Job {
 	id := *job.ID + BaselineSuffix
 	job.ID, job.Name = &id, &id
 	job.Update = nil
-	job.Meta["pool_kind"] = "wallet-baseline"
+	job.Meta[contract.MetaKind] = "wallet-baseline"
 	g := job.TaskGroups[0]
 	g.RestartPolicy, g.ReschedulePolicy, g.ShutdownDelay = nil, nil, nil
 	g.Networks = []*api.NetworkResource{{DynamicPorts: []api.Port{{Label: "rpc"}, {Label: "p2p"}}}}

@@ -99,9 +99,9 @@ func JobID(pool *config.Pool, coin string, kind Kind) string {
 
 func (b builder) newJob(coin string, kind Kind, jobType string, priority int) *api.Job {
 	id := JobID(b.pool, coin, kind)
-	meta := map[string]string{"pool": b.pool.Name, "pool_kind": string(kind)}
+	meta := map[string]string{contract.MetaPool: b.pool.Name, contract.MetaKind: string(kind)}
 	if coin != "" {
-		meta["pool_coin"] = coin
+		meta[contract.MetaCoin] = coin
 	}
 	return &api.Job{
 		ID:          ptr(id),
