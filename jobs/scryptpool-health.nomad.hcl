@@ -77,5 +77,42 @@ job "scryptpool-health" {
         max_file_size = 5
       }
     }
+    # Runs once each periodic job whose slot passed with no launch, the cases
+    # Nomad's own catch-up skips (a run under way at a power cut; a cut before a
+    # job's first launch). It reaches this node's Nomad agent with the task's
+    # workload identity, whose policy (bound to this task; `poolctl policies`
+    # writes it) may list, read and force jobs, nothing else.
+    task "catchup" {
+      driver       = "exec"
+      user         = "nobody"
+      kill_timeout = "10s"
+      config {
+        command = "/usr/local/bin/poolctl"
+        args    = ["health", "catchup", "--pool=scryptpool"]
+      }
+      constraint {
+        attribute = "${meta.nomad_http_addr}"
+        operator  = "is_set"
+      }
+      constraint {
+        attribute = "${meta.nomad_cacert}"
+        operator  = "is_set"
+      }
+      env {
+        NOMAD_ADDR   = "${meta.nomad_http_addr}"
+        NOMAD_CACERT = "${meta.nomad_cacert}"
+      }
+      resources {
+        cpu    = 50
+        memory = 48
+      }
+      logs {
+        max_files     = 3
+        max_file_size = 5
+      }
+      identity {
+        env = true
+      }
+    }
   }
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -30,7 +31,7 @@ const (
 // namespace (contract.CatchupCapabilities); reads are consistent, so a
 // launch Nomad has just made is seen.
 func Run(ctx context.Context, nomad *nomadapi.Client, pool string, log io.Writer) error {
-	w := watcher{nomad: nomad, pool: pool, log: log, forced: map[string]time.Time{}, told: map[string]string{}}
+	w := watcher{nomad: nomad, pool: pool, log: log, forced: map[string]time.Time{}, told: map[string]string{}, following: "\x00"}
 	var index uint64
 	wake := time.Now()
 	for ctx.Err() == nil {
@@ -74,13 +75,24 @@ type watcher struct {
 	// told is the last wait logged for each job, so that a wait is logged
 	// once, not at each pass.
 	told map[string]string
+	// following is the list of jobs last logged as followed.
+	following string
 }
 
 // pass decides for each of the pool's periodic jobs and forces those due;
 // it returns when to look again (at the latest).
 func (w *watcher) pass(ctx context.Context, stubs []*nomadapi.JobListStub, now time.Time) time.Time {
 	wake := now.Add(longestWait)
-	for _, j := range w.jobs(ctx, stubs) {
+	jobs := w.jobs(ctx, stubs)
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	if following := strings.Join(ids, ", "); following != w.following {
+		w.following = following
+		fmt.Fprintf(w.log, "catchup: following %d periodic job(s) of pool %q: %s\n", len(jobs), w.pool, following)
+	}
+	for _, j := range jobs {
 		d := Decide(j, now)
 		if !d.Wake.IsZero() && d.Wake.Before(wake) {
 			wake = d.Wake

@@ -193,6 +193,7 @@ func nomadConfig(n Node, c *Cluster) []byte {
 	}
 	// Each node's Nomad agent talks to its own node's Consul agent.
 	consulAddr := fmt.Sprintf("%s:%d", n.IP, ConsulHTTPPort)
+	nomadAddr := fmt.Sprintf("http://%s:%d", n.IP, NomadHTTPPort)
 	if n.Client != nil {
 		shape := n.Client
 		client := b.AppendNewBlock("client", nil).Body()
@@ -218,7 +219,10 @@ func nomadConfig(n Node, c *Cluster) []byte {
 		}
 		sort.Strings(names)
 		// Plain HTTP on a local cluster: no CA for the tasks to verify with.
-		meta := map[string]string{jobspec.MetaConsulHTTPAddr: consulAddr, jobspec.MetaConsulCACert: ""}
+		meta := map[string]string{
+			jobspec.MetaConsulHTTPAddr: consulAddr, jobspec.MetaConsulCACert: "",
+			jobspec.MetaNomadHTTPAddr: nomadAddr, jobspec.MetaNomadCACert: "",
+		}
 		if len(names) > 0 {
 			meta[jobspec.MetaHostVolumes] = strings.Join(names, ",")
 		}

@@ -283,11 +283,16 @@ func (p Pool) NomadDeploy() NomadDeploy {
 }
 
 // PolicyFiles are the ACL policy files of a pool, by file name:
-// consul-<policy>.hcl for each grantee and nomad-poolctl-deploy.hcl.
+// consul-<policy>.hcl for each grantee, nomad-poolctl-deploy.hcl, and
+// nomad-task-<job>.<group>.<task>.hcl for each Nomad policy bound to a
+// task's workload identity.
 // Ansible's acl role and terraform/ install what `poolctl policies`
 // writes.
 func (p Pool) PolicyFiles() map[string][]byte {
 	out := map[string][]byte{"nomad-" + DeployPolicy + ".hcl": NomadPolicy(p.NomadDeploy())}
+	for _, tp := range p.NomadTaskPolicies() {
+		out[tp.File()] = tp.Rules
+	}
 	for _, g := range p.Grantees() {
 		out["consul-"+g.Name+".hcl"] = ConsulPolicy(g)
 	}
@@ -395,4 +400,35 @@ var WalletLogins = map[string][]string{
 // WalletLoginKinds are the keys of WalletLogins, in a fixed order.
 func WalletLoginKinds() []string {
 	return []string{KindStratum, KindBlocks, KindPayout, KindBackup}
+}
+
+// HealthGroup and CatchupTask name the health job's group and its task
+// that catches up missed periodic slots (package catchup), the one task
+// of the pool that talks to Nomad.
+const (
+	HealthGroup = "health"
+	CatchupTask = "catchup"
+)
+
+// NomadTaskPolicy is a Nomad ACL policy bound to one task of a job: Nomad
+// grants it to that task's workload identity, and to nothing else.
+type NomadTaskPolicy struct {
+	Job, Group, Task string
+	Rules            []byte
+}
+
+// Name is the policy's name in Nomad (letters, digits and dashes only).
+func (tp NomadTaskPolicy) Name() string { return tp.Job + "-" + tp.Task }
+
+// File is its file name, which carries the binding for Ansible and
+// Terraform: nomad-task-<job>.<group>.<task>.hcl (job IDs, groups and
+// tasks of the pool have no dots).
+func (tp NomadTaskPolicy) File() string {
+	return "nomad-task-" + tp.Job + "." + tp.Group + "." + tp.Task + ".hcl"
+}
+
+// NomadTaskPolicies are the pool's task-bound Nomad policies: the
+// catch-up's.
+func (p Pool) NomadTaskPolicies() []NomadTaskPolicy {
+	return []NomadTaskPolicy{{Job: JobID(p.Name, "", KindHealth), Group: HealthGroup, Task: CatchupTask, Rules: CatchupPolicy()}}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/nomadhcl"
 )
 
@@ -16,13 +17,14 @@ func (b builder) health() *Job {
 	job.Update = oneAtATime("task_states", 10*time.Second, 2*time.Minute, 5*time.Minute)
 	task := b.poolctlTask("watch", "health", []string{"watch", "--pool=" + b.pool.Name}, 100, 64)
 	task.KillTimeout = ptr(10 * time.Second)
+	catchup := b.catchupTask()
 	job.TaskGroups = []*api.TaskGroup{{
-		Name:             ptr("health"),
+		Name:             ptr(contract.HealthGroup),
 		Count:            ptr(1),
 		RestartPolicy:    restart(5, 5*time.Minute, 5*time.Second, "fail"),
 		ReschedulePolicy: rescheduleForever(15*time.Second, 5*time.Minute),
 		EphemeralDisk:    &api.EphemeralDisk{SizeMB: ptr(50)},
-		Tasks:            []*api.Task{task},
+		Tasks:            []*api.Task{task, catchup},
 	}}
 	return &Job{
 		Job:        job,
@@ -33,6 +35,28 @@ func (b builder) health() *Job {
 		Notes: nomadhcl.Notes{
 			"update": "No port and no service of its own: healthy means running. What it\n" +
 				"watches is the pool's Consul check, registered by poolctl deploy.",
+			"group." + contract.HealthGroup + "/task." + contract.CatchupTask: "Runs once each periodic job whose slot passed with no launch, the cases\n" +
+				"Nomad's own catch-up skips (a run under way at a power cut; a cut before a\n" +
+				"job's first launch). It reaches this node's Nomad agent with the task's\n" +
+				"workload identity, whose policy (bound to this task; `poolctl policies`\n" +
+				"writes it) may list, read and force jobs, nothing else.",
 		},
 	}
+}
+
+// catchupTask talks to Nomad, not Consul: the node's Nomad agent, with the
+// task's workload identity as its token.
+func (b builder) catchupTask() *api.Task {
+	task := b.poolctlTask(contract.CatchupTask, "health", []string{"catchup", "--pool=" + b.pool.Name}, 50, 48)
+	task.KillTimeout = ptr(10 * time.Second)
+	task.Env = map[string]string{
+		"NOMAD_ADDR":   "${meta." + MetaNomadHTTPAddr + "}",
+		"NOMAD_CACERT": "${meta." + MetaNomadCACert + "}",
+	}
+	task.Constraints = []*api.Constraint{
+		{LTarget: "${meta." + MetaNomadHTTPAddr + "}", Operand: "is_set"},
+		{LTarget: "${meta." + MetaNomadCACert + "}", Operand: "is_set"},
+	}
+	task.Identity = &api.WorkloadIdentity{Env: true}
+	return task
 }

@@ -160,6 +160,11 @@ func spreadOverNodes() []*api.Spread {
 const (
 	MetaConsulHTTPAddr = "consul_http_addr"
 	MetaConsulCACert   = "consul_cacert"
+	// MetaNomadHTTPAddr and MetaNomadCACert are the same for the node's
+	// Nomad agent, for the tasks that talk to Nomad with their workload
+	// identity (the catch-up of missed periodic slots).
+	MetaNomadHTTPAddr = "nomad_http_addr"
+	MetaNomadCACert   = "nomad_cacert"
 )
 
 // MetaHostVolumes is the client meta key that lists, comma-separated, the

@@ -252,6 +252,15 @@ func encodeBlock(body *hclwrite.Body, name string, v reflect.Value, path string,
 	if note, ok := notes[blockPath]; ok {
 		appendComment(body, note)
 	}
+	if t, ok := v.Addr().Interface().(*api.Task); ok && t.Identity != nil {
+		// The task's default identity has no hcl tag: a job file writes
+		// it as an identity block without a name, which Nomad's parser
+		// moves from Identities back to Identity.
+		c := *t
+		c.Identities = append([]*api.WorkloadIdentity{t.Identity}, t.Identities...)
+		c.Identity = nil
+		v = reflect.ValueOf(&c).Elem()
+	}
 	block := body.AppendNewBlock(name, labels)
 	encodeStruct(block.Body(), v, blockPath, notes)
 }

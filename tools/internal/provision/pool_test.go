@@ -162,6 +162,19 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 		return
 	}
 
+	t.Run("the catch-up reads the periodic jobs with its task's own identity", func(t *testing.T) {
+		// Through this node's Nomad API, over TLS, with the workload
+		// identity's token and the policy bound to the task: a refusal
+		// would be logged instead ("permission denied").
+		want := `catchup: following 4 periodic job(s) of pool "scryptpool": ltc-blocks, ltc-payout, scryptpool-backup, scryptpool-stats`
+		var logs string
+		waitFor(t, 2*time.Minute, "the catch-up following the pool's periodic jobs", func() bool {
+			logs = taskLogs(t, nomad, "scryptpool-health", contract.CatchupTask)
+			return strings.Contains(logs, want)
+		})
+		assert.NotContains(t, logs, "retrying", logs)
+	})
+
 	var accepted atomic.Int64
 	if !t.Run("a miner mines through each stratum server's node address", func(t *testing.T) {
 		defer func() {
@@ -411,11 +424,17 @@ func (c *testCluster) database(t *testing.T, nomad *nomadapi.Client, consul *con
 // read from the test's output; the deploy token may read logs.
 func logTasks(t *testing.T, nomad *nomadapi.Client, job, task string) {
 	t.Helper()
+	t.Log(taskLogs(t, nomad, job, task))
+}
+
+// taskLogs is the end of the logs of each allocation of job's task.
+func taskLogs(t *testing.T, nomad *nomadapi.Client, job, task string) string {
+	t.Helper()
 	allocs, _, err := nomad.Jobs().Allocations(job, false, nil)
 	if err != nil {
-		t.Logf("%s: %v", job, err)
-		return
+		return fmt.Sprintf("%s: %v", job, err)
 	}
+	var out strings.Builder
 	for _, stub := range allocs {
 		a, _, err := nomad.Allocations().Info(stub.ID, nil)
 		if err != nil {
@@ -442,9 +461,10 @@ func logTasks(t *testing.T, nomad *nomadapi.Client, job, task string) {
 				}
 			}
 			cancel()
-			t.Logf("--- %s %s %s (%s):\n%s", job, task, stream, stub.ID[:8], data)
+			fmt.Fprintf(&out, "--- %s %s %s (%s):\n%s\n", job, task, stream, stub.ID[:8], data)
 		}
 	}
+	return out.String()
 }
 
 // checkRestore runs the README's restore on the provisioned cluster with

@@ -197,6 +197,7 @@ func tfEvalWith(t *testing.T, variables map[string]*hclsyntax.Body, set map[stri
 			"trimsuffix": str("args", func(a []string) (cty.Value, error) { return cty.StringVal(strings.TrimSuffix(a[0], a[1])), nil }),
 			"trimspace":  str("args", func(a []string) (cty.Value, error) { return cty.StringVal(strings.TrimSpace(a[0])), nil }),
 			"jsonencode": stdlib.JSONEncodeFunc,
+			"split":      stdlib.SplitFunc,
 		},
 	}
 	v, diags := expr.Value(ctx)
@@ -214,8 +215,18 @@ func TestTerraformMatchesPlaybookPolicies(t *testing.T) {
 	r := validate.File(filepath.Join(repoRoot(t), "examples", "home-12pi", "pool.hcl"))
 	require.True(t, r.OK())
 	want := map[string]string{}
-	for name, src := range contract.FromConfig(r.Pool).PolicyFiles() {
+	pool := contract.FromConfig(r.Pool)
+	bound := map[string]contract.NomadTaskPolicy{} // by policy name
+	for _, tp := range pool.NomadTaskPolicies() {
+		bound[tp.Name()] = tp
+	}
+	for name, src := range pool.PolicyFiles() {
 		want[strings.TrimSuffix(name, ".hcl")] = canonicalPolicy(t, string(src))
+	}
+	for _, tp := range bound {
+		// Known in Nomad by its name, not its file's.
+		delete(want, strings.TrimSuffix(tp.File(), ".hcl"))
+		want["nomad-"+tp.Name()] = canonicalPolicy(t, string(tp.Rules))
 	}
 	agents, err := os.ReadFile(filepath.Join(ansibleDir(t), "roles", "acl", "files", "consul-nomad-agents.hcl"))
 	require.NoError(t, err)
@@ -240,6 +251,25 @@ func TestTerraformMatchesPlaybookPolicies(t *testing.T) {
 			name := tfEval(t, variables, res.body.Attributes["name"].Expr, each).AsString()
 			rules := tfEval(t, variables, res.body.Attributes[rulesAttr].Expr, each).AsString()
 			got[system+"-"+name] = canonicalPolicy(t, rules)
+			// A task-bound policy is bound to the same task as the acl
+			// role binds it.
+			var jobACL *hclsyntax.Block
+			for _, b := range res.body.Blocks {
+				if b.Type == "job_acl" {
+					jobACL = b
+				}
+			}
+			tp, isBound := bound[name]
+			if system != "nomad" || (!isBound && jobACL == nil) {
+				continue
+			}
+			require.True(t, isBound, "%s[%s] is bound to a task; the pool binds no policy %s", key, each, name)
+			require.NotNil(t, jobACL, "%s[%s] has no job_acl: policy %s is bound to task %s of %s", key, each, name, tp.Task, tp.Job)
+			for attr, v := range map[string]string{"namespace": contract.Namespace, "job_id": tp.Job, "group": tp.Group, "task": tp.Task} {
+				a, ok := jobACL.Body.Attributes[attr]
+				require.True(t, ok, "%s[%s].job_acl has no %s", key, each, attr)
+				require.Equal(t, v, tfEval(t, variables, a.Expr, each).AsString(), "%s[%s].job_acl.%s", key, each, attr)
+			}
 		}
 	}
 	require.Equal(t, want, got, "terraform/'s policies are not the pool's (poolctl policies) and the acl role's")

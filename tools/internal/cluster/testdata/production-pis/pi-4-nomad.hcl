@@ -27,6 +27,8 @@ client {
   meta = {
     consul_cacert    = ""
     consul_http_addr = "198.18.9.4:8500"
+    nomad_cacert     = ""
+    nomad_http_addr  = "http://198.18.9.4:4646"
   }
   chroot_env = {
     (this machine's)
