@@ -7,6 +7,7 @@ import (
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/catchup"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/story"
 )
@@ -20,7 +21,8 @@ import (
 // launched before: Nomad records its registration time as its first
 // "launch", stamped when a server applies the registration, and servers
 // that replay their log after the cut stamp it anew, after the slot
-// (applyUpsertJob in nomad/fsm.go).
+// (applyUpsertJob in nomad/fsm.go). The health job's catch-up task
+// (package catchup) launches those two once their runs have ended.
 
 // periodicJob is a periodic job of the pool: its schedule, and whether
 // a launch of it was pending or running when the power went.
@@ -160,10 +162,11 @@ func (p *Pool) leaderBack(ctx context.Context) (time.Time, error) {
 // missedSlots checks, once the pool is healthy again, that every
 // periodic job whose slot passed between the cut at cutAt and the leader
 // seen at leaderAt ran once for it: exactly one launch after the cut and
-// before the job's following slot. A job with a launch under way at the
-// cut is not launched by Nomad (prohibit_overlap), nor is one never
-// launched before the cut; their next slot is their next run, and the
-// check says so. The launch is awaited up to the
+// before the job's following slot. Nomad launches those launched before
+// the cut; the health job's catch-up task those never launched before,
+// when their following slot is far enough. A job with a launch under way
+// at the cut runs that launch again when its node is back, and the
+// catch-up waits for it to end; what came for it is reported. The launch is awaited up to the
 // following slot; a leader seen less than 5 s before that slot leaves
 // forced and regular launches apart from nothing, and is an error.
 func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leaderAt time.Time) ([]string, []SlotRun, error) {
@@ -181,9 +184,18 @@ func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leade
 		if err != nil {
 			return notes, caughtUp, err
 		}
-		if j.running || !j.launched {
-			// Nomad launches no run for the missed slot; what it did is
-			// reported, not required.
+		// A job never launched before the cut gets no run from Nomad; the
+		// health job's catch-up task launches it once it has judged the
+		// slot, unless the following slot is near by then. Allowed for
+		// that: the task's own start after the power is back.
+		acts := slot.Add(catchup.JudgeAfter)
+		if leaderAt.After(acts) {
+			acts = leaderAt
+		}
+		caughtByTask := !j.running && !j.launched && following.Sub(acts) > catchup.NearNext+time.Minute
+		if j.running || (!j.launched && !caughtByTask) {
+			// No run is due for the missed slot before the next one;
+			// what came is reported, not required.
 			ran, err := p.launchesBetween(ctx, j.id, cutAt, following)
 			if err != nil {
 				return notes, caughtUp, err
@@ -196,7 +208,7 @@ func (p *Pool) missedSlots(ctx context.Context, jobs []periodicJob, cutAt, leade
 			notes = append(notes, fmt.Sprintf("%s: slot %s missed %s: %d launch(es) for it so far, the next slot is %s", j.id, slot.Format(time.TimeOnly), why, n, following.Format(time.TimeOnly)))
 			continue
 		}
-		if !leaderAt.Add(5 * time.Second).Before(following) {
+		if !caughtByTask && !leaderAt.Add(5*time.Second).Before(following) {
 			return notes, caughtUp, fmt.Errorf("%s: slot %s missed, but the leader was seen at %s, too close to the following slot %s to tell a launch for the missed one from the regular one", j.id, slot.Format(time.TimeOnly), leaderAt.Format(time.TimeOnly), following.Format(time.TimeOnly))
 		}
 		var ran []launch

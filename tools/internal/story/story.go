@@ -255,9 +255,10 @@ func exitText(e *nomadapi.TaskEvent) string {
 // that has no launch of its own, from the oldest launch Nomad still keeps
 // (or, when it keeps none, from the job's registration, if that is too
 // recent for Nomad to have collected a launch since). A launch off the
-// schedule after missed slots and before the next slot is Nomad's
-// catch-up (it launches once when a leader finds slots passed with none);
-// missed slots without one were skipped, or are not run yet. Other
+// schedule after missed slots and before the next slot is their catch-up
+// (Nomad's new leader launches once for slots passed with none, and the
+// health job's catch-up task for those it skips); missed slots without
+// one were skipped, or are not run yet. Other
 // launches off the schedule are forced ones.
 //
 // next is the job's schedule (api.PeriodicConfig.Next, in the job's time
@@ -351,18 +352,19 @@ func missedEvent(job string, missed []time.Time, caughtUp time.Time, pending boo
 		slots = fmt.Sprintf("%d slots %s to %s", len(missed), stamp(first), stamp(last))
 	}
 	// restorePeriodicDispatcher in Nomad's nomad/leader.go: a new leader
-	// launches each job whose slot passed, once; prohibit_overlap skips
-	// a slot while a run is under way; a job never launched before a
-	// whole-cluster cut gets no catch-up (its servers stamp its
-	// registration anew when they replay their log).
-	const why = " (a run still under way then: prohibit_overlap; or a cut before the job's first launch): the next slot runs it"
+	// launches each job whose slot passed, once; the health job's
+	// catch-up task (package catchup) launches those it skips, a job with
+	// a run under way and one never launched before a whole-cluster cut.
+	// A slot is left to the next one when it comes within seconds, or
+	// when the catch-up task is not running.
+	const why = " (no catch-up: the next slot was due, or the health job's catch-up task was not running): the next slot runs it"
 	switch {
 	case caughtUp.IsZero() && pending:
 		return Event{At: first, Subject: job, Lost: true, What: slots + " missed, no run for it so far" + why}
 	case caughtUp.IsZero():
 		return Event{At: first, Subject: job, Lost: true, What: slots + " missed and not run" + why}
 	}
-	return Event{At: first, Subject: job, What: slots + " missed; run once at " + stamp(caughtUp) + " (Nomad's catch-up)"}
+	return Event{At: first, Subject: job, What: slots + " missed; run once at " + stamp(caughtUp) + " (caught up)"}
 }
 
 // LaunchPrefix is what the IDs of a periodic job's launches begin with:

@@ -166,9 +166,9 @@ func TestSlots(t *testing.T) {
 	}{
 		{name: "every slot on time", launches: []time.Time{minute(10, 50, 0), minute(10, 51, 0), minute(10, 52, 0)}, now: minute(10, 52, 40)},
 		{name: "one slot caught up", launches: []time.Time{minute(10, 50, 0), minute(10, 51, 8), minute(10, 52, 0)}, now: minute(10, 52, 40),
-			want: []string{"slot 10:51:00 missed; run once at 10:51:08 (Nomad's catch-up)"}, lost: []bool{false}},
+			want: []string{"slot 10:51:00 missed; run once at 10:51:08 (caught up)"}, lost: []bool{false}},
 		{name: "three slots, one catch-up", launches: []time.Time{minute(10, 50, 0), minute(10, 53, 30), minute(10, 54, 0)}, now: minute(10, 54, 40),
-			want: []string{"3 slots 10:51:00 to 10:53:00 missed; run once at 10:53:30 (Nomad's catch-up)"}, lost: []bool{false}},
+			want: []string{"3 slots 10:51:00 to 10:53:00 missed; run once at 10:53:30 (caught up)"}, lost: []bool{false}},
 		{name: "a slot skipped", launches: []time.Time{minute(10, 50, 0), minute(10, 52, 0)}, now: minute(10, 52, 40),
 			want: []string{"slot 10:51:00 missed and not run"}, lost: []bool{true}},
 		{name: "the last slots, nothing since", launches: []time.Time{minute(10, 57, 0)}, now: minute(11, 0, 30),
