@@ -63,8 +63,8 @@ type Decision struct {
 //
 // A slot is judged JudgeAfter after it. It was missed when no launch came
 // at or after it. Only slots Nomad's memory covers are judged: from the
-// oldest launch it still keeps, or, when it keeps none, from the job's
-// registration if that is recent enough for no launch since to have been
+// oldest launch it still keeps, or from the job's registration when that
+// is earlier and recent enough for no launch since to have been
 // collected; before that a launch may have come and gone. A missed slot
 // waits while a launch is running (it ends, then the slot runs), and is
 // left to the next slot when that is NearNext away or closer.
@@ -75,11 +75,11 @@ func Decide(j Job, now time.Time) Decision {
 			start = l
 		}
 	}
-	if start.IsZero() {
-		if j.Registered.IsZero() || now.Sub(j.Registered) >= nomadJobGC {
-			return Decision{} // no memory to judge by
-		}
+	if !j.Registered.IsZero() && now.Sub(j.Registered) < nomadJobGC && (start.IsZero() || j.Registered.Before(start)) {
 		start = j.Registered
+	}
+	if start.IsZero() {
+		return Decision{} // no memory to judge by
 	}
 	// The latest judged slot after the start, and the one after it.
 	judged := now.Add(-JudgeAfter)

@@ -48,15 +48,7 @@ func TestRunCatchesUpASkippedSlot(t *testing.T) {
 	admin, err := c.NomadClient()
 	require.NoError(t, err)
 
-	// The catch-up's token: its policy and nothing else.
-	_, err = admin.ACLPolicies().Upsert(&nomadapi.ACLPolicy{Name: "catchup", Rules: string(contract.CatchupPolicy())}, nil)
-	require.NoError(t, err)
-	tok, _, err := admin.ACLTokens().Create(&nomadapi.ACLToken{Name: "catchup", Type: "client", Policies: []string{"catchup"}}, nil)
-	require.NoError(t, err)
-	cfg := nomadapi.DefaultConfig()
-	cfg.Address, cfg.Region, cfg.SecretID, cfg.TLSConfig = c.NomadAddr(), c.Region, tok.SecretID, &nomadapi.TLSConfig{}
-	catcher, err := nomadapi.NewClient(cfg)
-	require.NoError(t, err)
+	catcher := catchupClient(t, c, admin)
 
 	// The first run, forced now, lasts until 8 s after the next slot
 	// at least 20 s away; later runs end at once.
@@ -96,30 +88,14 @@ func TestRunCatchesUpASkippedSlot(t *testing.T) {
 		}
 		return out
 	}
-	deadline := time.NewTimer(slot.Add(JudgeAfter + 90*time.Second).Sub(time.Now()))
-	defer deadline.Stop()
-	var index uint64
-	for {
-		// Blocking: a launch or a launch ending changes the list.
-		q := &nomadapi.QueryOptions{Prefix: story.LaunchPrefix(*ours.ID), WaitIndex: index, WaitTime: 10 * time.Second}
-		stubs, meta, err := admin.Jobs().List(q)
-		require.NoError(t, err)
-		index = meta.LastIndex
-		ended := false
-		for _, s := range stubs {
-			if l, ok := story.LaunchTime(*ours.ID, s.ID); ok && l.After(slot) && s.Status == "dead" {
-				ended = true
+	waitLaunches(t, admin, *ours.ID, func(ls []launchStub) bool {
+		for _, l := range ls {
+			if l.at.After(slot) && l.dead {
+				return strings.Contains(log.String(), "launched once now")
 			}
 		}
-		if ended && strings.Contains(log.String(), "launched once now") {
-			break
-		}
-		select {
-		case <-deadline.C:
-			t.Fatalf("no catch-up launch of %s for slot %s; log:\n%s", *ours.ID, slot.UTC().Format("15:04:05"), log.String())
-		default:
-		}
-	}
+		return false
+	})
 	// The slot's run came once, after the first run ended, and no more
 	// came while the passes its launch set off went by; the other pool's
 	// job got none.
@@ -130,6 +106,21 @@ func TestRunCatchesUpASkippedSlot(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(log.String(), "launched once now"))
 	assert.Contains(t, log.String(), fmt.Sprintf("catchup: %s: slot %s missed", *ours.ID, slot.UTC().Format("2006-01-02 15:04:05")))
 	t.Logf("slot %s skipped by Nomad; run once at %s", slot.UTC().Format("15:04:05"), launched[0].UTC().Format("15:04:05"))
+}
+
+// catchupClient is a client with a token holding the catch-up's policy
+// and nothing else.
+func catchupClient(t *testing.T, c *cluster.Cluster, admin *nomadapi.Client) *nomadapi.Client {
+	t.Helper()
+	_, err := admin.ACLPolicies().Upsert(&nomadapi.ACLPolicy{Name: "catchup", Rules: string(contract.CatchupPolicy())}, nil)
+	require.NoError(t, err)
+	tok, _, err := admin.ACLTokens().Create(&nomadapi.ACLToken{Name: "catchup", Type: "client", Policies: []string{"catchup"}}, nil)
+	require.NoError(t, err)
+	cfg := nomadapi.DefaultConfig()
+	cfg.Address, cfg.Region, cfg.SecretID, cfg.TLSConfig = c.NomadAddr(), c.Region, tok.SecretID, &nomadapi.TLSConfig{}
+	catcher, err := nomadapi.NewClient(cfg)
+	require.NoError(t, err)
+	return catcher
 }
 
 // periodicJob is a batch job launched every two minutes, one run at a

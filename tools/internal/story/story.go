@@ -252,9 +252,9 @@ func exitText(e *nomadapi.TaskEvent) string {
 }
 
 // Slots tells a periodic job's missed slots: each slot in the window
-// that has no launch of its own, from the oldest launch Nomad still keeps
-// (or, when it keeps none, from the job's registration, if that is too
-// recent for Nomad to have collected a launch since). A launch off the
+// that has no launch of its own, from the oldest launch Nomad still keeps,
+// or from the job's registration when that is earlier and too recent for
+// Nomad to have collected a launch since. A launch off the
 // schedule after missed slots and before the next slot is their catch-up
 // (Nomad's new leader launches once for slots passed with none, and the
 // health job's catch-up task for those it skips); missed slots without
@@ -268,13 +268,17 @@ func exitText(e *nomadapi.TaskEvent) string {
 func Slots(job string, next func(time.Time) (time.Time, error), launches []time.Time, registered, since, now time.Time) []Event {
 	sorted := append([]time.Time(nil), launches...)
 	sort.Slice(sorted, func(i, k int) bool { return sorted[i].Before(sorted[k]) })
+	// A registration too recent for Nomad to have collected a launch
+	// since counts too, before the oldest launch kept: a job never
+	// launched before a cut has its first launch after the slot it missed.
 	var start time.Time
-	switch {
-	case len(sorted) > 0:
+	if len(sorted) > 0 {
 		start = sorted[0].Add(-onTime - time.Second)
-	case !registered.IsZero() && now.Sub(registered) < nomadJobGC:
+	}
+	if !registered.IsZero() && now.Sub(registered) < nomadJobGC && (start.IsZero() || registered.Before(start)) {
 		start = registered
-	default:
+	}
+	if start.IsZero() {
 		return nil
 	}
 	if from := since.Add(-onTime - time.Second); start.Before(from) {

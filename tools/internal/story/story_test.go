@@ -180,6 +180,8 @@ func TestSlots(t *testing.T) {
 		{name: "a slot within a few seconds is not judged yet", launches: []time.Time{minute(10, 58, 0)}, now: minute(10, 59, 4)},
 		{name: "registered, never launched, slots missed", registered: minute(10, 50, 30), now: minute(10, 52, 40),
 			want: []string{"2 slots 10:51:00 to 10:52:00 missed, no run for it so far"}, lost: []bool{true}},
+		{name: "registered, never launched before a cut, then caught up", registered: minute(10, 50, 30), launches: []time.Time{minute(10, 51, 30)}, now: minute(10, 51, 40),
+			want: []string{"slot 10:51:00 missed; run once at 10:51:30 (caught up)"}, lost: []bool{false}},
 		{name: "registered, launched on time", registered: minute(10, 50, 30), launches: []time.Time{minute(10, 51, 0), minute(10, 52, 0)}, now: minute(10, 52, 40)},
 		{name: "registered long ago, older launches collected", registered: minute(10, 50, 30).Add(-240 * time.Hour), launches: []time.Time{minute(10, 50, 0), minute(10, 51, 0), minute(10, 52, 0)}, now: minute(10, 52, 40)},
 		{name: "registered long ago, every launch collected", registered: minute(10, 50, 30).Add(-240 * time.Hour), now: minute(10, 52, 40)},
