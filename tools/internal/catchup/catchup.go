@@ -18,6 +18,8 @@ package catchup
 import (
 	"fmt"
 	"time"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/story"
 )
 
 const (
@@ -27,9 +29,6 @@ const (
 	JudgeAfter = 30 * time.Second
 	// NearNext: a slot missed this close to the next one is left to it.
 	NearNext = 30 * time.Second
-	// nomadJobGC is Nomad's job_gc_threshold, which the pool's agents
-	// keep at its default: a finished launch is kept at least this long.
-	nomadJobGC = 4 * time.Hour
 )
 
 // Job is what the decision needs of one periodic job.
@@ -42,8 +41,12 @@ type Job struct {
 	Launches []time.Time
 	// Running: a launch has not finished.
 	Running bool
-	// Registered is when the job was last registered (zero: unknown).
+	// Registered is when the job was last registered (its SubmitTime;
+	// zero: unknown).
 	Registered time.Time
+	// NeverLaunched: Nomad counts no launch of the job at all (its
+	// children summary, which garbage collection does not lower).
+	NeverLaunched bool
 }
 
 // Decision is what to do about one job now.
@@ -62,22 +65,19 @@ type Decision struct {
 // Decide says whether j's latest slot was missed and is to be run now.
 //
 // A slot is judged JudgeAfter after it. It was missed when no launch came
-// at or after it. Only slots Nomad's memory covers are judged: from the
-// oldest launch it still keeps, or from the job's registration when that
-// is earlier and recent enough for no launch since to have been
-// collected; before that a launch may have come and gone. A missed slot
+// at or after it. Only slots Nomad's memory covers under the job's
+// current schedule are judged (story.WindowStart): before that a launch
+// may have come and gone, or the schedule was another. A missed slot
 // waits while a launch is running (it ends, then the slot runs), and is
 // left to the next slot when that is NearNext away or closer.
 func Decide(j Job, now time.Time) Decision {
-	var start time.Time
+	var oldest time.Time
 	for _, l := range j.Launches {
-		if start.IsZero() || l.Before(start) {
-			start = l
+		if oldest.IsZero() || l.Before(oldest) {
+			oldest = l
 		}
 	}
-	if !j.Registered.IsZero() && now.Sub(j.Registered) < nomadJobGC && (start.IsZero() || j.Registered.Before(start)) {
-		start = j.Registered
-	}
+	start := story.WindowStart(oldest, j.Registered, j.NeverLaunched, now)
 	if start.IsZero() {
 		return Decision{} // no memory to judge by
 	}

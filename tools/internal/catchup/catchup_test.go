@@ -35,6 +35,7 @@ func TestDecide(t *testing.T) {
 		cron       string
 		launches   []string
 		running    bool
+		never      bool
 		registered string
 		now        string
 		want       want
@@ -83,13 +84,29 @@ func TestDecide(t *testing.T) {
 		launches: []string{"2026-12-02 03:17:00"}, now: "2026-12-03 05:00:00",
 		want: want{run: true, slot: "2026-12-03 03:17:00", wake: "2026-12-04 03:17:30"},
 	}, {
+		name: "never launched, registered long ago: Nomad's summary says so", cron: "17 3 * * *",
+		registered: "2026-12-02 20:00:00", never: true, now: "2026-12-03 05:00:00",
+		want: want{run: true, slot: "2026-12-03 03:17:00", wake: "2026-12-04 03:17:30"},
+	}, {
+		name: "registered with a new schedule after its last launch: no slot of the old one", cron: "*/20 * * * *",
+		launches: []string{"2026-12-03 10:30:00"}, registered: "2026-12-03 10:45:00", now: "2026-12-03 10:50:00",
+		want: want{wake: "2026-12-03 11:00:30"},
+	}, {
+		name: "stopped, then run again after a slot passed", cron: "0 * * * *",
+		launches: []string{"2026-12-03 10:00:00"}, registered: "2026-12-03 12:10:00", now: "2026-12-03 12:11:00",
+		want: want{wake: "2026-12-03 13:00:30"},
+	}, {
+		name: "registered long ago, before the oldest launch kept", cron: "*/30 * * * *",
+		launches: []string{"2026-12-03 09:00:00"}, registered: "2026-12-02 09:00:00", now: "2026-12-03 09:36:00",
+		want: want{run: true, slot: "2026-12-03 09:30:00", wake: "2026-12-03 10:00:30"},
+	}, {
 		name: "a forced launch before the slot does not count for it", cron: "*/30 * * * *",
 		launches: []string{"2026-12-03 10:00:00", "2026-12-03 10:29:59"}, now: "2026-12-03 10:36:00",
 		want: want{run: true, slot: "2026-12-03 10:30:00", wake: "2026-12-03 11:00:30"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			j := Job{ID: "ltc-payout", Next: schedule(t, tc.cron), Running: tc.running}
+			j := Job{ID: "ltc-payout", Next: schedule(t, tc.cron), Running: tc.running, NeverLaunched: tc.never}
 			for _, l := range tc.launches {
 				j.Launches = append(j.Launches, at(l))
 			}

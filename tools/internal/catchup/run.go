@@ -17,7 +17,8 @@ import (
 const (
 	// retryDelay is how long Run waits after Nomad refused a query; a
 	// blocking query cannot wait on an API that is down.
-	retryDelay = 2 * time.Second
+	retryDelay    = 2 * time.Second
+	maxRetryDelay = time.Minute
 	// longestWait bounds a blocking query (Nomad's own limit is 10 min).
 	longestWait = 5 * time.Minute
 )
@@ -27,6 +28,11 @@ const (
 // wakes when a slot is due to be judged; a job whose latest slot passed
 // with no launch is forced once, never twice for the same slot.
 //
+// It forces nothing for JudgeAfter after it first reaches Nomad, after
+// Nomad failed to answer, and after the leader changed: a new leader
+// serves reads before it launches its own catch-up, and one launch per
+// slot is the point. Before forcing it lists the job's launches again.
+//
 // The token needs list-jobs, read-job and dispatch-job in the pool's
 // namespace (contract.CatchupCapabilities); reads are consistent, so a
 // launch Nomad has just made is seen.
@@ -34,10 +40,18 @@ func Run(ctx context.Context, nomad *nomadapi.Client, pool string, log io.Writer
 	w := watcher{nomad: nomad, pool: pool, log: log, forced: map[string]time.Time{}, told: map[string]string{}, following: "\x00"}
 	var index uint64
 	wake := time.Now()
+	delay := retryDelay
+	var failing string // the error last logged, while Nomad fails
 	for ctx.Err() == nil {
 		wait := time.Until(wake)
-		if index == 0 || wait < time.Second {
+		if index == 0 || wait <= 0 {
 			wait = 0 // no blocking: read now
+		} else if wait < time.Second {
+			// Too short to block on; wait it out, then read.
+			if !pause(ctx, wait) {
+				return nil
+			}
+			wait = 0
 		}
 		if wait > longestWait {
 			wait = longestWait
@@ -47,21 +61,43 @@ func Run(ctx context.Context, nomad *nomadapi.Client, pool string, log io.Writer
 			q.WaitIndex = 0
 		}
 		stubs, meta, err := nomad.Jobs().ListOptions(&nomadapi.JobListOptions{Fields: &nomadapi.JobListFields{Meta: true}}, q.WithContext(ctx))
+		var leader string
+		if err == nil {
+			leader, err = nomad.Status().Leader()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			fmt.Fprintf(log, "catchup: list the jobs: %v; retrying\n", err)
-			if !pause(ctx, retryDelay) {
+			// Logged once per kind of failure, retried less and less
+			// often: a refusal can last until someone fixes a policy.
+			if msg := err.Error(); msg != failing {
+				failing = msg
+				fmt.Fprintf(log, "catchup: ask Nomad: %v; retrying (every %s at most)\n", err, maxRetryDelay)
+			}
+			w.leader = ""
+			if !pause(ctx, delay) {
 				return nil
 			}
+			delay = min(2*delay, maxRetryDelay)
 			continue
 		}
-		if wait > 0 && meta.LastIndex == index && time.Now().Before(wake) {
+		if failing != "" {
+			fmt.Fprintf(log, "catchup: Nomad answers again\n")
+			failing = ""
+		}
+		delay = retryDelay
+		now := time.Now()
+		if leader != w.leader {
+			// A first answer, or a new leader: its own catch-up may
+			// not have run yet.
+			w.leader, w.quietUntil = leader, now.Add(JudgeAfter)
+		}
+		if wait > 0 && meta.LastIndex == index && now.Before(wake) {
 			continue // the query timed out before the wake time
 		}
 		index = meta.LastIndex
-		wake = w.pass(ctx, stubs, time.Now())
+		wake = w.pass(ctx, stubs, now)
 	}
 	return nil
 }
@@ -77,6 +113,10 @@ type watcher struct {
 	told map[string]string
 	// following is the list of jobs last logged as followed.
 	following string
+	// leader is the Nomad leader last seen ("" after a failure);
+	// quietUntil is when forcing may start again after it changed.
+	leader     string
+	quietUntil time.Time
 }
 
 // pass decides for each of the pool's periodic jobs and forces those due;
@@ -102,6 +142,10 @@ func (w *watcher) pass(ctx context.Context, stubs []*nomadapi.JobListStub, now t
 			delete(w.told, j.ID)
 		case d.Run && w.forced[j.ID].Equal(d.Slot):
 			// forced already; its launch is not listed yet
+		case d.Run && now.Before(w.quietUntil):
+			if w.quietUntil.Before(wake) {
+				wake = w.quietUntil
+			}
 		case d.Run:
 			w.force(ctx, j.ID, d.Slot)
 		case w.told[j.ID] != d.Wait:
@@ -113,9 +157,25 @@ func (w *watcher) pass(ctx context.Context, stubs []*nomadapi.JobListStub, now t
 }
 
 func (w *watcher) force(ctx context.Context, id string, slot time.Time) {
-	evalID, _, err := w.nomad.Jobs().PeriodicForce(id, (&nomadapi.WriteOptions{}).WithContext(ctx))
+	// The launches once more, just before: one may have come since the
+	// list this pass decided on.
+	children, _, err := w.nomad.Jobs().List((&nomadapi.QueryOptions{Prefix: story.LaunchPrefix(id)}).WithContext(ctx))
+	if err == nil {
+		for _, c := range children {
+			if t, ok := story.LaunchTime(id, c.ID); ok && c.ParentID == id && !t.Before(slot) {
+				return
+			}
+		}
+	}
+	var evalID string
+	if err == nil {
+		evalID, _, err = w.nomad.Jobs().PeriodicForce(id, (&nomadapi.WriteOptions{}).WithContext(ctx))
+	}
 	if err != nil {
-		fmt.Fprintf(w.log, "catchup: %s: slot %s missed; forcing a launch failed: %v (trying again at the next pass)\n", id, stamp(slot), err)
+		if msg := "failed: " + err.Error(); w.told[id] != msg {
+			w.told[id] = msg
+			fmt.Fprintf(w.log, "catchup: %s: slot %s missed; forcing a launch failed: %v (trying again at each pass)\n", id, stamp(slot), err)
+		}
 		return
 	}
 	w.forced[id] = slot
@@ -132,7 +192,10 @@ func (w *watcher) jobs(ctx context.Context, stubs []*nomadapi.JobListStub) []Job
 		}
 		job, _, err := w.nomad.Jobs().Info(s.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
 		if err != nil {
-			fmt.Fprintf(w.log, "catchup: read job %s: %v; skipped this pass\n", s.ID, err)
+			if msg := "read: " + err.Error(); w.told[s.ID] != msg {
+				w.told[s.ID] = msg
+				fmt.Fprintf(w.log, "catchup: read job %s: %v; skipped until it answers\n", s.ID, err)
+			}
 			continue
 		}
 		p := job.Periodic
@@ -145,6 +208,9 @@ func (w *watcher) jobs(ctx context.Context, stubs []*nomadapi.JobListStub) []Job
 			continue
 		}
 		j := Job{ID: s.ID, Next: func(t time.Time) (time.Time, error) { return p.Next(t.In(loc)) }}
+		if c := s.JobSummary; c != nil && c.Children != nil {
+			j.NeverLaunched = c.Children.Pending+c.Children.Running+c.Children.Dead == 0
+		}
 		if job.SubmitTime != nil {
 			j.Registered = time.Unix(0, *job.SubmitTime)
 		}

@@ -32,10 +32,12 @@ func healthCommand() *cli.Command {
 			Name:  "catchup",
 			Usage: "run once each periodic job whose slot passed with no launch, until stopped",
 			Description: "Follows the pool's periodic jobs in Nomad with blocking queries. A job whose\n" +
-				"latest slot passed with no launch (the cases Nomad's own catch-up skips: a run\n" +
-				"under way at a power cut, or a cut before the job's first launch) is forced\n" +
-				"once, after any run under way ends, unless its next slot is due. The token\n" +
-				"needs list-jobs, read-job and dispatch-job in the pool's namespace, no more.",
+				"latest slot passed with no launch (the cases Nomad's own catch-up skips: a slot\n" +
+				"skipped for a run under way, after a power cut or a slow run, and a cut before\n" +
+				"the job's first launch) is forced once, after any run under way ends, unless\n" +
+				"its next slot is due; nothing is forced for 30 s after Nomad answers again or\n" +
+				"its leader changes. The token needs list-jobs, read-job and dispatch-job in\n" +
+				"the pool's namespace, no more.",
 			Flags: append(connFlags(),
 				&cli.StringFlag{Name: "pool", Required: true, Usage: "the pool's name"},
 			),

@@ -75,7 +75,8 @@ func CatchupPolicy() []byte {
 	f := hclwrite.NewEmptyFile()
 	b := f.Body()
 	comment(b, "catch-up: read the pool's jobs and force a periodic job whose slot\n"+
-		"passed with no launch; nothing else.")
+		"passed with no launch (dispatch-job; it would also allow dispatching a\n"+
+		"parameterized job, which the pool has none of).")
 	b.AppendNewBlock("namespace", []string{Namespace}).Body().SetAttributeValue("capabilities", strings_(CatchupCapabilities))
 	return hclwrite.Format(f.Bytes())
 }

@@ -36,10 +36,12 @@ func (b builder) health() *Job {
 			"update": "No port and no service of its own: healthy means running. What it\n" +
 				"watches is the pool's Consul check, registered by poolctl deploy.",
 			"group." + contract.HealthGroup + "/task." + contract.CatchupTask: "Runs once each periodic job whose slot passed with no launch, the cases\n" +
-				"Nomad's own catch-up skips (a run under way at a power cut; a cut before a\n" +
-				"job's first launch). It reaches this node's Nomad agent with the task's\n" +
+				"Nomad's own catch-up skips: a slot skipped because a run was under way\n" +
+				"(prohibit_overlap; after a power cut, or a slow run), and a cut before a\n" +
+				"job's first launch. It reaches this node's Nomad agent with the task's\n" +
 				"workload identity, whose policy (bound to this task; `poolctl policies`\n" +
-				"writes it) may list, read and force jobs, nothing else.",
+				"writes it) lists and reads jobs and dispatches them (dispatch-job), no\n" +
+				"submit, no variables, no nodes.",
 		},
 	}
 }

@@ -252,9 +252,7 @@ func exitText(e *nomadapi.TaskEvent) string {
 }
 
 // Slots tells a periodic job's missed slots: each slot in the window
-// that has no launch of its own, from the oldest launch Nomad still keeps,
-// or from the job's registration when that is earlier and too recent for
-// Nomad to have collected a launch since. A launch off the
+// that has no launch of its own, from WindowStart. A launch off the
 // schedule after missed slots and before the next slot is their catch-up
 // (Nomad's new leader launches once for slots passed with none, and the
 // health job's catch-up task for those it skips); missed slots without
@@ -268,16 +266,11 @@ func exitText(e *nomadapi.TaskEvent) string {
 func Slots(job string, next func(time.Time) (time.Time, error), launches []time.Time, registered, since, now time.Time) []Event {
 	sorted := append([]time.Time(nil), launches...)
 	sort.Slice(sorted, func(i, k int) bool { return sorted[i].Before(sorted[k]) })
-	// A registration too recent for Nomad to have collected a launch
-	// since counts too, before the oldest launch kept: a job never
-	// launched before a cut has its first launch after the slot it missed.
-	var start time.Time
+	var oldest time.Time
 	if len(sorted) > 0 {
-		start = sorted[0].Add(-onTime - time.Second)
+		oldest = sorted[0].Add(-onTime - time.Second)
 	}
-	if !registered.IsZero() && now.Sub(registered) < nomadJobGC && (start.IsZero() || registered.Before(start)) {
-		start = registered
-	}
+	start := WindowStart(oldest, registered, false, now)
 	if start.IsZero() {
 		return nil
 	}
@@ -330,11 +323,39 @@ func Slots(job string, next func(time.Time) (time.Time, error), launches []time.
 		a = b
 	}
 	for i, l := range sorted {
-		if !used[i] && !l.Before(since) {
+		if !used[i] && !l.Before(since) && !l.Before(start) {
 			out = append(out, Event{At: l, Subject: job, What: "run forced off its schedule (`nomad job periodic force` or a poolctl command)"})
 		}
 	}
 	return out
+}
+
+// WindowStart is where a periodic job's slots can be judged from: what
+// Nomad remembers of its launches under its current schedule. oldest is
+// the oldest launch Nomad keeps (zero: none); registered is when the job
+// was last registered (its SubmitTime, which changes with its
+// specification; zero: unknown); neverLaunched says Nomad counts no child
+// of it at all (its children summary, which garbage collection does not
+// lower). Zero when nothing can be judged.
+//
+// From the registration when the job was never launched, when it was
+// registered after its oldest launch (slots before belong to an older
+// schedule, or to a time it was stopped or disabled), or when it was
+// registered too recently for Nomad to have collected a launch since.
+// Otherwise from the oldest launch kept: an older one may have come and
+// gone.
+func WindowStart(oldest, registered time.Time, neverLaunched bool, now time.Time) time.Time {
+	switch {
+	case registered.IsZero():
+		return oldest
+	case neverLaunched, oldest.IsZero() && now.Sub(registered) < nomadJobGC:
+		return registered
+	case oldest.IsZero():
+		return time.Time{}
+	case registered.After(oldest), now.Sub(registered) < nomadJobGC:
+		return registered
+	}
+	return oldest
 }
 
 const (

@@ -78,10 +78,12 @@ job "devpool-health" {
       }
     }
     # Runs once each periodic job whose slot passed with no launch, the cases
-    # Nomad's own catch-up skips (a run under way at a power cut; a cut before a
-    # job's first launch). It reaches this node's Nomad agent with the task's
+    # Nomad's own catch-up skips: a slot skipped because a run was under way
+    # (prohibit_overlap; after a power cut, or a slow run), and a cut before a
+    # job's first launch. It reaches this node's Nomad agent with the task's
     # workload identity, whose policy (bound to this task; `poolctl policies`
-    # writes it) may list, read and force jobs, nothing else.
+    # writes it) lists and reads jobs and dispatches them (dispatch-job), no
+    # submit, no variables, no nodes.
     task "catchup" {
       driver       = "exec"
       user         = "nobody"
