@@ -191,6 +191,9 @@ func (w *watcher) jobs(ctx context.Context, stubs []*nomadapi.JobListStub) []Job
 			continue
 		}
 		job, _, err := w.nomad.Jobs().Info(s.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+		if ctx.Err() != nil {
+			return nil // stopping
+		}
 		if err != nil {
 			if msg := "read: " + err.Error(); w.told[s.ID] != msg {
 				w.told[s.ID] = msg
