@@ -106,6 +106,15 @@ func canonical(j *api.Job) *api.Job {
 	var c api.Job
 	_ = json.Unmarshal(data, &c)
 	c.Canonicalize()
+	for _, g := range c.TaskGroups {
+		for _, t := range g.Tasks {
+			// Nomad's parser moves an unnamed identity block to Identity
+			// and leaves an empty Identities, which means the same as none.
+			if len(t.Identities) == 0 {
+				t.Identities = nil
+			}
+		}
+	}
 	return &c
 }
 
