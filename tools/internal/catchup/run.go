@@ -37,7 +37,7 @@ const (
 // namespace (contract.CatchupCapabilities); reads are consistent, so a
 // launch Nomad has just made is seen.
 func Run(ctx context.Context, nomad *nomadapi.Client, pool string, log io.Writer) error {
-	w := watcher{nomad: nomad, pool: pool, log: log, forced: map[string]time.Time{}, told: map[string]string{}, following: "\x00"}
+	w := watcher{nomad: nomad, pool: pool, log: log, forced: map[string]time.Time{}, told: map[string]string{}, specs: map[string]*nomadapi.Job{}, following: "\x00"}
 	var index uint64
 	wake := time.Now()
 	delay := retryDelay
@@ -111,6 +111,8 @@ type watcher struct {
 	// told is the last wait logged for each job, so that a wait is logged
 	// once, not at each pass.
 	told map[string]string
+	// specs are the periodic jobs' specifications last read.
+	specs map[string]*nomadapi.Job
 	// following is the list of jobs last logged as followed.
 	following string
 	// leader is the Nomad leader last seen ("" after a failure);
@@ -190,16 +192,23 @@ func (w *watcher) jobs(ctx context.Context, stubs []*nomadapi.JobListStub) []Job
 		if !s.Periodic || s.ParameterizedJob || s.ParentID != "" || s.Stop || s.Meta[contract.MetaPool] != w.pool {
 			continue
 		}
-		job, _, err := w.nomad.Jobs().Info(s.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
-		if ctx.Err() != nil {
-			return nil // stopping
-		}
-		if err != nil {
-			if msg := "read: " + err.Error(); w.told[s.ID] != msg {
-				w.told[s.ID] = msg
-				fmt.Fprintf(w.log, "catchup: read job %s: %v; skipped until it answers\n", s.ID, err)
+		// The job's specification changes only with its JobModifyIndex:
+		// read it again only then, not at each pass.
+		job := w.specs[s.ID]
+		if job == nil || job.JobModifyIndex == nil || *job.JobModifyIndex != s.JobModifyIndex {
+			var err error
+			job, _, err = w.nomad.Jobs().Info(s.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+			if ctx.Err() != nil {
+				return nil // stopping
 			}
-			continue
+			if err != nil {
+				if msg := "read: " + err.Error(); w.told[s.ID] != msg {
+					w.told[s.ID] = msg
+					fmt.Fprintf(w.log, "catchup: read job %s: %v; skipped until it answers\n", s.ID, err)
+				}
+				continue
+			}
+			w.specs[s.ID] = job
 		}
 		p := job.Periodic
 		if p == nil || p.Spec == nil || (p.Enabled != nil && !*p.Enabled) {
