@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,6 +122,29 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	t.Logf("the archive's slot before the failover: at %s on the primary, at %s on the standby",
 		query(t, ctx, onPrimary, strings.Replace(slotOnStandby, "''", "'none'", 1)), query(t, ctx, onStandby, slotOnStandby))
 
+	// Power goes with a write in flight: the primary's WAL sender to its
+	// standby is stopped, so a commit reaches the archive that the
+	// standby never receives (it waits for the synchronous standby, and
+	// no client is told of it). The promoted standby's timeline then
+	// branches before where the archive's timeline ends, inside the
+	// segment being written: the archive follows it, set aside it would
+	// be restorable to no point until its next base backup.
+	sender := query(t, ctx, onPrimary, "SELECT pid::text FROM pg_stat_replication WHERE application_name = '"+standby.Name+"'")
+	senderPID, err := strconv.Atoi(sender)
+	require.NoError(t, err, "the primary's WAL sender to %s: %q", standby.Name, sender)
+	require.NoError(t, syscall.Kill(senderPID, syscall.SIGSTOP))
+	stopped := w.attemptedSoFar()
+	waitFor(t, 30*time.Second, "a batch begun after the WAL sender stopped, waiting for the synchronous standby", func() bool {
+		return w.attemptedSoFar() > stopped &&
+			query(t, ctx, onPrimary, "SELECT count(*)::text FROM pg_stat_activity WHERE wait_event = 'SyncRep'") != "0"
+	})
+	committed := query(t, ctx, onPrimary, "SELECT pg_current_wal_flush_lsn()::text")
+	waitFor(t, 30*time.Second, "the archive flushes the primary's WAL up to "+committed+", which the standby has not", func() bool {
+		return query(t, ctx, onPrimary, "SELECT coalesce((SELECT flush_lsn >= '"+committed+"'::pg_lsn FROM pg_stat_replication WHERE application_name = '"+contract.DatabaseArchiveApplication+"'), false)::text") == "true"
+	})
+	inFlight := w.attemptedSoFar()
+	t.Logf("batch %d committed on the primary only, its WAL to %s in the archive, the standby's WAL sender stopped", inFlight, committed)
+
 	primary.Kill()
 	killed := time.Now()
 	resumed := waitEvent(t, events, dbarchive.EventStreaming, standby.Addr(), 90*time.Second)
@@ -129,6 +153,8 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	// Patroni had left it alone.
 	assert.NotContains(t, archiveLog.text(), "has no physical replication slot")
 	assert.NotContains(t, archiveLog.text(), "was gone again")
+	assert.Contains(t, archiveLog.text(), "WAL the new primary never received", "the archive held the old timeline past the branch")
+	assert.NotContains(t, archiveLog.text(), "set the archive aside", "a failover's branch continues the archive")
 	afterFailover := w.attemptedSoFar()
 	w.waitAcked(t, afterFailover+20)
 	t2 := w.mark()
@@ -136,6 +162,11 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	w.stop()
 	acked, failed := w.result()
 	t.Logf("writes: %d batches acknowledged, %d failed (around the failover: %v)", len(acked), len(failed), failed)
+	for _, b := range acked {
+		if b > stopped && b <= inFlight {
+			t.Errorf("batch %d was acknowledged, begun after the WAL sender to the standby stopped", b)
+		}
+	}
 	require.Greater(t, t2.attempted, afterFailover, "batches written on the new primary before the second target")
 
 	// The archive has everything the new primary has.
@@ -192,6 +223,7 @@ func TestArchiveFollowsFailoverAndRestores(t *testing.T) {
 	for _, b := range got {
 		assert.LessOrEqual(t, b, t2.attempted, "batch %d began after %s", b, t2.at)
 	}
+	assert.NotContains(t, got, inFlight, "batch %d, in the archive on the old timeline past the branch only, is not restored along the new one", inFlight)
 	assert.Contains(t, got, t1.attempted+1, "a batch of the first timeline after the first target")
 	assert.Contains(t, got, t2.attempted, "the last batch before the second target, on the new timeline")
 	pgLog := pg.Log()

@@ -36,7 +36,11 @@ type archiveEnd struct {
 	System   uint64
 	Timeline uint32
 	End      LSN
-	File     string
+	// Resume is where pg_receivewal starts streaming into this archive:
+	// at the start of a partial newest segment (it writes that segment
+	// again from its first byte), at the end of a complete one.
+	Resume LSN
+	File   string
 }
 
 // timelineSwitch is one line of a timeline history file: Timeline ended
@@ -44,7 +48,16 @@ type archiveEnd struct {
 type timelineSwitch struct {
 	Timeline uint32
 	End      LSN
+	// Reason is PostgreSQL's word for the switch: "no recovery target
+	// specified" for a promotion (a failover), where recovery stopped
+	// for a restore to a point ("before transaction 1234", "at restore
+	// point ...").
+	Reason string
 }
+
+// promotion is the reason PostgreSQL writes for a timeline that began
+// with a promotion, not at a recovery target.
+const promotion = "no recovery target specified"
 
 // serverPosition is what IDENTIFY_SYSTEM and TIMELINE_HISTORY tell of the
 // primary.
@@ -56,21 +69,35 @@ type serverPosition struct {
 	History []timelineSwitch
 }
 
-// onHistory says whether the archive's WAL is a prefix of the primary's
-// history, so that streaming from the primary continues it; when not, it
-// says why in words for the log.
-func onHistory(a archiveEnd, s serverPosition) (bool, string) {
+// onHistory says whether streaming from the primary continues the
+// archive: whether the archive's WAL is a prefix of the primary's
+// history, or, past a promotion's branch (a failover, not a restore),
+// runs on only inside the segment pg_receivewal writes again from its
+// start. When it does not, why says why in words for the log; when it
+// does past a branch, note says so.
+//
+// The second case is a failover's: the old primary streamed WAL to the
+// archive that its standby never received (with synchronous replication,
+// commits no client was told of). The promoted standby's timeline
+// branches before it; pg_receivewal asks for the old timeline from the
+// start of its partial segment, up to the branch, then follows the
+// switch, and the new timeline's copy of that segment starts at the
+// segment's first byte too, so recovery along it never reads the old
+// tail. Setting the archive aside there would leave it restorable to no
+// point until its next base backup, after every failover with writes in
+// flight.
+func onHistory(a archiveEnd, s serverPosition) (on bool, why, note string) {
 	if a.Empty {
-		return true, ""
+		return true, "", ""
 	}
 	if a.System != 0 && a.System != s.System {
-		return false, fmt.Sprintf("the archive holds WAL of database system %d, the primary is system %d", a.System, s.System)
+		return false, fmt.Sprintf("the archive holds WAL of database system %d, the primary is system %d", a.System, s.System), ""
 	}
 	if a.Timeline == s.Timeline {
 		if a.End <= s.Flush {
-			return true, ""
+			return true, "", ""
 		}
-		return false, fmt.Sprintf("the archive holds timeline %d up to %s, past the primary's WAL on it (flushed to %s)", a.Timeline, a.End, s.Flush)
+		return false, fmt.Sprintf("the archive holds timeline %d up to %s, past the primary's WAL on it (flushed to %s)", a.Timeline, a.End, s.Flush), ""
 	}
 	for i, h := range s.History {
 		if h.Timeline != a.Timeline {
@@ -80,20 +107,26 @@ func onHistory(a archiveEnd, s serverPosition) (bool, string) {
 		// along writes that timeline's history, then where it stopped: the
 		// primary's history holds the ancestor only up to the earliest
 		// switch point from it on.
-		end, next := h.End, successor(s, i)
+		end, next, reason := h.End, successor(s, i), h.Reason
 		for j := i + 1; j < len(s.History); j++ {
 			if s.History[j].End < end {
-				end, next = s.History[j].End, successor(s, j)
+				end, next, reason = s.History[j].End, successor(s, j), s.History[j].Reason
 			}
 		}
 		if a.End <= end {
-			return true, ""
+			return true, "", ""
+		}
+		// A restore's branch is set aside: past it the archive holds the
+		// old cluster's commits, kept whole beside the new archive.
+		if a.Resume <= end && reason == promotion {
+			return true, "", fmt.Sprintf("the archive's timeline %d runs on to %s past %s, where the primary's timeline %d branched from it: WAL the new primary never received, kept in %s and never read by a recovery along timeline %d",
+				a.Timeline, a.End, end, next, a.File, next)
 		}
 		return false, fmt.Sprintf("the primary's timeline %d branched from timeline %d at %s, the archive holds timeline %d up to %s",
-			next, a.Timeline, end, a.Timeline, a.End)
+			next, a.Timeline, end, a.Timeline, a.End), ""
 	}
 	return false, fmt.Sprintf("the archive holds timeline %d up to %s, which is not in the primary's history (timeline %d%s)",
-		a.Timeline, a.End, s.Timeline, describeHistory(s.History))
+		a.Timeline, a.End, s.Timeline, describeHistory(s.History)), ""
 }
 
 // successor is the timeline that began where history entry i ended.
@@ -137,7 +170,7 @@ func parseHistory(content []byte) ([]timelineSwitch, error) {
 		if err != nil {
 			return nil, fmt.Errorf("timeline history line %q: %w", line, err)
 		}
-		out = append(out, timelineSwitch{uint32(tli), end})
+		out = append(out, timelineSwitch{Timeline: uint32(tli), End: end, Reason: strings.Join(f[2:], " ")})
 	}
 	return out, sc.Err()
 }
@@ -156,6 +189,7 @@ func readArchiveEnd(walDir string) (archiveEnd, error) {
 		return archiveEnd{Empty: true}, nil
 	}
 	a := archiveEnd{Timeline: f.Timeline, File: f.Name, End: LSN((f.Segment + 1) * SegmentSize)}
+	a.Resume = a.End
 	fh, err := os.Open(walPath(walDir, f))
 	if err != nil {
 		return a, err
@@ -168,6 +202,7 @@ func readArchiveEnd(walDir string) (archiveEnd, error) {
 			return a, fmt.Errorf("read %s: %w", f.Name, err)
 		}
 		a.End = LSN(f.Segment*SegmentSize + uint64(n))
+		a.Resume = LSN(f.Segment * SegmentSize)
 	}
 	return a, nil
 }

@@ -101,6 +101,9 @@ type archiver struct {
 	dir sync.Mutex
 	// setAside tells the base backups that the archive started afresh.
 	setAside chan struct{}
+	// lastNote is onHistory's last note, logged once.
+	noteMu   sync.Mutex
+	lastNote string
 }
 
 // Run keeps the archive until ctx ends: it streams WAL from the primary,
@@ -319,7 +322,14 @@ func (a *archiver) offHistory(ctx context.Context, primary ledger.Member) (strin
 	if err != nil {
 		return "", err
 	}
-	_, why := onHistory(end, s)
+	_, why, note := onHistory(end, s)
+	a.noteMu.Lock()
+	fresh := note != a.lastNote
+	a.lastNote = note
+	a.noteMu.Unlock()
+	if fresh && note != "" {
+		a.logf("WAL: %s", note)
+	}
 	return why, nil
 }
 
