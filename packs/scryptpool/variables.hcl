@@ -55,6 +55,7 @@ variable "coins" {
       dbcache_mb      = number
       prune_mb        = number
       max_connections = number
+      peers           = list(string)
     })
     stratum = object({
       port        = number
@@ -97,6 +98,7 @@ variable "coins" {
         dbcache_mb      = 100
         prune_mb        = 10000
         max_connections = 16
+        peers           = []
       }
       stratum = {
         port        = 3333

@@ -260,7 +260,9 @@ rpcwhitelist=pool-backup:backupwallet
 [[ printf "[%s]" $section ]]
 {{ range service "[[ $c.name ]]-wallet-p2p|any" }}{{ if ne (printf "%s:%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
 {{ end }}{{ end }}
-EOT
+[[ if $w.peers ]]# The pool definition's peers, kept connected by the daemon.
+[[ range $w.peers ]]addnode=[[ . ]]
+[[ end ]][[ end ]]EOT
       }
       volume_mount {
         volume      = [[ $w.volume | quote ]]

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/regtest"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/stratum"
 )
 
@@ -47,17 +48,17 @@ type result struct {
 
 func measure(ctx context.Context, o options, stderr io.Writer) (*result, error) {
 	fmt.Fprintln(stderr, "starting two regtest litecoind, peered over P2P")
-	pool, err := startLitecoind(ctx, "pool", stderr)
+	pool, err := regtest.Start(ctx, "pool", stderr)
 	if err != nil {
 		return nil, err
 	}
-	defer pool.stop()
-	other, err := startLitecoind(ctx, "other", stderr)
+	defer pool.Stop()
+	other, err := regtest.Start(ctx, "other", stderr)
 	if err != nil {
 		return nil, err
 	}
-	defer other.stop()
-	if err := pool.client().AddNode(ctx, other.p2pAddr); err != nil {
+	defer other.Stop()
+	if err := pool.Client().AddNode(ctx, other.P2PAddr); err != nil {
 		return nil, fmt.Errorf("peer the pool's wallet with the other node: %w", err)
 	}
 	if err := waitPeered(ctx, other); err != nil {
@@ -66,7 +67,7 @@ func measure(ctx context.Context, o options, stderr io.Writer) (*result, error) 
 	var netInfo struct {
 		Subversion string `json:"subversion"`
 	}
-	if err := pool.client().Call(ctx, "getnetworkinfo", nil, &netInfo); err != nil {
+	if err := pool.Client().Call(ctx, "getnetworkinfo", nil, &netInfo); err != nil {
 		return nil, err
 	}
 
@@ -102,7 +103,7 @@ func measure(ctx context.Context, o options, stderr io.Writer) (*result, error) 
 			return nil, ctx.Err()
 		case <-time.After(rand.N(o.poll)):
 		}
-		hashes, err := other.client().GenerateToAddress(ctx, 1, payoutAddress)
+		hashes, err := other.Client().GenerateToAddress(ctx, 1, payoutAddress)
 		if err != nil {
 			return nil, fmt.Errorf("generatetoaddress on the other node: %w", err)
 		}
@@ -119,10 +120,10 @@ func measure(ctx context.Context, o options, stderr io.Writer) (*result, error) 
 	return res, nil
 }
 
-func waitPeered(ctx context.Context, l *litecoind) error {
+func waitPeered(ctx context.Context, l *regtest.Daemon) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		peers, err := l.client().Peers(ctx)
+		peers, err := l.Client().Peers(ctx)
 		if err == nil && len(peers) > 0 {
 			return nil
 		}
@@ -145,7 +146,7 @@ func (nopSink) AddBlock(ledger.Block) error { return nil }
 // serve runs a stratum server fed by a Source from the pool's wallet, as
 // `poolctl stratum` runs them, until ctx ends; done is closed after both
 // stopped.
-func serve(ctx context.Context, pool *litecoind, noLongPoll bool, poll time.Duration, log *slog.Logger) (addr string, done chan struct{}, err error) {
+func serve(ctx context.Context, pool *regtest.Daemon, noLongPoll bool, poll time.Duration, log *slog.Logger) (addr string, done chan struct{}, err error) {
 	cfg := stratum.DefaultConfig()
 	cfg.Coin, cfg.Network, cfg.Instance, cfg.Log = "ltc", "regtest", "bench", log
 	srv := stratum.New(cfg, nopSink{}, nil, nil)
@@ -154,8 +155,8 @@ func serve(ctx context.Context, pool *litecoind, noLongPoll bool, poll time.Dura
 		return "", nil, err
 	}
 	src := &stratum.Source{
-		Server: srv, Wallets: stratum.StaticWallets{pool.rpcAddr},
-		Dial:         func(hostport string) *chain.Client { return chain.NewClient(hostport, rpcUser, rpcPassword) },
+		Server: srv, Wallets: stratum.StaticWallets{pool.RPCAddr},
+		Dial:         regtest.Dial,
 		PayoutScript: script, CoinbaseTag: []byte("/bench/"),
 		Poll: poll, Refresh: 30 * time.Second, RPCTimeout: 2 * time.Second, Avoid: 10 * time.Second,
 		NoLongPoll: noLongPoll, Log: log,

@@ -102,7 +102,15 @@ func run(ctx context.Context, seed uint64, patience time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("run from the repository's top directory: %w", err)
 	}
-	src, err := powercut.Variant(string(dev), 4, 3, 2, 3)
+	// The wallets' peer outside the cluster, as on mainnet they have the
+	// Internet: one left alone by a node that never returns still has a
+	// peer and serves work.
+	internet, err := powercut.Internet(ctx, os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer internet.Stop()
+	src, err := powercut.Variant(string(dev), 4, 3, 2, 3, internet.P2PAddr)
 	if err != nil {
 		return err
 	}

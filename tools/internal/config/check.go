@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"path"
 	"regexp"
@@ -364,6 +365,7 @@ func (c *checker) checkCoin(coin *Coin, volumes map[string]*HostVolume, stratumP
 			"prune_mb must be 0 (keep all blocks) or at least 550, the smallest prune target the daemon accepts; it is %d.", w.PruneMB)
 	}
 	c.intBetween(w.Body, wr, "max_connections", w.MaxConnections, 1, 1000)
+	c.peers(w.Body, wr, w.Peers, w.MaxConnections)
 
 	s := coin.Stratum
 	sr := BlockRange(s.Body, at)
@@ -535,4 +537,71 @@ func broadcast(p netip.Prefix) netip.Addr {
 	host := uint32(1)<<(32-p.Bits()) - 1
 	v := (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])) | host
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// maxPeers is how many peers a wallet may be told to keep: the daemon
+// keeps at most 8 added connections.
+const maxPeers = 8
+
+// peers checks a wallet's peers: each "host:port" with an IP address or a
+// DNS name and a port, nothing else (each becomes an addnode line of the
+// daemon's configuration, so nothing may end the line), none twice.
+func (c *checker) peers(body hcl.Body, fallback hcl.Range, peers []string, maxConnections int) {
+	if len(peers) > maxPeers {
+		c.errorf(AttrRange(body, "peers", fallback), "Too many peers",
+			"peers names %d nodes; the daemon keeps at most %d added connections.", len(peers), maxPeers)
+	}
+	seen := map[string]bool{}
+	for i, p := range peers {
+		rng := ElemRange(body, "peers", i, fallback)
+		if why := peerProblem(p); why != "" {
+			c.errorf(rng, "Invalid peer", "peers entry %q %s; write \"host:port\", for example \"192.168.1.50:9333\" or \"node.example.org:9333\".", p, why)
+			continue
+		}
+		if seen[p] {
+			c.errorf(rng, "Duplicate peer", "peers names %q twice.", p)
+		}
+		seen[p] = true
+	}
+	if len(peers) > 0 && !c.skip(body, "max_connections") && maxConnections <= len(peers) {
+		c.errorf(AttrRange(body, "max_connections", fallback), "Too few connections for the peers",
+			"max_connections (%d) must exceed the %d peers: the daemon needs connections for the coin's other wallets and the network too.", maxConnections, len(peers))
+	}
+}
+
+// peerProblem says what is wrong with a peer's "host:port", or "".
+func peerProblem(p string) string {
+	host, port, err := net.SplitHostPort(p)
+	if err != nil {
+		return "is not host:port"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return fmt.Sprintf("has port %q, not a number from 1 to 65535", port)
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
+	}
+	if !validHostname(host) {
+		return fmt.Sprintf("has host %q, neither an IP address nor a DNS name", host)
+	}
+	return ""
+}
+
+// validHostname says whether h is a DNS name: dot-separated labels of
+// letters, digits and inner hyphens, 63 characters each, 253 in all.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -20,6 +20,23 @@ func AttrRange(body hcl.Body, name string, fallback hcl.Range) hcl.Range {
 	return BlockRange(body, fallback)
 }
 
+// ElemRange is the range of element i of list attribute name in body,
+// or the attribute's range when it is not written as a list, or fallback.
+func ElemRange(body hcl.Body, name string, i int, fallback hcl.Range) hcl.Range {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok || sb == nil {
+		return fallback
+	}
+	attr, ok := sb.Attributes[name]
+	if !ok {
+		return BlockRange(body, fallback)
+	}
+	if tuple, ok := attr.Expr.(*hclsyntax.TupleConsExpr); ok && i < len(tuple.Exprs) {
+		return tuple.Exprs[i].Range()
+	}
+	return attr.Expr.Range()
+}
+
 // BlockRange is the opening position of a block's body, or fallback when
 // the block was not written at all.
 func BlockRange(body hcl.Body, fallback hcl.Range) hcl.Range {

@@ -88,6 +88,11 @@ type Wallet struct {
 	DBCacheMB      int    `hcl:"dbcache_mb,optional" json:"dbcache_mb"`
 	PruneMB        int    `hcl:"prune_mb,optional" json:"prune_mb"`
 	MaxConnections int    `hcl:"max_connections,optional" json:"max_connections"`
+	// Peers are nodes of the coin's network ("host:port") every instance
+	// keeps connected (the daemon's addnode) beside its siblings: the
+	// operator's own full node, a friend's pool. A wallet left alone
+	// after its siblings' nodes died still has them.
+	Peers []string `hcl:"peers,optional" json:"peers"`
 
 	Body hcl.Body `hcl:",body" json:"-"`
 }

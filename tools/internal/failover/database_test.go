@@ -40,10 +40,10 @@ func replicatedDevPool(t *testing.T, dataNodes int) string {
 }
 
 // devVariant is the dev example rewritten by powercut.Variant, in a file.
-func devVariant(t *testing.T, nodes, servers, dataNodes int) string {
+func devVariant(t *testing.T, nodes, servers, dataNodes int, peers ...string) string {
 	src, err := os.ReadFile(testenv.Example(t, "dev"))
 	require.NoError(t, err)
-	s, err := powercut.Variant(string(src), nodes, servers, 2, dataNodes)
+	s, err := powercut.Variant(string(src), nodes, servers, 2, dataNodes, peers...)
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "pool.hcl")
 	require.NoError(t, os.WriteFile(path, []byte(s), 0o644))

@@ -3,6 +3,7 @@ package failover_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -28,9 +29,13 @@ func deployedProductionPool(t *testing.T, ctx context.Context) *powercut.Pool {
 }
 
 // deployedProductionPoolAt is deployedProductionPool, with the pool
-// definition's path.
+// definition's path. The wallets have a peer outside the cluster, as on
+// mainnet they have the Internet (powercut.Internet).
 func deployedProductionPoolAt(t *testing.T, ctx context.Context) (*powercut.Pool, string) {
-	poolPath := devVariant(t, 4, 3, 3)
+	internet, err := powercut.Internet(ctx, os.Stderr)
+	require.NoError(t, err)
+	t.Cleanup(internet.Stop)
+	poolPath := devVariant(t, 4, 3, 3, internet.P2PAddr)
 	pool, jobs := testenv.LoadPool(t, poolPath)
 	c := testenv.StartCluster(t, pool, testenv.ClusterOptions{Clients: powercut.Clients(pool, jobs, 4, 3), Servers: 3, Production: true})
 	testenv.Deploy(t, c, poolPath)
@@ -202,11 +207,10 @@ func TestServerNeverReturns(t *testing.T) {
 		t.Logf("%s runs no wallet: the wallets keep their nodes", victim)
 	}
 	// After a leader election Nomad gives every node failover_heartbeat_ttl
-	// (5 minutes) before it marks one down and moves its work; on regtest
-	// the wallet left alone has no peer, and Litecoin's getblocktemplate
-	// serves no work without one, so mining waits for the dead node's
-	// wallet to be placed elsewhere (on mainnet the wallet has its peers
-	// on the Internet).
+	// (5 minutes) before it marks one down and moves its work: every job
+	// is healthy again only then. Mining does not wait for it: the wallet
+	// left alone keeps its peer outside the cluster (the Internet's) and
+	// serves work.
 	p.Wait = 10 * time.Minute
 	s := powercut.NeverReturns(victim)
 	res := run(t, ctx, p, s)

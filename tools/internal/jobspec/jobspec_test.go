@@ -60,6 +60,12 @@ func TestDevExampleGolden(t *testing.T) {
 	compareDir(t, "testdata/dev", load(t, "../../../examples/dev/pool.hcl"))
 }
 
+// Two coins, one on testnet with pruning and peers of its own: the
+// peers become addnode lines in the daemon's testnet section.
+func TestTwoCoinsGolden(t *testing.T) {
+	compareDir(t, "testdata/two-coins", load(t, "../validate/testdata/valid/two-coins.hcl"))
+}
+
 func TestDeploymentOrder(t *testing.T) {
 	jobs := jobspec.Render(load(t, "../../../examples/home-12pi/pool.hcl"))
 	var ids []string

@@ -145,6 +145,13 @@ func (b builder) wallet(coin *config.Coin) *Job {
 		jobLogins += fmt.Sprintf("rpcauth={{ .%s }}\n", secrets.WalletLoginItem(secrets.ItemRPCAuth, kind))
 		whitelists += fmt.Sprintf("rpcwhitelist=%s:%s\n", secrets.WalletLoginUser(kind), strings.Join(contract.WalletLogins[kind], ","))
 	}
+	var peers string
+	if len(w.Peers) > 0 {
+		peers = "# The pool definition's peers, kept connected by the daemon.\n"
+		for _, p := range w.Peers {
+			peers += "addnode=" + p + "\n"
+		}
+	}
 	conf := fmt.Sprintf(`# Rendered by Nomad: the RPC logins from the Nomad variable %[1]s
 # (hashed: the daemon keeps no password), and the coin's other wallets as
 # peers, as Consul knew them when this instance started; the probe keeps
@@ -157,7 +164,7 @@ rpcwhitelistdefault=0
 %[7]s[%[4]s]
 {{ range service %[5]q }}{{ if ne (printf "%%s:%%d" .Address .Port) (env "NOMAD_ADDR_p2p") }}addnode={{ .Address }}:{{ .Port }}
 {{ end }}{{ end }}
-`, secretsPath, secretsPath, secrets.ItemRPCAuth, configSection[coin.Network], contract.WalletP2PService(coin.Name)+"|any", jobLogins, whitelists)
+%[8]s`, secretsPath, secretsPath, secrets.ItemRPCAuth, configSection[coin.Network], contract.WalletP2PService(coin.Name)+"|any", jobLogins, whitelists, peers)
 	credentials := fmt.Sprintf("{{ with nomadVar %q }}{{ .%s }}:{{ .%s }}{{ end }}\n", secretsPath, secrets.ItemUser, secrets.ItemPassword)
 
 	probe := b.poolctlTask(contract.ProbeTask, "wallet", []string{

@@ -64,6 +64,17 @@ func Vars(p *config.Pool) []byte {
 
 func num(i int) cty.Value { return cty.NumberIntVal(int64(i)) }
 
+func stringList(ss []string) cty.Value {
+	if len(ss) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	vals := make([]cty.Value, len(ss))
+	for i, s := range ss {
+		vals[i] = cty.StringVal(s)
+	}
+	return cty.ListVal(vals)
+}
+
 func coinValue(c *config.Coin) cty.Value {
 	w, s, p := c.Wallet, c.Stratum, c.Payout
 	return cty.ObjectVal(map[string]cty.Value{
@@ -81,6 +92,7 @@ func coinValue(c *config.Coin) cty.Value {
 			"dbcache_mb":      num(w.DBCacheMB),
 			"prune_mb":        num(w.PruneMB),
 			"max_connections": num(w.MaxConnections),
+			"peers":           stringList(w.Peers),
 		}),
 		"stratum": cty.ObjectVal(map[string]cty.Value{
 			"port":        num(s.Port),

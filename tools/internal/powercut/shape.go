@@ -3,6 +3,8 @@ package powercut
 import (
 	"context"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -13,15 +15,25 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/regtest"
 )
 
 // Variant rewrites the dev example (examples/dev/pool.hcl) for a cluster
 // of nodes nodes of which servers are servers, with the database on
-// members members over dataNodes nodes holding its volume. The dev example
-// is meant for one machine; the rewrite fails when it no longer has the
-// lines it changes.
-func Variant(dev string, nodes, servers, members, dataNodes int) (string, error) {
+// members members over dataNodes nodes holding its volume, and the
+// wallets' peers (Internet's). The dev example is meant for one machine;
+// the rewrite fails when it no longer has the lines it changes.
+func Variant(dev string, nodes, servers, members, dataNodes int, peers ...string) (string, error) {
+	peerList := ""
+	if len(peers) > 0 {
+		quoted := make([]string, len(peers))
+		for i, p := range peers {
+			quoted[i] = strconv.Quote(p)
+		}
+		peerList = "    peers      = [" + strings.Join(quoted, ", ") + "]\n"
+	}
 	for _, r := range []struct{ old, repl string }{
+		{"  wallet {\n", "  wallet {\n" + peerList},
 		{"servers        = 1", fmt.Sprintf("servers        = %d", servers)},
 		{"nodes          = 1", fmt.Sprintf("nodes          = %d", nodes)},
 		{"host_volume \"pool-data\" {\n    nodes = 1", fmt.Sprintf("host_volume \"pool-data\" {\n    nodes = %d", dataNodes)},
@@ -33,6 +45,16 @@ func Variant(dev string, nodes, servers, members, dataNodes int) (string, error)
 		dev = strings.Replace(dev, r.old, r.repl, 1)
 	}
 	return dev, nil
+}
+
+// Internet starts a regtest daemon outside the cluster, no node's power
+// cut reaching it, for the wallets to keep as a peer (Variant's peers):
+// on mainnet a wallet has its peers on the Internet, so one whose
+// siblings' nodes are all dead still has peers and serves work, where on
+// regtest alone it has none and Litecoin's getblocktemplate answers "not
+// connected". Stop it when done.
+func Internet(ctx context.Context, stderr io.Writer) (*regtest.Daemon, error) {
+	return regtest.Start(ctx, "internet", stderr)
 }
 
 // Clients are n clients shaped as the pool's model says its nodes are

@@ -3,8 +3,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/regtest"
 )
 
 // Litecoind is a real regtest litecoind started by a test, outside Nomad.
@@ -35,47 +34,19 @@ func (l *Litecoind) Client() *chain.Client {
 	return chain.NewClient(l.RPCAddr, l.User, l.Password)
 }
 
-// freePort finds a port free on 127.0.0.1 now, for a server the test
-// starts next. It is drawn below the kernel's ephemeral range: a port the
-// kernel hands out for ":0" is also what it gives the next outgoing
-// connection of any process as its source port, and one did take such a
-// port from a test's PostgreSQL before it could bind it ("Address already
-// in use", three suites running at once).
+// freePort finds a port free on 127.0.0.1 now (regtest.FreePort).
 func freePort(t testing.TB) int {
 	t.Helper()
-	low := ephemeralLow()
-	for range 1000 {
-		port := 10000 + rand.IntN(low-10000)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
-	}
-	require.Fail(t, "no free port on 127.0.0.1", "between 10000 and %d", low)
-	return 0
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range
-// (net.ipv4.ip_local_port_range), or 32768.
-func ephemeralLow() int {
-	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		if f := strings.Fields(string(data)); len(f) == 2 {
-			if low, err := strconv.Atoi(f[0]); err == nil && low > 11000 {
-				return low
-			}
-		}
-	}
-	return 32768
+	port, err := regtest.FreePort()
+	require.NoError(t, err)
+	return port
 }
 
 // StartLitecoind starts a regtest litecoind and waits until its RPC
 // answers. It is killed when the test ends.
 func StartLitecoind(t testing.TB, extraArgs ...string) *Litecoind {
 	t.Helper()
-	if _, err := os.Stat("/usr/lib/litecoin/litecoind"); err != nil {
+	if _, err := os.Stat(regtest.Litecoind); err != nil {
 		require.NoError(t, err, "litecoind is missing: install the Debian package litecoind (task setup)")
 	}
 	dir := t.TempDir()
@@ -90,7 +61,7 @@ func StartLitecoind(t testing.TB, extraArgs ...string) *Litecoind {
 		"-rpcport=" + strconv.Itoa(rpc), "-rpcuser=" + l.User, "-rpcpassword=" + l.Password,
 		"-maxtipage=2147483647", "-fallbackfee=0.0001", "-listenonion=0", "-upnp=0",
 	}, extraArgs...)
-	l.Cmd = exec.Command("/usr/lib/litecoin/litecoind", args...)
+	l.Cmd = exec.Command(regtest.Litecoind, args...)
 	l.Cmd.Stdout, l.Cmd.Stderr = os.Stderr, os.Stderr
 	// A test binary killed by a timeout or a signal runs no cleanup; the
 	// daemon must not outlive it.

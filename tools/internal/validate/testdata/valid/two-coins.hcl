@@ -33,6 +33,8 @@ coin "tltc" {
     memory_mb = 300
     dbcache_mb = 50
     prune_mb  = 550
+    # The operator's own testnet node and a friend's, kept connected.
+    peers = ["192.168.1.40:19335", "tltc.example.org:19335"]
   }
   stratum {
     port        = 3334

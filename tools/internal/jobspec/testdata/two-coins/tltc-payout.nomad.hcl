@@ -1,0 +1,113 @@
+# tltc-payout: payouts: pays miners what they are owed, exactly once.
+# Rendered by `poolctl render` from pool "duo": edit the pool definition, not this file.
+job "tltc-payout" {
+  region      = "global"
+  type        = "batch"
+  priority    = 50
+  datacenters = ["home"]
+  # Cron in UTC, so daylight-saving changes neither skip nor repeat a run.
+  # prohibit_overlap stops a slow run from being joined by the next one;
+  # a missed slot runs once, not once per missed slot.
+  periodic {
+    crons            = ["0 */6 * * *"]
+    prohibit_overlap = true
+    time_zone        = "UTC"
+  }
+  meta {
+    pool      = "duo"
+    pool_coin = "tltc"
+    pool_kind = "payout"
+  }
+  group "payout" {
+    count = 1
+    # Away from the nodes that hold host volumes: their room is kept for
+    # the wallets, the database and its backup, which can run nowhere else.
+    affinity {
+      attribute = "${meta.pool_host_volumes}"
+      value     = "."
+      operator  = "regexp"
+      weight    = -100
+    }
+    # Never retried blindly: a payout that failed mid-way is reconciled
+    # from the wallet by the next run, which cannot pay twice.
+    restart {
+      interval = "10m"
+      attempts = 0
+      delay    = "15s"
+      mode     = "fail"
+    }
+    # A failed run is not moved and rerun by Nomad: the next scheduled run
+    # picks up where it stopped, from what the database and wallet record.
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+    ephemeral_disk {
+      size = 100
+    }
+    # The tasks reach Consul with this job's own identity (its ACL policy is
+    # named like the job; `poolctl policies` writes it).
+    consul {
+    }
+    task "payout" {
+      driver = "exec"
+      user   = "nobody"
+      config {
+        command = "/usr/local/bin/poolctl"
+        args = [
+          "payout",
+          "--pool=duo",
+          "--coin=tltc",
+          "--network=testnet",
+          "--wallet-service=tltc-wallet",
+          "--credentials=${NOMAD_SECRETS_DIR}/wallet.credentials",
+          "--database-service=duo-database",
+          "--database-credentials=${NOMAD_SECRETS_DIR}/database.credentials",
+          "--confirmations=100",
+          "--scheme=proportional",
+          "--window=2",
+          "--fee-percent=0.5",
+          "--minimum=1e-08",
+          "--reserve=0.01",
+          "--max-outputs=500",
+        ]
+      }
+      constraint {
+        attribute = "${meta.consul_http_addr}"
+        operator  = "is_set"
+      }
+      constraint {
+        attribute = "${meta.consul_cacert}"
+        operator  = "is_set"
+      }
+      env {
+        CONSUL_CACERT    = "${meta.consul_cacert}"
+        CONSUL_HTTP_ADDR = "${meta.consul_http_addr}"
+      }
+      resources {
+        cpu    = 200
+        memory = 128
+      }
+      logs {
+        max_files     = 3
+        max_file_size = 5
+      }
+      template {
+        destination = "secrets/wallet.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/tltc-payout\" }}{{ .rpc_user }}:{{ .rpc_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+      }
+      template {
+        destination = "secrets/database.credentials"
+        data        = "{{ with nomadVar \"nomad/jobs/tltc-payout\" }}{{ .db_user }}:{{ .db_password }}{{ end }}\n"
+        change_mode = "noop"
+        perms       = "0400"
+        uid         = 65534
+        gid         = 65534
+      }
+    }
+  }
+}
