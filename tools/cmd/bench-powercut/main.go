@@ -49,7 +49,6 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/binaries"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
-	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/jobspec"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/powercut"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/verdict"
@@ -205,7 +204,7 @@ func measure(ctx context.Context, work, poolctl, poolPath string, pool *config.P
 		func() (powercut.Scenario, error) { return powercut.AllBack, nil },
 		func() (powercut.Scenario, error) { return powercut.Flapping, nil },
 		func() (powercut.Scenario, error) {
-			victim, err := p.ServerToLose(ctx, contract.JobID("", "ltc", contract.KindStratum))
+			victim, err := p.ServerToLose(ctx)
 			return powercut.NeverReturns(victim), err
 		},
 	} {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -40,13 +39,9 @@ func replicatedDevPool(t *testing.T, dataNodes int) string {
 }
 
 // devVariant is the dev example rewritten by powercut.Variant, in a file.
-func devVariant(t *testing.T, nodes, servers, dataNodes int, peers ...string) string {
-	src, err := os.ReadFile(testenv.Example(t, "dev"))
+func devVariant(t *testing.T, nodes, servers, dataNodes int) string {
+	path, err := powercut.WriteVariant(testenv.Example(t, "dev"), t.TempDir(), nodes, servers, 2, dataNodes)
 	require.NoError(t, err)
-	s, err := powercut.Variant(string(src), nodes, servers, 2, dataNodes, peers...)
-	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "pool.hcl")
-	require.NoError(t, os.WriteFile(path, []byte(s), 0o644))
 	return path
 }
 
@@ -69,19 +64,9 @@ var readDBState = powercut.ReadDatabase
 // test when limit passes first.
 func waitDBState(ctx context.Context, t *testing.T, consul *consulapi.Client, pool, what string, limit time.Duration, cond func(dbState) bool) dbState {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	var last dbState
-	var lastErr error
-	for time.Now().Before(deadline) {
-		s, err := readDBState(ctx, consul, pool)
-		if err == nil && cond(s) {
-			return s
-		}
-		last, lastErr = s, err
-		time.Sleep(250 * time.Millisecond)
-	}
-	require.FailNow(t, "database: waited "+limit.String()+" for "+what, "last state %+v (err %v)", last, lastErr)
-	return last
+	s, err := powercut.WaitDatabase(ctx, consul, pool, what, limit, cond)
+	require.NoError(t, err)
+	return s
 }
 
 // healthy says two members run: a primary and its synchronous standby.

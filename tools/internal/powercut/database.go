@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 
@@ -71,4 +72,24 @@ func ReadDatabase(ctx context.Context, consul *consulapi.Client, pool string) (D
 		}
 	}
 	return d, nil
+}
+
+// WaitDatabase reads the database's keys until cond holds, and says what
+// it last read when limit passes first.
+func WaitDatabase(ctx context.Context, consul *consulapi.Client, pool, what string, limit time.Duration, cond func(Database) bool) (Database, error) {
+	deadline := time.Now().Add(limit)
+	var last Database
+	var lastErr error
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		s, err := ReadDatabase(ctx, consul, pool)
+		if err == nil && cond(s) {
+			return s, nil
+		}
+		last, lastErr = s, err
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return last, fmt.Errorf("database: waited %s for %s; last state %+v (err %v)", limit, what, last, lastErr)
 }

@@ -6,7 +6,7 @@
 // whether a share acknowledged before the cut is missing. Nobody types
 // anything in between: whatever recovers, recovers by itself.
 //
-// TestWholeClusterPowerCut and its variants (failover package) and
+// TestWholeClusterPowerCut and its variants (this package's tests) and
 // bench-powercut run the same scenarios.
 package powercut
 
@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -130,6 +131,9 @@ func New(ctx context.Context, c *cluster.Cluster, pool *config.Pool, coin, addre
 	consul, err := c.ConsulClient()
 	if err != nil {
 		return nil, err
+	}
+	if !slices.ContainsFunc(pool.Coins, func(c *config.Coin) bool { return c.Name == coin }) {
+		return nil, fmt.Errorf("the pool definition has no coin %q", coin)
 	}
 	v, _, err := nomad.Variables().Read(contract.VariablePath(contract.JobID(pool.Name, "", contract.KindDatabase)), (&nomadapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
@@ -413,16 +417,19 @@ func (p *Pool) databaseHealthy(ctx context.Context) bool {
 	return err == nil && s.Healthy(p.Pool.Database.Instances)
 }
 
-func (p *Pool) servicesPassing(ctx context.Context) bool {
-	var coin *config.Coin
+// coin is the pool definition's coin p mines (New makes sure there is
+// one).
+func (p *Pool) coin() *config.Coin {
 	for _, c := range p.Pool.Coins {
 		if c.Name == p.Coin {
-			coin = c
+			return c
 		}
 	}
-	if coin == nil {
-		return false
-	}
+	return nil
+}
+
+func (p *Pool) servicesPassing(ctx context.Context) bool {
+	coin := p.coin()
 	want := map[string]int{
 		contract.WalletService(p.Coin):        coin.Wallet.Instances,
 		contract.StratumService(p.Coin):       coin.Stratum.Instances,

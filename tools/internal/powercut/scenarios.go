@@ -12,6 +12,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/dbcluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/failover"
@@ -98,50 +99,200 @@ func (p *Pool) PrimaryNode(ctx context.Context) string {
 	return ""
 }
 
-// ServerToLose picks the server node to lose for good: the one running
-// the most of a wallet and a database member, and not one running
-// avoidJob (the stratum server, whose share journal would go with its
-// node); of those alike, the database's primary's, so that the primary
-// never returns either. With none such, the last server. Every wallet instance holds the
-// pool's keys, so losing any of them leaves the others able to vouch for
-// the pool address and to pay.
-func (p *Pool) ServerToLose(ctx context.Context, avoidJob string) (string, error) {
-	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
-	onNode := map[string][]string{}
-	for _, job := range []string{contract.JobID("", p.Coin, contract.KindWallet), contract.JobID(p.Pool.Name, "", contract.KindDatabase), avoidJob} {
-		allocs, _, err := p.Nomad.Jobs().Allocations(job, false, q)
-		if err != nil {
-			return "", fmt.Errorf("allocations of %s: %w", job, err)
-		}
-		for _, a := range allocs {
-			if a.ClientStatus == "running" {
-				onNode[a.NodeName] = append(onNode[a.NodeName], job)
+// ServerToLose picks the server node to lose for good: the database
+// primary's when it is a server, so that the primary never returns
+// either; else the server running the most of a wallet and a database
+// member (the last of those alike). A stratum server there is moved off
+// it first: its share journal would go with the node (the shares it
+// acknowledged in the second before the cut). Every wallet instance holds
+// the pool's keys, so losing any of them leaves the others able to vouch
+// for the pool address and to pay.
+func (p *Pool) ServerToLose(ctx context.Context) (string, error) {
+	ids, err := p.nodeIDs(ctx)
+	if err != nil {
+		return "", err
+	}
+	primary := p.PrimaryNode(ctx)
+	servers := p.Cluster.Servers()
+	victim := ""
+	if slices.ContainsFunc(servers, func(n cluster.Node) bool { return n.Name == primary }) {
+		victim = primary
+	} else {
+		most := -1
+		for _, n := range servers {
+			count := 0
+			for _, job := range []string{contract.JobID("", p.Coin, contract.KindWallet), contract.JobID(p.Pool.Name, "", contract.KindDatabase)} {
+				on, _, err := p.running(ctx, job, n.Name)
+				if err != nil {
+					return "", err
+				}
+				count += len(on)
+			}
+			if count >= most {
+				victim, most = n.Name, count
 			}
 		}
 	}
-	primaryOn := p.PrimaryNode(ctx)
-	servers := p.Cluster.Servers()
+	if err := p.moveStratumOff(ctx, victim, ids); err != nil {
+		return "", err
+	}
+	what := "not the database's primary (on " + primary + ")"
+	if victim == primary {
+		what = "the database's primary"
+	}
+	return victim, p.logVictim(ctx, victim, ids, what)
+}
+
+// ClientToLose picks the node that is a Nomad client and no server (the
+// last such) to lose for good, as a Pi holding a chain volume and no
+// server is, and makes it run what such a Pi runs: a wallet instance,
+// and no stratum server (moved off it, as ServerToLose does). A wallet
+// instance is moved onto it when none runs there: every other client is
+// made ineligible and one instance stopped, so that Nomad places it
+// there; the move waits until every instance passes again.
+func (p *Pool) ClientToLose(ctx context.Context) (string, error) {
 	victim := ""
-	for _, n := range servers {
-		jobs := onNode[n.Name]
-		if len(jobs) == 0 || slices.Contains(jobs, avoidJob) {
-			continue
-		}
-		if victim == "" || len(jobs) > len(onNode[victim]) || len(jobs) == len(onNode[victim]) && n.Name == primaryOn {
+	for _, n := range p.Cluster.Clients() {
+		if !n.Server {
 			victim = n.Name
 		}
 	}
-	if victim != "" {
-		primary := "not the database's primary (on " + primaryOn + ")"
-		if victim == primaryOn {
-			primary = "the database's primary"
-		}
-		p.Log("%s will never return; it runs %s, %s", victim, strings.Join(onNode[victim], ", "), primary)
-		return victim, nil
+	if victim == "" {
+		return "", fmt.Errorf("every client of the cluster is a server too")
 	}
-	last := servers[len(servers)-1].Name
-	p.Log("no server runs a wallet or a database member without %s (%v): %s will never return", avoidJob, onNode, last)
-	return last, nil
+	ids, err := p.nodeIDs(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := p.moveStratumOff(ctx, victim, ids); err != nil {
+		return "", err
+	}
+	coin := p.coin()
+	wallet := contract.JobID("", p.Coin, contract.KindWallet)
+	on, elsewhere, err := p.running(ctx, wallet, victim)
+	if err != nil {
+		return "", err
+	}
+	if len(on) == 0 && len(elsewhere) > 0 {
+		p.Log("%s runs no %s instance: moving one onto it", victim, wallet)
+		var others []string
+		for _, n := range p.Cluster.Clients() {
+			if n.Name != victim {
+				others = append(others, ids[n.Name])
+			}
+		}
+		err := p.move(ctx, wallet, elsewhere[:1], others, func(ctx context.Context) bool {
+			on, elsewhere, err := p.running(ctx, wallet, victim)
+			return err == nil && len(on) == 1 && len(on)+len(elsewhere) == coin.Wallet.Instances &&
+				p.passing(ctx, contract.WalletService(p.Coin)) == coin.Wallet.Instances
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	return victim, p.logVictim(ctx, victim, ids, "a client only")
+}
+
+// nodeIDs maps Nomad's node names to their IDs.
+func (p *Pool) nodeIDs(ctx context.Context) (map[string]string, error) {
+	nodes, _, err := p.Nomad.Nodes().List((&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("nodes: %w", err)
+	}
+	ids := map[string]string{}
+	for _, n := range nodes {
+		ids[n.Name] = n.ID
+	}
+	return ids, nil
+}
+
+// moveStratumOff has Nomad place the stratum servers running on victim on
+// other nodes, and waits until every instance passes again.
+func (p *Pool) moveStratumOff(ctx context.Context, victim string, ids map[string]string) error {
+	if ids[victim] == "" {
+		return fmt.Errorf("Nomad knows no node %s", victim)
+	}
+	stratum := contract.JobID("", p.Coin, contract.KindStratum)
+	on, _, err := p.running(ctx, stratum, victim)
+	if err != nil || len(on) == 0 {
+		return err
+	}
+	p.Log("%s runs %s: moving it to another node first", victim, stratum)
+	instances := p.coin().Stratum.Instances
+	return p.move(ctx, stratum, on, []string{ids[victim]}, func(ctx context.Context) bool {
+		on, elsewhere, err := p.running(ctx, stratum, victim)
+		return err == nil && len(on) == 0 && len(elsewhere) == instances &&
+			p.passing(ctx, contract.StratumService(p.Coin)) == instances
+	})
+}
+
+// logVictim says which node will never return and what it runs.
+func (p *Pool) logVictim(ctx context.Context, victim string, ids map[string]string, what string) error {
+	allocs, _, err := p.Nomad.Nodes().Allocations(ids[victim], (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("allocations on %s: %w", victim, err)
+	}
+	var jobs []string
+	for _, a := range allocs {
+		if a.ClientStatus == "running" {
+			jobs = append(jobs, a.JobID)
+		}
+	}
+	sort.Strings(jobs)
+	p.Log("%s will never return (%s); it runs %s", victim, what, strings.Join(jobs, ", "))
+	return nil
+}
+
+// running lists job's running allocations on node and elsewhere.
+func (p *Pool) running(ctx context.Context, job, node string) (on, elsewhere []string, err error) {
+	allocs, _, err := p.Nomad.Jobs().Allocations(job, false, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, nil, fmt.Errorf("allocations of %s: %w", job, err)
+	}
+	for _, a := range allocs {
+		if a.ClientStatus != "running" || a.DesiredStatus != "run" {
+			continue
+		}
+		if a.NodeName == node {
+			on = append(on, a.ID)
+		} else {
+			elsewhere = append(elsewhere, a.ID)
+		}
+	}
+	return on, elsewhere, nil
+}
+
+// passing counts service's passing instances.
+func (p *Pool) passing(ctx context.Context, service string) int {
+	entries, _, err := p.Consul.Health().Service(service, "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return -1
+	}
+	return len(entries)
+}
+
+// move stops job's allocations stop with the nodes ineligible made
+// ineligible, so that Nomad places them on the others, waits until done,
+// and makes the nodes eligible again.
+func (p *Pool) move(ctx context.Context, job string, stop, ineligible []string, done func(context.Context) bool) error {
+	w := (&nomadapi.WriteOptions{}).WithContext(ctx)
+	for _, id := range ineligible {
+		if _, err := p.Nomad.Nodes().ToggleEligibility(id, false, w); err != nil {
+			return fmt.Errorf("make node %s ineligible: %w", id, err)
+		}
+	}
+	for _, id := range stop {
+		if _, err := p.Nomad.Allocations().Stop(&nomadapi.Allocation{ID: id}, (&nomadapi.QueryOptions{}).WithContext(ctx)); err != nil {
+			return fmt.Errorf("stop allocation %s of %s: %w", id, job, err)
+		}
+	}
+	err := p.wait(ctx, job+" placed again and passing", done)
+	for _, id := range ineligible {
+		if _, e := p.Nomad.Nodes().ToggleEligibility(id, true, w); e != nil && err == nil {
+			err = fmt.Errorf("make node %s eligible again: %w", id, e)
+		}
+	}
+	return err
 }
 
 // KeyHolders are the nodes whose wallet instance holds the key of the

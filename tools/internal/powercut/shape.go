@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -45,6 +47,21 @@ func Variant(dev string, nodes, servers, members, dataNodes int, peers ...string
 		dev = strings.Replace(dev, r.old, r.repl, 1)
 	}
 	return dev, nil
+}
+
+// WriteVariant writes Variant of the dev example at devPath into
+// dir/pool.hcl and returns that path.
+func WriteVariant(devPath, dir string, nodes, servers, members, dataNodes int, peers ...string) (string, error) {
+	src, err := os.ReadFile(devPath)
+	if err != nil {
+		return "", err
+	}
+	s, err := Variant(string(src), nodes, servers, members, dataNodes, peers...)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "pool.hcl")
+	return path, os.WriteFile(path, []byte(s), 0o644)
 }
 
 // Internet starts a regtest daemon outside the cluster, no node's power
