@@ -16,8 +16,11 @@
 //     while the database's members start, then back for good;
 //   - during a payout: the power goes as soon as a payout's intent is
 //     written; the next payout run must settle it, once;
-//   - never returns: a server's node (one running a wallet or a database
-//     member, not the stratum server) never comes back.
+//   - never returns: the database primary's node, a server, never comes
+//     back (a stratum server there is moved off it first).
+//
+// The wallets keep a regtest litecoind outside the cluster as their peer
+// (the pool definition's peers), as on mainnet they have the Internet.
 //
 // For each it prints, counted from the last node's power coming back:
 // seconds to the first share accepted, seconds until every job is healthy
@@ -97,31 +100,9 @@ func run(ctx context.Context, seed uint64, patience time.Duration) error {
 	if err != nil {
 		return err
 	}
-	dev, err := os.ReadFile(example)
-	if err != nil {
+	if _, err := os.Stat(example); err != nil {
 		return fmt.Errorf("run from the repository's top directory: %w", err)
 	}
-	// The wallets' peer outside the cluster, as on mainnet they have the
-	// Internet: one left alone by a node that never returns still has a
-	// peer and serves work.
-	internet, err := powercut.Internet(ctx, os.Stderr)
-	if err != nil {
-		return err
-	}
-	defer internet.Stop()
-	src, err := powercut.Variant(string(dev), 4, 3, 2, 3, internet.P2PAddr)
-	if err != nil {
-		return err
-	}
-	poolPath := filepath.Join(work, "pool.hcl")
-	if err := os.WriteFile(poolPath, []byte(src), 0o644); err != nil {
-		return err
-	}
-	pool, _, diags := config.Load(poolPath)
-	if diags.HasErrors() {
-		return fmt.Errorf("%s: %s", poolPath, diags.Error())
-	}
-	jobs := jobspec.Render(pool)
 
 	var rows []row
 	for _, pis := range []bool{true, false} {
@@ -130,7 +111,7 @@ func run(ctx context.Context, seed uint64, patience time.Duration) error {
 			settings = "Nomad/Consul defaults"
 		}
 		fmt.Fprintf(os.Stderr, "=== agent settings: %s\n", settings)
-		got, err := measure(ctx, work, poolctl, poolPath, pool, jobs, nomadBin, consulBin, !pis, seed, patience)
+		got, err := measure(ctx, work, poolctl, nomadBin, consulBin, !pis, seed, patience)
 		for _, r := range got {
 			rows = append(rows, row{settings: settings, pis: pis, res: r.res, err: r.err})
 		}
@@ -146,11 +127,33 @@ func run(ctx context.Context, seed uint64, patience time.Duration) error {
 
 // measure runs the scenarios on a fresh cluster with one agent setting.
 // "never returns" comes last: its node stays off.
-func measure(ctx context.Context, work, poolctl, poolPath string, pool *config.Pool, jobs []*jobspec.Job, nomadBin, consulBin string, defaults bool, seed uint64, patience time.Duration) ([]row, error) {
+func measure(ctx context.Context, work, poolctl, nomadBin, consulBin string, defaults bool, seed uint64, patience time.Duration) ([]row, error) {
 	name := "pis"
 	if defaults {
 		name = "defaults"
 	}
+	poolDir := filepath.Join(work, name+"-pool")
+	if err := os.Mkdir(poolDir, 0o755); err != nil {
+		return nil, err
+	}
+	// The wallets' peer outside the cluster, as on mainnet they have the
+	// Internet: one left alone by a node that never returns still has a
+	// peer and serves work. Each cluster has its own: a regtest chain is
+	// the pool's own, and one cluster's wallets would take up the other's.
+	internet, err := powercut.Internet(ctx, os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer internet.Stop()
+	poolPath, err := powercut.WriteVariant(example, poolDir, 4, 3, 2, 3, internet.P2PAddr)
+	if err != nil {
+		return nil, err
+	}
+	pool, _, diags := config.Load(poolPath)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("%s: %s", poolPath, diags.Error())
+	}
+	jobs := jobspec.Render(pool)
 	c, err := cluster.Up(ctx, cluster.Spec{
 		StateDir: filepath.Join(work, name), Slot: -1,
 		Datacenter: pool.Settings.Datacenter, Region: pool.Settings.Region,

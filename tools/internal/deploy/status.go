@@ -27,6 +27,9 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/walletprobe"
 )
 
+// serfHealth is the check Consul keeps of every node's agent.
+const serfHealth = "serfHealth"
+
 // Status is one screen of the pool: nodes, jobs, allocations and the
 // Consul checks of every service, as the APIs report them now.
 type Status struct {
@@ -56,6 +59,12 @@ type Status struct {
 	// caught up, database promotions (in no order; Write sorts them).
 	Events []story.Event
 	Since  time.Time
+	// Silent are the nodes whose Consul agent the cluster's gossip no
+	// longer reaches (serfHealth critical), read when status was; nil
+	// when Consul could not say.
+	Silent map[string]bool
+	// Read is when the status was read.
+	Read time.Time
 }
 
 // RunStatus is a periodic ledger job's last run, as the run recorded it
@@ -113,9 +122,21 @@ type ServiceStatus struct {
 // databaseInstances is how many database instances the pool runs; events
 // are told from since on.
 func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Job, implemented func(string) bool, databaseInstances int, since time.Time) (*Status, error) {
-	s := &Status{Pool: pool, Since: since}
+	s := &Status{Pool: pool, Since: since, Read: time.Now()}
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
 	cq := (&consulapi.QueryOptions{}).WithContext(ctx)
+	// Consul's gossip notices a dead node within seconds; Nomad counts it
+	// ready until its heartbeat runs out (after a leader election,
+	// failover_heartbeat_ttl: minutes). Without an answer, status goes on
+	// without this.
+	if critical, _, err := c.Consul.Health().State(consulapi.HealthCritical, cq); err == nil {
+		s.Silent = map[string]bool{}
+		for _, chk := range critical {
+			if chk.CheckID == serfHealth {
+				s.Silent[chk.Node] = true
+			}
+		}
+	}
 	nodes, _, err := c.Nomad.Nodes().List(q)
 	if err != nil {
 		return nil, APIError(c.NomadAt, "list nodes", err)
@@ -208,6 +229,7 @@ func (s *Status) tell(ctx context.Context, c *Clients) {
 		nodes = append(nodes, node)
 	}
 	s.Events = story.Nodes(nodes, s.Since)
+	s.Events = append(s.Events, story.Silent(s.Nodes, s.Silent, s.Read)...)
 	for _, j := range s.Jobs {
 		s.Events = append(s.Events, story.Allocs(j.Allocs, s.Since)...)
 	}

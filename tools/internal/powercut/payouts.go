@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -34,6 +35,9 @@ type Payouts struct {
 	// instance knows, and miners whose ledger does not add up (owed and
 	// paid beside what was credited and what the sent payouts carried).
 	Lost int
+	// Unknown are the lost payouts' transactions, and Asked the wallet
+	// instances that listed theirs (where a lost payout was looked for).
+	Unknown, Asked []string
 }
 
 // CheckPayouts compares the ledger's payouts with the wallets'.
@@ -82,18 +86,23 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 		return out, err
 	}
 
-	// Every wallet instance's transactions, and those it sent coins in.
-	wallets, _, err := p.Consul.Health().Service(contract.WalletService(p.Coin), "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
+	// Every wallet instance's transactions, and those it sent coins in:
+	// passing or not (one that lags behind a sibling that just mined knows
+	// the past as well), each that answers.
+	wallets, _, err := p.Consul.Health().Service(contract.WalletService(p.Coin), "", false, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return out, err
 	}
 	known := map[string]bool{}
 	sends := map[string]bool{}
+	var silent []string
 	for _, w := range wallets {
-		client, err := failover.WalletClient(ctx, p.Nomad, jobspec.WalletSecretsPath(p.Coin), fmt.Sprintf("%s:%d", w.Service.Address, w.Service.Port))
+		addr := fmt.Sprintf("%s:%d", w.Service.Address, w.Service.Port)
+		client, err := failover.WalletClient(ctx, p.Nomad, jobspec.WalletSecretsPath(p.Coin), addr)
 		if err != nil {
 			return out, err
 		}
+		listed := true
 		const page = 1000
 		for skip := 0; ; skip += page {
 			var txs []struct {
@@ -105,10 +114,15 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 			if errors.As(err, &rpcErr) && rpcErr.Kind == chain.RPC && rpcErr.Code == rpcWalletNotFound {
 				// An instance placed anew whose probe has not made its
 				// wallet yet: nothing it sent.
+				listed = false
 				break
 			}
 			if err != nil {
-				return out, fmt.Errorf("listtransactions on %s: %w", w.Service.ID, err)
+				// An instance that does not answer (its node gone, a
+				// daemon starting): the others are asked.
+				silent = append(silent, fmt.Sprintf("%s: %v", addr, err))
+				listed = false
+				break
 			}
 			for _, tx := range txs {
 				known[tx.TxID] = true
@@ -120,10 +134,17 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 				break
 			}
 		}
+		if listed {
+			out.Asked = append(out.Asked, addr)
+		}
+	}
+	if len(out.Asked) == 0 && len(sent) > 0 {
+		return out, fmt.Errorf("no wallet instance listed its transactions: %d instance(s) in Consul; %s", len(wallets), strings.Join(silent, "; "))
 	}
 	for _, txid := range sent {
 		if !known[txid] {
 			out.Lost++
+			out.Unknown = append(out.Unknown, txid)
 		}
 	}
 	for txid := range sends {

@@ -331,7 +331,10 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 	if res.Payouts, err = p.CheckPayouts(ctx); err != nil {
 		return res, fmt.Errorf("check the payouts: %w", err)
 	}
-	note("payouts: %d sent, %d open, %d doubled, %d lost", res.Payouts.Sent, res.Payouts.Open, res.Payouts.Doubled, res.Payouts.Lost)
+	note("payouts: %d sent, %d open, %d doubled, %d lost (transactions listed by %s)", res.Payouts.Sent, res.Payouts.Open, res.Payouts.Doubled, res.Payouts.Lost, strings.Join(res.Payouts.Asked, ", "))
+	if len(res.Payouts.Unknown) > 0 {
+		note("payouts recorded sent whose transaction no wallet instance lists: %s", strings.Join(res.Payouts.Unknown, ", "))
+	}
 	if s.AcrossSlot {
 		res.Slots, res.CaughtUp, err = p.missedSlots(ctx, periodic, cutAt, leaderAt)
 		for _, n := range res.Slots {

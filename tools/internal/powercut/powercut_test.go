@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/powercut"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
@@ -249,8 +250,36 @@ func neverReturns(t *testing.T, ctx context.Context, p *powercut.Pool, poolPath,
 	// left alone keeps its peer outside the cluster (the Internet's) and
 	// serves work.
 	p.Wait = 10 * time.Minute
+	// Until Nomad marks the node down, status tells it from Consul's
+	// gossip: poolctl status is asked every few seconds all along, through
+	// a server that comes back.
+	var api cluster.Node
+	for _, n := range p.Cluster.Servers() {
+		if n.Name != victim {
+			api = n
+		}
+	}
+	poolctl := testenv.Poolctl(t)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	sawSilent := make(chan bool, 1)
+	go func() {
+		saw := false
+		defer func() { sawSilent <- saw }()
+		for !saw && watchCtx.Err() == nil {
+			out, _ := exec.CommandContext(watchCtx, poolctl, "status", "--since", "1h",
+				"--address", fmt.Sprintf("http://%s:%d", api.IP, cluster.NomadHTTPPort),
+				"--consul-address", fmt.Sprintf("%s:%d", api.IP, cluster.ConsulHTTPPort), poolPath).CombinedOutput()
+			saw = hasLine(string(out), "LOST", " "+victim+" ", "does not answer Consul's gossip")
+			select {
+			case <-watchCtx.Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}()
 	s := powercut.NeverReturns(victim)
 	res := run(t, ctx, p, s)
+	stopWatch()
+	assert.True(t, <-sawSilent, "before Nomad marked %s down, status told it from Consul's gossip", victim)
 	assert.Greater(t, res.AllHealthy, time.Duration(0))
 	assert.Positive(t, res.Payouts.Sent, "a payout was sent with %s gone", victim)
 

@@ -77,6 +77,22 @@ func Nodes(nodes []*nomadapi.Node, since time.Time) []Event {
 	return out
 }
 
+// Silent tells the nodes Nomad still counts up (ready or initializing)
+// whose Consul agent the cluster's gossip no longer reaches (silent, by
+// Consul node name, which is the Nomad node's): a node that lost its
+// power is known to Consul within seconds, to Nomad only when its
+// heartbeat runs out, and until then nothing else tells it.
+func Silent(nodes []*nomadapi.NodeListStub, silent map[string]bool, now time.Time) []Event {
+	var out []Event
+	for _, n := range nodes {
+		if silent[n.Name] && (n.Status == "ready" || n.Status == "initializing") {
+			out = append(out, Event{At: now, Subject: n.Name, Lost: true,
+				What: "does not answer Consul's gossip; Nomad counts it " + n.Status + " until its heartbeat runs out, then moves its work"})
+		}
+	}
+	return out
+}
+
 // Allocs tells, for one job's allocations, what happened since then:
 // the tasks each node found dead when it restarted (a power cut) and when
 // they ran again, tasks that exited on their own, allocations lost with

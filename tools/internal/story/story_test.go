@@ -107,6 +107,19 @@ func TestStory(t *testing.T) {
 			}
 			return append(Nodes(nodes, since), Allocs(allocs, since)...)
 		}},
+		// A minute after the power came back: node-02 never did, and
+		// only Consul knows it yet; node-05 is down for Nomad already (no
+		// second line), node-01 answers both.
+		{"node-silent-before-nomad-notices", func() []Event {
+			nodes := []*nomadapi.NodeListStub{
+				{Name: "node-01", Status: "ready"},
+				{Name: "node-02", Status: "ready"},
+				{Name: "node-03", Status: "initializing"},
+				{Name: "node-05", Status: "down"},
+			}
+			silent := map[string]bool{"node-02": true, "node-03": true, "node-05": true, "not-in-nomad": true}
+			return Silent(nodes, silent, cut.Add(time.Minute))
+		}},
 		{"tasks-exit", func() []Event {
 			allocs := []*nomadapi.AllocationListStub{
 				{ID: "a1", Name: "ltc-stratum.stratum[0]", NodeName: "node-02", ClientStatus: "running", TaskStates: map[string]*nomadapi.TaskState{
