@@ -365,7 +365,7 @@ func (c *checker) checkCoin(coin *Coin, volumes map[string]*HostVolume, stratumP
 			"prune_mb must be 0 (keep all blocks) or at least 550, the smallest prune target the daemon accepts; it is %d.", w.PruneMB)
 	}
 	c.intBetween(w.Body, wr, "max_connections", w.MaxConnections, 1, 1000)
-	c.peers(w.Body, wr, w.Peers, w.MaxConnections)
+	c.peers(w.Body, wr, w.Peers, w.MaxConnections, w.Instances)
 
 	s := coin.Stratum
 	sr := BlockRange(s.Body, at)
@@ -539,17 +539,19 @@ func broadcast(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// maxPeers is how many peers a wallet may be told to keep: the daemon
-// keeps at most 8 added connections.
-const maxPeers = 8
+// maxAdded is how many added connections (addnode) the daemon keeps:
+// the wallet's siblings and its peers share them.
+const maxAdded = 8
 
 // peers checks a wallet's peers: each "host:port" with an IP address or a
 // DNS name and a port, nothing else (each becomes an addnode line of the
 // daemon's configuration, so nothing may end the line), none twice.
-func (c *checker) peers(body hcl.Body, fallback hcl.Range, peers []string, maxConnections int) {
-	if len(peers) > maxPeers {
+func (c *checker) peers(body hcl.Body, fallback hcl.Range, peers []string, maxConnections, instances int) {
+	siblings := max(instances-1, 0)
+	if len(peers)+siblings > maxAdded {
 		c.errorf(AttrRange(body, "peers", fallback), "Too many peers",
-			"peers names %d nodes; the daemon keeps at most %d added connections.", len(peers), maxPeers)
+			"peers names %d nodes; the daemon keeps at most %d added connections, and %d of those are for the coin's other wallet instances: name at most %d.",
+			len(peers), maxAdded, siblings, max(maxAdded-siblings, 0))
 	}
 	seen := map[string]bool{}
 	for i, p := range peers {
@@ -569,8 +571,16 @@ func (c *checker) peers(body hcl.Body, fallback hcl.Range, peers []string, maxCo
 	}
 }
 
+// peerChars are all a peer may hold: an address or a DNS name, a port,
+// and brackets around an IPv6 address. Nothing else reaches the daemon's
+// configuration, a Nomad template and, in the pack, an HCL heredoc.
+var peerChars = regexp.MustCompile(`^[A-Za-z0-9.:\[\]-]+$`)
+
 // peerProblem says what is wrong with a peer's "host:port", or "".
 func peerProblem(p string) string {
+	if !peerChars.MatchString(p) {
+		return "holds characters other than letters, digits and . : - [ ]"
+	}
 	host, port, err := net.SplitHostPort(p)
 	if err != nil {
 		return "is not host:port"
@@ -578,8 +588,15 @@ func peerProblem(p string) string {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
 		return fmt.Sprintf("has port %q, not a number from 1 to 65535", port)
 	}
-	if _, err := netip.ParseAddr(host); err == nil {
+	bracketed := strings.HasPrefix(p, "[")
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if addr.Is6() != bracketed {
+			return "brackets an address that is not IPv6, or an IPv6 address without brackets"
+		}
 		return ""
+	}
+	if bracketed {
+		return fmt.Sprintf("brackets %q: only an IPv6 address goes in brackets", host)
 	}
 	if !validHostname(host) {
 		return fmt.Sprintf("has host %q, neither an IP address nor a DNS name", host)

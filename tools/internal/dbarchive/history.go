@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -39,8 +40,9 @@ type archiveEnd struct {
 	// Resume is where pg_receivewal starts streaming into this archive:
 	// at the start of a partial newest segment (it writes that segment
 	// again from its first byte), at the end of a complete one.
-	Resume LSN
-	File   string
+	Resume  LSN
+	Partial bool
+	File    string
 }
 
 // timelineSwitch is one line of a timeline history file: Timeline ended
@@ -69,35 +71,52 @@ type serverPosition struct {
 	History []timelineSwitch
 }
 
+// pastBranch is WAL of the archive's newest segment, a partial one, past
+// where the primary's timeline Next branched from Timeline at Branch, up
+// to End.
+type pastBranch struct {
+	File           string
+	Timeline, Next uint32
+	Branch, End    LSN
+}
+
+func (p pastBranch) String() string {
+	return fmt.Sprintf("the archive's timeline %d ran on to %s past %s, where the primary's timeline %d branched from it: WAL the new primary never received (commits no client was told of), cleared from %s",
+		p.Timeline, p.End, p.Branch, p.Next, p.File)
+}
+
 // onHistory says whether streaming from the primary continues the
 // archive: whether the archive's WAL is a prefix of the primary's
 // history, or, past a promotion's branch (a failover, not a restore),
-// runs on only inside the segment pg_receivewal writes again from its
-// start. When it does not, why says why in words for the log; when it
-// does past a branch, note says so.
+// runs on only inside a partial segment that starts before the branch.
+// When it does not, why says why in words for the log; in the second
+// case, tail is the WAL past the branch, to clear before streaming.
 //
 // The second case is a failover's: the old primary streamed WAL to the
 // archive that its standby never received (with synchronous replication,
 // commits no client was told of). The promoted standby's timeline
-// branches before it; pg_receivewal asks for the old timeline from the
+// branches before it. pg_receivewal asks for the old timeline from the
 // start of its partial segment, up to the branch, then follows the
 // switch, and the new timeline's copy of that segment starts at the
-// segment's first byte too, so recovery along it never reads the old
-// tail. Setting the archive aside there would leave it restorable to no
-// point until its next base backup, after every failover with writes in
-// flight.
-func onHistory(a archiveEnd, s serverPosition) (on bool, why, note string) {
+// segment's first byte too. With the tail cleared, no recovery can read
+// it, not even one that finds the new timeline's history and not yet its
+// copy of the segment. A segment starting at the branch itself is set
+// aside: the old timeline has nothing to stream from there, and
+// pg_receivewal fails on it. Setting the archive aside otherwise would
+// leave it restorable to no point until its next base backup, after
+// every failover with writes in flight.
+func onHistory(a archiveEnd, s serverPosition) (on bool, why string, tail *pastBranch) {
 	if a.Empty {
-		return true, "", ""
+		return true, "", nil
 	}
 	if a.System != 0 && a.System != s.System {
-		return false, fmt.Sprintf("the archive holds WAL of database system %d, the primary is system %d", a.System, s.System), ""
+		return false, fmt.Sprintf("the archive holds WAL of database system %d, the primary is system %d", a.System, s.System), nil
 	}
 	if a.Timeline == s.Timeline {
 		if a.End <= s.Flush {
-			return true, "", ""
+			return true, "", nil
 		}
-		return false, fmt.Sprintf("the archive holds timeline %d up to %s, past the primary's WAL on it (flushed to %s)", a.Timeline, a.End, s.Flush), ""
+		return false, fmt.Sprintf("the archive holds timeline %d up to %s, past the primary's WAL on it (flushed to %s)", a.Timeline, a.End, s.Flush), nil
 	}
 	for i, h := range s.History {
 		if h.Timeline != a.Timeline {
@@ -114,19 +133,18 @@ func onHistory(a archiveEnd, s serverPosition) (on bool, why, note string) {
 			}
 		}
 		if a.End <= end {
-			return true, "", ""
+			return true, "", nil
 		}
 		// A restore's branch is set aside: past it the archive holds the
 		// old cluster's commits, kept whole beside the new archive.
-		if a.Resume <= end && reason == promotion {
-			return true, "", fmt.Sprintf("the archive's timeline %d runs on to %s past %s, where the primary's timeline %d branched from it: WAL the new primary never received, kept in %s and never read by a recovery along timeline %d",
-				a.Timeline, a.End, end, next, a.File, next)
+		if a.Resume < end && a.Partial && reason == promotion {
+			return true, "", &pastBranch{File: a.File, Timeline: a.Timeline, Next: next, Branch: end, End: a.End}
 		}
 		return false, fmt.Sprintf("the primary's timeline %d branched from timeline %d at %s, the archive holds timeline %d up to %s",
-			next, a.Timeline, end, a.Timeline, a.End), ""
+			next, a.Timeline, end, a.Timeline, a.End), nil
 	}
 	return false, fmt.Sprintf("the archive holds timeline %d up to %s, which is not in the primary's history (timeline %d%s)",
-		a.Timeline, a.End, s.Timeline, describeHistory(s.History)), ""
+		a.Timeline, a.End, s.Timeline, describeHistory(s.History)), nil
 }
 
 // successor is the timeline that began where history entry i ended.
@@ -202,7 +220,7 @@ func readArchiveEnd(walDir string) (archiveEnd, error) {
 			return a, fmt.Errorf("read %s: %w", f.Name, err)
 		}
 		a.End = LSN(f.Segment*SegmentSize + uint64(n))
-		a.Resume = LSN(f.Segment * SegmentSize)
+		a.Resume, a.Partial = LSN(f.Segment*SegmentSize), true
 	}
 	return a, nil
 }
@@ -295,4 +313,27 @@ func replicationCommand(ctx context.Context, conn *pgconn.PgConn, command string
 		return nil, fmt.Errorf("%s: not one row of %d columns", command, columns)
 	}
 	return results[0].Rows[0], nil
+}
+
+// clearPastBranch writes zeroes over t's WAL in walDir (pg_receivewal's
+// padding: where a partial segment's received WAL ends), and syncs it.
+func clearPastBranch(walDir string, t pastBranch) error {
+	f, ok := parseWALName(t.File)
+	if !ok || !f.Partial || t.End <= t.Branch || uint64(t.Branch)/SegmentSize != f.Segment {
+		return fmt.Errorf("clear %s from %s to %s: not inside that partial segment", t.File, t.Branch, t.End)
+	}
+	fh, err := os.OpenFile(filepath.Join(walDir, t.File), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	offset := int64(uint64(t.Branch) - f.Segment*SegmentSize)
+	if _, err := fh.WriteAt(make([]byte, int64(t.End-t.Branch)), offset); err != nil {
+		fh.Close()
+		return fmt.Errorf("clear %s: %w", t.File, err)
+	}
+	if err := fh.Sync(); err != nil {
+		fh.Close()
+		return fmt.Errorf("clear %s: %w", t.File, err)
+	}
+	return fh.Close()
 }

@@ -23,61 +23,67 @@ func TestOnHistory(t *testing.T) {
 		server  serverPosition
 		on      bool
 		why     string
-		note    string
+		tail    *pastBranch
 	}{
-		{"empty archive", archiveEnd{Empty: true}, primary, true, "", ""},
-		{"empty archive, any system", archiveEnd{Empty: true}, serverPosition{System: 1, Timeline: 1}, true, "", ""},
-		{"same timeline, behind", archiveEnd{System: sys, Timeline: 3, End: 0xB000000, Resume: 0xB000000}, primary, true, "", ""},
-		{"same timeline, at the flush position", archiveEnd{System: sys, Timeline: 3, End: 0xC000000, Resume: 0xC000000}, primary, true, "", ""},
+		{"empty archive", archiveEnd{Empty: true}, primary, true, "", nil},
+		{"empty archive, any system", archiveEnd{Empty: true}, serverPosition{System: 1, Timeline: 1}, true, "", nil},
+		{"same timeline, behind", archiveEnd{System: sys, Timeline: 3, End: 0xB000000, Resume: 0xB000000}, primary, true, "", nil},
+		{"same timeline, at the flush position", archiveEnd{System: sys, Timeline: 3, End: 0xC000000, Resume: 0xC000000}, primary, true, "", nil},
 		{"same timeline, ahead", archiveEnd{System: sys, Timeline: 3, End: 0xC000001, Resume: 0xC000000}, primary, false,
-			"the archive holds timeline 3 up to 0/C000001, past the primary's WAL on it (flushed to 0/C000000)", ""},
-		{"ancestor, before its switch point", archiveEnd{System: sys, Timeline: 1, End: 0x5000000, Resume: 0x5000000}, primary, true, "", ""},
-		{"ancestor, at its switch point", archiveEnd{System: sys, Timeline: 1, End: 0x5000100, Resume: 0x5000000}, primary, true, "", ""},
+			"the archive holds timeline 3 up to 0/C000001, past the primary's WAL on it (flushed to 0/C000000)", nil},
+		{"ancestor, before its switch point", archiveEnd{System: sys, Timeline: 1, End: 0x5000000, Resume: 0x5000000}, primary, true, "", nil},
+		{"ancestor, at its switch point", archiveEnd{System: sys, Timeline: 1, End: 0x5000100, Resume: 0x5000000}, primary, true, "", nil},
 		{"ancestor, past its switch point (a restore)", archiveEnd{System: sys, Timeline: 1, End: 0x6000000, Resume: 0x6000000}, primary, false,
-			"the primary's timeline 2 branched from timeline 1 at 0/5000100, the archive holds timeline 1 up to 0/6000000", ""},
+			"the primary's timeline 2 branched from timeline 1 at 0/5000100, the archive holds timeline 1 up to 0/6000000", nil},
 		// A failover: the old primary streamed past where its standby's
 		// WAL ended; the archive's partial segment is written again from
 		// its start, up to the branch.
 		{"ancestor, past its switch point inside the partial segment pg_receivewal writes again (a failover)",
-			archiveEnd{System: sys, Timeline: 1, End: 0x5015289, Resume: 0x5000000, File: "000000010000000000000005.partial"},
+			archiveEnd{System: sys, Timeline: 1, End: 0x5015289, Resume: 0x5000000, Partial: true, File: "000000010000000000000005.partial"},
 			primary, true, "",
-			"the archive's timeline 1 runs on to 0/5015289 past 0/5000100, where the primary's timeline 2 branched from it: WAL the new primary never received, kept in 000000010000000000000005.partial and never read by a recovery along timeline 2"},
+			&pastBranch{File: "000000010000000000000005.partial", Timeline: 1, Next: 2, Branch: 0x5000100, End: 0x5015289}},
+		// The branch at the partial segment's first byte: the old
+		// timeline has nothing to stream from there.
+		{"ancestor, a partial segment starting at a failover's branch",
+			archiveEnd{System: sys, Timeline: 1, End: 0x6000200, Resume: 0x6000000, Partial: true, File: "000000010000000000000006.partial"},
+			serverPosition{System: sys, Timeline: 2, Flush: 0x8000000, History: []timelineSwitch{{1, 0x6000000, promotion}}}, false,
+			"the primary's timeline 2 branched from timeline 1 at 0/6000000, the archive holds timeline 1 up to 0/6000200", nil},
 		{"ancestor, a complete segment past its switch point",
 			archiveEnd{System: sys, Timeline: 1, End: 0x6000000, Resume: 0x6000000, File: "000000010000000000000005"},
-			primary, false, "the primary's timeline 2 branched from timeline 1 at 0/5000100, the archive holds timeline 1 up to 0/6000000", ""},
+			primary, false, "the primary's timeline 2 branched from timeline 1 at 0/5000100, the archive holds timeline 1 up to 0/6000000", nil},
 		{"ancestor, a partial segment starting past its switch point",
-			archiveEnd{System: sys, Timeline: 1, End: 0x6000200, Resume: 0x6000000, File: "000000010000000000000006.partial"},
-			primary, false, "the primary's timeline 2 branched from timeline 1 at 0/5000100, the archive holds timeline 1 up to 0/6000200", ""},
+			archiveEnd{System: sys, Timeline: 1, End: 0x6000200, Resume: 0x6000000, Partial: true, File: "000000010000000000000006.partial"},
+			primary, false, "the primary's timeline 2 branched from timeline 1 at 0/5000100, the archive holds timeline 1 up to 0/6000200", nil},
 		// A restore to a point inside the archive's newest segment: past
 		// the branch are the old cluster's commits, set aside whole.
 		{"parent, past a restore's branch inside the partial segment",
-			archiveEnd{System: sys, Timeline: 2, End: 0x9000200, Resume: 0x9000000, File: "000000020000000000000009.partial"},
-			primary, false, "the primary's timeline 3 branched from timeline 2 at 0/9000000, the archive holds timeline 2 up to 0/9000200", ""},
+			archiveEnd{System: sys, Timeline: 2, End: 0x9000200, Resume: 0x9000000, Partial: true, File: "000000020000000000000009.partial"},
+			primary, false, "the primary's timeline 3 branched from timeline 2 at 0/9000000, the archive holds timeline 2 up to 0/9000200", nil},
 		{"parent, past its switch point", archiveEnd{System: sys, Timeline: 2, End: 0xA000000, Resume: 0xA000000}, primary, false,
-			"the primary's timeline 3 branched from timeline 2 at 0/9000000, the archive holds timeline 2 up to 0/A000000", ""},
+			"the primary's timeline 3 branched from timeline 2 at 0/9000000, the archive holds timeline 2 up to 0/A000000", nil},
 		// Restored to a point on timeline 1 recovering along timeline 2:
 		// timeline 3's history names 2 ending where the restore stopped,
 		// before 1 ended.
 		{"ancestor, past where a restore along a later timeline stopped",
 			archiveEnd{System: sys, Timeline: 1, End: 0x5000000, Resume: 0x5000000},
 			serverPosition{System: sys, Timeline: 3, Flush: 0x8000000, History: []timelineSwitch{{1, 0x5014000, promotion}, {2, 0x4FFF000, "before 2024-05-01 10:00:00+00"}}}, false,
-			"the primary's timeline 3 branched from timeline 1 at 0/4FFF000, the archive holds timeline 1 up to 0/5000000", ""},
+			"the primary's timeline 3 branched from timeline 1 at 0/4FFF000, the archive holds timeline 1 up to 0/5000000", nil},
 		{"unknown timeline", archiveEnd{System: sys, Timeline: 4, End: 0x2000000, Resume: 0x2000000},
 			serverPosition{System: sys, Timeline: 5, Flush: 0x8000000, History: []timelineSwitch{{1, 0x1800000, promotion}}}, false,
-			"the archive holds timeline 4 up to 0/2000000, which is not in the primary's history (timeline 5 after 1 until 0/1800000)", ""},
+			"the archive holds timeline 4 up to 0/2000000, which is not in the primary's history (timeline 5 after 1 until 0/1800000)", nil},
 		{"a later timeline than the primary's", archiveEnd{System: sys, Timeline: 2, End: 0x1000000, Resume: 0x1000000},
 			serverPosition{System: sys, Timeline: 1, Flush: 0x8000000}, false,
-			"the archive holds timeline 2 up to 0/1000000, which is not in the primary's history (timeline 1, the first)", ""},
+			"the archive holds timeline 2 up to 0/1000000, which is not in the primary's history (timeline 1, the first)", nil},
 		{"different system", archiveEnd{System: sys + 1, Timeline: 1, End: 0x1000000, Resume: 0x1000000},
 			serverPosition{System: sys, Timeline: 1, Flush: 0x8000000}, false,
-			"the archive holds WAL of database system 7300000000000000002, the primary is system 7300000000000000001", ""},
-		{"system unknown, positions decide", archiveEnd{Timeline: 3, End: 0x1000000, Resume: 0x1000000}, primary, true, "", ""},
+			"the archive holds WAL of database system 7300000000000000002, the primary is system 7300000000000000001", nil},
+		{"system unknown, positions decide", archiveEnd{Timeline: 3, End: 0x1000000, Resume: 0x1000000}, primary, true, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			on, why, note := onHistory(tc.archive, tc.server)
+			on, why, tail := onHistory(tc.archive, tc.server)
 			assert.Equal(t, tc.on, on)
 			assert.Equal(t, tc.why, why)
-			assert.Equal(t, tc.note, note)
+			assert.Equal(t, tc.tail, tail)
 		})
 	}
 }
@@ -115,12 +121,35 @@ func TestReadArchiveEnd(t *testing.T) {
 	segmentFile(t, dir, "000000010000000000000005.partial", 42, 0x1234)
 	end, err = readArchiveEnd(dir)
 	require.NoError(t, err)
-	assert.Equal(t, archiveEnd{System: 42, Timeline: 1, End: 0x5001234, Resume: 0x5000000, File: "000000010000000000000005.partial"}, end)
+	assert.Equal(t, archiveEnd{System: 42, Timeline: 1, End: 0x5001234, Resume: 0x5000000, Partial: true, File: "000000010000000000000005.partial"}, end)
 
 	segmentFile(t, dir, "000000020000000000000005", 42, SegmentSize)
 	end, err = readArchiveEnd(dir)
 	require.NoError(t, err)
 	assert.Equal(t, archiveEnd{System: 42, Timeline: 2, End: 0x6000000, Resume: 0x6000000, File: "000000020000000000000005"}, end)
+}
+
+// Clearing a failover's tail leaves the partial segment ending at the
+// branch, and the archive continuing the new primary's history.
+func TestClearPastBranch(t *testing.T) {
+	dir := t.TempDir()
+	segmentFile(t, dir, "000000010000000000000005.partial", 42, 0x15289)
+	end, err := readArchiveEnd(dir)
+	require.NoError(t, err)
+	primary := serverPosition{System: 42, Timeline: 2, Flush: 0x6000000, History: []timelineSwitch{{1, 0x5014D68, promotion}}}
+	on, why, tail := onHistory(end, primary)
+	require.True(t, on, why)
+	require.NotNil(t, tail)
+	assert.Equal(t, "the archive's timeline 1 ran on to 0/5015289 past 0/5014D68, where the primary's timeline 2 branched from it: WAL the new primary never received (commits no client was told of), cleared from 000000010000000000000005.partial", tail.String())
+	require.NoError(t, clearPastBranch(dir, *tail))
+	end, err = readArchiveEnd(dir)
+	require.NoError(t, err)
+	assert.Equal(t, LSN(0x5014D68), end.End, "the received WAL ends at the branch")
+	on, _, tail = onHistory(end, primary)
+	assert.True(t, on)
+	assert.Nil(t, tail, "nothing left past the branch")
+
+	assert.Error(t, clearPastBranch(dir, pastBranch{File: "000000010000000000000006.partial", Branch: 0x5014D68, End: 0x6000100}), "a range outside the named segment")
 }
 
 func TestSetAside(t *testing.T) {

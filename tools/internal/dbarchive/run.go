@@ -101,9 +101,6 @@ type archiver struct {
 	dir sync.Mutex
 	// setAside tells the base backups that the archive started afresh.
 	setAside chan struct{}
-	// lastNote is onHistory's last note, logged once.
-	noteMu   sync.Mutex
-	lastNote string
 }
 
 // Run keeps the archive until ctx ends: it streams WAL from the primary,
@@ -288,14 +285,25 @@ func (a *archiver) stream(ctx context.Context) {
 // that streaming from it continues the archive, and sets the archive
 // aside when it is not.
 func (a *archiver) followPrimary(ctx context.Context, primary ledger.Member) error {
-	why, err := a.offHistory(ctx, primary)
-	if err != nil || why == "" {
+	why, tail, err := a.offHistory(ctx, primary)
+	if err != nil || why == "" && tail == nil {
 		return err
 	}
 	a.dir.Lock()
 	defer a.dir.Unlock()
-	if why, err = a.offHistory(ctx, primary); err != nil || why == "" {
+	why, tail, err = a.offHistory(ctx, primary)
+	if err != nil {
 		return err
+	}
+	if why == "" {
+		if tail == nil {
+			return nil
+		}
+		if err := clearPastBranch(WALDir(a.o.Dir), *tail); err != nil {
+			return err
+		}
+		a.logf("WAL: %s", tail)
+		return nil
 	}
 	aside, err := setAside(a.o.Dir, a.now())
 	if err != nil {
@@ -312,25 +320,19 @@ func (a *archiver) followPrimary(ctx context.Context, primary ledger.Member) err
 }
 
 // offHistory says why the archive is not on primary's history, or ""
-// when it is.
-func (a *archiver) offHistory(ctx context.Context, primary ledger.Member) (string, error) {
+// when it is; and what of its newest segment lies past the primary's
+// branch, to clear (onHistory).
+func (a *archiver) offHistory(ctx context.Context, primary ledger.Member) (string, *pastBranch, error) {
 	s, err := identify(ctx, primary, a.login(), a.o.Application)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	end, err := readArchiveEnd(WALDir(a.o.Dir))
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	_, why, note := onHistory(end, s)
-	a.noteMu.Lock()
-	fresh := note != a.lastNote
-	a.lastNote = note
-	a.noteMu.Unlock()
-	if fresh && note != "" {
-		a.logf("WAL: %s", note)
-	}
-	return why, nil
+	_, why, tail := onHistory(end, s)
+	return why, tail, nil
 }
 
 // waitBackups waits d, or until the archive starts afresh, or until ctx
@@ -360,7 +362,7 @@ func (a *archiver) backupWanted(ctx context.Context, primary ledger.Member) (str
 	if end.Empty {
 		return "no WAL streamed yet", nil
 	}
-	why, err := a.offHistory(ctx, primary)
+	why, _, err := a.offHistory(ctx, primary)
 	if why != "" {
 		why = "the archive is to be set aside: " + why
 	}

@@ -30,6 +30,45 @@ import (
 // serfHealth is the check Consul keeps of every node's agent.
 const serfHealth = "serfHealth"
 
+// silentNodes are the Nomad nodes whose Consul agent does not answer, by
+// name, with why: its serfHealth check is critical (the gossip lost it),
+// or Consul has no such node at all (a node that did not come back when
+// the whole cluster restarted: the new leader reaps what no agent
+// gossips about). A Nomad node is Consul's when they share its name or
+// its address; when no Nomad node is Consul's, nothing is said.
+func silentNodes(nodes []*nomadapi.NodeListStub, critical consulapi.HealthChecks, catalog []*consulapi.Node) map[string]string {
+	names, addrs := map[string]bool{}, map[string]string{}
+	for _, n := range catalog {
+		names[n.Node] = true
+		addrs[n.Address] = n.Node
+	}
+	failing := map[string]bool{}
+	for _, chk := range critical {
+		if chk.CheckID == serfHealth {
+			failing[chk.Node] = true
+		}
+	}
+	out := map[string]string{}
+	matched := false
+	for _, n := range nodes {
+		consulName, known := n.Name, names[n.Name]
+		if !known && addrs[n.Address] != "" {
+			consulName, known = addrs[n.Address], true
+		}
+		matched = matched || known
+		switch {
+		case !known:
+			out[n.Name] = "Consul has no agent of it"
+		case failing[consulName]:
+			out[n.Name] = "Consul's gossip no longer reaches its agent"
+		}
+	}
+	if !matched {
+		return nil
+	}
+	return out
+}
+
 // Status is one screen of the pool: nodes, jobs, allocations and the
 // Consul checks of every service, as the APIs report them now.
 type Status struct {
@@ -59,10 +98,9 @@ type Status struct {
 	// caught up, database promotions (in no order; Write sorts them).
 	Events []story.Event
 	Since  time.Time
-	// Silent are the nodes whose Consul agent the cluster's gossip no
-	// longer reaches (serfHealth critical), read when status was; nil
-	// when Consul could not say.
-	Silent map[string]bool
+	// Silent are the nodes whose Consul agent does not answer, by Nomad
+	// node name, with why Consul says so; nil when Consul could not say.
+	Silent map[string]string
 	// Read is when the status was read.
 	Read time.Time
 }
@@ -125,24 +163,21 @@ func ReadStatus(ctx context.Context, c *Clients, pool string, jobs []*jobspec.Jo
 	s := &Status{Pool: pool, Since: since, Read: time.Now()}
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
 	cq := (&consulapi.QueryOptions{}).WithContext(ctx)
-	// Consul's gossip notices a dead node within seconds; Nomad counts it
-	// ready until its heartbeat runs out (after a leader election,
-	// failover_heartbeat_ttl: minutes). Without an answer, status goes on
-	// without this.
-	if critical, _, err := c.Consul.Health().State(consulapi.HealthCritical, cq); err == nil {
-		s.Silent = map[string]bool{}
-		for _, chk := range critical {
-			if chk.CheckID == serfHealth {
-				s.Silent[chk.Node] = true
-			}
-		}
-	}
 	nodes, _, err := c.Nomad.Nodes().List(q)
 	if err != nil {
 		return nil, APIError(c.NomadAt, "list nodes", err)
 	}
 	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
 	s.Nodes = nodes
+	// Consul's gossip notices a dead node within seconds; Nomad counts it
+	// ready until its heartbeat runs out (after a leader election,
+	// failover_heartbeat_ttl: minutes). Without an answer, status goes on
+	// without this.
+	critical, _, err1 := c.Consul.Health().State(consulapi.HealthCritical, cq)
+	catalog, _, err2 := c.Consul.Catalog().Nodes(cq)
+	if err1 == nil && err2 == nil {
+		s.Silent = silentNodes(nodes, critical, catalog)
+	}
 	for _, j := range jobs {
 		js := JobStatus{ID: j.ID(), Kind: j.Kind}
 		if j.Subcommand != "" && !implemented(j.Subcommand) {

@@ -269,7 +269,7 @@ func neverReturns(t *testing.T, ctx context.Context, p *powercut.Pool, poolPath,
 			out, _ := exec.CommandContext(watchCtx, poolctl, "status", "--since", "1h",
 				"--address", fmt.Sprintf("http://%s:%d", api.IP, cluster.NomadHTTPPort),
 				"--consul-address", fmt.Sprintf("%s:%d", api.IP, cluster.ConsulHTTPPort), poolPath).CombinedOutput()
-			saw = hasLine(string(out), "LOST", " "+victim+" ", "does not answer Consul's gossip")
+			saw = hasLine(string(out), "LOST", " "+victim+" ", "does not answer Consul")
 			select {
 			case <-watchCtx.Done():
 			case <-time.After(5 * time.Second):
@@ -279,7 +279,7 @@ func neverReturns(t *testing.T, ctx context.Context, p *powercut.Pool, poolPath,
 	s := powercut.NeverReturns(victim)
 	res := run(t, ctx, p, s)
 	stopWatch()
-	assert.True(t, <-sawSilent, "before Nomad marked %s down, status told it from Consul's gossip", victim)
+	assert.True(t, <-sawSilent, "before Nomad marked %s down, status told it from Consul", victim)
 	assert.Greater(t, res.AllHealthy, time.Duration(0))
 	assert.Positive(t, res.Payouts.Sent, "a payout was sent with %s gone", victim)
 

@@ -2,6 +2,7 @@ package powercut
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -112,7 +113,13 @@ func (p *Pool) ServerToLose(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	primary := p.PrimaryNode(ctx)
+	var primary string
+	if err := p.wait(ctx, "the database's primary", func(ctx context.Context) bool {
+		primary = p.PrimaryNode(ctx)
+		return primary != ""
+	}); err != nil {
+		return "", err
+	}
 	servers := p.Cluster.Servers()
 	victim := ""
 	if slices.ContainsFunc(servers, func(n cluster.Node) bool { return n.Name == primary }) {
@@ -183,8 +190,9 @@ func (p *Pool) ClientToLose(ctx context.Context) (string, error) {
 		}
 		err := p.move(ctx, wallet, elsewhere[:1], others, func(ctx context.Context) bool {
 			on, elsewhere, err := p.running(ctx, wallet, victim)
+			all, there := p.passing(ctx, contract.WalletService(p.Coin), victim)
 			return err == nil && len(on) == 1 && len(on)+len(elsewhere) == coin.Wallet.Instances &&
-				p.passing(ctx, contract.WalletService(p.Coin)) == coin.Wallet.Instances
+				all == coin.Wallet.Instances && there == 1
 		})
 		if err != nil {
 			return "", err
@@ -221,8 +229,8 @@ func (p *Pool) moveStratumOff(ctx context.Context, victim string, ids map[string
 	instances := p.coin().Stratum.Instances
 	return p.move(ctx, stratum, on, []string{ids[victim]}, func(ctx context.Context) bool {
 		on, elsewhere, err := p.running(ctx, stratum, victim)
-		return err == nil && len(on) == 0 && len(elsewhere) == instances &&
-			p.passing(ctx, contract.StratumService(p.Coin)) == instances
+		all, there := p.passing(ctx, contract.StratumService(p.Coin), victim)
+		return err == nil && len(on) == 0 && len(elsewhere) == instances && all == instances && there == 0
 	})
 }
 
@@ -262,37 +270,49 @@ func (p *Pool) running(ctx context.Context, job, node string) (on, elsewhere []s
 	return on, elsewhere, nil
 }
 
-// passing counts service's passing instances.
-func (p *Pool) passing(ctx context.Context, service string) int {
+// passing counts service's passing instances, and those on node.
+func (p *Pool) passing(ctx context.Context, service, node string) (all, on int) {
 	entries, _, err := p.Consul.Health().Service(service, "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return -1
+		return -1, -1
 	}
-	return len(entries)
+	for _, e := range entries {
+		if e.Node != nil && e.Node.Node == node {
+			on++
+		}
+	}
+	return len(entries), on
 }
 
 // move stops job's allocations stop with the nodes ineligible made
 // ineligible, so that Nomad places them on the others, waits until done,
-// and makes the nodes eligible again.
-func (p *Pool) move(ctx context.Context, job string, stop, ineligible []string, done func(context.Context) bool) error {
+// and makes the nodes eligible again, whatever happened meanwhile.
+func (p *Pool) move(ctx context.Context, job string, stop, ineligible []string, done func(context.Context) bool) (err error) {
+	made := 0
+	defer func() {
+		// Even when ctx has ended: a node left ineligible takes no work.
+		restore, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		w := (&nomadapi.WriteOptions{}).WithContext(restore)
+		for _, id := range ineligible[:made] {
+			if _, e := p.Nomad.Nodes().ToggleEligibility(id, true, w); e != nil {
+				err = errors.Join(err, fmt.Errorf("make node %s eligible again: %w", id, e))
+			}
+		}
+	}()
 	w := (&nomadapi.WriteOptions{}).WithContext(ctx)
 	for _, id := range ineligible {
 		if _, err := p.Nomad.Nodes().ToggleEligibility(id, false, w); err != nil {
 			return fmt.Errorf("make node %s ineligible: %w", id, err)
 		}
+		made++
 	}
 	for _, id := range stop {
 		if _, err := p.Nomad.Allocations().Stop(&nomadapi.Allocation{ID: id}, (&nomadapi.QueryOptions{}).WithContext(ctx)); err != nil {
 			return fmt.Errorf("stop allocation %s of %s: %w", id, job, err)
 		}
 	}
-	err := p.wait(ctx, job+" placed again and passing", done)
-	for _, id := range ineligible {
-		if _, e := p.Nomad.Nodes().ToggleEligibility(id, true, w); e != nil && err == nil {
-			err = fmt.Errorf("make node %s eligible again: %w", id, e)
-		}
-	}
-	return err
+	return p.wait(ctx, job+" placed again and passing", done)
 }
 
 // KeyHolders are the nodes whose wallet instance holds the key of the

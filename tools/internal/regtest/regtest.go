@@ -83,6 +83,11 @@ func Start(ctx context.Context, name string, stderr io.Writer, extra ...string) 
 	}
 	rpc, err1 := FreePort()
 	p2p, err2 := FreePort()
+	// Each port was free when drawn, and its listener closed: the same
+	// one can come twice.
+	for err2 == nil && p2p == rpc {
+		p2p, err2 = FreePort()
+	}
 	if err := errors.Join(err1, err2); err != nil {
 		os.RemoveAll(dir)
 		return nil, err

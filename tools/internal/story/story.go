@@ -78,16 +78,17 @@ func Nodes(nodes []*nomadapi.Node, since time.Time) []Event {
 }
 
 // Silent tells the nodes Nomad still counts up (ready or initializing)
-// whose Consul agent the cluster's gossip no longer reaches (silent, by
-// Consul node name, which is the Nomad node's): a node that lost its
-// power is known to Consul within seconds, to Nomad only when its
-// heartbeat runs out, and until then nothing else tells it.
-func Silent(nodes []*nomadapi.NodeListStub, silent map[string]bool, now time.Time) []Event {
+// whose Consul agent does not answer (silent, by Nomad node name, with
+// why): a node that lost its power is known to Consul within seconds, to
+// Nomad only when its heartbeat runs out, and until then nothing else
+// tells it.
+func Silent(nodes []*nomadapi.NodeListStub, silent map[string]string, now time.Time) []Event {
 	var out []Event
 	for _, n := range nodes {
-		if silent[n.Name] && (n.Status == "ready" || n.Status == "initializing") {
+		why, ok := silent[n.Name]
+		if ok && (n.Status == "ready" || n.Status == "initializing") {
 			out = append(out, Event{At: now, Subject: n.Name, Lost: true,
-				What: "does not answer Consul's gossip; Nomad counts it " + n.Status + " until its heartbeat runs out, then moves its work"})
+				What: "does not answer Consul (" + why + "); Nomad counts it " + n.Status + " until its heartbeat runs out, then moves its work"})
 		}
 	}
 	return out

@@ -117,7 +117,8 @@ func TestStory(t *testing.T) {
 				{Name: "node-03", Status: "initializing"},
 				{Name: "node-05", Status: "down"},
 			}
-			silent := map[string]bool{"node-02": true, "node-03": true, "node-05": true, "not-in-nomad": true}
+			silent := map[string]string{"node-02": "Consul has no agent of it", "node-03": "Consul's gossip no longer reaches its agent",
+				"node-05": "Consul has no agent of it", "not-in-nomad": "Consul has no agent of it"}
 			return Silent(nodes, silent, cut.Add(time.Minute))
 		}},
 		{"tasks-exit", func() []Event {

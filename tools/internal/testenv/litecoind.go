@@ -51,6 +51,9 @@ func StartLitecoind(t testing.TB, extraArgs ...string) *Litecoind {
 	}
 	dir := t.TempDir()
 	rpc, p2p := freePort(t), freePort(t)
+	for p2p == rpc {
+		p2p = freePort(t)
+	}
 	l := &Litecoind{
 		RPCAddr: fmt.Sprintf("127.0.0.1:%d", rpc), P2PAddr: fmt.Sprintf("127.0.0.1:%d", p2p),
 		User: "test", Password: "test-password", DataDir: dir,

@@ -30,6 +30,9 @@ coin "ltc" {
       "bad_host!:9333",
       "10.0.0.1:9333\nrpcallowip=0.0.0.0/0",
       "{{ env \"HOME\" }}:1",
+      "[fe80::1%a\nblocknotify=sh -c id]:9333",
+      "[192.168.1.53]:9333",
+      "[node.example.org]:9333",
     ]
   }
   stratum {
