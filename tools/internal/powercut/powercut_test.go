@@ -110,14 +110,17 @@ func TestWholeClusterPowerCut(t *testing.T) {
 
 // hasLine says whether a line of text holds every one of parts.
 func hasLine(text string, parts ...string) bool {
-	return slices.ContainsFunc(strings.Split(text, "\n"), func(line string) bool {
-		for _, part := range parts {
-			if !strings.Contains(line, part) {
-				return false
-			}
+	return lineWith(text, parts...) != ""
+}
+
+// lineWith is the first line of text holding every part, or "".
+func lineWith(text string, parts ...string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if !slices.ContainsFunc(parts, func(part string) bool { return !strings.Contains(line, part) }) {
+			return line
 		}
-		return true
-	})
+	}
+	return ""
 }
 
 // recentEvents is the "Recent events" of poolctl status's output.
@@ -261,15 +264,15 @@ func neverReturns(t *testing.T, ctx context.Context, p *powercut.Pool, poolPath,
 	}
 	poolctl := testenv.Poolctl(t)
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	sawSilent := make(chan bool, 1)
+	sawSilent := make(chan string, 1)
 	go func() {
-		saw := false
+		saw := ""
 		defer func() { sawSilent <- saw }()
-		for !saw && watchCtx.Err() == nil {
+		for saw == "" && watchCtx.Err() == nil {
 			out, _ := exec.CommandContext(watchCtx, poolctl, "status", "--since", "1h",
 				"--address", fmt.Sprintf("http://%s:%d", api.IP, cluster.NomadHTTPPort),
 				"--consul-address", fmt.Sprintf("%s:%d", api.IP, cluster.ConsulHTTPPort), poolPath).CombinedOutput()
-			saw = hasLine(string(out), "LOST", " "+victim+" ", "does not answer Consul")
+			saw = lineWith(string(out), "LOST", " "+victim+" ", "does not answer Consul")
 			select {
 			case <-watchCtx.Done():
 			case <-time.After(5 * time.Second):
@@ -279,7 +282,9 @@ func neverReturns(t *testing.T, ctx context.Context, p *powercut.Pool, poolPath,
 	s := powercut.NeverReturns(victim)
 	res := run(t, ctx, p, s)
 	stopWatch()
-	assert.True(t, <-sawSilent, "before Nomad marked %s down, status told it from Consul", victim)
+	silent := <-sawSilent
+	assert.NotEmpty(t, silent, "before Nomad marked %s down, status told it from Consul", victim)
+	t.Logf("poolctl status before Nomad marked %s down: %s", victim, strings.TrimSpace(silent))
 	assert.Greater(t, res.AllHealthy, time.Duration(0))
 	assert.Positive(t, res.Payouts.Sent, "a payout was sent with %s gone", victim)
 
