@@ -367,10 +367,44 @@ func (p *Pool) waitHealthy(ctx context.Context, since *time.Time) error {
 	}
 	for _, s := range steps {
 		if err := p.wait(ctx, s.what, s.ok); err != nil {
-			return err
+			return fmt.Errorf("%w; %s; %s", err, p.describeDatabase(ctx), p.describe(ctx))
 		}
 	}
 	return nil
+}
+
+// describeDatabase says what Patroni's keys and Nomad say of the
+// database's members now, for a failure's message.
+func (p *Pool) describeDatabase(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var parts []string
+	if d, err := ReadDatabase(ctx, p.Consul, p.Pool.Name); err != nil {
+		parts = append(parts, "Patroni's keys: "+err.Error())
+	} else {
+		names := make([]string, 0, len(d.Members))
+		for name := range d.Members {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		members := make([]string, len(names))
+		for i, name := range names {
+			m := d.Members[name]
+			members[i] = fmt.Sprintf("%s %s %s", name, m.Role, m.State)
+		}
+		parts = append(parts, fmt.Sprintf("Patroni's keys: leader %q, sync standby %q, members [%s]", d.Leader, d.SyncStandby, strings.Join(members, "; ")))
+	}
+	job := contract.JobID(p.Pool.Name, "", contract.KindDatabase)
+	allocs, _, err := p.Nomad.Jobs().Allocations(job, false, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return strings.Join(append(parts, "allocations: "+err.Error()), "; ")
+	}
+	var lines []string
+	for _, a := range allocs {
+		lines = append(lines, fmt.Sprintf("%s on %s: %s/%s", a.Name, a.NodeName, a.DesiredStatus, a.ClientStatus))
+	}
+	slices.Sort(lines)
+	return strings.Join(append(parts, job+" allocations ["+strings.Join(lines, "; ")+"]"), "; ")
 }
 
 func (p *Pool) votersBack(ctx context.Context) bool {
