@@ -215,7 +215,10 @@ func (p *Pool) nodeIDs(ctx context.Context) (map[string]string, error) {
 }
 
 // moveStratumOff has Nomad place the stratum servers running on victim on
-// other nodes, and waits until every instance passes again.
+// other nodes, and waits until every instance passes again. They are kept
+// off the database's spare volume nodes too (those running no member):
+// that is where the victim's member is placed once it is lost, and a
+// stratum server moved there could leave it no room.
 func (p *Pool) moveStratumOff(ctx context.Context, victim string, ids map[string]string) error {
 	if ids[victim] == "" {
 		return fmt.Errorf("Nomad knows no node %s", victim)
@@ -225,9 +228,23 @@ func (p *Pool) moveStratumOff(ctx context.Context, victim string, ids map[string
 	if err != nil || len(on) == 0 {
 		return err
 	}
-	p.Log("%s runs %s: moving it to another node first", victim, stratum)
+	ineligible := []string{ids[victim]}
+	database := contract.JobID(p.Pool.Name, "", contract.KindDatabase)
+	for _, n := range p.Cluster.Clients() {
+		if n.Name == victim || !slices.ContainsFunc(n.Client.Volumes, func(v cluster.Volume) bool { return v.Name == p.Pool.Database.Volume }) {
+			continue
+		}
+		members, _, err := p.running(ctx, database, n.Name)
+		if err != nil {
+			return err
+		}
+		if len(members) == 0 {
+			ineligible = append(ineligible, ids[n.Name])
+		}
+	}
+	p.Log("%s runs %s: moving it to another node first (%d node(s) ineligible meanwhile)", victim, stratum, len(ineligible))
 	instances := p.coin().Stratum.Instances
-	return p.move(ctx, stratum, on, []string{ids[victim]}, func(ctx context.Context) bool {
+	return p.move(ctx, stratum, on, ineligible, func(ctx context.Context) bool {
 		on, elsewhere, err := p.running(ctx, stratum, victim)
 		all, there := p.passing(ctx, contract.StratumService(p.Coin), victim)
 		return err == nil && len(on) == 0 && len(elsewhere) == instances && all == instances && there == 0
