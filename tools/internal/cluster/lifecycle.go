@@ -185,7 +185,14 @@ func (c *Cluster) Down(ctx context.Context) error {
 			c.logf("could not stop the jobs through Nomad (%v); ending their tasks directly", err)
 		}
 	}
-	// Clients first, the server last, each leaving gracefully.
+	// Clients first, the server last, each leaving gracefully; their
+	// plugins after them.
+	var plugged []int
+	for _, n := range c.Nodes {
+		if ours(n.NomadPID, c.StateDir, c.bins()) {
+			plugged = append(plugged, plugins(n.NomadPID, c.NomadBin)...)
+		}
+	}
 	for i := len(c.Nodes) - 1; i >= 0; i-- {
 		n := c.Nodes[i]
 		if ours(n.NomadPID, c.StateDir, c.bins()) {
@@ -194,6 +201,7 @@ func (c *Cluster) Down(ctx context.Context) error {
 			}
 		}
 	}
+	killPlugins(ctx, plugged, c.NomadBin)
 	allocs := c.allocIDs()
 	if killed := sweep(ctx, c.StateDir, []string{c.NomadBin}, allocs); len(killed) > 0 {
 		c.logf("killed processes the Nomad agent left behind: %s", strings.Join(killed, ", "))

@@ -56,6 +56,12 @@ func (c *Cluster) PowerCut(ctx context.Context, names ...string) error {
 			return err
 		}
 	}
+	plugged := map[string][]int{}
+	for _, n := range nodes {
+		if ours(n.NomadPID, n.Dir, c.bins()) {
+			plugged[n.Name] = plugins(n.NomadPID, c.NomadBin)
+		}
+	}
 	for _, n := range nodes {
 		for _, pid := range []int{n.NomadPID, n.ConsulPID} {
 			if ours(pid, n.Dir, c.bins()) {
@@ -67,6 +73,7 @@ func (c *Cluster) PowerCut(ctx context.Context, names ...string) error {
 	for _, n := range nodes {
 		n.Off = true
 		allocs := n.allocIDs()
+		killPlugins(ctx, plugged[n.Name], c.NomadBin)
 		killed := sweep(ctx, n.Dir, []string{c.NomadBin}, allocs)
 		if err := unmountAll(n.Dir); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
@@ -96,6 +103,12 @@ func (c *Cluster) Shutdown(ctx context.Context, names ...string) error {
 			return err
 		}
 		nodes = append(nodes, n)
+	}
+	plugged := map[string][]int{}
+	for _, n := range nodes {
+		if ours(n.NomadPID, n.Dir, c.bins()) {
+			plugged[n.Name] = plugins(n.NomadPID, c.NomadBin)
+		}
 	}
 	var wg sync.WaitGroup
 	for _, n := range nodes {
@@ -131,6 +144,7 @@ func (c *Cluster) Shutdown(ctx context.Context, names ...string) error {
 			}
 		}
 		wg.Wait()
+		killPlugins(ctx, plugged[n.Name], c.NomadBin)
 		killed := sweep(ctx, n.Dir, []string{c.NomadBin}, allocs)
 		if err := silence(n.Interface, n.IP); err != nil {
 			errs = append(errs, err)

@@ -96,6 +96,48 @@ func alive(pid int) bool {
 	return len(fields) > 0 && fields[0] != "Z"
 }
 
+// plugins are the Nomad agent's plugin processes (logmon, executors):
+// its children running bin. Nomad starts them to outlive the agent, to
+// reattach to after a restart, and an ended task's logmon holds nothing
+// of the node's directory open, so once the agent is gone nothing tells
+// them from another node's: they are found before it goes.
+func plugins(agent int, bin string) []int {
+	entries, err := os.ReadDir("/proc")
+	if agent <= 0 || err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(agent) {
+			continue
+		}
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && strings.TrimSuffix(exe, " (deleted)") == bin {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// killPlugins kills the plugins found before their agent went that still
+// run bin (a pid taken since by another program is left alone), as a
+// machine's power cut or reboot ends them.
+func killPlugins(ctx context.Context, pids []int, bin string) {
+	for _, pid := range pids {
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && strings.TrimSuffix(exe, " (deleted)") == bin && alive(pid) {
+			stopProcess(ctx, pid, syscall.SIGKILL, 5*time.Second)
+		}
+	}
+}
+
 // stopProcess sends sig and waits for the process to end, then kills it
 // when grace runs out. Process exit has no event to block on from another
 // session, so this polls /proc at a short interval.
