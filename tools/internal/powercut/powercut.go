@@ -473,8 +473,7 @@ func (p *Pool) servicesPassing(ctx context.Context) bool {
 		contract.DatabaseService(p.Pool.Name): p.Pool.Database.Instances,
 	}
 	for service, n := range want {
-		entries, _, err := p.Consul.Health().Service(service, "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
-		if err != nil || len(entries) != n {
+		if all, _ := p.passing(ctx, service, ""); all != n {
 			return false
 		}
 	}
