@@ -128,7 +128,15 @@ type Cluster struct {
 	// NomadToken is the management token of an ACL cluster, from the
 	// bootstrap; the cluster's own calls (readiness, stopping jobs) use it.
 	NomadToken string `json:"-"`
-	Nodes      []Node
+	// PluginDir holds, a directory per node, the Unix sockets of the
+	// plugin processes (logmon, executors) the node's Nomad agent starts
+	// (go-plugin's PLUGIN_UNIX_SOCKET_DIR). A killed plugin leaves its
+	// socket behind; here a power cut's reboot and Down remove them, where
+	// in the machine's temporary directory they piled up. It is short
+	// (sockets' paths are limited to 108 bytes), and outside StateDir,
+	// whose path can be long.
+	PluginDir string `json:",omitempty"`
+	Nodes     []Node
 
 	log io.Writer
 }
@@ -363,6 +371,11 @@ func claimSlot(slot, nodes int, owner string) (addressPlan, error) {
 }
 
 func (c *Cluster) start(ctx context.Context, spec Spec) error {
+	dir, err := os.MkdirTemp("", "poolctl-plugins-")
+	if err != nil {
+		return err
+	}
+	c.PluginDir = dir
 	for _, n := range c.Nodes {
 		if err := os.RemoveAll(n.NomadDataDir()); err != nil {
 			return fmt.Errorf("clear old Nomad state: %w", err)
@@ -397,7 +410,7 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 		if err := os.WriteFile(nomadHCL, nomadConfig(*n, c), 0o644); err != nil {
 			return err
 		}
-		pid, err := startAgent(c.NomadBin, []string{"agent", "-config", nomadHCL}, filepath.Join(n.Dir, "nomad.log"))
+		pid, err := c.startNomad(n)
 		if err != nil {
 			return err
 		}
@@ -409,6 +422,29 @@ func (c *Cluster) start(ctx context.Context, spec Spec) error {
 	}
 	c.logf("nomad API at %s", c.NomadAddr())
 	return c.waitReady(ctx, 2*time.Minute)
+}
+
+// startNomad starts the node's Nomad agent with its configuration as
+// written, its plugins' sockets in the node's directory of PluginDir.
+func (c *Cluster) startNomad(n *Node) (int, error) {
+	var env []string
+	if c.PluginDir != "" {
+		dir := filepath.Join(c.PluginDir, n.Name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return 0, err
+		}
+		env = append(env, "PLUGIN_UNIX_SOCKET_DIR="+dir)
+	}
+	return startAgent(c.NomadBin, []string{"agent", "-config", filepath.Join(n.Dir, "nomad.hcl")}, filepath.Join(n.Dir, "nomad.log"), env)
+}
+
+// clearPluginSockets removes the sockets the node's killed plugins left:
+// a reboot ends every process, and their sockets with them.
+func (c *Cluster) clearPluginSockets(n *Node) error {
+	if c.PluginDir == "" {
+		return nil
+	}
+	return os.RemoveAll(filepath.Join(c.PluginDir, n.Name))
 }
 
 // consulServer says whether the node runs a Consul server: every Nomad
@@ -435,7 +471,7 @@ func (c *Cluster) startConsul(n *Node) error {
 	if server && !c.Production {
 		args = []string{"agent", "-dev", "-config-file", consulHCL}
 	}
-	pid, err := startAgent(c.ConsulBin, args, filepath.Join(n.Dir, "consul.log"))
+	pid, err := startAgent(c.ConsulBin, args, filepath.Join(n.Dir, "consul.log"), nil)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,7 +147,20 @@ func leftovers(c *cluster.Cluster, taskPIDs []int) []string {
 	if strings.Contains(string(mounts), c.StateDir) {
 		out = append(out, "mounts under "+c.StateDir)
 	}
+	if _, err := os.Stat(c.PluginDir); err == nil {
+		out = append(out, "plugin sockets' directory "+c.PluginDir)
+	}
 	return out
+}
+
+// pluginSockets lists the Unix sockets in the node's plugin directory:
+// those of the logmon and executor processes its Nomad agent started.
+func pluginSockets(t *testing.T, c *cluster.Cluster, node string) []string {
+	t.Helper()
+	require.NotEmpty(t, c.PluginDir)
+	found, err := filepath.Glob(filepath.Join(c.PluginDir, node, "plugin*"))
+	require.NoError(t, err)
+	return found
 }
 
 func zombie(pid int) bool {
@@ -195,6 +209,9 @@ func TestUpDownLeavesNothing(t *testing.T) {
 	runUntilRunning(t, c, sleeper("sleepers", 2))
 	tasks := sleepPIDs(t, c)
 	require.NotEmpty(t, tasks)
+	// Two tasks: a logmon and an executor each, their sockets in the
+	// cluster's directory, not the machine's temporary one.
+	assert.GreaterOrEqual(t, len(pluginSockets(t, c, c.Nodes[0].Name)), 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	require.NoError(t, c.Down(ctx))

@@ -239,6 +239,11 @@ func (c *Cluster) Down(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("remove Nomad data: %w", err))
 		}
 	}
+	if c.PluginDir != "" {
+		if err := os.RemoveAll(c.PluginDir); err != nil {
+			errs = append(errs, fmt.Errorf("remove the plugins' sockets: %w", err))
+		}
+	}
 	if err := os.Remove(filepath.Join(c.StateDir, stateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}

@@ -81,6 +81,9 @@ func (c *Cluster) PowerCut(ctx context.Context, names ...string) error {
 		if err := removeCgroups(allocs); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
 		}
+		if err := c.clearPluginSockets(n); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+		}
 		c.logf("power cut on %s: killed its agents and %d processes", n.Name, len(killed))
 	}
 	if err := c.save(); err != nil {
@@ -155,6 +158,9 @@ func (c *Cluster) Shutdown(ctx context.Context, names ...string) error {
 		if err := removeCgroups(allocs); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
 		}
+		if err := c.clearPluginSockets(n); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+		}
 		c.logf("%s shut down for a reboot (%d processes left for the final kill: executors, logmon)", n.Name, len(killed))
 	}
 	if err := c.save(); err != nil {
@@ -176,7 +182,7 @@ func (c *Cluster) Boot(name string) error {
 	if err := c.startConsul(n); err != nil {
 		return err
 	}
-	pid, err := startAgent(c.NomadBin, []string{"agent", "-config", filepath.Join(n.Dir, "nomad.hcl")}, filepath.Join(n.Dir, "nomad.log"))
+	pid, err := c.startNomad(n)
 	if err != nil {
 		return err
 	}

@@ -76,8 +76,16 @@ func TestProductionShapeSurvivesAWholePowerCut(t *testing.T) {
 	for _, n := range c.Nodes {
 		names = append(names, n.Name)
 	}
+	sockets := 0
+	for _, n := range names {
+		sockets += len(pluginSockets(t, c, n))
+	}
+	assert.GreaterOrEqual(t, sockets, 8, "a logmon and an executor per task, their sockets in the cluster's plugin directory")
 	cut := time.Now()
 	require.NoError(t, c.PowerCut(ctx, names...))
+	for _, n := range names {
+		assert.Empty(t, pluginSockets(t, c, n), "a reboot leaves no socket of %s's killed plugins", n)
+	}
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
 	order := rng.Perm(len(names))

@@ -17,8 +17,9 @@ import (
 )
 
 // startAgent starts an agent in its own session, so that it outlives the
-// `poolctl dev up` that started it and no terminal signal reaches it.
-func startAgent(bin string, args []string, logPath string) (int, error) {
+// `poolctl dev up` that started it and no terminal signal reaches it; env
+// is added to this process's environment.
+func startAgent(bin string, args []string, logPath string, env []string) (int, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, err
@@ -27,6 +28,9 @@ func startAgent(bin string, args []string, logPath string) (int, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
 	}
