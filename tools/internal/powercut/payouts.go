@@ -38,6 +38,9 @@ type Payouts struct {
 	// Unknown are the lost payouts' transactions, and Asked the wallet
 	// instances that listed theirs (where a lost payout was looked for).
 	Unknown, Asked []string
+	// Seen is, when a payout is lost, what each instance asked says of
+	// its wallet, its chain and each lost transaction.
+	Seen []string
 }
 
 // CheckPayouts compares the ledger's payouts with the wallets'.
@@ -96,6 +99,8 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 	known := map[string]bool{}
 	sends := map[string]bool{}
 	var silent []string
+	asked := map[string]*chain.Client{}
+	entries := map[string]int{}
 	for _, w := range wallets {
 		addr := fmt.Sprintf("%s:%d", w.Service.Address, w.Service.Port)
 		client, err := failover.WalletClient(ctx, p.Nomad, jobspec.WalletSecretsPath(p.Coin), addr)
@@ -124,6 +129,7 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 				listed = false
 				break
 			}
+			entries[addr] += len(txs)
 			for _, tx := range txs {
 				known[tx.TxID] = true
 				if tx.Category == "send" {
@@ -136,6 +142,7 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 		}
 		if listed {
 			out.Asked = append(out.Asked, addr)
+			asked[addr] = client
 		}
 	}
 	if len(out.Asked) == 0 && len(sent) > 0 {
@@ -152,7 +159,59 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 			out.Doubled++
 		}
 	}
+	if len(out.Unknown) > 0 {
+		for _, addr := range out.Asked {
+			out.Seen = append(out.Seen, fmt.Sprintf("%s: %d entries listed; %s", addr, entries[addr], seenBy(ctx, asked[addr], out.Unknown)))
+		}
+	}
 	return out, nil
+}
+
+// seenBy is what a wallet instance says of its wallet, its chain and
+// the transactions txids: where a payout no wallet lists went.
+func seenBy(ctx context.Context, c *chain.Client, txids []string) string {
+	var parts []string
+	var wallets []string
+	if err := c.Call(ctx, "listwallets", nil, &wallets); err != nil {
+		parts = append(parts, fmt.Sprintf("listwallets: %v", err))
+	} else {
+		parts = append(parts, fmt.Sprintf("wallets loaded %q", wallets))
+	}
+	var w struct {
+		Name     string `json:"walletname"`
+		TxCount  int    `json:"txcount"`
+		HDSeedID string `json:"hdseedid"`
+		KeyPool  int64  `json:"keypoololdest"`
+	}
+	if err := c.Call(ctx, "getwalletinfo", nil, &w); err != nil {
+		parts = append(parts, fmt.Sprintf("getwalletinfo: %v", err))
+	} else {
+		parts = append(parts, fmt.Sprintf("wallet %q with %d transaction(s), seed %s, oldest key of %s",
+			w.Name, w.TxCount, w.HDSeedID, time.Unix(w.KeyPool, 0).UTC().Format(time.TimeOnly)))
+	}
+	var info struct {
+		Blocks    int64  `json:"blocks"`
+		BestBlock string `json:"bestblockhash"`
+	}
+	if err := c.Call(ctx, "getblockchaininfo", nil, &info); err != nil {
+		parts = append(parts, fmt.Sprintf("getblockchaininfo: %v", err))
+	} else {
+		parts = append(parts, fmt.Sprintf("height %d (%s)", info.Blocks, info.BestBlock))
+	}
+	for _, txid := range txids {
+		var tx struct {
+			Confirmations int64 `json:"confirmations"`
+			BlockHeight   int64 `json:"blockheight"`
+			Time          int64 `json:"time"`
+		}
+		if err := c.Call(ctx, "gettransaction", []any{txid, true}, &tx); err != nil {
+			parts = append(parts, fmt.Sprintf("%.12s: %v", txid, err))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%.12s: %d confirmation(s), block %d, time %s", txid, tx.Confirmations, tx.BlockHeight,
+			time.Unix(tx.Time, 0).UTC().Format(time.TimeOnly)))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // payAfter has the miner credited for a mature block and forces the

@@ -334,6 +334,9 @@ func (p *Pool) Run(ctx context.Context, s Scenario, seed uint64) (Result, error)
 	note("payouts: %d sent, %d open, %d doubled, %d lost (transactions listed by %s)", res.Payouts.Sent, res.Payouts.Open, res.Payouts.Doubled, res.Payouts.Lost, strings.Join(res.Payouts.Asked, ", "))
 	if len(res.Payouts.Unknown) > 0 {
 		note("payouts recorded sent whose transaction no wallet instance lists: %s", strings.Join(res.Payouts.Unknown, ", "))
+		for _, s := range res.Payouts.Seen {
+			note("wallet instance %s", s)
+		}
 	}
 	if s.AcrossSlot {
 		res.Slots, res.CaughtUp, err = p.missedSlots(ctx, periodic, cutAt, leaderAt)
