@@ -10,6 +10,7 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
@@ -289,10 +290,9 @@ func (p *Pool) credit(ctx context.Context, note func(string, ...any)) error {
 	}
 	// The miner's blocks mature 100 blocks later: a wallet mines them
 	// (regtest), as the network would in time.
-	if err := p.mature(ctx); err != nil {
+	if err := p.mature(ctx, note); err != nil {
 		return err
 	}
-	note("100 blocks mined on a wallet: the miner's blocks are mature")
 	return p.wait(ctx, "the miner credited for a mature block", credited)
 }
 
@@ -418,8 +418,18 @@ func (p *Pool) payoutRows(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// mature mines 101 blocks on a passing wallet, to an address of its own.
-func (p *Pool) mature(ctx context.Context) error {
+// coinbaseMaturity is how deep a block must be before its coinbase can be
+// spent and the blocks job credits it: the wallet calls it "generate" at
+// 101 confirmations, 100 blocks on top of it.
+const coinbaseMaturity = 100
+
+// mature mines, on a passing wallet to an address of its own, the blocks
+// that make the miner's lowest pending block mature, as the network would
+// in time: none when the miner's own blocks have buried it deep enough
+// already, 101 when the miner has no pending block yet. No more: a regtest
+// chain cannot pass height 431 (MWEB activation), and every block mined
+// here brings a run of scenarios nearer to it.
+func (p *Pool) mature(ctx context.Context, note func(string, ...any)) error {
 	wallets, _, err := p.Consul.Health().Service(contract.WalletService(p.Coin), "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return err
@@ -432,15 +442,77 @@ func (p *Pool) mature(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	db, err := p.open()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var tip int64
+	if err := client.Call(ctx, "getblockcount", nil, &tip); err != nil {
+		return fmt.Errorf("getblockcount: %w", err)
+	}
+	lowest, err := lowestPending(ctx, db, client, p.Coin, tip)
+	if err != nil {
+		return err
+	}
+	n := int64(coinbaseMaturity + 1)
+	if lowest != nil {
+		n = max(0, *lowest+coinbaseMaturity-tip)
+	}
+	if n == 0 {
+		note("the miner's block at height %d is mature already (tip %d)", *lowest, tip)
+		return nil
+	}
 	var address string
 	if err := client.Call(ctx, "getnewaddress", nil, &address); err != nil {
 		return fmt.Errorf("getnewaddress: %w", err)
 	}
 	var hashes []string
-	if err := client.Call(ctx, "generatetoaddress", []any{101, address}, &hashes); err != nil {
-		return fmt.Errorf("generatetoaddress: %w", err)
+	if err := client.Call(ctx, "generatetoaddress", []any{n, address}, &hashes); err != nil {
+		return fmt.Errorf("generatetoaddress %d at height %d: %w", n, tip, err)
 	}
+	note("%d blocks mined on a wallet from height %d: the miner's blocks are mature", n, tip)
 	return nil
+}
+
+// lowestPending is the height of the coin's lowest pending block that
+// the wallet has in its main chain (nil if none): one a lost node's chain
+// had alone never matures.
+func lowestPending(ctx context.Context, db *pgxpool.Pool, w *chain.Client, coin string, tip int64) (*int64, error) {
+	rows, err := db.Query(ctx, `SELECT height, hash FROM blocks WHERE coin = $1 AND status = 'pending' ORDER BY height LIMIT 50`, coin)
+	if err != nil {
+		return nil, fmt.Errorf("the pending blocks: %w", err)
+	}
+	type block struct {
+		height int64
+		hash   string
+	}
+	var pending []block
+	for rows.Next() {
+		var b block
+		if err := rows.Scan(&b.height, &b.hash); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		pending = append(pending, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, b := range pending {
+		if b.height > tip {
+			break // beyond the wallet's chain: mining matures the ones below
+		}
+		var main string
+		if err := w.Call(ctx, "getblockhash", []any{b.height}, &main); err != nil {
+			return nil, fmt.Errorf("getblockhash %d: %w", b.height, err)
+		}
+		if main == b.hash {
+			return &b.height, nil
+		}
+	}
+	return nil, nil
 }
 
 // lastSent describes the payout recorded last.
