@@ -1,0 +1,88 @@
+package poolapi
+
+import (
+	"sync"
+	"time"
+)
+
+// cache keeps rendered answers for a short time and lets concurrent
+// misses of one key share one computation: a burst of clients opening
+// the front page costs the database one round of queries.
+type cache struct {
+	ttl   time.Duration
+	limit int
+	now   func() time.Time
+
+	mu       sync.Mutex
+	entries  map[string]cached
+	inflight map[string]*call
+}
+
+// cached is a rendered answer: status and body.
+type cached struct {
+	status  int
+	body    []byte
+	expires time.Time
+}
+
+type call struct {
+	done chan struct{}
+	val  cached
+	err  error
+}
+
+func newCache(ttl time.Duration, limit int, now func() time.Time) *cache {
+	return &cache{ttl: ttl, limit: limit, now: now, entries: map[string]cached{}, inflight: map[string]*call{}}
+}
+
+// get returns key's answer, from the cache while it is fresh, else from
+// load, run once for every caller waiting on the same key. Errors are
+// not cached.
+func (c *cache) get(key string, load func() (cached, error)) (cached, error) {
+	c.mu.Lock()
+	if e, ok := c.entries[key]; ok && c.now().Before(e.expires) {
+		c.mu.Unlock()
+		return e, nil
+	}
+	if cl, ok := c.inflight[key]; ok {
+		c.mu.Unlock()
+		<-cl.done
+		return cl.val, cl.err
+	}
+	cl := &call{done: make(chan struct{})}
+	c.inflight[key] = cl
+	c.mu.Unlock()
+
+	// A panic in load must not leave waiters blocked forever.
+	defer func() {
+		c.mu.Lock()
+		delete(c.inflight, key)
+		c.mu.Unlock()
+		close(cl.done)
+	}()
+	cl.val, cl.err = load()
+	if cl.err == nil {
+		c.store(key, cl.val)
+	}
+	return cl.val, cl.err
+}
+
+func (c *cache) store(key string, v cached) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if len(c.entries) >= c.limit {
+		for k, e := range c.entries {
+			if !now.Before(e.expires) {
+				delete(c.entries, k)
+			}
+		}
+	}
+	if len(c.entries) >= c.limit {
+		// Still full of fresh answers: someone is walking the pages.
+		// Start over rather than grow.
+		clear(c.entries)
+	}
+	v.expires = now.Add(c.ttl)
+	c.entries[key] = v
+}
