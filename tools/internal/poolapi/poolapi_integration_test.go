@@ -1,0 +1,195 @@
+package poolapi
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files from what the code produces now")
+
+// get asks h for path from loopback (no rate limit) and returns the answer.
+func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// Every route against a real PostgreSQL holding a pool's life, compared
+// with golden answers, and the key figures with what SQL says.
+func TestRoutesAgainstTheLedger(t *testing.T) {
+	db := startLedger(t)
+	fill(t, db)
+	h := New(testConfig(), db)
+
+	routes := []struct{ golden, path string }{
+		{"health-check", "/api/health-check"},
+		{"pools", "/api/pools"},
+		{"pool", "/api/pools/ltc"},
+		{"pool-performance", "/api/pools/ltc/performance"},
+		{"pool-performance-month-daily", "/api/pools/ltc/performance?r=Month&i=Day"},
+		{"miners", "/api/pools/ltc/miners"},
+		{"miners-page1", "/api/pools/ltc/miners?page=1&pagesize=1"},
+		{"blocks", "/api/pools/ltc/blocks"},
+		{"blocks-pending-confirmed", "/api/pools/ltc/blocks?state=pending&state=Confirmed"},
+		{"blocks-v2", "/api/v2/pools/ltc/blocks?pageSize=2"},
+		{"cluster-blocks", "/api/blocks?state=3"},
+		{"payments", "/api/pools/ltc/payments"},
+		{"payments-v2", "/API/V2/Pools/ltc/Payments?PAGESIZE=2&page=1"},
+		{"miner-a", "/api/pools/ltc/miners/" + minerA},
+		{"miner-b-hour", "/api/pools/ltc/miners/" + minerB + "?perfMode=Hour"},
+		{"miner-a-month", "/api/pools/ltc/miners/" + minerA + "?perfMode=month"},
+		{"miner-unknown", "/api/pools/ltc/miners/" + stranger},
+		{"miner-a-payments", "/api/pools/ltc/miners/" + minerA + "/payments"},
+		{"miner-a-payments-v2", "/api/v2/pools/ltc/miners/" + minerA + "/payments?pageSize=1"},
+		{"miner-b-performance", "/api/pools/ltc/miners/" + minerB + "/performance"},
+		{"miner-a-performance-hour", "/api/pools/ltc/miners/" + strings.ToUpper(minerA) + "/performance?mode=3"},
+	}
+	for _, r := range routes {
+		t.Run(r.golden, func(t *testing.T) {
+			rec := get(t, h, r.path)
+			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			assert.Equal(t, "*", rec.Header().Get("Access-Control-Allow-Origin"))
+			golden := filepath.Join("testdata", r.golden+".json")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, rec.Body.Bytes(), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run go test -update to write %s", golden)
+			assert.Equal(t, string(want), rec.Body.String())
+		})
+	}
+
+	t.Run("figures equal the database's", func(t *testing.T) {
+		checkFigures(t, h, db)
+	})
+}
+
+func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var v T
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v))
+	return v
+}
+
+func units(t *testing.T, n json.Number) int64 {
+	t.Helper()
+	u, err := payout.Units(n, 100_000_000)
+	require.NoError(t, err)
+	return u
+}
+
+func checkFigures(t *testing.T, h http.Handler, db *pgxpool.Pool) {
+	ctx := context.Background()
+	scalar := func(sql string, args ...any) int64 {
+		t.Helper()
+		var n int64
+		require.NoError(t, db.QueryRow(ctx, sql, args...).Scan(&n), sql)
+		return n
+	}
+	float := func(sql string, args ...any) float64 {
+		t.Helper()
+		var f float64
+		require.NoError(t, db.QueryRow(ctx, sql, args...).Scan(&f), sql)
+		return f
+	}
+	sentItems := `SELECT coalesce(sum(i.amount), 0)::bigint FROM payout_items i JOIN payouts p ON p.id = i.payout_id
+		WHERE p.coin = 'ltc' AND p.status = 'sent' AND ($1 = '' OR i.address = $1)`
+
+	pool := decode[poolResponse](t, get(t, h, "/api/pools/ltc")).Pool
+	assert.Equal(t, scalar(sentItems, ""), units(t, pool.TotalPaid), "pool's totalPaid = sent payout items")
+	assert.Equal(t, scalar(`SELECT count(*) FROM blocks WHERE coin = 'ltc'`), pool.TotalBlocks)
+	assert.Equal(t, int64(2), pool.PoolStats.ConnectedMiners, "both miners sent shares in the last 10 minutes")
+	assert.Equal(t, int64(4), pool.PoolStats.ConnectedWorkers)
+	assert.InDelta(t, float(`SELECT sum(difficulty) * 65536 / 600 FROM shares WHERE submitted_at > $1`, now.Add(-10*time.Minute)),
+		float64(pool.PoolStats.PoolHashrate), 1)
+	assert.Equal(t, storedNetDiff/65536, pool.NetworkStats.NetworkDifficulty)
+
+	for _, status := range []string{"pending", "confirmed", "orphaned"} {
+		blocks := decode[[]block](t, get(t, h, "/api/pools/ltc/blocks?state="+status))
+		assert.Len(t, blocks, int(scalar(`SELECT count(*) FROM blocks WHERE coin = 'ltc' AND status = $1`, status)), status)
+		for _, b := range blocks {
+			assert.Equal(t, status, b.Status)
+		}
+	}
+
+	payments := decode[pagedResult](t, get(t, h, "/api/v2/pools/ltc/payments?pageSize=1"))
+	assert.Equal(t, scalar(`SELECT count(*) FROM payout_items i JOIN payouts p ON p.id = i.payout_id WHERE p.status = 'sent'`), payments.PageCount)
+
+	for _, address := range []string{minerA, minerB, stranger} {
+		m := decode[minerStats](t, get(t, h, "/api/pools/ltc/miners/"+address))
+		assert.Equal(t, scalar(`SELECT coalesce((SELECT owed FROM balances WHERE coin = 'ltc' AND address = $1), 0)`, address),
+			units(t, m.PendingBalance), "%s pendingBalance = balances.owed", address)
+		assert.Equal(t, scalar(sentItems, address), units(t, m.TotalPaid), "%s totalPaid = sent payout items", address)
+		assert.Equal(t, scalar(sentItems+` AND p.settled_at >= $2`, address, now.Truncate(24*time.Hour)), units(t, m.TodayPaid), "%s todayPaid", address)
+		assert.Equal(t, float(`SELECT coalesce(sum(difficulty), 0) FROM shares WHERE address = $1 AND id >
+			(SELECT max(share_id) FROM blocks WHERE status <> 'orphaned')`, address), m.PendingShares, "%s pendingShares", address)
+	}
+	assert.NotZero(t, scalar(sentItems, minerA), "the fixture paid miner A")
+	assert.NotZero(t, scalar(`SELECT owed FROM balances WHERE address = $1`, minerA), "and still owes it")
+}
+
+// A second identical request is served from the cache; after the TTL
+// the database is asked again. Concurrent misses are one computation.
+func TestCacheSparesTheDatabase(t *testing.T) {
+	db := startLedger(t)
+	fill(t, db)
+	counter := &countingDB{db: db}
+	clock := now
+	cfg := testConfig()
+	cfg.CacheTTL = 15 * time.Second
+	cfg.Now = func() time.Time { return clock }
+	h := New(cfg, counter)
+
+	path := "/api/pools/ltc/miners/" + minerA
+	first := get(t, h, path)
+	require.Equal(t, http.StatusOK, first.Code)
+	perRequest := counter.n.Load()
+	require.Positive(t, perRequest)
+
+	// The same answer however the query's keys and the address are spelt.
+	again := get(t, h, "/API/pools/ltc/miners/"+strings.ToUpper(minerA)+"?PERFMODE=day")
+	assert.Equal(t, first.Body.String(), again.Body.String())
+	assert.Equal(t, perRequest, counter.n.Load(), "served from the cache")
+
+	clock = clock.Add(14 * time.Second)
+	get(t, h, path)
+	assert.Equal(t, perRequest, counter.n.Load(), "still fresh")
+
+	clock = clock.Add(time.Second)
+	get(t, h, path)
+	assert.Equal(t, 2*perRequest, counter.n.Load(), "expired after the TTL")
+
+	// A different answer is a different entry.
+	get(t, h, path+"?perfMode=Hour")
+	assert.Equal(t, 3*perRequest, counter.n.Load())
+
+	// Concurrent misses of one key: one computation between them.
+	clock = clock.Add(time.Minute)
+	before := counter.n.Load()
+	done := make(chan int, 8)
+	for range 8 {
+		go func() { done <- get(t, h, path).Code }()
+	}
+	for range 8 {
+		assert.Equal(t, http.StatusOK, <-done)
+	}
+	assert.Equal(t, before+perRequest, counter.n.Load(), "eight concurrent misses, one round of queries")
+}
