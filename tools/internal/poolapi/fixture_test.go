@@ -184,7 +184,7 @@ func fill(t *testing.T, db *pgxpool.Pool) {
 	// shares were pruned; then the roll-up of the shares present.
 	for d := 2; d <= 6; d++ {
 		for hr := 0; hr < 24; hr += 6 {
-			hour := now.Truncate(24*time.Hour).Add(-time.Duration(d)*24*time.Hour + time.Duration(hr)*time.Hour)
+			hour := now.Truncate(24 * time.Hour).Add(-time.Duration(d)*24*time.Hour + time.Duration(hr)*time.Hour)
 			exec(`INSERT INTO stats_hourly (coin, address, hour, shares, difficulty) VALUES ('ltc', $1, $2, $3, $4)`,
 				minerA, hour, 60+d, float64(2000+100*d))
 		}
