@@ -137,6 +137,44 @@ func paymentsOf(paged bool) endpoint {
 	}
 }
 
+// balanceChangesOf serves a miner's balance changes, plain and /api/v2.
+func balanceChangesOf(paged bool) endpoint {
+	return func(h *Handler, rq *request) (string, loader, error) {
+		p, err := rq.q.paging(h.cfg.MaxPageSize)
+		if err != nil {
+			return "", nil, err
+		}
+		key := fmt.Sprintf("balancechanges %s %s v2=%v page=%d size=%d", rq.coin.ID, rq.address, paged, p.page, p.size)
+		return key, func(ctx context.Context, _ time.Time) (any, error) {
+			changes, err := h.balanceChanges(ctx, rq.coin, rq.address, p.offset(), p.size)
+			if err != nil || !paged {
+				return changes, err
+			}
+			n, err := h.count(ctx, sqlBalanceChangeCount, rq.coin.ID, rq.address)
+			return pagedResult{Result: changes, Success: true, PageCount: p.pageCount(n)}, err
+		}, nil
+	}
+}
+
+// dailyEarningsOf serves a miner's payments summed by UTC day, plain and /api/v2.
+func dailyEarningsOf(paged bool) endpoint {
+	return func(h *Handler, rq *request) (string, loader, error) {
+		p, err := rq.q.paging(h.cfg.MaxPageSize)
+		if err != nil {
+			return "", nil, err
+		}
+		key := fmt.Sprintf("earnings %s %s v2=%v page=%d size=%d", rq.coin.ID, rq.address, paged, p.page, p.size)
+		return key, func(ctx context.Context, _ time.Time) (any, error) {
+			days, err := h.dailyEarnings(ctx, rq.coin, rq.address, p.offset(), p.size)
+			if err != nil || !paged {
+				return days, err
+			}
+			n, err := h.count(ctx, sqlDailyEarningCount, rq.coin.ID, rq.address)
+			return pagedResult{Result: days, Success: true, PageCount: p.pageCount(n)}, err
+		}, nil
+	}
+}
+
 // GET /api/pools/{id}/miners/{address}?perfMode=Hour|Day|Month
 func (h *Handler) miner(rq *request) (string, loader, error) {
 	r, err := rq.q.sampleRange("perfMode")

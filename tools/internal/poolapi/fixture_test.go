@@ -18,7 +18,8 @@ import (
 )
 
 // now is the tests' clock; the fixture's rows are laid out before it.
-var now = time.Date(2026, 11, 25, 12, 30, 0, 0, time.UTC)
+// Half past midnight, so that the fixture's payouts fall on two days.
+var now = time.Date(2026, 11, 26, 0, 30, 0, 0, time.UTC)
 
 // Mainnet addresses (from chain's tests): two miners, the pool, and one
 // that never mined.
@@ -144,6 +145,8 @@ func fill(t *testing.T, db *pgxpool.Pool) {
 	require.NoError(t, err)
 	require.True(t, credited)
 	require.NoError(t, tx.Commit(ctx))
+	// CreditBlock stamps the database's clock; the tests' is fixed.
+	exec(`UPDATE blocks SET credited_at = found_at + interval '20 minutes' WHERE id = $1`, confirmed)
 	// The blocks job's view of the other two.
 	exec(`UPDATE blocks SET status = 'orphaned', confirmations = -1 WHERE hash = 'hash-orphaned'`)
 	exec(`UPDATE blocks SET confirmations = 37 WHERE hash = 'hash-pending'`)
@@ -174,9 +177,9 @@ func fill(t *testing.T, db *pgxpool.Pool) {
 			exec(`UPDATE payouts SET status = 'cancelled', note = 'refused', settled_at = $2 WHERE id = $1`, id, settled)
 		}
 	}
-	pay("p-yesterday", "sent", "aa11", now.Add(-20*time.Hour), map[string]int64{minerA: owedA / 4})
-	pay("p-cancelled", "cancelled", "", now.Add(-10*time.Hour), map[string]int64{minerA: 1000})
-	pay("p-morning", "sent", "bb22", now.Add(-4*time.Hour), map[string]int64{minerA: owedA / 4, minerB: owedB / 2})
+	pay("p-yesterday", "sent", "aa11", now.Add(-90*time.Minute), map[string]int64{minerA: owedA / 4})
+	pay("p-cancelled", "cancelled", "", now.Add(-70*time.Minute), map[string]int64{minerA: 1000})
+	pay("p-today", "sent", "bb22", now.Add(-10*time.Minute), map[string]int64{minerA: owedA / 4, minerB: owedB / 2})
 	pay("p-open", "intent", "", now.Add(-time.Minute), map[string]int64{minerB: 1000})
 	exec(`UPDATE balances SET held_reason = 'below the minimum payment' WHERE coin = 'ltc' AND address = $1`, minerB)
 

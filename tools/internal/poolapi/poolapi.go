@@ -88,6 +88,10 @@ var routes = []route{
 	{seg("api/pools/{id}/miners/{address}/payments"), paymentsOf(false)},
 	{seg("api/v2/pools/{id}/miners/{address}/payments"), paymentsOf(true)},
 	{seg("api/pools/{id}/miners/{address}/performance"), (*Handler).minerPerformanceRoute},
+	{seg("api/pools/{id}/miners/{address}/balancechanges"), balanceChangesOf(false)},
+	{seg("api/v2/pools/{id}/miners/{address}/balancechanges"), balanceChangesOf(true)},
+	{seg("api/pools/{id}/miners/{address}/earnings/daily"), dailyEarningsOf(false)},
+	{seg("api/v2/pools/{id}/miners/{address}/earnings/daily"), dailyEarningsOf(true)},
 }
 
 func seg(path string) []string { return strings.Split(path, "/") }

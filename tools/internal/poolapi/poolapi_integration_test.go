@@ -59,6 +59,10 @@ func TestRoutesAgainstTheLedger(t *testing.T) {
 		{"miner-a-payments", "/api/pools/ltc/miners/" + minerA + "/payments"},
 		{"miner-a-payments-v2", "/api/v2/pools/ltc/miners/" + minerA + "/payments?pageSize=1"},
 		{"miner-b-performance", "/api/pools/ltc/miners/" + minerB + "/performance"},
+		{"miner-a-balancechanges", "/api/pools/ltc/miners/" + minerA + "/balancechanges"},
+		{"miner-b-balancechanges-v2", "/api/v2/pools/ltc/miners/" + minerB + "/balanceChanges?pageSize=1"},
+		{"miner-a-earnings-daily", "/api/pools/ltc/miners/" + minerA + "/earnings/daily"},
+		{"miner-a-earnings-daily-v2", "/api/v2/pools/ltc/miners/" + minerA + "/Earnings/Daily?pageSize=1"},
 		{"miner-a-performance-hour", "/api/pools/ltc/miners/" + strings.ToUpper(minerA) + "/performance?mode=3"},
 	}
 	for _, r := range routes {
@@ -141,6 +145,15 @@ func checkFigures(t *testing.T, h http.Handler, db *pgxpool.Pool) {
 		assert.Equal(t, scalar(sentItems+` AND p.settled_at >= $2`, address, now.Truncate(24*time.Hour)), units(t, m.TodayPaid), "%s todayPaid", address)
 		assert.Equal(t, float(`SELECT coalesce(sum(difficulty), 0) FROM shares WHERE address = $1 AND id >
 			(SELECT max(share_id) FROM blocks WHERE status <> 'orphaned')`, address), m.PendingShares, "%s pendingShares", address)
+	}
+	// Balance changes add up to what is owed: credits less payments.
+	for _, address := range []string{minerA, minerB} {
+		changes := decode[[]balanceChange](t, get(t, h, "/api/pools/ltc/miners/"+address+"/balancechanges?pageSize=100"))
+		var sum int64
+		for _, c := range changes {
+			sum += units(t, c.Amount)
+		}
+		assert.Equal(t, scalar(`SELECT owed FROM balances WHERE coin = 'ltc' AND address = $1`, address), sum, "%s balance changes sum to owed", address)
 	}
 	assert.NotZero(t, scalar(sentItems, minerA), "the fixture paid miner A")
 	assert.NotZero(t, scalar(`SELECT owed FROM balances WHERE address = $1`, minerA), "and still owes it")

@@ -127,6 +127,88 @@ FROM stats_hourly WHERE coin = $1 AND address = $2 AND hour >= $3 AND hour <= $4
 GROUP BY t ORDER BY t`
 )
 
+// A miner's balance moves up when a block is credited (credits, at the
+// block's credited_at) and down when a payout is sent (its items).
+const sqlBalanceChanges = `
+SELECT amount, usage, created FROM (
+	SELECT c.amount AS amount, 'Block reward' AS usage, coalesce(b.credited_at, b.found_at) AS created, '' AS payout_id
+	FROM credits c JOIN blocks b ON b.id = c.block_id WHERE c.coin = $1 AND c.address = $2
+	UNION ALL
+	SELECT -i.amount, 'Payout', p.settled_at, p.id
+	FROM payout_items i JOIN payouts p ON p.id = i.payout_id WHERE p.coin = $1 AND i.address = $2 AND p.status = 'sent'
+) x ORDER BY created DESC, payout_id OFFSET $3 LIMIT $4`
+
+const sqlBalanceChangeCount = `
+SELECT (SELECT count(*) FROM credits WHERE coin = $1 AND address = $2) +
+	(SELECT count(*) FROM payout_items i JOIN payouts p ON p.id = i.payout_id WHERE p.coin = $1 AND i.address = $2 AND p.status = 'sent')`
+
+// Daily earnings are what was paid each UTC day.
+const sqlDailyEarnings = `
+SELECT date_bin('1 day', p.settled_at, ` + binOrigin + `) AS day, sum(i.amount)::bigint
+FROM payout_items i JOIN payouts p ON p.id = i.payout_id
+WHERE p.coin = $1 AND i.address = $2 AND p.status = 'sent'
+GROUP BY day ORDER BY day DESC OFFSET $3 LIMIT $4`
+
+const sqlDailyEarningCount = `
+SELECT count(DISTINCT date_bin('1 day', p.settled_at, ` + binOrigin + `))
+FROM payout_items i JOIN payouts p ON p.id = i.payout_id
+WHERE p.coin = $1 AND i.address = $2 AND p.status = 'sent'`
+
+func (h *Handler) balanceChanges(ctx context.Context, c *Coin, address string, offset, limit int64) ([]balanceChange, error) {
+	rows, err := h.db.Query(ctx, sqlBalanceChanges, c.ID, address, offset, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s balance changes: %w", c.ID, err)
+	}
+	out := []balanceChange{}
+	for rows.Next() {
+		ch := balanceChange{PoolID: c.ID, Address: address}
+		var units int64
+		var created *time.Time
+		if err := rows.Scan(&units, &ch.Usage, &created); err != nil {
+			return nil, fmt.Errorf("pool %s balance changes: %w", c.ID, err)
+		}
+		ch.Amount = payout.Coins(units, c.UnitsPerCoin)
+		if created != nil {
+			ch.Created = created.UTC()
+		}
+		out = append(out, ch)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pool %s balance changes: %w", c.ID, err)
+	}
+	return out, nil
+}
+
+func (h *Handler) dailyEarnings(ctx context.Context, c *Coin, address string, offset, limit int64) ([]dailyEarning, error) {
+	rows, err := h.db.Query(ctx, sqlDailyEarnings, c.ID, address, offset, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s daily earnings: %w", c.ID, err)
+	}
+	out := []dailyEarning{}
+	for rows.Next() {
+		var e dailyEarning
+		var units int64
+		if err := rows.Scan(&e.Date, &units); err != nil {
+			return nil, fmt.Errorf("pool %s daily earnings: %w", c.ID, err)
+		}
+		e.Date = e.Date.UTC()
+		e.Amount = payout.Coins(units, c.UnitsPerCoin)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pool %s daily earnings: %w", c.ID, err)
+	}
+	return out, nil
+}
+
+func (h *Handler) count(ctx context.Context, sql string, args ...any) (int64, error) {
+	var n int64
+	if err := h.db.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count: %w", err)
+	}
+	return n, nil
+}
+
 // shareWindow is how far back the current hashrate looks, as
 // MiningCore's StatsRecorder.
 const shareWindow = 10 * time.Minute

@@ -168,3 +168,16 @@ type workerRate struct {
 	Hashrate        float64 `json:"hashrate"`
 	SharesPerSecond float64 `json:"sharesPerSecond"`
 }
+
+type balanceChange struct {
+	PoolID  string      `json:"poolId"`
+	Address string      `json:"address"`
+	Amount  json.Number `json:"amount"`
+	Usage   string      `json:"usage"`
+	Created time.Time   `json:"created"`
+}
+
+type dailyEarning struct {
+	Amount json.Number `json:"amount"`
+	Date   time.Time   `json:"date"`
+}

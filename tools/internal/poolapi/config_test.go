@@ -1,0 +1,37 @@
+package poolapi
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
+)
+
+// The production example's coin becomes the pool MiningCore describes:
+// its stratum port at the floating address, its fee, scheme and window.
+func TestConfigFromTheProductionExample(t *testing.T) {
+	pool, _, diags := config.Load(testenv.Example(t, "home-12pi"))
+	require.False(t, diags.HasErrors(), diags.Error())
+	cfg := ConfigFrom(pool)
+	require.Len(t, cfg.Coins, len(pool.Coins))
+	c, src := cfg.Coins[0], pool.Coins[0]
+	assert.Equal(t, src.Name, c.ID)
+	assert.Equal(t, "LTC", c.Symbol)
+	assert.Equal(t, "Scrypt", c.Algorithm)
+	assert.Equal(t, "mainnet", c.Network)
+	assert.Equal(t, src.Stratum.FeePercent, c.FeePercent)
+	assert.Equal(t, src.Payout.Scheme, c.Scheme)
+	assert.Equal(t, src.Payout.Window, c.Window)
+	assert.Equal(t, src.Payout.Confirmations, c.Confirmations)
+	assert.Equal(t, int64(100_000_000), c.UnitsPerCoin)
+	assert.Equal(t, 150*time.Second, c.BlockTime)
+	require.Len(t, c.Ports, 1)
+	assert.Equal(t, src.Stratum.Port, c.Ports[0].Port)
+	assert.Equal(t, pool.Cluster.FloatingAddress, c.Ports[0].ListenAddress)
+	assert.Equal(t, src.Stratum.Difficulty.Start, c.Ports[0].Difficulty)
+	assert.NotEmpty(t, c.Explorer.TxLink, "mainnet gets explorer links")
+}
