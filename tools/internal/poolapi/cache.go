@@ -1,6 +1,7 @@
 package poolapi
 
 import (
+	"errors"
 	"sync"
 	"time"
 )
@@ -31,6 +32,8 @@ type call struct {
 	err  error
 }
 
+var errAbandoned = errors.New("the answer's computation ended without one")
+
 func newCache(ttl time.Duration, limit int, now func() time.Time) *cache {
 	return &cache{ttl: ttl, limit: limit, now: now, entries: map[string]cached{}, inflight: map[string]*call{}}
 }
@@ -49,7 +52,8 @@ func (c *cache) get(key string, load func() (cached, error)) (cached, error) {
 		<-cl.done
 		return cl.val, cl.err
 	}
-	cl := &call{done: make(chan struct{})}
+	// Waiters see this error if load panics instead of returning.
+	cl := &call{done: make(chan struct{}), err: errAbandoned}
 	c.inflight[key] = cl
 	c.mu.Unlock()
 
