@@ -30,7 +30,7 @@ func WIF(key []byte, chainName string) (string, error) {
 // the elliptic-curve work: the P2PKH address of pkh(wif) carries that
 // hash160.
 func (c *Client) SeedID(ctx context.Context, wif string) (string, error) {
-	addr, err := c.seedAddress(ctx, wif)
+	addr, err := c.KeyAddress(ctx, wif)
 	if err != nil {
 		return "", err
 	}
@@ -42,8 +42,9 @@ func (c *Client) SeedID(ctx context.Context, wif string) (string, error) {
 	return hex.EncodeToString(hash), nil
 }
 
-// seedAddress is the P2PKH address of the key wif, derived by the daemon.
-func (c *Client) seedAddress(ctx context.Context, wif string) (string, error) {
+// KeyAddress is the P2PKH address of the key wif, derived by the daemon
+// (getdescriptorinfo, deriveaddresses: no wallet is involved).
+func (c *Client) KeyAddress(ctx context.Context, wif string) (string, error) {
 	desc := "pkh(" + wif + ")"
 	var info struct {
 		Checksum string `json:"checksum"`

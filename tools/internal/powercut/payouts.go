@@ -30,7 +30,8 @@ type Payouts struct {
 	// Doubled are transactions a wallet sent that are no payout's
 	// recorded transaction: a payout paid a second time (or coins
 	// leaving the pool's wallet otherwise). Every instance holds the
-	// pool's keys, so each lists every send it has seen.
+	// pool's keys, so each lists every send it has seen to an address
+	// that is not the pool's own (the miner's: MinerAddress).
 	Doubled int
 	// Lost are payouts recorded sent whose transaction no wallet
 	// instance knows, and miners whose ledger does not add up (owed and
@@ -150,7 +151,7 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 		return out, fmt.Errorf("no wallet instance listed its transactions: %d instance(s) in Consul; %s", len(wallets), strings.Join(silent, "; "))
 	}
 	for _, txid := range sent {
-		if !known[txid] {
+		if !known[txid] && !anyKnows(ctx, asked, txid) {
 			out.Lost++
 			out.Unknown = append(out.Unknown, txid)
 		}
@@ -166,6 +167,22 @@ func (p *Pool) CheckPayouts(ctx context.Context) (Payouts, error) {
 		}
 	}
 	return out, nil
+}
+
+// anyKnows says whether a wallet instance knows the transaction txid
+// (gettransaction). listtransactions lists no entry of a transaction
+// whose every output the wallet takes for change: one paying an address
+// of the pool's own keys that is not in this instance's address book.
+func anyKnows(ctx context.Context, wallets map[string]*chain.Client, txid string) bool {
+	for _, c := range wallets {
+		var tx struct {
+			TxID string `json:"txid"`
+		}
+		if err := c.Call(ctx, "gettransaction", []any{txid, true}, &tx); err == nil && tx.TxID == txid {
+			return true
+		}
+	}
+	return false
 }
 
 // seenBy is what a wallet instance says of its wallet, its chain and

@@ -2,6 +2,7 @@ package powercut
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/cluster"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
@@ -96,8 +98,13 @@ func Clients(pool *config.Pool, jobs []*jobspec.Job, n, dataNodes int) []cluster
 	return clients
 }
 
-// MinerAddress asks a passing wallet of coin for a new address, for the
-// miner to be paid at.
+// MinerAddress is an address of the miner's own for coin, of a fresh key
+// that no wallet of the pool holds (a passing wallet's daemon derives it,
+// no wallet involved), as a miner's payout address is. An address of the
+// pool's wallet would not do: every instance holds the pool's HD seed, so
+// each would take a payout to it for change, and only the instance whose
+// address book has it would list the payout (listtransactions); once
+// that instance's node was gone, the payout looked lost.
 func MinerAddress(ctx context.Context, nomad *nomadapi.Client, consul *consulapi.Client, coin string) (string, error) {
 	wallets, _, err := consul.Health().Service(contract.WalletService(coin), "", true, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
@@ -107,13 +114,21 @@ func MinerAddress(ctx context.Context, nomad *nomadapi.Client, consul *consulapi
 		return "", fmt.Errorf("no %s wallet passing", coin)
 	}
 	w := wallets[0].Service
-	wallet, err := failover.WalletClient(ctx, nomad, jobspec.WalletSecretsPath(coin), fmt.Sprintf("%s:%d", w.Address, w.Port))
+	daemon, err := failover.WalletClient(ctx, nomad, jobspec.WalletSecretsPath(coin), fmt.Sprintf("%s:%d", w.Address, w.Port))
 	if err != nil {
 		return "", err
 	}
-	var address string
-	if err := wallet.Call(ctx, "getnewaddress", nil, &address); err != nil {
+	info, err := daemon.BlockchainInfo(ctx)
+	if err != nil {
 		return "", err
 	}
-	return address, nil
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	wif, err := chain.WIF(key, info.Chain)
+	if err != nil {
+		return "", err
+	}
+	return daemon.KeyAddress(ctx, wif)
 }
