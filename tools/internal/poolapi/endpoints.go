@@ -16,7 +16,7 @@ func (h *Handler) pools(rq *request) (string, loader, error) {
 	}
 	key := fmt.Sprintf("pools range=%d", hours)
 	return key, func(ctx context.Context, now time.Time) (any, error) {
-		resp := poolsResponse{Pools: []poolInfo{}}
+		resp := poolsResponse{Pools: []PoolInfo{}}
 		for _, c := range h.order {
 			info, err := h.poolInfo(ctx, c, time.Duration(hours)*time.Hour, now)
 			if err != nil {
@@ -206,15 +206,15 @@ var networkTypes = map[string]string{"mainnet": "Main", "testnet": "TestNet", "r
 var payoutSchemes = map[string]string{"pplns": "PPLNS", "proportional": "PROP"}
 
 // staticPoolInfo is the part of PoolInfo the pool definition says.
-func (h *Handler) staticPoolInfo(c *Coin) poolInfo {
-	info := poolInfo{
+func (h *Handler) staticPoolInfo(c *Coin) PoolInfo {
+	info := PoolInfo{
 		ID: c.ID,
-		Coin: apiCoin{
+		Coin: APICoin{
 			Type: c.Symbol, Name: c.Name, Symbol: c.Symbol, Family: c.Family,
 			Algorithm: c.Algorithm, CanonicalName: c.Name,
 		},
-		Ports: map[string]poolEndpoint{},
-		PaymentProcessing: paymentProcessing{
+		Ports: map[string]PoolEndpoint{},
+		PaymentProcessing: PaymentProcessing{
 			Enabled: true, MinimumPayment: c.MinimumPayment,
 			PayoutScheme:         payoutSchemes[c.Scheme],
 			PayoutSchemeConfig:   map[string]any{},
@@ -223,8 +223,8 @@ func (h *Handler) staticPoolInfo(c *Coin) poolInfo {
 		PoolFeePercent:  c.FeePercent,
 		Address:         c.Address,
 		AddressInfoLink: link(c.Explorer.AddressLink, c.Address),
-		NetworkStats:    networkStats{NetworkType: networkTypes[c.Network], RewardType: "POW"},
-		TopMiners:       []minerPerformanceStats{},
+		NetworkStats:    NetworkStats{NetworkType: networkTypes[c.Network], RewardType: "POW"},
+		TopMiners:       []MinerPerformanceStats{},
 	}
 	if info.PaymentProcessing.PayoutScheme == "" {
 		info.PaymentProcessing.PayoutScheme = strings.ToUpper(c.Scheme)
@@ -237,9 +237,9 @@ func (h *Handler) staticPoolInfo(c *Coin) poolInfo {
 		info.Coin.Website = &c.Website
 	}
 	for _, p := range c.Ports {
-		ep := poolEndpoint{ListenAddress: p.ListenAddress, Name: p.Name, Difficulty: p.Difficulty}
+		ep := PoolEndpoint{ListenAddress: p.ListenAddress, Name: p.Name, Difficulty: p.Difficulty}
 		if p.MinDiff > 0 || p.MaxDiff > 0 || p.TargetTime > 0 {
-			vd := &varDiff{MinDiff: p.MinDiff, TargetTime: p.TargetTime, RetargetTime: p.RetargetTime}
+			vd := &VarDiff{MinDiff: p.MinDiff, TargetTime: p.TargetTime, RetargetTime: p.RetargetTime}
 			if p.MaxDiff > 0 {
 				maxDiff := p.MaxDiff
 				vd.MaxDiff = &maxDiff

@@ -127,7 +127,7 @@ func checkFigures(t *testing.T, h http.Handler, db *pgxpool.Pool) {
 	assert.Equal(t, storedNetDiff/65536, pool.NetworkStats.NetworkDifficulty)
 
 	for _, status := range []string{"pending", "confirmed", "orphaned"} {
-		blocks := decode[[]block](t, get(t, h, "/api/pools/ltc/blocks?state="+status))
+		blocks := decode[[]Block](t, get(t, h, "/api/pools/ltc/blocks?state="+status))
 		assert.Len(t, blocks, int(scalar(`SELECT count(*) FROM blocks WHERE coin = 'ltc' AND status = $1`, status)), status)
 		for _, b := range blocks {
 			assert.Equal(t, status, b.Status)
@@ -138,7 +138,7 @@ func checkFigures(t *testing.T, h http.Handler, db *pgxpool.Pool) {
 	assert.Equal(t, scalar(`SELECT count(*) FROM payout_items i JOIN payouts p ON p.id = i.payout_id WHERE p.status = 'sent'`), payments.PageCount)
 
 	for _, address := range []string{minerA, minerB, stranger} {
-		m := decode[minerStats](t, get(t, h, "/api/pools/ltc/miners/"+address))
+		m := decode[MinerStats](t, get(t, h, "/api/pools/ltc/miners/"+address))
 		assert.Equal(t, scalar(`SELECT coalesce((SELECT owed FROM balances WHERE coin = 'ltc' AND address = $1), 0)`, address),
 			units(t, m.PendingBalance), "%s pendingBalance = balances.owed", address)
 		assert.Equal(t, scalar(sentItems, address), units(t, m.TotalPaid), "%s totalPaid = sent payout items", address)

@@ -213,13 +213,13 @@ func (h *Handler) count(ctx context.Context, sql string, args ...any) (int64, er
 // MiningCore's StatsRecorder.
 const shareWindow = 10 * time.Minute
 
-func (h *Handler) poolInfo(ctx context.Context, c *Coin, topMinersRange time.Duration, now time.Time) (poolInfo, error) {
+func (h *Handler) poolInfo(ctx context.Context, c *Coin, topMinersRange time.Duration, now time.Time) (PoolInfo, error) {
 	info := h.staticPoolInfo(c)
 	var sumDiff float64
 	var shares int64
 	if err := h.db.QueryRow(ctx, sqlPoolStats, c.ID, now.Add(-shareWindow), now).Scan(
 		&info.PoolStats.ConnectedMiners, &info.PoolStats.ConnectedWorkers, &sumDiff, &shares); err != nil {
-		return poolInfo{}, fmt.Errorf("pool %s stats: %w", c.ID, err)
+		return PoolInfo{}, fmt.Errorf("pool %s stats: %w", c.ID, err)
 	}
 	info.PoolStats.PoolHashrate = uint64(sumDiff * hashesPerDifficulty / shareWindow.Seconds())
 	info.PoolStats.SharesPerSecond = int64(float64(shares) / shareWindow.Seconds())
@@ -233,20 +233,20 @@ func (h *Handler) poolInfo(ctx context.Context, c *Coin, topMinersRange time.Dur
 		info.NetworkStats.NetworkHashrate = networkHashrate(netDiff, c.BlockTime)
 	case pgx.ErrNoRows:
 	default:
-		return poolInfo{}, fmt.Errorf("pool %s network: %w", c.ID, err)
+		return PoolInfo{}, fmt.Errorf("pool %s network: %w", c.ID, err)
 	}
 
 	var paid int64
 	var lastBlock *time.Time
 	if err := h.db.QueryRow(ctx, sqlPoolTotals, c.ID).Scan(&paid, &info.TotalBlocks, &lastBlock, &info.PoolEffort); err != nil {
-		return poolInfo{}, fmt.Errorf("pool %s totals: %w", c.ID, err)
+		return PoolInfo{}, fmt.Errorf("pool %s totals: %w", c.ID, err)
 	}
 	info.TotalPaid = payout.Coins(paid, c.UnitsPerCoin)
 	info.LastPoolBlockTime = utc(lastBlock)
 
 	top, err := h.topMiners(ctx, c, topMinersRange, 0, topMinersCount, now)
 	if err != nil {
-		return poolInfo{}, err
+		return PoolInfo{}, err
 	}
 	info.TopMiners = top
 	return info, nil
@@ -261,15 +261,15 @@ func networkHashrate(storedDifficulty float64, blockTime time.Duration) float64 
 // topMinersCount is how many miners PoolInfo.topMiners lists, as MiningCore.
 const topMinersCount = 15
 
-func (h *Handler) topMiners(ctx context.Context, c *Coin, rng time.Duration, offset, limit int64, now time.Time) ([]minerPerformanceStats, error) {
+func (h *Handler) topMiners(ctx context.Context, c *Coin, rng time.Duration, offset, limit int64, now time.Time) ([]MinerPerformanceStats, error) {
 	rows, err := h.db.Query(ctx, sqlTopMiners, c.ID, now.Add(-rng), now, offset, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pool %s miners: %w", c.ID, err)
 	}
 	bin := (10 * time.Minute).Seconds()
-	out := []minerPerformanceStats{}
+	out := []MinerPerformanceStats{}
 	for rows.Next() {
-		var m minerPerformanceStats
+		var m MinerPerformanceStats
 		var peak float64
 		var n int64
 		if err := rows.Scan(&m.Miner, &peak, &n); err != nil {
@@ -293,7 +293,7 @@ func binSeconds(t, now time.Time, bin time.Duration) float64 {
 	return max(s, 1)
 }
 
-func (h *Handler) poolPerformance(ctx context.Context, c *Coin, rng, bin time.Duration, now time.Time) ([]aggregatedPoolStats, error) {
+func (h *Handler) poolPerformance(ctx context.Context, c *Coin, rng, bin time.Duration, now time.Time) ([]AggregatedPoolStats, error) {
 	start := now.Add(-rng).Truncate(bin)
 	netDiff := map[time.Time]float64{}
 	rows, err := h.db.Query(ctx, sqlNetworkDifficultyBins, c.ID, start, now, bin.Seconds())
@@ -316,9 +316,9 @@ func (h *Handler) poolPerformance(ctx context.Context, c *Coin, rng, bin time.Du
 	if err != nil {
 		return nil, fmt.Errorf("pool %s performance: %w", c.ID, err)
 	}
-	out := []aggregatedPoolStats{}
+	out := []AggregatedPoolStats{}
 	for rows.Next() {
-		var s aggregatedPoolStats
+		var s AggregatedPoolStats
 		var diff float64
 		var shares int64
 		if err := rows.Scan(&s.Created, &diff, &shares, &s.ConnectedMiners); err != nil {
@@ -340,7 +340,7 @@ func (h *Handler) poolPerformance(ctx context.Context, c *Coin, rng, bin time.Du
 	return out, nil
 }
 
-func (h *Handler) blocks(ctx context.Context, coins []*Coin, states []string, offset, limit int64) ([]block, error) {
+func (h *Handler) blocks(ctx context.Context, coins []*Coin, states []string, offset, limit int64) ([]Block, error) {
 	ids := make([]string, len(coins))
 	byID := map[string]*Coin{}
 	for i, c := range coins {
@@ -351,9 +351,9 @@ func (h *Handler) blocks(ctx context.Context, coins []*Coin, states []string, of
 	if err != nil {
 		return nil, fmt.Errorf("blocks: %w", err)
 	}
-	out := []block{}
+	out := []Block{}
 	for rows.Next() {
-		var b block
+		var b Block
 		var height, reward int64
 		var hash, miner string
 		var netDiff, effort *float64
@@ -400,14 +400,14 @@ func (h *Handler) blockCount(ctx context.Context, coins []*Coin, states []string
 
 // payments lists sent payments of the coin, of one address or of all
 // (address "").
-func (h *Handler) payments(ctx context.Context, c *Coin, address string, offset, limit int64) ([]payment, error) {
+func (h *Handler) payments(ctx context.Context, c *Coin, address string, offset, limit int64) ([]Payment, error) {
 	rows, err := h.db.Query(ctx, sqlPayments, c.ID, address, offset, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pool %s payments: %w", c.ID, err)
 	}
-	out := []payment{}
+	out := []Payment{}
 	for rows.Next() {
-		var p payment
+		var p Payment
 		var units int64
 		var settled *time.Time
 		if err := rows.Scan(&p.Address, &units, &p.TransactionConfirmationData, &settled); err != nil {
@@ -436,13 +436,13 @@ func (h *Handler) paymentCount(ctx context.Context, c *Coin, address string) (in
 	return n, nil
 }
 
-func (h *Handler) minerStats(ctx context.Context, c *Coin, address string, samples sampleRange, now time.Time) (minerStats, error) {
-	var s minerStats
+func (h *Handler) minerStats(ctx context.Context, c *Coin, address string, samples sampleRange, now time.Time) (MinerStats, error) {
+	var s MinerStats
 	var owed, paid, today int64
 	var held string
 	today0 := now.UTC().Truncate(24 * time.Hour)
 	if err := h.db.QueryRow(ctx, sqlMinerTotals, c.ID, address, today0).Scan(&s.PendingShares, &owed, &paid, &held, &today); err != nil {
-		return minerStats{}, fmt.Errorf("pool %s miner: %w", c.ID, err)
+		return MinerStats{}, fmt.Errorf("pool %s miner: %w", c.ID, err)
 	}
 	s.PendingBalance = payout.Coins(owed, c.UnitsPerCoin)
 	s.TotalPaid = payout.Coins(paid, c.UnitsPerCoin)
@@ -459,16 +459,16 @@ func (h *Handler) minerStats(ctx context.Context, c *Coin, address string, sampl
 		s.LastPaymentLink = link(c.Explorer.TxLink, txid)
 	case pgx.ErrNoRows:
 	default:
-		return minerStats{}, fmt.Errorf("pool %s miner's last payment: %w", c.ID, err)
+		return MinerStats{}, fmt.Errorf("pool %s miner's last payment: %w", c.ID, err)
 	}
 
 	perf, err := h.workersNow(ctx, c, address, now)
 	if err != nil {
-		return minerStats{}, err
+		return MinerStats{}, err
 	}
 	s.Performance = perf
 	if s.PerformanceSamples, err = h.minerPerformance(ctx, c, address, samples, now); err != nil {
-		return minerStats{}, err
+		return MinerStats{}, err
 	}
 	return s, nil
 }
@@ -476,7 +476,7 @@ func (h *Handler) minerStats(ctx context.Context, c *Coin, address string, sampl
 // minerPerformance is a miner's samples over a range: Hour in 3-minute
 // and Day in hourly buckets from the shares (kept at least 24 h), Month
 // in daily buckets from stats_hourly (per address, no workers).
-func (h *Handler) minerPerformance(ctx context.Context, c *Coin, address string, r sampleRange, now time.Time) ([]workerPerformance, error) {
+func (h *Handler) minerPerformance(ctx context.Context, c *Coin, address string, r sampleRange, now time.Time) ([]WorkerPerformance, error) {
 	switch r {
 	case rangeHour:
 		bin := 3 * time.Minute
@@ -491,12 +491,12 @@ func (h *Handler) minerPerformance(ctx context.Context, c *Coin, address string,
 }
 
 // workerSamples runs one of the bucketed worker queries over (from, to].
-func (h *Handler) workerSamples(ctx context.Context, query string, c *Coin, address string, from, to time.Time, bin time.Duration, now time.Time) ([]workerPerformance, error) {
+func (h *Handler) workerSamples(ctx context.Context, query string, c *Coin, address string, from, to time.Time, bin time.Duration, now time.Time) ([]WorkerPerformance, error) {
 	rows, err := h.db.Query(ctx, query, c.ID, address, from, to, bin.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("pool %s miner performance: %w", c.ID, err)
 	}
-	out := []workerPerformance{}
+	out := []WorkerPerformance{}
 	for rows.Next() {
 		var t time.Time
 		var worker string
@@ -507,10 +507,10 @@ func (h *Handler) workerSamples(ctx context.Context, query string, c *Coin, addr
 		}
 		t = t.UTC()
 		if len(out) == 0 || !out[len(out)-1].Created.Equal(t) {
-			out = append(out, workerPerformance{Created: t, Workers: map[string]workerRate{}})
+			out = append(out, WorkerPerformance{Created: t, Workers: map[string]WorkerRate{}})
 		}
 		secs := binSeconds(t, now, bin)
-		out[len(out)-1].Workers[worker] = workerRate{
+		out[len(out)-1].Workers[worker] = WorkerRate{
 			Hashrate:        diff * hashesPerDifficulty / secs,
 			SharesPerSecond: float64(n) / secs,
 		}
@@ -523,12 +523,12 @@ func (h *Handler) workerSamples(ctx context.Context, query string, c *Coin, addr
 
 // workersNow is each worker's rate over the last 10 minutes, stamped
 // now; nil when the miner sent nothing in them.
-func (h *Handler) workersNow(ctx context.Context, c *Coin, address string, now time.Time) (*workerPerformance, error) {
+func (h *Handler) workersNow(ctx context.Context, c *Coin, address string, now time.Time) (*WorkerPerformance, error) {
 	rows, err := h.db.Query(ctx, sqlWorkersNow, c.ID, address, now.Add(-shareWindow), now)
 	if err != nil {
 		return nil, fmt.Errorf("pool %s miner's workers: %w", c.ID, err)
 	}
-	perf := &workerPerformance{Created: now.UTC(), Workers: map[string]workerRate{}}
+	perf := &WorkerPerformance{Created: now.UTC(), Workers: map[string]WorkerRate{}}
 	for rows.Next() {
 		var worker string
 		var diff float64
@@ -536,7 +536,7 @@ func (h *Handler) workersNow(ctx context.Context, c *Coin, address string, now t
 		if err := rows.Scan(&worker, &diff, &n); err != nil {
 			return nil, fmt.Errorf("pool %s miner's workers: %w", c.ID, err)
 		}
-		perf.Workers[worker] = workerRate{
+		perf.Workers[worker] = WorkerRate{
 			Hashrate:        diff * hashesPerDifficulty / shareWindow.Seconds(),
 			SharesPerSecond: float64(n) / shareWindow.Seconds(),
 		}

@@ -11,34 +11,34 @@ import (
 // "added" and only ever added.
 
 type poolsResponse struct {
-	Pools []poolInfo `json:"pools"`
+	Pools []PoolInfo `json:"pools"`
 }
 
 type poolResponse struct {
-	Pool poolInfo `json:"pool"`
+	Pool PoolInfo `json:"pool"`
 }
 
-type poolInfo struct {
+type PoolInfo struct {
 	ID                      string                  `json:"id"`
-	Coin                    apiCoin                 `json:"coin"`
-	Ports                   map[string]poolEndpoint `json:"ports"`
-	PaymentProcessing       paymentProcessing       `json:"paymentProcessing"`
+	Coin                    APICoin                 `json:"coin"`
+	Ports                   map[string]PoolEndpoint `json:"ports"`
+	PaymentProcessing       PaymentProcessing       `json:"paymentProcessing"`
 	ClientConnectionTimeout int                     `json:"clientConnectionTimeout"`
 	JobRebroadcastTimeout   int                     `json:"jobRebroadcastTimeout"`
 	BlockRefreshInterval    int                     `json:"blockRefreshInterval"`
 	PoolFeePercent          float64                 `json:"poolFeePercent"`
 	Address                 string                  `json:"address"`
 	AddressInfoLink         *string                 `json:"addressInfoLink,omitempty"`
-	PoolStats               poolStats               `json:"poolStats"`
-	NetworkStats            networkStats            `json:"networkStats"`
-	TopMiners               []minerPerformanceStats `json:"topMiners"`
+	PoolStats               PoolStats               `json:"poolStats"`
+	NetworkStats            NetworkStats            `json:"networkStats"`
+	TopMiners               []MinerPerformanceStats `json:"topMiners"`
 	TotalPaid               json.Number             `json:"totalPaid"`
 	TotalBlocks             int64                   `json:"totalBlocks"`
 	LastPoolBlockTime       *time.Time              `json:"lastPoolBlockTime,omitempty"`
 	PoolEffort              float64                 `json:"poolEffort"`
 }
 
-type apiCoin struct {
+type APICoin struct {
 	Type          string  `json:"type"`
 	Name          string  `json:"name"`
 	Symbol        string  `json:"symbol"`
@@ -48,16 +48,16 @@ type apiCoin struct {
 	CanonicalName string  `json:"canonicalName"`
 }
 
-type poolEndpoint struct {
+type PoolEndpoint struct {
 	ListenAddress string   `json:"listenAddress"`
 	Name          string   `json:"name"`
 	Difficulty    float64  `json:"difficulty"`
-	VarDiff       *varDiff `json:"varDiff,omitempty"`
+	VarDiff       *VarDiff `json:"varDiff,omitempty"`
 	TLS           bool     `json:"tls"`
 	TLSAuto       bool     `json:"tlsAuto"`
 }
 
-type varDiff struct {
+type VarDiff struct {
 	MinDiff         float64  `json:"minDiff"`
 	MaxDiff         *float64 `json:"maxDiff,omitempty"`
 	TargetTime      float64  `json:"targetTime"`
@@ -65,7 +65,7 @@ type varDiff struct {
 	VariancePercent float64  `json:"variancePercent"`
 }
 
-type paymentProcessing struct {
+type PaymentProcessing struct {
 	Enabled            bool           `json:"enabled"`
 	MinimumPayment     float64        `json:"minimumPayment"`
 	PayoutScheme       string         `json:"payoutScheme"`
@@ -74,7 +74,7 @@ type paymentProcessing struct {
 	MinimumConfirmations int `json:"minimumConfirmations"`
 }
 
-type poolStats struct {
+type PoolStats struct {
 	ConnectedMiners int64  `json:"connectedMiners"`
 	PoolHashrate    uint64 `json:"poolHashrate"`
 	SharesPerSecond int64  `json:"sharesPerSecond"`
@@ -82,7 +82,7 @@ type poolStats struct {
 	ConnectedWorkers int64 `json:"connectedWorkers"`
 }
 
-type networkStats struct {
+type NetworkStats struct {
 	NetworkType       string  `json:"networkType"`
 	NetworkHashrate   float64 `json:"networkHashrate"`
 	NetworkDifficulty float64 `json:"networkDifficulty"`
@@ -91,17 +91,17 @@ type networkStats struct {
 	RewardType        string  `json:"rewardType"`
 }
 
-type minerPerformanceStats struct {
+type MinerPerformanceStats struct {
 	Miner           string  `json:"miner"`
 	Hashrate        float64 `json:"hashrate"`
 	SharesPerSecond float64 `json:"sharesPerSecond"`
 }
 
 type poolPerformanceResponse struct {
-	Stats []aggregatedPoolStats `json:"stats"`
+	Stats []AggregatedPoolStats `json:"stats"`
 }
 
-type aggregatedPoolStats struct {
+type AggregatedPoolStats struct {
 	PoolHashrate         float64   `json:"poolHashrate"`
 	ConnectedMiners      int64     `json:"connectedMiners"`
 	ValidSharesPerSecond int64     `json:"validSharesPerSecond"`
@@ -110,7 +110,7 @@ type aggregatedPoolStats struct {
 	Created              time.Time `json:"created"`
 }
 
-type block struct {
+type Block struct {
 	PoolID                      string      `json:"poolId"`
 	BlockHeight                 uint64      `json:"blockHeight"`
 	NetworkDifficulty           float64     `json:"networkDifficulty"`
@@ -127,7 +127,7 @@ type block struct {
 	Confirmations int64 `json:"confirmations"`
 }
 
-type payment struct {
+type Payment struct {
 	Coin                        string      `json:"coin"`
 	Address                     string      `json:"address"`
 	AddressInfoLink             *string     `json:"addressInfoLink,omitempty"`
@@ -144,27 +144,27 @@ type pagedResult struct {
 	PageCount int64 `json:"pageCount"`
 }
 
-type minerStats struct {
+type MinerStats struct {
 	PendingShares      float64             `json:"pendingShares"`
 	PendingBalance     json.Number         `json:"pendingBalance"`
 	TotalPaid          json.Number         `json:"totalPaid"`
 	TodayPaid          json.Number         `json:"todayPaid"`
 	LastPayment        *time.Time          `json:"lastPayment,omitempty"`
 	LastPaymentLink    *string             `json:"lastPaymentLink,omitempty"`
-	Performance        *workerPerformance  `json:"performance,omitempty"`
-	PerformanceSamples []workerPerformance `json:"performanceSamples"`
+	Performance        *WorkerPerformance  `json:"performance,omitempty"`
+	PerformanceSamples []WorkerPerformance `json:"performanceSamples"`
 	// added: why the pool holds this miner's balance back, if it does.
 	BalanceHeldReason *string `json:"balanceHeldReason,omitempty"`
 }
 
-// workerPerformance is MiningCore's WorkerPerformanceStatsContainer: the
+// WorkerPerformance is MiningCore's WorkerPerformanceStatsContainer: the
 // unnamed worker is the key "".
-type workerPerformance struct {
+type WorkerPerformance struct {
 	Created time.Time             `json:"created"`
-	Workers map[string]workerRate `json:"workers"`
+	Workers map[string]WorkerRate `json:"workers"`
 }
 
-type workerRate struct {
+type WorkerRate struct {
 	Hashrate        float64 `json:"hashrate"`
 	SharesPerSecond float64 `json:"sharesPerSecond"`
 }
