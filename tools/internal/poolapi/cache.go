@@ -19,10 +19,12 @@ type cache struct {
 	inflight map[string]*call
 }
 
-// cached is a rendered answer: status and body.
+// cached is an answer: its value, for the read model's callers, and
+// the value rendered as the API's status and body.
 type cached struct {
 	status  int
 	body    []byte
+	value   any
 	expires time.Time
 }
 

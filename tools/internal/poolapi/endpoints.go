@@ -55,7 +55,7 @@ func (h *Handler) performance(rq *request) (string, loader, error) {
 		rng = 30 * 24 * time.Hour
 	default:
 		// MiningCore answers 200 "invalid interval" here; a 400 says it.
-		return "", nil, &badParam{"r", "the pool's performance is by Day or Month, not Hour"}
+		return "", nil, &ParamError{"r", "the pool's performance is by Day or Month, not Hour"}
 	}
 	i, err := rq.q.enumParam("i", sampleIntervals, "hour")
 	if err != nil {

@@ -7,13 +7,13 @@ import (
 	"strings"
 )
 
-// badParam is a request MiningCore's model binding would refuse: 400,
+// ParamError is a request MiningCore's model binding would refuse: 400,
 // as application/problem+json naming the parameter.
-type badParam struct {
-	name, reason string
+type ParamError struct {
+	Name, Reason string
 }
 
-func (e *badParam) Error() string { return fmt.Sprintf("parameter %s: %s", e.name, e.reason) }
+func (e *ParamError) Error() string { return fmt.Sprintf("parameter %s: %s", e.Name, e.Reason) }
 
 // query holds a request's query parameters under lower-case keys:
 // MiningCore binds them case-insensitively (front-ends send "pagesize").
@@ -22,7 +22,7 @@ type query map[string][]string
 func parseQuery(raw string) (query, error) {
 	values, err := url.ParseQuery(raw)
 	if err != nil {
-		return nil, &badParam{"query", "not a valid query string: " + err.Error()}
+		return nil, &ParamError{"query", "not a valid query string: " + err.Error()}
 	}
 	q := query{}
 	for k, vs := range values {
@@ -42,7 +42,7 @@ func (q query) single(name string) (string, bool, error) {
 	case 1:
 		return vs[0], true, nil
 	}
-	return "", false, &badParam{name, fmt.Sprintf("given %d times, once at most", len(vs))}
+	return "", false, &ParamError{name, fmt.Sprintf("given %d times, once at most", len(vs))}
 }
 
 // maxParamLength bounds what a message quotes back.
@@ -63,10 +63,10 @@ func (q query) intParam(name string, def, lo, hi int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil {
-		return 0, &badParam{name, fmt.Sprintf("the value %s is not a whole number", quoted(v))}
+		return 0, &ParamError{name, fmt.Sprintf("the value %s is not a whole number", quoted(v))}
 	}
 	if n < lo || n > hi {
-		return 0, &badParam{name, fmt.Sprintf("%d is out of range: from %d to %d", n, lo, hi)}
+		return 0, &ParamError{name, fmt.Sprintf("%d is out of range: from %d to %d", n, lo, hi)}
 	}
 	return n, nil
 }
@@ -84,7 +84,7 @@ func (e enum) parse(name, v string) (string, error) {
 			return strings.ToLower(n), nil
 		}
 	}
-	return "", &badParam{name, fmt.Sprintf("the value %s is not one of %s", quoted(v), strings.Join(e.names, ", "))}
+	return "", &ParamError{name, fmt.Sprintf("the value %s is not one of %s", quoted(v), strings.Join(e.names, ", "))}
 }
 
 func (q query) enumParam(name string, e enum, def string) (string, error) {
@@ -122,7 +122,7 @@ func (q query) states() ([]string, error) {
 		return []string{"pending", "orphaned", "confirmed"}, nil
 	}
 	if len(vs) > len(blockStatuses.names) {
-		return nil, &badParam{"state", fmt.Sprintf("given %d times, at most once per status", len(vs))}
+		return nil, &ParamError{"state", fmt.Sprintf("given %d times, at most once per status", len(vs))}
 	}
 	seen := map[string]bool{}
 	for _, v := range vs {

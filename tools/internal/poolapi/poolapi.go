@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -180,21 +181,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, err)
 		return
 	}
-	answer, err := h.cache.get(key, func() (cached, error) {
-		// The answer is shared by every caller waiting on it: one
-		// client hanging up must not cancel it for the others.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.QueryTimeout)
-		defer cancel()
-		v, err := load(ctx, h.cfg.Now())
-		if err != nil {
-			return cached{}, err
-		}
-		body, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return cached{}, fmt.Errorf("encode %s: %w", key, err)
-		}
-		return cached{status: http.StatusOK, body: append(body, '\n')}, nil
-	})
+	answer, err := h.answer(r.Context(), key, load)
 	if err != nil {
 		h.cfg.Logger.Error("api request failed", "path", r.URL.Path, "err", err)
 		writeText(w, http.StatusInternalServerError, "the pool's database did not answer; try again later")
@@ -208,22 +195,55 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// answer is key's answer from the cache, or computed by load and
+// cached, its value kept beside the JSON the API sends.
+func (h *Handler) answer(ctx context.Context, key string, load loader) (cached, error) {
+	return h.cache.get(key, func() (cached, error) {
+		// The answer is shared by every caller waiting on it: one
+		// client hanging up must not cancel it for the others.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.QueryTimeout)
+		defer cancel()
+		v, err := load(ctx, h.cfg.Now())
+		if err != nil {
+			return cached{}, err
+		}
+		body, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return cached{}, fmt.Errorf("encode %s: %w", key, err)
+		}
+		return cached{status: http.StatusOK, body: append(body, '\n'), value: v}, nil
+	})
+}
+
 // admit takes a token from the client's bucket, or answers 429.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
-	addr, ok := clientAddr(r, h.cfg.TrustedProxies)
-	if !ok {
-		// Not a TCP peer (a unix socket, a test): nobody to limit.
-		return true
-	}
-	if addr.IsLoopback() && !h.cfg.LimitLoopback {
-		return true
-	}
-	allowed, wait := h.limiter.allow(addr)
+	allowed, wait, addr := h.allow(r)
 	if !allowed {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds(wait)))
 		writeText(w, http.StatusTooManyRequests, "too many requests from "+addr.String()+"; slow down")
 	}
 	return allowed
+}
+
+// Allow takes a token from the bucket of r's client, shared by the API
+// and whatever else serves the same clients (the web pages); when it is
+// empty, it says how long until the client may ask again.
+func (h *Handler) Allow(r *http.Request) (allowed bool, wait time.Duration) {
+	allowed, wait, _ = h.allow(r)
+	return allowed, wait
+}
+
+func (h *Handler) allow(r *http.Request) (bool, time.Duration, netip.Addr) {
+	addr, ok := clientAddr(r, h.cfg.TrustedProxies)
+	if !ok {
+		// Not a TCP peer (a unix socket, a test): nobody to limit.
+		return true, 0, addr
+	}
+	if addr.IsLoopback() && !h.cfg.LimitLoopback {
+		return true, 0, addr
+	}
+	allowed, wait := h.limiter.allow(addr)
+	return allowed, wait, addr
 }
 
 func plainID(id string) bool {
@@ -242,11 +262,11 @@ func plainID(id string) bool {
 // network, checksums included, and spells it as stratum stores it.
 func canonicalAddress(address, network string) (string, error) {
 	if len(address) > maxAddressLength {
-		return "", &badParam{"address", fmt.Sprintf("%d characters is longer than any address (%d at most)", len(address), maxAddressLength)}
+		return "", &ParamError{"address", fmt.Sprintf("%d characters is longer than any address (%d at most)", len(address), maxAddressLength)}
 	}
 	c, err := chain.CanonicalAddress(address, network)
 	if err != nil {
-		return "", &badParam{"address", fmt.Sprintf("%s is not a %s address: %v", quoted(address), network, unwrapAll(err))}
+		return "", &ParamError{"address", fmt.Sprintf("%s is not a %s address: %v", quoted(address), network, unwrapAll(err))}
 	}
 	return c, nil
 }
@@ -280,16 +300,16 @@ type problem struct {
 }
 
 func writeProblem(w http.ResponseWriter, err error) {
-	var bad *badParam
+	var bad *ParamError
 	if !errors.As(err, &bad) {
-		bad = &badParam{"request", err.Error()}
+		bad = &ParamError{"request", err.Error()}
 	}
 	body, _ := json.MarshalIndent(problem{
 		Type:   "https://tools.ietf.org/html/rfc9110#section-15.5.1",
 		Title:  "One or more validation errors occurred.",
 		Status: http.StatusBadRequest,
 		Detail: bad.Error(),
-		Errors: map[string][]string{bad.name: {bad.reason}},
+		Errors: map[string][]string{bad.Name: {bad.Reason}},
 	}, "", "  ")
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(http.StatusBadRequest)

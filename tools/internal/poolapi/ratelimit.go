@@ -70,8 +70,8 @@ func (l *limiter) forgetFull(now time.Time) {
 	}
 }
 
-// retryAfter is the Retry-After header's whole seconds, at least 1.
-func retryAfter(wait time.Duration) int {
+// RetryAfterSeconds is the Retry-After header's whole seconds, at least 1.
+func RetryAfterSeconds(wait time.Duration) int {
 	return max(1, int(math.Ceil(wait.Seconds())))
 }
 

@@ -127,6 +127,16 @@ FROM stats_hourly WHERE coin = $1 AND address = $2 AND hour >= $3 AND hour <= $4
 GROUP BY t ORDER BY t`
 )
 
+// An address the pool has seen: stratum records the workers of every
+// share; a balance outlives them.
+const sqlMinerKnown = `
+SELECT EXISTS (SELECT 1 FROM workers WHERE coin = $1 AND address = $2)
+	OR EXISTS (SELECT 1 FROM balances WHERE coin = $1 AND address = $2)`
+
+const sqlWorkersSeen = `
+SELECT worker, first_seen, last_seen FROM workers WHERE coin = $1 AND address = $2
+ORDER BY last_seen DESC, worker LIMIT $3`
+
 // A miner's balance moves up when a block is credited (credits, at the
 // block's credited_at) and down when a payout is sent (its items).
 const sqlBalanceChanges = `
