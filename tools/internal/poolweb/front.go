@@ -16,6 +16,7 @@ const frontRows = 10
 type frontCoin struct {
 	Coin     poolapi.Coin
 	Pool     poolapi.PoolInfo
+	Hashrate float64 // the pool's, H/s over the last 10 minutes
 	Scheme   string
 	Day      template.HTML
 	Month    template.HTML
@@ -52,6 +53,7 @@ func (p *pages) frontCoin(ctx context.Context, c poolapi.Coin, now time.Time) (f
 	if fc.Pool, err = p.store.Pool(ctx, c.ID); err != nil {
 		return fc, err
 	}
+	fc.Hashrate = float64(fc.Pool.PoolStats.PoolHashrate)
 	day, err := p.store.PoolPerformance(ctx, c.ID, "Day", "Hour")
 	if err != nil {
 		return fc, err
