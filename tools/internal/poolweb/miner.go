@@ -67,7 +67,7 @@ func (p *pages) miner(w http.ResponseWriter, r *http.Request) (string, view, err
 	if err != nil {
 		return "", view{}, err
 	}
-	raw := strings.TrimPrefix(strings.TrimSuffix(r.URL.Path, "/"), "/miners/")
+	raw, _ := minerSegment(r.URL.EscapedPath())
 	candidates := p.cfg.Coins
 	if _, ok := q.get("coin"); ok {
 		c, err := p.coin(q)

@@ -123,7 +123,7 @@ func (p *pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("this address asked for pages faster than %g a second; wait a few seconds and reload", p.cfg.RatePerSecond)})
 		return
 	}
-	serve, ok := p.route(r.URL.Path)
+	serve, ok := p.route(r.URL.EscapedPath())
 	if !ok {
 		p.fail(w, r, notFound("Page not found", "there is no page at this address; the menu above lists the pages there are"))
 		return
@@ -139,8 +139,9 @@ func (p *pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, http.StatusOK, name, v)
 }
 
-// route finds the page of path. Paths are matched exactly, a trailing
-// slash aside.
+// route finds the page of an escaped path, so that an address holding
+// an escaped "/" is still one segment. Paths are matched exactly, a
+// trailing slash aside.
 func (p *pages) route(path string) (page, bool) {
 	if path != "/" {
 		path = strings.TrimSuffix(path, "/")
@@ -157,10 +158,20 @@ func (p *pages) route(path string) (page, bool) {
 	case "/start":
 		return (*pages).start, true
 	}
-	if rest, ok := strings.CutPrefix(path, "/miners/"); ok && rest != "" && !strings.Contains(rest, "/") {
+	if _, ok := minerSegment(path); ok {
 		return (*pages).miner, true
 	}
 	return nil, false
+}
+
+// minerSegment is the address of a miner's page path, unescaped.
+func minerSegment(escapedPath string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(escapedPath, "/"), "/miners/")
+	if !ok || rest == "" || strings.Contains(rest, "/") {
+		return "", false
+	}
+	address, err := url.PathUnescape(rest)
+	return address, err == nil
 }
 
 // fail answers err as an error page: what the visitor can fix is said,
@@ -211,7 +222,7 @@ type params url.Values
 func parseParams(r *http.Request) (params, error) {
 	v, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, badRequest("the query string is not valid: " + err.Error())
+		return nil, badRequest("query: not a valid query string: " + err.Error())
 	}
 	for k, vs := range v {
 		if len(vs) > 1 {
