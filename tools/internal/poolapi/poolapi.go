@@ -9,6 +9,10 @@
 // address has a token bucket, so that a Raspberry Pi can serve it and a
 // client asking too fast never reaches the database.
 //
+// Store gives the same answers to Go callers as values (the web pages
+// of package poolweb), through the same cache; Allow lets them share
+// the rate limiter.
+//
 // Hostile input is refused before any query: pool ids match exactly,
 // addresses must be valid on the coin's network (base58check or bech32
 // checksums), and query parameters are bounded; the SQL is constant

@@ -13,7 +13,9 @@ import (
 // the same cache, so that a page and an API call asking the same thing
 // cost the database one computation. Arguments are checked as the
 // routes check them: a *ParamError says what is wrong with one,
-// ErrUnknownPool that a pool id is not one of Config's coins.
+// ErrUnknownPool that a pool id is not one of Config's coins. Values
+// are shared with every caller of the same answer until it expires:
+// read them, never modify them.
 type Store struct{ h *Handler }
 
 // ErrUnknownPool is a pool id that is not one of the configured coins.

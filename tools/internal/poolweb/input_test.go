@@ -36,7 +36,7 @@ type downDatabase struct{}
 var errDown = errors.New(`connect: SELECT owed FROM balances: connection refused`)
 
 func (downDatabase) Query(context.Context, string, ...any) (pgx.Rows, error) { return nil, errDown }
-func (downDatabase) QueryRow(context.Context, string, ...any) pgx.Row       { return failedRow{errDown} }
+func (downDatabase) QueryRow(context.Context, string, ...any) pgx.Row        { return failedRow{errDown} }
 
 type failedRow struct{ err error }
 

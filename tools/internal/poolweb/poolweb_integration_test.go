@@ -182,3 +182,33 @@ func TestPagesShareTheAPIsCache(t *testing.T) {
 	}
 	assert.Equal(t, "application/json; charset=utf-8", get(t, h, "/Api/pools").Header().Get("Content-Type"), "the API's paths in any case")
 }
+
+// With several coins the front page shows each, and the list pages and
+// their links keep to the coin asked for.
+func TestSeveralCoins(t *testing.T) {
+	db := startLedger(t)
+	fill(t, db)
+	cfg := testConfig()
+	other := testCoin()
+	other.ID, other.Name, other.Symbol = "ltc2", "Second coin", "LT2"
+	cfg.Coins = append(cfg.Coins, other)
+	h := New(cfg, db)
+
+	front := get(t, h, "/")
+	require.Equal(t, http.StatusOK, front.Code, front.Body.String())
+	assert.Contains(t, front.Body.String(), "<h1>Litecoin (LTC) pool</h1>")
+	assert.Contains(t, front.Body.String(), "<h1>Second coin (LT2) pool</h1>")
+	assert.Contains(t, front.Body.String(), `<a href="/blocks?coin=ltc2">All blocks</a>`)
+
+	blocks := get(t, h, "/blocks?coin=ltc2")
+	require.Equal(t, http.StatusOK, blocks.Code)
+	assert.Contains(t, blocks.Body.String(), "No block found yet.")
+	paged := get(t, h, "/blocks?coin=ltc&pageSize=1&page=1").Body.String()
+	assert.Contains(t, paged, `href="/blocks?coin=ltc&amp;pageSize=1&amp;page=0"`)
+	assert.Contains(t, paged, `href="/blocks?coin=ltc&amp;pageSize=1&amp;page=2"`)
+
+	miner := get(t, h, "/miners/"+minerA)
+	require.Equal(t, http.StatusOK, miner.Code)
+	assert.Contains(t, miner.Body.String(), "Litecoin (LTC)")
+	assert.Equal(t, http.StatusNotFound, get(t, h, "/miners/"+minerA+"?coin=ltc2").Code, "the second coin never saw it")
+}
