@@ -114,7 +114,7 @@ job [[ printf "%s-database" (var "pool_name" .) | quote ]] {
       # user, whose uid differs from node to node.
       template {
         destination = "secrets/database.json"
-        data        = "{{ with nomadVar \"nomad/jobs/[[ var "pool_name" . ]]-database\" }}{\"superuser_password\": \"{{ .superuser_password }}\", \"replication_password\": \"{{ .replication_password }}\", \"rewind_password\": \"{{ .rewind_password }}\", \"pool_user\": \"{{ .db_user }}\", \"pool_verifier\": \"{{ .db_scram }}\"}{{ end }}\n"
+        data        = "{{ with nomadVar \"nomad/jobs/[[ var "pool_name" . ]]-database\" }}{\"superuser_password\": \"{{ .superuser_password }}\", \"replication_password\": \"{{ .replication_password }}\", \"rewind_password\": \"{{ .rewind_password }}\", \"pool_user\": \"{{ .db_user }}\", \"pool_verifier\": \"{{ .db_scram }}\", \"web_user\": \"{{ .web_user }}\", \"web_verifier\": \"{{ .web_scram }}\"}{{ end }}\n"
         change_mode = "restart"
         perms       = "0444"
       }

@@ -63,6 +63,7 @@ func databaseCommand() *cli.Command {
 					ConsulToken:       os.Getenv("CONSUL_HTTP_TOKEN"),
 					SuperuserPassword: s.SuperuserPassword, ReplicationPassword: s.ReplicationPassword,
 					RewindPassword: s.RewindPassword, PoolUser: s.PoolUser, PoolVerifier: s.PoolVerifier,
+					WebVerifier:     s.WebVerifier,
 					PoolDatabase:    c.String("database"),
 					SharedBuffersMB: c.Int("shared-buffers-mb"), MaxConnections: c.Int("max-connections"),
 				}
@@ -140,6 +141,16 @@ func databaseCommand() *cli.Command {
 					fmt.Fprintln(c.App.ErrWriter, "ensure-logins:", err)
 					return nil
 				case err != nil:
+					return withCode(ExitRuntime, err)
+				}
+				// Grants are per database: the read-only login's are made
+				// in the pool's.
+				pooldb, err := dbmember.ConnectLocalTo(ctx, c.String("socket-dir"), c.Int("port"), c.String("database"), c.Duration("wait"))
+				if err != nil {
+					return withCode(ExitRuntime, err)
+				}
+				defer pooldb.Close(context.Background())
+				if err := dbmember.EnsureReadOnly(ctx, pooldb, logins, c.String("database"), s.PoolUser); err != nil {
 					return withCode(ExitRuntime, err)
 				}
 				fmt.Fprintf(c.App.ErrWriter, "ensure-logins: the primary's logins (%d) and database %s match the job's variable\n", len(logins), c.String("database"))

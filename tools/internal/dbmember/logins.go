@@ -29,11 +29,16 @@ type Login struct {
 	// Replication lets the role stream WAL (replicas); Rewind grants what
 	// pg_rewind needs.
 	Replication, Rewind bool
+	// ReadOnly makes the role read the pool's tables and nothing more
+	// (EnsureReadOnly grants it in the pool's database).
+	ReadOnly bool
 }
 
 // Logins are the roles the primary must hold, from the job's variable:
 // the pool's login, the replication and rewind logins Patroni uses
-// between members, and the superuser's password. Passwords are sent as SCRAM verifiers, never in clear.
+// between members, the superuser's password, and the web job's read-only
+// login when the variable has it. Passwords are sent as SCRAM verifiers,
+// never in clear.
 func Logins(s Secrets) ([]Login, error) {
 	out := []Login{{Role: s.PoolUser, Verifier: s.PoolVerifier}}
 	for _, l := range []struct {
@@ -49,6 +54,9 @@ func Logins(s Secrets) ([]Login, error) {
 			return nil, err
 		}
 		out = append(out, Login{Role: l.role, Verifier: v, Replication: l.replication, Rewind: l.rewind})
+	}
+	if s.WebUser != "" && s.WebVerifier != "" {
+		out = append(out, Login{Role: s.WebUser, Verifier: s.WebVerifier, ReadOnly: true})
 	}
 	return out, nil
 }
@@ -111,6 +119,13 @@ func EnsureLogins(ctx context.Context, conn *pgx.Conn, logins []Login, database 
 		if _, err := conn.Exec(ctx, "ALTER ROLE "+ident+attrs+" PASSWORD "+quoteLiteral(l.Verifier)); err != nil {
 			return fmt.Errorf("set role %s's password: %w", l.Role, err)
 		}
+		if l.ReadOnly {
+			// A second line of defence behind the grants: the role's
+			// sessions start read-only.
+			if _, err := conn.Exec(ctx, "ALTER ROLE "+ident+" SET default_transaction_read_only = on"); err != nil {
+				return fmt.Errorf("make role %s's sessions read-only: %w", l.Role, err)
+			}
+		}
 		if l.Rewind {
 			for _, f := range rewindFunctions {
 				if _, err := conn.Exec(ctx, "GRANT EXECUTE ON FUNCTION "+f+" TO "+ident); err != nil {
@@ -131,6 +146,33 @@ func EnsureLogins(ctx context.Context, conn *pgx.Conn, logins []Login, database 
 	return nil
 }
 
+// EnsureReadOnly grants the read-only logins what they need in the
+// pool's database, and nothing more: connect, and select from every table
+// of schema public, those the owner makes later included (ledger.Migrate
+// runs as the pool's login). conn is the superuser's, connected to the
+// pool's database (grants are per database); run it on the primary after
+// EnsureLogins, which creates the database on a new cluster.
+func EnsureReadOnly(ctx context.Context, conn *pgx.Conn, logins []Login, database, owner string) error {
+	db, own := pgx.Identifier{database}.Sanitize(), pgx.Identifier{owner}.Sanitize()
+	for _, l := range logins {
+		if !l.ReadOnly {
+			continue
+		}
+		ident := pgx.Identifier{l.Role}.Sanitize()
+		for _, stmt := range []string{
+			"GRANT CONNECT ON DATABASE " + db + " TO " + ident,
+			"GRANT USAGE ON SCHEMA public TO " + ident,
+			"GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + ident,
+			"ALTER DEFAULT PRIVILEGES FOR ROLE " + own + " IN SCHEMA public GRANT SELECT ON TABLES TO " + ident,
+		} {
+			if _, err := conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("read-only login %s: %s: %w", l.Role, stmt, err)
+			}
+		}
+	}
+	return nil
+}
+
 func quoteLiteral(s string) string {
 	out := []byte{'\''}
 	for i := 0; i < len(s); i++ {
@@ -146,11 +188,16 @@ func quoteLiteral(s string) string {
 // socket as the superuser (peer authentication: this process runs as the
 // postgres user), waiting up to wait for it to accept connections.
 func ConnectLocal(ctx context.Context, socketDir string, port int, wait time.Duration) (*pgx.Conn, error) {
+	return ConnectLocalTo(ctx, socketDir, port, "postgres", wait)
+}
+
+// ConnectLocalTo is ConnectLocal to another database than postgres.
+func ConnectLocalTo(ctx context.Context, socketDir string, port int, database string, wait time.Duration) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig("")
 	if err != nil {
 		return nil, err
 	}
-	cfg.Host, cfg.Port, cfg.User, cfg.Database = socketDir, uint16(port), SuperUser, "postgres"
+	cfg.Host, cfg.Port, cfg.User, cfg.Database = socketDir, uint16(port), SuperUser, database
 	cfg.Fallbacks = nil
 	cfg.ConnectTimeout = 5 * time.Second
 	deadline := time.Now().Add(wait)

@@ -56,6 +56,26 @@ func TestMembersKeepTheLoginsOfTheVariable(t *testing.T) {
 	assert.GreaterOrEqual(t, rewindGrants, 4, "pg_rewind's functions are granted to the rewind login")
 	var primaryPort int
 	require.NoError(t, conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&primaryPort))
+
+	// The web job's login reads the pool's tables, those made after it
+	// was granted included, and writes nothing: not in its read-only
+	// sessions, and not when it turns them read-write.
+	_, err = conn.Exec(ctx, "INSERT INTO t VALUES (42)")
+	require.NoError(t, err)
+	web, err := connect(testenv.WebDSN(members))
+	require.NoError(t, err, "the read-only login reaches the primary")
+	defer web.Close(ctx)
+	var v int
+	require.NoError(t, web.QueryRow(ctx, "SELECT v FROM t").Scan(&v), "the read-only login may select")
+	assert.Equal(t, 42, v)
+	_, err = web.Exec(ctx, "INSERT INTO t VALUES (1)")
+	assert.ErrorContains(t, err, "read-only transaction", "its sessions start read-only")
+	_, err = web.Exec(ctx, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
+	require.NoError(t, err)
+	for _, stmt := range []string{"INSERT INTO t VALUES (1)", "UPDATE t SET v = 0", "DELETE FROM t", "CREATE TABLE mine (v int)"} {
+		_, err = web.Exec(ctx, stmt)
+		assert.ErrorContains(t, err, "permission denied", "the read-only login may not: %s", stmt)
+	}
 	conn.Close(ctx)
 
 	// The job's variable gets a new pool password (a redeploy after the

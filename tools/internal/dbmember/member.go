@@ -63,6 +63,9 @@ type Member struct {
 	// Passwords of Patroni's logins, and the pool login's SCRAM verifier.
 	SuperuserPassword, ReplicationPassword, RewindPassword string
 	PoolUser, PoolDatabase, PoolVerifier                   string
+	// WebVerifier is the web job's read-only login's verifier, when the
+	// job's variable has that login.
+	WebVerifier string
 	// EnsureLogins is the command that makes the primary's logins match
 	// the job's variable (poolctl database ensure-logins): Patroni runs it
 	// after creating the cluster, on every start and on every change of
@@ -104,6 +107,9 @@ func (m Member) Check() error {
 	}
 	if !strings.HasPrefix(m.PoolVerifier, "SCRAM-SHA-256$") {
 		return fmt.Errorf("the pool login's verifier is not a SCRAM-SHA-256 verifier")
+	}
+	if m.WebVerifier != "" && !strings.HasPrefix(m.WebVerifier, "SCRAM-SHA-256$") {
+		return fmt.Errorf("the read-only login's verifier is not a SCRAM-SHA-256 verifier")
 	}
 	if _, err := consulURL(m.ConsulAddr); err != nil {
 		return err

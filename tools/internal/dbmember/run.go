@@ -17,6 +17,10 @@ type Secrets struct {
 	RewindPassword      string `json:"rewind_password"`
 	PoolUser            string `json:"pool_user"`
 	PoolVerifier        string `json:"pool_verifier"`
+	// WebUser and WebVerifier are the web job's read-only login; absent
+	// from a variable made before it (deploy adds them).
+	WebUser     string `json:"web_user,omitempty"`
+	WebVerifier string `json:"web_verifier,omitempty"`
 }
 
 // ReadSecrets reads and checks the secrets file.

@@ -40,10 +40,10 @@ func (b builder) databaseSecrets() string {
 	// Hex passwords and a base64 SCRAM verifier: nothing to escape in a
 	// JSON string; the member refuses anything that is not JSON.
 	item := func(name string) string { return `"{{ .` + name + ` }}"` }
-	return fmt.Sprintf("{{ with nomadVar %q }}{\"superuser_password\": %s, \"replication_password\": %s, \"rewind_password\": %s, \"pool_user\": %s, \"pool_verifier\": %s}{{ end }}\n",
+	return fmt.Sprintf("{{ with nomadVar %q }}{\"superuser_password\": %s, \"replication_password\": %s, \"rewind_password\": %s, \"pool_user\": %s, \"pool_verifier\": %s, \"web_user\": %s, \"web_verifier\": %s}{{ end }}\n",
 		DatabaseSecretsPath(b.pool),
 		item(secrets.ItemSuperuserPassword), item(secrets.ItemReplicationPassword), item(secrets.ItemRewindPassword),
-		item(secrets.ItemDatabaseUser), item(secrets.ItemDatabaseVerifier))
+		item(secrets.ItemDatabaseUser), item(secrets.ItemDatabaseVerifier), item(secrets.ItemWebUser), item(secrets.ItemWebVerifier))
 }
 
 func (b builder) database() *Job {

@@ -25,6 +25,18 @@ import (
 // old primary fail, the pool drops them, and new ones find the new
 // primary.
 func Open(dsn string, consul *consulapi.Client, service string, maxConns int32) (*pgxpool.Pool, error) {
+	return open(dsn, consul, service, maxConns, pgconn.ValidateConnectTargetSessionAttrsReadWrite)
+}
+
+// OpenReader is Open for a read-only login (the web job's): its sessions
+// start read-only (default_transaction_read_only), so the primary is told
+// from the replicas by pg_is_in_recovery() (target_session_attrs=primary)
+// rather than by whether the session may write.
+func OpenReader(dsn string, consul *consulapi.Client, service string, maxConns int32) (*pgxpool.Pool, error) {
+	return open(dsn, consul, service, maxConns, pgconn.ValidateConnectTargetSessionAttrsPrimary)
+}
+
+func open(dsn string, consul *consulapi.Client, service string, maxConns int32, primary pgconn.ValidateConnectFunc) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
@@ -33,7 +45,7 @@ func Open(dsn string, consul *consulapi.Client, service string, maxConns int32) 
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	cfg.ConnConfig.DialFunc = DeadPeerDialer().DialContext
 	if consul != nil && service != "" {
-		cfg.ConnConfig.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite
+		cfg.ConnConfig.ValidateConnect = primary
 		cfg.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
 			members, err := Members(ctx, consul, service)
 			if err != nil {

@@ -44,6 +44,8 @@ type Options struct {
 // Logins are the passwords of a cluster.
 type Logins struct {
 	PoolUser, PoolPassword, ReplicationPassword, SuperuserPassword, RewindPassword string
+	// WebUser and WebPassword are the web job's read-only login.
+	WebUser, WebPassword string
 	// SecretsFile is what the job's template renders (dbmember.Secrets),
 	// read by ensure-logins on every start and change of role.
 	SecretsFile string
@@ -121,8 +123,8 @@ func Start(o Options) (*Cluster, error) {
 // writeSecrets makes the cluster's passwords and writes them as the job's
 // template renders them, readable by the postgres user only.
 func writeSecrets(dir string, cred *syscall.Credential) (Logins, error) {
-	l := Logins{PoolUser: "pool"}
-	for _, p := range []*string{&l.PoolPassword, &l.ReplicationPassword, &l.SuperuserPassword, &l.RewindPassword} {
+	l := Logins{PoolUser: secrets.DatabaseUser, WebUser: secrets.WebUser}
+	for _, p := range []*string{&l.PoolPassword, &l.ReplicationPassword, &l.SuperuserPassword, &l.RewindPassword, &l.WebPassword} {
 		var err error
 		if *p, err = randomHex(16); err != nil {
 			return l, err
@@ -136,9 +138,14 @@ func writeSecrets(dir string, cred *syscall.Credential) (Logins, error) {
 	if err != nil {
 		return l, err
 	}
+	webVerifier, err := secrets.SCRAMVerifier(l.WebPassword, salt)
+	if err != nil {
+		return l, err
+	}
 	b, err := json.Marshal(dbmember.Secrets{
 		SuperuserPassword: l.SuperuserPassword, ReplicationPassword: l.ReplicationPassword,
 		RewindPassword: l.RewindPassword, PoolUser: l.PoolUser, PoolVerifier: verifier,
+		WebUser: l.WebUser, WebVerifier: webVerifier,
 	})
 	if err != nil {
 		return l, err
@@ -205,6 +212,19 @@ func DSN(members []*Member) string {
 	l := members[0].Logins()
 	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable&target_session_attrs=read-write&connect_timeout=2",
 		l.PoolUser, l.PoolPassword, hostports(ports), Database)
+}
+
+// WebDSN is the web job's read-only login's URL for members of one
+// cluster, the primary chosen by target_session_attrs=primary: the
+// login's sessions are read-only, so read-write would refuse every member.
+func WebDSN(members []*Member) string {
+	ports := make([]int, len(members))
+	for i, m := range members {
+		ports[i] = m.PGPort
+	}
+	l := members[0].Logins()
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable&target_session_attrs=primary&connect_timeout=2",
+		l.WebUser, l.WebPassword, hostports(ports), Database)
 }
 
 // DSN is the pool login's URL for this member alone, whatever its role:

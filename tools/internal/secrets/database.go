@@ -17,6 +17,21 @@ import (
 // DatabaseUser is the role the pool's processes log in to PostgreSQL as.
 const DatabaseUser = "pool"
 
+// WebUser is the read-only role the web job logs in as: it may read the
+// pool's tables and write nothing, so a flaw in what serves the Internet
+// cannot touch shares, balances or payouts.
+const WebUser = "web"
+
+// Items of the database's variable holding the web job's read-only login,
+// as they are held for the pool's login: deploy copies the user and the
+// password to the web job's variable (as ItemDatabaseUser and
+// ItemDatabasePassword), the members get the verifier.
+const (
+	ItemWebUser     = "web_user"
+	ItemWebPassword = "web_password"
+	ItemWebVerifier = "web_scram"
+)
+
 // Items of the database's variable and of the stratum servers' one.
 const (
 	ItemDatabaseUser     = "db_user"
@@ -61,12 +76,26 @@ const (
 // poolctl from before the replicated database.
 var memberItems = []string{ItemReplicationPassword, ItemRewindPassword, ItemSuperuserPassword}
 
+// newLogin makes a password and its SCRAM verifier.
+func newLogin() (password, verifier string, err error) {
+	if password, err = randomHex(32); err != nil {
+		return "", "", err
+	}
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", "", err
+	}
+	verifier, err = SCRAMVerifier(password, salt)
+	return password, verifier, err
+}
+
 // EnsureDatabase makes sure the Nomad variable at path holds the pool's
-// database login and the members' own passwords, creating it the first
-// time and adding the members' passwords to a variable that lacks them;
-// existing credentials are kept. It reports whether it wrote.
+// database login, the web job's read-only login and the members' own
+// passwords, creating it the first time and adding the members' passwords
+// and the read-only login to a variable that lacks them; existing
+// credentials are kept. It reports whether it wrote.
 func EnsureDatabase(ctx context.Context, nomad *nomadapi.Client, path string) (bool, error) {
-	addMembers := func(items nomadapi.VariableItems) (bool, error) {
+	addMissingItems := func(items nomadapi.VariableItems) (bool, error) {
 		added := false
 		for _, item := range memberItems {
 			if items[item] != "" {
@@ -78,18 +107,18 @@ func EnsureDatabase(ctx context.Context, nomad *nomadapi.Client, path string) (b
 			}
 			items[item], added = password, true
 		}
+		if items[ItemWebUser] == "" || items[ItemWebPassword] == "" || items[ItemWebVerifier] == "" {
+			password, verifier, err := newLogin()
+			if err != nil {
+				return false, err
+			}
+			items[ItemWebUser], items[ItemWebPassword], items[ItemWebVerifier] = WebUser, password, verifier
+			added = true
+		}
 		return added, nil
 	}
 	v, created, err := ensure(ctx, nomad, path, []string{ItemDatabaseUser, ItemDatabasePassword, ItemDatabaseVerifier}, func() (nomadapi.VariableItems, error) {
-		password, err := randomHex(32)
-		if err != nil {
-			return nil, err
-		}
-		salt := make([]byte, 16)
-		if _, err := rand.Read(salt); err != nil {
-			return nil, err
-		}
-		verifier, err := SCRAMVerifier(password, salt)
+		password, verifier, err := newLogin()
 		if err != nil {
 			return nil, err
 		}
@@ -98,10 +127,10 @@ func EnsureDatabase(ctx context.Context, nomad *nomadapi.Client, path string) (b
 			ItemDatabasePassword: password,
 			ItemDatabaseVerifier: verifier,
 		}
-		_, err = addMembers(items)
+		_, err = addMissingItems(items)
 		return items, err
 	})
-	return addMissing(ctx, nomad, path, v, created, err, addMembers, "the database members' passwords")
+	return addMissing(ctx, nomad, path, v, created, err, addMissingItems, "the database members' passwords and the read-only login")
 }
 
 // addMissing finishes an ensure: when the variable existed (v, or re-read

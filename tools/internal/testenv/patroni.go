@@ -45,6 +45,16 @@ func PoolDSN(members []*Patroni) string {
 	return localdb.DSN(ms)
 }
 
+// WebDSN is the web job's read-only login's URL for the members' cluster,
+// the primary chosen as PoolDSN chooses it.
+func WebDSN(members []*Patroni) string {
+	ms := make([]*localdb.Member, len(members))
+	for i, m := range members {
+		ms[i] = m.member
+	}
+	return localdb.WebDSN(ms)
+}
+
 // StartPatroni starts one member per name at once, all in one cluster
 // (synchronous_mode on, not strict; ttl 20, loop_wait 5, retry_timeout
 // 5): whichever gets the initialize key first bootstraps it, the others

@@ -137,7 +137,7 @@ job "devpool-database" {
       }
       template {
         destination = "secrets/database.json"
-        data        = "{{ with nomadVar \"nomad/jobs/devpool-database\" }}{\"superuser_password\": \"{{ .superuser_password }}\", \"replication_password\": \"{{ .replication_password }}\", \"rewind_password\": \"{{ .rewind_password }}\", \"pool_user\": \"{{ .db_user }}\", \"pool_verifier\": \"{{ .db_scram }}\"}{{ end }}\n"
+        data        = "{{ with nomadVar \"nomad/jobs/devpool-database\" }}{\"superuser_password\": \"{{ .superuser_password }}\", \"replication_password\": \"{{ .replication_password }}\", \"rewind_password\": \"{{ .rewind_password }}\", \"pool_user\": \"{{ .db_user }}\", \"pool_verifier\": \"{{ .db_scram }}\", \"web_user\": \"{{ .web_user }}\", \"web_verifier\": \"{{ .web_scram }}\"}{{ end }}\n"
         change_mode = "restart"
         perms       = "0444"
       }
