@@ -76,6 +76,9 @@ const (
 	KindArchive = "archive"
 	// KindDatabase's members (Patroni) keep the cluster's state in Consul.
 	KindDatabase = "database"
+	// KindWeb serves the pool's figures (MiningCore's API) from the
+	// database, under a read-only login.
+	KindWeb = "web"
 )
 
 // JobIDs are every job of the pool.
@@ -86,7 +89,7 @@ func (p Pool) JobIDs() []string {
 			out = append(out, JobID(p.Name, coin, kind))
 		}
 	}
-	for _, kind := range []string{KindArchive, KindStats, KindBackup, KindHealth} {
+	for _, kind := range []string{KindArchive, KindStats, KindBackup, KindWeb, KindHealth} {
 		out = append(out, JobID(p.Name, "", kind))
 	}
 	return out
@@ -106,7 +109,7 @@ func (p Pool) Grantees() []Grantee {
 	for _, coin := range p.Coins {
 		out = append(out, p.wallet(coin), p.stratum(coin), p.periodic(coin, KindPayout), p.periodic(coin, KindBlocks))
 	}
-	out = append(out, p.housekeeping(KindStats), p.housekeeping(KindBackup))
+	out = append(out, p.housekeeping(KindStats), p.housekeeping(KindBackup), p.web())
 	if p.FloatingAddress {
 		out = append(out, p.floatingAddress())
 	}
@@ -138,6 +141,7 @@ func (p Pool) operator() Grantee {
 		g.Consul = append(g.Consul, serviceRead(s, "deploy and status read the pool's services"))
 	}
 	g.Consul = append(g.Consul, serviceRead(ArchiveService(p.Name), "database restore checks that the archive serves"))
+	g.Consul = append(g.Consul, serviceRead(WebService(p.Name), "deploy and status read the web servers"))
 	return g
 }
 
@@ -192,6 +196,21 @@ func (p Pool) stratum(coin string) Grantee {
 			serviceRead(StratumService(coin), "the servers agree on the pool address"),
 			nodesRead,
 		}}
+}
+
+// web reads what it shows: the deployed definition (coins, ports, fees,
+// payout settings), each coin's pool address, and where the database's
+// primary is. It writes nothing in Consul.
+func (p Pool) web() Grantee {
+	g := Grantee{Name: JobID(p.Name, "", KindWeb), Describe: "the web servers: the pool's definition, pool addresses, database",
+		Consul: []Access{
+			{RuleKey, ConfigKey(p.Name), Read, "the coins, ports, fees and payout settings the API shows"},
+		}}
+	for _, coin := range p.Coins {
+		g.Consul = append(g.Consul, Access{RuleKey, PoolAddressKey(p.Name, coin), Read, "the API shows the pool address"})
+	}
+	g.Consul = append(g.Consul, serviceRead(DatabaseService(p.Name), "the ledger, read-only"), nodesRead)
+	return g
 }
 
 func (p Pool) floatingAddress() Grantee {

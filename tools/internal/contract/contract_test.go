@@ -66,7 +66,7 @@ func TestPoliciesGrantWhatEachProcessDoes(t *testing.T) {
 	}
 	// One instance of every service, on a node of its own, as Nomad
 	// registers them.
-	for _, s := range pool.Services() {
+	for _, s := range append(pool.Services(), contract.WebService(pool.Name)) {
 		_, err := mgmt.Catalog().Register(&consulapi.CatalogRegistration{Node: "pi-01", Address: "127.0.0.1",
 			Service: &consulapi.AgentService{ID: s, Service: s}}, nil)
 		require.NoError(t, err)
@@ -160,6 +160,17 @@ func TestPoliciesGrantWhatEachProcessDoes(t *testing.T) {
 		{"testpool-stats", "takes the backup's lock", run("", contract.KindBackup), false},
 		{"testpool-backup", "runs under its lock and records the run", run("", contract.KindBackup), true},
 		{"testpool-backup", "sees every coin's wallets", seeService(contract.WalletService("doge")), true},
+		{"testpool-web", "reads the pool definition", kvGet(contract.ConfigKey(pool.Name)), true},
+		{"testpool-web", "reads ltc's pool address", kvGet(contract.PoolAddressKey(pool.Name, "ltc")), true},
+		{"testpool-web", "reads doge's pool address", kvGet(contract.PoolAddressKey(pool.Name, "doge")), true},
+		{"testpool-web", "sees the database", seeService(contract.DatabaseService(pool.Name)), true},
+		{"testpool-web", "rewrites the pool definition", kvPut(contract.ConfigKey(pool.Name)), false},
+		{"testpool-web", "rewrites the pool address", kvPut(contract.PoolAddressKey(pool.Name, "ltc")), false},
+		{"testpool-web", "reads a run record", kvGet(contract.RecordKey(pool.Name, "ltc", contract.KindPayout)), false},
+		{"testpool-web", "reads the database's cluster state", kvGet(contract.DatabaseDCSKey(pool.Name, contract.DatabaseKeyLeader)), false},
+		{"testpool-web", "sees the wallets", seeService(contract.WalletService("ltc")), false},
+		{"testpool-web", "publishes the pool's check", publish, false},
+		{"poolctl-deploy", "sees the web servers", seeService(contract.WebService(pool.Name)), true},
 		{"ltc-wallet", "sees its sibling wallets", seeService(contract.WalletP2PService("ltc")), true},
 		{"ltc-wallet", "reads the pool definition", kvGet(contract.ConfigKey(pool.Name)), false},
 		{"ltc-wallet", "sees the database", seeService(contract.DatabaseService(pool.Name)), false},

@@ -78,6 +78,14 @@ func StratumService(coin string) string        { return coin + "-stratum" }
 func StratumMetricsService(coin string) string { return coin + "-stratum-metrics" }
 func DatabaseService(pool string) string       { return pool + "-database" }
 
+// WebService is the web servers' service: MiningCore's API, checked at
+// WebHealthPath.
+func WebService(pool string) string { return pool + "-web" }
+
+// WebHealthPath is where a web server answers its Consul check
+// (MiningCore's /api/health-check).
+const WebHealthPath = "/api/health-check"
+
 // WalletProbeMeta is the key, in a wallet service's Consul meta, of its
 // instance's probe (host:port): status reads its report there, and the
 // backup job fetches the instance's wallet copies from it.

@@ -59,3 +59,7 @@ service "ltc-stratum-metrics" {
 service "scryptpool-archive" {
   policy = "read"
 }
+# deploy and status read the web servers
+service "scryptpool-web" {
+  policy = "read"
+}

@@ -34,6 +34,9 @@ namespace "default" {
     path "nomad/jobs/scryptpool-stats" {
       capabilities = ["write", "read", "list"]
     }
+    path "nomad/jobs/scryptpool-web" {
+      capabilities = ["write", "read", "list"]
+    }
   }
 }
 # Registering a job that mounts ltc-chain read-write needs this.
