@@ -60,3 +60,10 @@ housekeeping {
   blocks_cron = "* * * * *"
   backup_cron = "0 * * * *"
 }
+
+# The API at http://127.0.0.1:8080/api/pools. A static port: one instance
+# per node.
+web {
+  port      = 8080
+  instances = 1
+}

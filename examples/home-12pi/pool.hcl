@@ -102,3 +102,10 @@ housekeeping {
   backup_volume    = "pool-backup"
   backup_keep_days = 14
 }
+
+# The pool's MiningCore-compatible API (and pages) on every web server's
+# node at this port, for the LAN; two instances on two nodes.
+web {
+  port      = 8080
+  instances = 2
+}

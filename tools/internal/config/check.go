@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -236,6 +237,7 @@ func check(p *Pool, bad map[*hclsyntax.Attribute]bool) hcl.Diagnostics {
 	}
 	c.checkDatabase(p.Database, whole, volumes)
 	c.checkHousekeeping(p.Housekeeping, whole, volumes)
+	c.checkWeb(p.Web, whole, p.Cluster.Nodes, stratumPorts, coinNames)
 	return c.diags
 }
 
@@ -621,4 +623,59 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
+}
+
+func (c *checker) checkWeb(w *Web, whole hcl.Range, nodes int, stratumPorts map[int]hcl.Range, coins map[string]hcl.Range) {
+	at := BlockRange(w.Body, whole)
+	if c.intBetween(w.Body, at, "port", w.Port, 1, 65535) {
+		if what, taken := ReservedPorts[w.Port]; taken {
+			c.errorf(AttrRange(w.Body, "port", at), "Port reserved",
+				"Port %d is used by %s on every node.", w.Port, what)
+		} else if stratum, dup := stratumPorts[w.Port]; dup {
+			c.errorf(AttrRange(w.Body, "port", at), "Duplicate port",
+				"Port %d is already a stratum port at %s; the web servers need a port of their own.", w.Port, stratum)
+		}
+	}
+	if c.intBetween(w.Body, at, "instances", w.Instances, 1, maxInstances) && w.Instances < 2 && nodes >= 2 {
+		c.warnf(AttrRange(w.Body, "instances", at), "Single web instance",
+			"With one web server, the pool's pages and API are down whenever it restarts or its node fails; use instances = 2 or more.")
+	}
+	c.resources(w.Body, at, w.CPUMHz, w.MemoryMB)
+	seen := map[string]hcl.Range{}
+	for _, e := range w.Explorers {
+		er := BlockRange(e.Body, at)
+		if _, ok := coins[e.Coin]; !ok {
+			c.errorf(er, "Unknown coin", "explorer %q names no coin of this pool.", e.Coin)
+		} else if first, dup := seen[e.Coin]; dup {
+			c.errorf(er, "Duplicate explorer", "Coin %q's explorer is already defined at %s.", e.Coin, first)
+		}
+		seen[e.Coin] = er
+		for _, l := range []struct{ name, value, placeholder string }{
+			{"block_link", e.BlockLink, "$height$ or $hash$"},
+			{"tx_link", e.TxLink, "{0}"},
+			{"address_link", e.AddressLink, "{0}"},
+		} {
+			if l.value == "" || c.skip(e.Body, l.name) {
+				continue
+			}
+			if problem := linkProblem(l.value, l.name == "block_link"); problem != "" {
+				c.errorf(AttrRange(e.Body, l.name, er), "Invalid link",
+					"%s must be an http or https URL with %s where the value goes; %s.", l.name, l.placeholder, problem)
+			}
+		}
+	}
+}
+
+// linkProblem says what is wrong with an explorer link template, or "".
+func linkProblem(link string, block bool) string {
+	u, err := url.Parse(link)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Sprintf("%q is not one", link)
+	case block && !strings.Contains(link, "$height$") && !strings.Contains(link, "$hash$"):
+		return fmt.Sprintf("%q has neither", link)
+	case !block && !strings.Contains(link, "{0}"):
+		return fmt.Sprintf("%q has none", link)
+	}
+	return ""
 }

@@ -94,3 +94,14 @@ func newHousekeeping() *Housekeeping {
 		MemoryMB:       128,
 	}
 }
+
+// newWeb: two small instances on a LAN port; the API caches its answers,
+// so a Pi serves it with little.
+func newWeb() *Web {
+	return &Web{
+		Port:      8080,
+		Instances: 2,
+		CPUMHz:    100,
+		MemoryMB:  64,
+	}
+}

@@ -28,6 +28,7 @@ var topSchema = &hcl.BodySchema{
 		{Type: "coin", LabelNames: []string{"name"}},
 		{Type: "database"},
 		{Type: "housekeeping"},
+		{Type: "web"},
 	},
 }
 
@@ -116,6 +117,7 @@ func Parse(src []byte, filename string) (*Pool, *hcl.File, hcl.Diagnostics) {
 		Cluster:      newCluster(),
 		Database:     newDatabase(),
 		Housekeeping: newHousekeeping(),
+		Web:          newWeb(),
 	}
 	fileStart := &hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
 	seen := map[string]*hcl.Block{}
@@ -148,6 +150,8 @@ func Parse(src []byte, filename string) (*Pool, *hcl.File, hcl.Diagnostics) {
 			diags = append(diags, gohcl.DecodeBody(block.Body, nil, pool.Database)...)
 		case "housekeeping":
 			diags = append(diags, gohcl.DecodeBody(block.Body, nil, pool.Housekeeping)...)
+		case "web":
+			diags = append(diags, gohcl.DecodeBody(block.Body, nil, pool.Web)...)
 		}
 	}
 	complete := seen["pool"] != nil && seen["cluster"] != nil && len(pool.Coins) > 0
@@ -175,6 +179,11 @@ func Parse(src []byte, filename string) (*Pool, *hcl.File, hcl.Diagnostics) {
 				coin.Wallet.Command = chain.Daemon
 			}
 		}
+	}
+	// The web servers' port is static: a cluster smaller than the default
+	// instance count runs one per node, unless instances says otherwise.
+	if w := pool.Web; !written(w.Body, "instances") && pool.Cluster.Nodes >= 1 && pool.Cluster.Nodes < w.Instances {
+		w.Instances = pool.Cluster.Nodes
 	}
 	if !complete {
 		return nil, file, diags

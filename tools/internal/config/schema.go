@@ -15,6 +15,7 @@ type Pool struct {
 	Coins        []*Coin       `json:"coins"`
 	Database     *Database     `json:"database"`
 	Housekeeping *Housekeeping `json:"housekeeping"`
+	Web          *Web          `json:"web"`
 
 	// Filename is the path the definition was read from.
 	Filename string `json:"-"`
@@ -159,6 +160,33 @@ type Housekeeping struct {
 	BackupKeepDays int    `hcl:"backup_keep_days,optional" json:"backup_keep_days"`
 	CPUMHz         int    `hcl:"cpu_mhz,optional" json:"cpu_mhz"`
 	MemoryMB       int    `hcl:"memory_mb,optional" json:"memory_mb"`
+
+	Body hcl.Body `hcl:",body" json:"-"`
+}
+
+// Web is the pool's web servers: MiningCore's JSON API (and the pages),
+// read from the database under a read-only login.
+type Web struct {
+	// Port is the static port every instance listens on, the URL the
+	// LAN (or a port forward) uses; instances therefore never share a node.
+	Port      int `hcl:"port,optional" json:"port"`
+	Instances int `hcl:"instances,optional" json:"instances"`
+	CPUMHz    int `hcl:"cpu_mhz,optional" json:"cpu_mhz"`
+	MemoryMB  int `hcl:"memory_mb,optional" json:"memory_mb"`
+	// Explorers override a coin's block explorer links (mainnet coins
+	// have defaults; other networks have none).
+	Explorers []*Explorer `hcl:"explorer,block" json:"explorers,omitempty"`
+
+	Body hcl.Body `hcl:",body" json:"-"`
+}
+
+// Explorer is a coin's block explorer links, written as MiningCore writes
+// them: $height$ or $hash$ in BlockLink, {0} in TxLink and AddressLink.
+type Explorer struct {
+	Coin        string `hcl:"coin,label" json:"coin"`
+	BlockLink   string `hcl:"block_link,optional" json:"block_link,omitempty"`
+	TxLink      string `hcl:"tx_link,optional" json:"tx_link,omitempty"`
+	AddressLink string `hcl:"address_link,optional" json:"address_link,omitempty"`
 
 	Body hcl.Body `hcl:",body" json:"-"`
 }
