@@ -167,3 +167,19 @@ variable "housekeeping" {
     memory_mb        = 128
   }
 }
+
+variable "web" {
+  description = "The web servers: MiningCore's API (and the pages) on a static port."
+  type = object({
+    port      = number
+    instances = number
+    cpu_mhz   = number
+    memory_mb = number
+  })
+  default = {
+    port      = 8080
+    instances = 2
+    cpu_mhz   = 100
+    memory_mb = 64
+  }
+}

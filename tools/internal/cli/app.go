@@ -64,6 +64,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			payoutCommand(),
 			statsCommand(),
 			backupCommand(),
+			webCommand(),
 			inventoryCommand(),
 			policiesCommand(),
 		},

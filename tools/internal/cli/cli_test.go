@@ -46,7 +46,7 @@ func TestExitCodes(t *testing.T) {
 		stderr string
 		stdout string
 	}{
-		{"valid", []string{"validate", prod}, cli.ExitOK, "", "is valid: 9 jobs"},
+		{"valid", []string{"validate", prod}, cli.ExitOK, "", "is valid: 10 jobs"},
 		{"warnings only", []string{"validate", dev}, cli.ExitOK, "warning: Single stratum instance", "is valid"},
 		{"invalid", []string{"validate", "../validate/testdata/invalid/bad-values.hcl"}, cli.ExitInvalid, "23 error(s)", ""},
 		{"missing file", []string{"validate", "no/such/pool.hcl"}, cli.ExitInvalid, "no/such/pool.hcl:1:1: error: Cannot read pool definition", ""},

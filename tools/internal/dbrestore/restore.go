@@ -47,7 +47,9 @@ type Options struct {
 
 // Stopped are the kinds of job a restore stops: every job that writes to
 // the database, and the database. The wallets, the archive (it serves the
-// restore) and the health watcher keep running.
+// restore), the health watcher and the web servers keep running: the web
+// servers only read, their answers fail while the database is away, and
+// their connections find the new primary after.
 var Stopped = []jobspec.Kind{jobspec.KindStratum, jobspec.KindPayout, jobspec.KindBlocks, jobspec.KindStats, jobspec.KindBackup, jobspec.KindDatabase}
 
 // Check reads what the archive published and refuses a target it cannot

@@ -65,8 +65,9 @@ func Expected(plan *Plan) []poolcheck.Expected {
 	for _, j := range plan.Jobs {
 		// The archive's service serves restores; the archive's health is
 		// what it holds (status shows it), and a pool whose archive is
-		// down still mines and pays.
-		if j.NotDeployable != "" || j.Job.Kind == jobspec.KindArchive {
+		// down still mines and pays. So does a pool whose web servers are
+		// down: status shows them.
+		if j.NotDeployable != "" || j.Job.Kind == jobspec.KindArchive || j.Job.Kind == jobspec.KindWeb {
 			continue
 		}
 		for _, g := range j.Job.Job.TaskGroups {
@@ -272,6 +273,12 @@ func ensureSecrets(ctx context.Context, c *Clients, pool *config.Pool, plan *Pla
 		case jobspec.KindArchive:
 			path, what, copies = jobspec.ArchiveSecretsPath(pool), "the replication login's password", []secrets.Copy{
 				{From: jobspec.DatabaseSecretsPath(pool), Item: secrets.ItemReplicationPassword, As: secrets.ItemReplicationPassword},
+			}
+		case jobspec.KindWeb:
+			// The read-only login, under the names every job's login has.
+			path, what, copies = jobspec.WebSecretsPath(pool), "the database's read-only login", []secrets.Copy{
+				{From: jobspec.DatabaseSecretsPath(pool), Item: secrets.ItemWebUser, As: secrets.ItemDatabaseUser},
+				{From: jobspec.DatabaseSecretsPath(pool), Item: secrets.ItemWebPassword, As: secrets.ItemDatabasePassword},
 			}
 		case jobspec.KindBackup:
 			path, what, copies = jobspec.HousekeepingSecretsPath(pool, j.Kind), "the database's and every coin's wallets' logins", database

@@ -1,6 +1,6 @@
 // Package jobspec turns a pool definition into Nomad jobs, built as
 // nomad/api structs: one wallet, stratum, payout and block-tracking job per
-// coin, and the pool-wide database, statistics, backup and health jobs.
+// coin, and the pool-wide database, statistics, backup, web and health jobs.
 //
 // The settings of each job answer a failure the pool's operator lived
 // through (crashed, hung and lagging wallets, power cuts, cron jobs that ran
@@ -81,7 +81,7 @@ func Render(p *config.Pool) []*Job {
 	for _, coin := range p.Coins {
 		jobs = append(jobs, b.wallet(coin), b.stratum(coin), b.payout(coin), b.blocks(coin))
 	}
-	jobs = append(jobs, b.archive(), b.stats(), b.backup(), b.health())
+	jobs = append(jobs, b.archive(), b.stats(), b.backup(), b.web(), b.health())
 	keepOffVolumeNodes(jobs)
 	consulIdentities(p, jobs)
 	slices.SortStableFunc(jobs, func(a, b *Job) int { return cmp.Compare(a.Stage, b.Stage) })

@@ -77,7 +77,7 @@ func TestDeploymentOrder(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"scryptpool-database", "ltc-wallet", "ltc-stratum",
-		"ltc-payout", "ltc-blocks", "scryptpool-archive", "scryptpool-stats", "scryptpool-backup", "scryptpool-health",
+		"ltc-payout", "ltc-blocks", "scryptpool-archive", "scryptpool-stats", "scryptpool-backup", "scryptpool-web", "scryptpool-health",
 	}, ids)
 }
 

@@ -22,6 +22,7 @@ var kindTitles = map[Kind]string{
 	KindStats:    "statistics roll-up",
 	KindBackup:   "backups of the database and wallets",
 	KindArchive:  "the database's archive: WAL and base backups, for point-in-time restores",
+	KindWeb:      "web pages and the MiningCore-compatible API",
 }
 
 // FileName is the job file name for j.

@@ -59,6 +59,13 @@ func Vars(p *config.Pool) []byte {
 		"cpu_mhz":          num(h.CPUMHz),
 		"memory_mb":        num(h.MemoryMB),
 	}))
+	w := p.Web
+	b.SetAttributeValue("web", cty.ObjectVal(map[string]cty.Value{
+		"port":      num(w.Port),
+		"instances": num(w.Instances),
+		"cpu_mhz":   num(w.CPUMHz),
+		"memory_mb": num(w.MemoryMB),
+	}))
 	return hclwrite.Format(f.Bytes())
 }
 

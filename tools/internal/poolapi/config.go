@@ -119,8 +119,9 @@ var chains = map[string]chainFacts{
 // (stratum.Server's RetargetAfter, not a setting of pool.hcl).
 const retargetSeconds = 30
 
-// ConfigFrom fills a Config's coins from a decoded pool definition. The
-// pool's address lives in Consul, not pool.hcl: set Coin.Address after.
+// ConfigFrom fills a Config's coins from a decoded pool definition, the
+// explorer links of its web block included. The pool's address lives in
+// Consul, not pool.hcl: set Coin.Address after.
 func ConfigFrom(p *config.Pool) Config {
 	var cfg Config
 	listen := "0.0.0.0"
@@ -136,6 +137,24 @@ func ConfigFrom(p *config.Pool) Config {
 		}
 		if c.Network == "mainnet" {
 			coin.Explorer = facts.mainnetExplorer
+		}
+		if p.Web != nil {
+			for _, e := range p.Web.Explorers {
+				if e.Coin != c.Name {
+					continue
+				}
+				// A link written in the web block replaces the default.
+				for _, l := range []struct {
+					dst *string
+					src string
+				}{
+					{&coin.Explorer.BlockLink, e.BlockLink}, {&coin.Explorer.TxLink, e.TxLink}, {&coin.Explorer.AddressLink, e.AddressLink},
+				} {
+					if l.src != "" {
+						*l.dst = l.src
+					}
+				}
+			}
 		}
 		if s := c.Stratum; s != nil {
 			coin.FeePercent = s.FeePercent

@@ -35,3 +35,19 @@ func TestConfigFromTheProductionExample(t *testing.T) {
 	assert.Equal(t, src.Stratum.Difficulty.Start, c.Ports[0].Difficulty)
 	assert.NotEmpty(t, c.Explorer.TxLink, "mainnet gets explorer links")
 }
+
+// Explorer links written in the web block replace a coin's defaults, link
+// by link; other coins keep theirs.
+func TestConfigFromTakesTheWebBlocksExplorers(t *testing.T) {
+	pool, _, diags := config.Load(testenv.Example(t, "home-12pi"))
+	require.False(t, diags.HasErrors(), diags.Error())
+	defaults := ConfigFrom(pool).Coins[0].Explorer
+	pool.Web.Explorers = []*config.Explorer{
+		{Coin: "other", TxLink: "https://elsewhere.example/tx/{0}"},
+		{Coin: pool.Coins[0].Name, TxLink: "https://explorer.example/tx/{0}"},
+	}
+	got := ConfigFrom(pool).Coins[0].Explorer
+	assert.Equal(t, "https://explorer.example/tx/{0}", got.TxLink)
+	assert.Equal(t, defaults.BlockLink, got.BlockLink)
+	assert.Equal(t, defaults.AddressLink, got.AddressLink)
+}

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 )
 
 // Handler answers the API's routes.
@@ -101,7 +102,8 @@ var routes = []route{
 
 func seg(path string) []string { return strings.Split(path, "/") }
 
-const healthCheckPath = "api/health-check"
+// healthCheckPath is where the web job's Consul check asks.
+var healthCheckPath = strings.TrimPrefix(contract.WebHealthPath, "/")
 
 // match finds the route of path's segments and the values it captures.
 func match(segments []string) (*route, map[string]string) {
