@@ -47,6 +47,8 @@ type Inventory struct {
 	Poolctl      string
 	LAN          []string
 	StratumPorts []int
+	// WebPorts are the web servers' ports, open to the LAN.
+	WebPorts []int
 	// FloatingAddress is the pool's floating address ("" for none), with
 	// its LAN network's prefix length, and the stratum services whose
 	// checks decide which node holds it.
@@ -73,6 +75,9 @@ func Build(source string, p *config.Pool, jobs []*jobspec.Job) *Inventory {
 		}
 	}
 	sort.Ints(inv.StratumPorts)
+	if p.Web != nil {
+		inv.WebPorts = []int{p.Web.Port}
+	}
 	if prefix, ok := config.FloatingPrefix(p.Cluster); ok {
 		inv.FloatingAddress, inv.FloatingPrefix = prefix.Addr().String(), prefix.Bits()
 	} else {
@@ -117,6 +122,7 @@ func (inv *Inventory) YAML() []byte {
 	w("    pool_poolctl_path: %s\n", quote(inv.Poolctl))
 	w("    pool_lan: %s\n", flowStrings(inv.LAN))
 	w("    pool_stratum_ports: %s\n", flowInts(inv.StratumPorts))
+	w("    pool_web_ports: %s\n", flowInts(inv.WebPorts))
 	w("    pool_floating_address: %s\n", quote(inv.FloatingAddress))
 	w("    pool_floating_address_prefix: %d\n", inv.FloatingPrefix)
 	w("    pool_floating_address_services: %s\n", flowStrings(inv.FloatingServices))
