@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -112,4 +113,47 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The web servers' default instance count is two, one per node on a
+// smaller cluster (their port is static); written, it is kept and checked.
+func TestWebInstancesFollowTheCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name, nodes, web string
+		want             int
+		warning          bool
+	}{
+		{"one node, default", "1", "", 1, false},
+		{"three nodes, default", "3", "", 2, false},
+		{"three nodes, written", "3", "web {\n  instances = 3\n}\n", 3, false},
+		{"three nodes, one written", "3", "web {\n  instances = 1\n}\n", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := strings.Replace(minimal, "nodes = 1", "nodes = "+tc.nodes, 1) + tc.web
+			p, _, diags := config.Parse([]byte(src), "pool.hcl")
+			require.False(t, diags.HasErrors(), diags.Error())
+			assert.Equal(t, tc.want, p.Web.Instances)
+			assert.Equal(t, 8080, p.Web.Port)
+			warned := false
+			for _, d := range config.Check(p) {
+				warned = warned || d.Summary == "Single web instance"
+			}
+			assert.Equal(t, tc.warning, warned)
+		})
+	}
+}
+
+// The web servers' port may not be an agent's.
+func TestWebPortNotReserved(t *testing.T) {
+	p, _, diags := config.Parse([]byte(minimal+"web {\n  port = 8500\n}\n"), "pool.hcl")
+	require.False(t, diags.HasErrors(), diags.Error())
+	var reserved []*hcl.Diagnostic
+	for _, d := range config.Check(p) {
+		if d.Summary == "Port reserved" {
+			reserved = append(reserved, d)
+		}
+	}
+	require.Len(t, reserved, 1)
+	assert.Equal(t, "Port 8500 is used by Consul HTTP on every node.", reserved[0].Detail)
+	assert.Equal(t, hcl.Pos{Line: 14, Column: 10, Byte: reserved[0].Subject.Start.Byte}, reserved[0].Subject.Start, "the diagnostic points at the value")
 }
