@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,7 +81,7 @@ func TestDeployDevExample(t *testing.T) {
 	t.Run("deploy makes every deployable job healthy", func(t *testing.T) {
 		code, stdout, stderr := run(t, append([]string{"deploy"}, append(conn, dev)...)...)
 		require.Equal(t, cli.ExitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
-		for _, healthy := range []string{"devpool-database", "ltc-wallet", "ltc-stratum", "devpool-health"} {
+		for _, healthy := range []string{"devpool-database", "ltc-wallet", "ltc-stratum", "devpool-web", "devpool-health"} {
 			assert.Regexp(t, healthy+`\s+healthy`, stdout)
 		}
 		for _, periodic := range []string{"ltc-payout", "ltc-blocks", "devpool-stats", "devpool-backup"} {
@@ -98,6 +100,16 @@ func TestDeployDevExample(t *testing.T) {
 		require.NoError(t, err)
 		require.NotNil(t, pair, "deploy writes the pool's configuration to Consul KV")
 		assert.Contains(t, string(pair.Value), `"name": "devpool"`)
+
+		// The web servers answer MiningCore's API with the recorded pool,
+		// reading the database under the read-only login.
+		resp, err := http.Get("http://" + serviceAddr(t, c, contract.WebService("devpool")) + "/api/pools")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		assert.Contains(t, string(body), `"id": "ltc"`)
 	})
 
 	t.Run("status shows the pool on one screen", func(t *testing.T) {
@@ -107,6 +119,8 @@ func TestDeployDevExample(t *testing.T) {
 		assert.Regexp(t, `node-01\s+\S+\s+ready\s+eligible`, stdout)
 		assert.Regexp(t, `ltc-wallet\s+wallet\s+service\s+running`, stdout)
 		assert.Regexp(t, `ltc-wallet\s+\S+\s+rpc answers\s+passing`, stdout)
+		assert.Regexp(t, `devpool-web\s+web\s+service\s+running`, stdout)
+		assert.Regexp(t, `devpool-web\s+\S+\s+api answers\s+passing`, stdout)
 		assert.Regexp(t, `devpool-database\s+\S+\s+postgres running\s+passing`, stdout)
 		assert.Regexp(t, `node-01\s+\S+\s+primary\s+running`, stdout, "the database's one member is the primary")
 		assert.Contains(t, stdout, "one instance, no replica (instances = 1)")

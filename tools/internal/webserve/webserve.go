@@ -88,7 +88,8 @@ func Run(ctx context.Context, o Options) error {
 	f := &follower{o: o}
 	first, err := f.next(ctx)
 	if err != nil {
-		return err
+		// Stopped before there was anything to serve: a clean stop.
+		return nil
 	}
 	var current atomic.Pointer[http.Handler]
 	install := func(s Settings) {
