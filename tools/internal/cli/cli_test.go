@@ -71,10 +71,10 @@ func TestRenderWritesJobFilesAndPackVars(t *testing.T) {
 	vars := filepath.Join(dir, "vars.hcl")
 	code, stdout, stderr := run(t, "render", "-o", filepath.Join(dir, "jobs"), "--pack-vars", vars, prod)
 	require.Equal(t, cli.ExitOK, code, stderr)
-	assert.Len(t, strings.Fields(stdout), 9)
+	assert.Len(t, strings.Fields(stdout), 10)
 	entries, err := os.ReadDir(filepath.Join(dir, "jobs"))
 	require.NoError(t, err)
-	assert.Len(t, entries, 9)
+	assert.Len(t, entries, 10)
 	data, err := os.ReadFile(vars)
 	require.NoError(t, err)
 	assert.Contains(t, string(data), `pool_name        = "scryptpool"`)
@@ -83,7 +83,7 @@ func TestRenderWritesJobFilesAndPackVars(t *testing.T) {
 func TestRenderJSONToStdout(t *testing.T) {
 	code, stdout, _ := run(t, "render", "--json", dev)
 	require.Equal(t, cli.ExitOK, code)
-	assert.Equal(t, 9, strings.Count(stdout, `"Job": {`))
+	assert.Equal(t, 10, strings.Count(stdout, `"Job": {`))
 }
 
 // An API that is not there is one line naming it, its address and what
