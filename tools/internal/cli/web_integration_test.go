@@ -111,6 +111,12 @@ func TestWebServesTheRecordedPool(t *testing.T) {
 	code, body := get("/api/pools/ltc/blocks")
 	assert.Equal(t, http.StatusOK, code, body)
 	assert.JSONEq(t, "[]", body, "no block yet")
+	code, body = get("/")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, "<html", "the front page is served beside the API")
+	code, body = get("/start")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, "3333", "the start page names the dev example's stratum port")
 
 	setAddress(second)
 	assert.Eventually(t, func() bool { a, _ := pools(); return len(a.Pools) == 1 && a.Pools[0].Address == second }, 30*time.Second, 500*time.Millisecond,

@@ -22,14 +22,13 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolapi"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/poolweb"
 )
 
 // Site builds the handler that serves the pool's site from its settings
-// and the database (poolapi.New; the pages will take its place).
+// and the database: poolweb.New (the pages, and MiningCore's API under
+// /api/) unless Options say otherwise.
 type Site func(cfg poolapi.Config, db poolapi.Querier) http.Handler
-
-// APISite serves MiningCore's API alone.
-func APISite(cfg poolapi.Config, db poolapi.Querier) http.Handler { return poolapi.New(cfg, db) }
 
 // Options are what Run needs.
 type Options struct {
@@ -74,7 +73,7 @@ func (s Settings) Config() poolapi.Config {
 // serve.
 func Run(ctx context.Context, o Options) error {
 	if o.Site == nil {
-		o.Site = APISite
+		o.Site = poolweb.New
 	}
 	if o.Follow <= 0 {
 		o.Follow = time.Minute
