@@ -146,28 +146,83 @@ func EnsureLogins(ctx context.Context, conn *pgx.Conn, logins []Login, database 
 	return nil
 }
 
+// ReadOnlyConnections is how many sessions a read-only login may hold at
+// once: the web job's instances' connection pools, with room for an
+// instance being replaced.
+const ReadOnlyConnections = 16
+
+// readOnlyStatementTimeout ends a read-only login's statement that runs
+// longer, so that a page asked for cannot hold the primary's workers.
+const readOnlyStatementTimeout = "15s"
+
 // EnsureReadOnly grants the read-only logins what they need in the
 // pool's database, and nothing more: connect, and select from every table
 // of schema public, those the owner makes later included (ledger.Migrate
-// runs as the pool's login). conn is the superuser's, connected to the
-// pool's database (grants are per database); run it on the primary after
-// EnsureLogins, which creates the database on a new cluster.
+// runs as the pool's login). Grants stop a read-only login writing a
+// table, but PostgreSQL gives every role more in each database, which
+// would let one that turned its session read-write write all the same:
+// temporary tables (disk on the database's volume), large objects, and
+// advisory locks (the pool's migration and stats roll-up take theirs).
+// These are taken from PUBLIC in the pool's database and given back to its
+// owner; a read-only login also has a connection limit and a statement
+// timeout. conn is the superuser's, connected to the pool's database
+// (grants are per database); run it on the primary after EnsureLogins,
+// which creates the database on a new cluster.
 func EnsureReadOnly(ctx context.Context, conn *pgx.Conn, logins []Login, database, owner string) error {
 	db, own := pgx.Identifier{database}.Sanitize(), pgx.Identifier{owner}.Sanitize()
+	readOnly := false
+	for _, l := range logins {
+		readOnly = readOnly || l.ReadOnly
+	}
+	if !readOnly {
+		return nil
+	}
+	stmts := []string{
+		"REVOKE TEMPORARY ON DATABASE " + db + " FROM PUBLIC",
+		"GRANT TEMPORARY ON DATABASE " + db + " TO " + own,
+	}
+	rows, err := conn.Query(ctx, `
+		SELECT p.oid::regprocedure::text, p.proname LIKE '%advisory%'
+		FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = 'pg_catalog' AND (p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%'
+			OR p.proname IN ('lo_creat', 'lo_create', 'lo_from_bytea', 'lo_put', 'lowrite', 'lo_truncate', 'lo_truncate64', 'lo_unlink'))
+		ORDER BY 1`)
+	if err != nil {
+		return fmt.Errorf("list the functions every role may call: %w", err)
+	}
+	for rows.Next() {
+		var fn string
+		var advisory bool
+		if err := rows.Scan(&fn, &advisory); err != nil {
+			rows.Close()
+			return err
+		}
+		stmts = append(stmts, "REVOKE EXECUTE ON FUNCTION "+fn+" FROM PUBLIC")
+		if advisory {
+			stmts = append(stmts, "GRANT EXECUTE ON FUNCTION "+fn+" TO "+own)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list the functions every role may call: %w", err)
+	}
 	for _, l := range logins {
 		if !l.ReadOnly {
 			continue
 		}
 		ident := pgx.Identifier{l.Role}.Sanitize()
-		for _, stmt := range []string{
-			"GRANT CONNECT ON DATABASE " + db + " TO " + ident,
-			"GRANT USAGE ON SCHEMA public TO " + ident,
-			"GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + ident,
-			"ALTER DEFAULT PRIVILEGES FOR ROLE " + own + " IN SCHEMA public GRANT SELECT ON TABLES TO " + ident,
-		} {
-			if _, err := conn.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("read-only login %s: %s: %w", l.Role, stmt, err)
-			}
+		stmts = append(stmts,
+			"GRANT CONNECT ON DATABASE "+db+" TO "+ident,
+			"GRANT USAGE ON SCHEMA public TO "+ident,
+			"GRANT SELECT ON ALL TABLES IN SCHEMA public TO "+ident,
+			"ALTER DEFAULT PRIVILEGES FOR ROLE "+own+" IN SCHEMA public GRANT SELECT ON TABLES TO "+ident,
+			fmt.Sprintf("ALTER ROLE %s CONNECTION LIMIT %d", ident, ReadOnlyConnections),
+			"ALTER ROLE "+ident+" SET statement_timeout = "+quoteLiteral(readOnlyStatementTimeout),
+		)
+	}
+	for _, stmt := range stmts {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("read-only logins: %s: %w", stmt, err)
 		}
 	}
 	return nil

@@ -72,9 +72,23 @@ func TestMembersKeepTheLoginsOfTheVariable(t *testing.T) {
 	assert.ErrorContains(t, err, "read-only transaction", "its sessions start read-only")
 	_, err = web.Exec(ctx, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
 	require.NoError(t, err)
-	for _, stmt := range []string{"INSERT INTO t VALUES (1)", "UPDATE t SET v = 0", "DELETE FROM t", "CREATE TABLE mine (v int)"} {
+	for _, stmt := range []string{"INSERT INTO t VALUES (1)", "UPDATE t SET v = 0", "DELETE FROM t", "CREATE TABLE mine (v int)",
+		// What PostgreSQL gives every role in a database: taken away.
+		"CREATE TEMPORARY TABLE scratch (v int)", "SELECT lo_from_bytea(0, 'x')", "SELECT lo_create(0)",
+		"SELECT pg_advisory_lock(1)", "SELECT pg_try_advisory_xact_lock(1, 2)"} {
 		_, err = web.Exec(ctx, stmt)
 		assert.ErrorContains(t, err, "permission denied", "the read-only login may not: %s", stmt)
+	}
+	var limit int
+	var settings []string
+	require.NoError(t, web.QueryRow(ctx, "SELECT rolconnlimit, coalesce(rolconfig, '{}') FROM pg_roles WHERE rolname = current_user").Scan(&limit, &settings))
+	assert.Equal(t, dbmember.ReadOnlyConnections, limit)
+	assert.Contains(t, settings, "statement_timeout=15s")
+	// The pool's own login keeps its advisory locks (migrations, the
+	// stats roll-up) and temporary tables.
+	for _, stmt := range []string{"SELECT pg_advisory_xact_lock(1)", "SELECT pg_advisory_xact_lock(1, 2)", "CREATE TEMPORARY TABLE scratch (v int)"} {
+		_, err = conn.Exec(ctx, stmt)
+		assert.NoError(t, err, "the pool's login may: %s", stmt)
 	}
 	conn.Close(ctx)
 
