@@ -36,8 +36,8 @@ job [[ printf "%s-web" (var "pool_name" .) | quote ]] {
       size = 50
     }
 [[ template "keep_off_volume_nodes" ]]
-    # A static port on every node it runs on, the address the LAN (or a port
-    # forward) uses; two instances therefore never share a node.
+    # A static port on every node it runs on, the address the LAN (or a reverse
+    # proxy on it) uses; two instances therefore never share a node.
     network {
       port "http" {
         static = [[ $w.port ]]

@@ -168,7 +168,8 @@ type Housekeeping struct {
 // read from the database under a read-only login.
 type Web struct {
 	// Port is the static port every instance listens on, the URL the
-	// LAN (or a port forward) uses; instances therefore never share a node.
+	// LAN (or a reverse proxy on it) uses: the firewall admits it from the
+	// LAN only. Instances therefore never share a node.
 	Port      int `hcl:"port,optional" json:"port"`
 	Instances int `hcl:"instances,optional" json:"instances"`
 	CPUMHz    int `hcl:"cpu_mhz,optional" json:"cpu_mhz"`

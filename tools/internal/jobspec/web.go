@@ -77,8 +77,8 @@ func (b builder) web() *Job {
 		Notes: nomadhcl.Notes{
 			"update": "One web server at a time: the other keeps answering while this one is\n" +
 				"replaced.",
-			"group.web/network": "A static port on every node it runs on, the address the LAN (or a port\n" +
-				"forward) uses; two instances therefore never share a node.",
+			"group.web/network": "A static port on every node it runs on, the address the LAN (or a reverse\n" +
+				"proxy on it) uses; two instances therefore never share a node.",
 			"group.web/shutdown_delay": "Leave Consul first, then get SIGTERM: the server finishes the requests\n" +
 				"under way and stops.",
 			"group.web/task.web": "Reads what it shows from the database under a read-only login (it can\n" +

@@ -19,6 +19,7 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
+	"github.com/scryptpool/poolmicrocloud/tools/internal/aclcheck"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/contract"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolapi"
@@ -142,7 +143,11 @@ func Run(ctx context.Context, o Options) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("finish the requests under way: %w", err)
+		// Requests still waiting on the database (its queries may take
+		// the API's query timeout): the site only reads, so cutting them
+		// loses nothing, and the stop is a normal one.
+		o.Logger.Warn("requests under way cut at shutdown", "after", o.ShutdownTimeout, "error", err)
+		_ = srv.Close()
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -218,6 +223,13 @@ func (f *follower) read(ctx context.Context) (Settings, bool, error) {
 	for _, c := range def.Coins {
 		key := contract.PoolAddressKey(f.o.Pool, c.Name)
 		pair, _, err := f.o.Consul.KV().Get(key, (&consulapi.QueryOptions{}).WithContext(ctx))
+		if aclcheck.Forbidden(err) {
+			// A coin added to the definition before the job's policy was
+			// brought up to date (poolctl policies): the other coins'
+			// sites go on being followed.
+			f.o.Logger.Warn("the web job's token may not read a pool address; run poolctl policies and update the ACL policy", "key", key, "error", err)
+			continue
+		}
 		if err != nil {
 			return Settings{}, false, fmt.Errorf("read %s: %w", key, err)
 		}

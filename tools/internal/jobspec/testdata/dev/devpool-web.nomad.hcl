@@ -51,8 +51,8 @@ job "devpool-web" {
     ephemeral_disk {
       size = 50
     }
-    # A static port on every node it runs on, the address the LAN (or a port
-    # forward) uses; two instances therefore never share a node.
+    # A static port on every node it runs on, the address the LAN (or a reverse
+    # proxy on it) uses; two instances therefore never share a node.
     network {
       port "http" {
         static = 8080
