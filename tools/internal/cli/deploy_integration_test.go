@@ -116,6 +116,7 @@ func TestDeployDevExample(t *testing.T) {
 		code, stdout, stderr := run(t, append([]string{"status"}, append(conn, dev)...)...)
 		require.Equal(t, cli.ExitOK, code, stderr)
 		assert.Contains(t, stdout, "Pool devpool: passing")
+		assert.Regexp(t, `(?m)^  site: http://\S+:\d+/$`, stdout, "where the pool's pages answer")
 		assert.Regexp(t, `node-01\s+\S+\s+ready\s+eligible`, stdout)
 		assert.Regexp(t, `ltc-wallet\s+wallet\s+service\s+running`, stdout)
 		assert.Regexp(t, `ltc-wallet\s+\S+\s+rpc answers\s+passing`, stdout)

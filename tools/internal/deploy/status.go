@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -417,6 +419,9 @@ func (s *Status) Write(w io.Writer) {
 			fmt.Fprintf(tw, "  database: %s\n", v.Line)
 		}
 	}
+	if line, ok := s.site(); ok {
+		fmt.Fprintf(tw, "  site: %s\n", line)
+	}
 
 	fmt.Fprintln(tw, "\nNodes")
 	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tELIGIBILITY\tDATACENTER\tEXEC DRIVER")
@@ -586,6 +591,28 @@ func (s *Status) Write(w io.Writer) {
 	if !s.Since.IsZero() {
 		story.Write(w, s.Events, s.Since)
 	}
+}
+
+// site says where the pool's web servers answer (the pages, and
+// MiningCore's API under /api/): the address of each instance whose
+// checks pass. ok is false when the pool has no web job.
+func (s *Status) site() (string, bool) {
+	for _, svc := range s.Services {
+		if svc.Name != contract.WebService(s.Pool) {
+			continue
+		}
+		var urls []string
+		for _, e := range svc.Instances {
+			if e.Checks.AggregatedStatus() == consulapi.HealthPassing {
+				urls = append(urls, fmt.Sprintf("http://%s/", net.JoinHostPort(e.Service.Address, strconv.Itoa(e.Service.Port))))
+			}
+		}
+		if len(urls) == 0 {
+			return fmt.Sprintf("no web server passing its check (%d registered)", len(svc.Instances)), true
+		}
+		return strings.Join(urls, " "), true
+	}
+	return "", false
 }
 
 // liveAndRecent keeps an allocation list to what an operator needs: what

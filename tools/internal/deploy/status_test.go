@@ -54,6 +54,44 @@ func TestStatusPeriodicRuns(t *testing.T) {
 	assert.Equal(t, string(want), out.String())
 }
 
+// Where the site answers, under the pool's line: every web server whose
+// checks pass; a pool whose web servers all fail says so; the wallets'
+// and stratum servers' instances are no site.
+func TestStatusSite(t *testing.T) {
+	entry := func(addr string, port int, status string) *consulapi.ServiceEntry {
+		return &consulapi.ServiceEntry{
+			Service: &consulapi.AgentService{Address: addr, Port: port},
+			Checks:  consulapi.HealthChecks{{Name: "api answers", ServiceID: "web-1", Status: status}},
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		services []ServiceStatus
+	}{
+		{"passing", []ServiceStatus{
+			{Name: "ltc-stratum", Instances: []*consulapi.ServiceEntry{entry("192.168.1.21", 3333, consulapi.HealthPassing)}},
+			{Name: "scryptpool-web", Instances: []*consulapi.ServiceEntry{
+				entry("192.168.1.21", 8080, consulapi.HealthPassing), entry("192.168.1.22", 8080, consulapi.HealthCritical), entry("192.168.1.23", 8080, consulapi.HealthPassing)}},
+		}},
+		{"failing", []ServiceStatus{
+			{Name: "scryptpool-web", Instances: []*consulapi.ServiceEntry{entry("192.168.1.22", 8080, consulapi.HealthCritical)}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Status{Pool: "scryptpool", Services: tc.services}
+			var out bytes.Buffer
+			s.Write(&out)
+			golden := filepath.Join("testdata", "status-site-"+tc.name+".txt")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, out.Bytes(), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), out.String())
+		})
+	}
+}
+
 // The database as status prints it: its own section with the members, a
 // loud line under the pool's when commits are not confirmed by a second
 // node, none when one instance is what the pool asks for, and one line,
