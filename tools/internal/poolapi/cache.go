@@ -42,8 +42,11 @@ func newCache(ttl time.Duration, limit int, now func() time.Time) *cache {
 
 // get returns key's answer, from the cache while it is fresh, else from
 // load, run once for every caller waiting on the same key. Errors are
-// not cached.
+// not cached. With a negative ttl nothing is: every caller loads.
 func (c *cache) get(key string, load func() (cached, error)) (cached, error) {
+	if c.ttl < 0 {
+		return load()
+	}
 	c.mu.Lock()
 	if e, ok := c.entries[key]; ok && c.now().Before(e.expires) {
 		c.mu.Unlock()

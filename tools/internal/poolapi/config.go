@@ -3,6 +3,7 @@ package poolapi
 import (
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
@@ -17,7 +18,8 @@ type Config struct {
 	Coins []Coin
 
 	// CacheTTL is how long an answer is served again without asking the
-	// database (15s).
+	// database (15s). Negative keeps no answer: every request asks the
+	// database (benchmarks measure what the cache saves with it).
 	CacheTTL time.Duration
 	// CacheEntries bounds the cached answers (4096), so that a client
 	// walking through pages cannot fill the memory of a Pi.
@@ -175,7 +177,7 @@ func ConfigFrom(p *config.Pool) Config {
 }
 
 func (c Config) withDefaults() Config {
-	if c.CacheTTL <= 0 {
+	if c.CacheTTL == 0 {
 		c.CacheTTL = 15 * time.Second
 	}
 	if c.CacheEntries <= 0 {
@@ -214,4 +216,14 @@ func (c Config) withDefaults() Config {
 	}
 	c.Coins = coins
 	return c
+}
+
+// CacheControl is the Cache-Control header of an answer served from
+// the cache: browsers and proxies may keep it as long as the server
+// does, and not at all when the server keeps nothing.
+func (c Config) CacheControl() string {
+	if c.CacheTTL < 0 {
+		return "no-store"
+	}
+	return "public, max-age=" + strconv.Itoa(int(c.CacheTTL.Seconds()))
 }

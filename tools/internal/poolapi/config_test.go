@@ -51,3 +51,14 @@ func TestConfigFromTakesTheWebBlocksExplorers(t *testing.T) {
 	assert.Equal(t, defaults.BlockLink, got.BlockLink)
 	assert.Equal(t, defaults.AddressLink, got.AddressLink)
 }
+
+// The cache's lifetime reaches browsers as Cache-Control; a server that
+// keeps nothing asks them to keep nothing either.
+func TestCacheControl(t *testing.T) {
+	for _, tc := range []struct {
+		ttl  time.Duration
+		want string
+	}{{0, "public, max-age=15"}, {30 * time.Second, "public, max-age=30"}, {-1, "no-store"}} {
+		assert.Equal(t, tc.want, Config{CacheTTL: tc.ttl}.withDefaults().CacheControl(), "ttl %v", tc.ttl)
+	}
+}

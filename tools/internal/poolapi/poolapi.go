@@ -194,7 +194,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hdr.Set("Content-Type", "application/json; charset=utf-8")
-	hdr.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(h.cfg.CacheTTL.Seconds())))
+	hdr.Set("Cache-Control", h.cfg.CacheControl())
 	w.WriteHeader(answer.status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(answer.body)

@@ -206,3 +206,25 @@ func TestCacheSparesTheDatabase(t *testing.T) {
 	}
 	assert.Equal(t, before+perRequest, counter.n.Load(), "eight concurrent misses, one round of queries")
 }
+
+// A negative TTL keeps nothing: every request asks the database, and
+// tells browsers not to keep the answer either. The benchmark's
+// uncached figures are measured so.
+func TestNoCacheAsksEveryTime(t *testing.T) {
+	db := startLedger(t)
+	fill(t, db)
+	counter := &countingDB{db: db}
+	cfg := testConfig()
+	cfg.CacheTTL = -1
+	h := New(cfg, counter)
+
+	path := "/api/pools/ltc/miners/" + minerA
+	first := get(t, h, path)
+	require.Equal(t, http.StatusOK, first.Code)
+	assert.Equal(t, "no-store", first.Header().Get("Cache-Control"))
+	perRequest := counter.n.Load()
+	require.Positive(t, perRequest)
+	again := get(t, h, path)
+	assert.Equal(t, first.Body.String(), again.Body.String())
+	assert.Equal(t, 2*perRequest, counter.n.Load(), "asked again")
+}
