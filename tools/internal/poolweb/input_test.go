@@ -163,6 +163,11 @@ func TestMethods(t *testing.T) {
 	css := get(t, h, stylePath)
 	assert.Equal(t, "text/css; charset=utf-8", css.Header().Get("Content-Type"))
 	assert.Equal(t, string(styleSheet), css.Body.String())
+
+	// Browsers ask for an icon unasked: no icon, and no error either.
+	icon := get(t, h, faviconPath)
+	assert.Equal(t, http.StatusNoContent, icon.Code)
+	assert.Empty(t, icon.Body.String())
 }
 
 // Pages and the API take from one bucket per client: a client asking
@@ -188,6 +193,7 @@ func TestRateLimitIsShared(t *testing.T) {
 
 	assert.Equal(t, http.StatusTooManyRequests, get(t, h, "/api/pools").Code, "the API's bucket is the pages'")
 	assert.Equal(t, http.StatusOK, get(t, h, stylePath).Code)
+	assert.Equal(t, http.StatusNoContent, get(t, h, faviconPath).Code, "nor is the icon browsers ask for")
 
 	clock = clock.Add(time.Second)
 	assert.Equal(t, http.StatusOK, get(t, h, "/start").Code, "a token a second")

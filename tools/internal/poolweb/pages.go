@@ -24,6 +24,9 @@ var styleSheet []byte
 // stylePath is where the pages find their style sheet.
 const stylePath = "/static/site.css"
 
+// faviconPath is where browsers look for an icon unasked.
+const faviconPath = "/favicon.ico"
+
 // contentSecurityPolicy lets a page load nothing but its own style
 // sheet: no script at all, no font, no image from elsewhere.
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -117,6 +120,13 @@ func (p *pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if r.URL.Path == faviconPath {
+		// Browsers ask for it on their own; the site has no icon, and
+		// says so without an error on the visitor's console.
+		hdr.Set("Cache-Control", "public, max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if allowed, wait := p.api.Allow(r); !allowed {
 		hdr.Set("Retry-After", strconv.Itoa(poolapi.RetryAfterSeconds(wait)))
 		p.fail(w, r, &problem{http.StatusTooManyRequests, "Too many requests",
@@ -206,7 +216,7 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if status == http.StatusOK {
-		w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(p.cfg.CacheTTL.Seconds())))
+		w.Header().Set("Cache-Control", p.cfg.CacheControl())
 	} else {
 		w.Header().Set("Cache-Control", "no-store")
 	}
