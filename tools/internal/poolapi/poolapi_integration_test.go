@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,15 +161,27 @@ func checkFigures(t *testing.T, h http.Handler, db *pgxpool.Pool) {
 }
 
 // A second identical request is served from the cache; after the TTL
-// the database is asked again. Concurrent misses are one computation.
+// the database is asked again, in the background while the old answer
+// is served. Concurrent misses are one computation.
 func TestCacheSparesTheDatabase(t *testing.T) {
 	db := startLedger(t)
 	fill(t, db)
 	counter := &countingDB{db: db}
+	// The background computation reads the clock too.
+	var mu sync.Mutex
 	clock := now
+	advance := func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(d)
+	}
 	cfg := testConfig()
 	cfg.CacheTTL = 15 * time.Second
-	cfg.Now = func() time.Time { return clock }
+	cfg.Now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clock
+	}
 	h := New(cfg, counter)
 
 	path := "/api/pools/ltc/miners/" + minerA
@@ -182,20 +195,25 @@ func TestCacheSparesTheDatabase(t *testing.T) {
 	assert.Equal(t, first.Body.String(), again.Body.String())
 	assert.Equal(t, perRequest, counter.n.Load(), "served from the cache")
 
-	clock = clock.Add(14 * time.Second)
+	advance(14 * time.Second)
 	get(t, h, path)
 	assert.Equal(t, perRequest, counter.n.Load(), "still fresh")
 
-	clock = clock.Add(time.Second)
+	// Past the TTL the old answer is served once more while one
+	// computation of the new runs in the background.
+	advance(time.Second)
+	stale := get(t, h, path)
+	assert.Equal(t, first.Body.String(), stale.Body.String(), "the old answer, while the new is computed")
+	require.Eventually(t, func() bool { return counter.n.Load() == 2*perRequest }, 10*time.Second, 10*time.Millisecond, "expired after the TTL: computed again")
 	get(t, h, path)
-	assert.Equal(t, 2*perRequest, counter.n.Load(), "expired after the TTL")
+	assert.Equal(t, 2*perRequest, counter.n.Load(), "the new answer, fresh")
 
 	// A different answer is a different entry.
 	get(t, h, path+"?perfMode=Hour")
 	assert.Equal(t, 3*perRequest, counter.n.Load())
 
 	// Concurrent misses of one key: one computation between them.
-	clock = clock.Add(time.Minute)
+	advance(time.Minute)
 	before := counter.n.Load()
 	done := make(chan int, 8)
 	for range 8 {

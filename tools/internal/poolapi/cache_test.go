@@ -1,0 +1,76 @@
+package poolapi
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The cache's lifetimes on a clock of the test's: fresh answers are
+// kept, an answer up to one ttl past its time is served while one
+// computation of the new runs in the background, an older one is
+// waited for, errors are never kept, and a negative ttl keeps nothing.
+func TestCacheLifetimes(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	advance := func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(d)
+	}
+	c := newCache(10*time.Second, 100, func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clock
+	})
+	var loads atomic.Int64
+	release := make(chan struct{})
+	load := func() (cached, error) {
+		n := loads.Add(1)
+		if n == 2 {
+			<-release // the background computation, held until the test lets it go
+		}
+		return cached{status: int(n)}, nil
+	}
+	get := func() int {
+		t.Helper()
+		v, err := c.get("k", load)
+		require.NoError(t, err)
+		return v.status
+	}
+
+	assert.Equal(t, 1, get(), "a miss computes")
+	advance(9 * time.Second)
+	assert.Equal(t, 1, get(), "fresh")
+	advance(time.Second)
+	assert.Equal(t, 1, get(), "expired: the old answer while the new is computed")
+	assert.Equal(t, 1, get(), "still the old one while the computation runs")
+	require.Eventually(t, func() bool { return loads.Load() == 2 }, 5*time.Second, time.Millisecond)
+	close(release)
+	require.Eventually(t, func() bool { return get() == 2 }, 5*time.Second, time.Millisecond, "the new answer once computed")
+	assert.Equal(t, int64(2), loads.Load(), "one computation in the background")
+
+	advance(20 * time.Second)
+	assert.Equal(t, 3, get(), "more than one ttl past its time: waited for")
+
+	failing := errors.New("database down")
+	_, err := c.get("bad", func() (cached, error) { return cached{}, failing })
+	assert.ErrorIs(t, err, failing)
+	v, err := c.get("bad", func() (cached, error) { return cached{status: 7}, nil })
+	require.NoError(t, err)
+	assert.Equal(t, 7, v.status, "errors are not kept")
+
+	none := newCache(-1, 100, time.Now)
+	var n int
+	for range 3 {
+		v, err := none.get("k", func() (cached, error) { n++; return cached{status: n}, nil })
+		require.NoError(t, err)
+		assert.Equal(t, n, v.status)
+	}
+	assert.Equal(t, 3, n, "a negative ttl keeps nothing")
+}
