@@ -37,6 +37,9 @@ type pages struct {
 	store *poolapi.Store
 	cfg   poolapi.Config
 	tmpl  map[string]*template.Template
+	// drawn are the pages as sent, for as long as their figures are
+	// cached.
+	drawn *rendered
 }
 
 // pageNames are the templates of templates/, each rendered inside
@@ -47,7 +50,9 @@ var pageNames = []string{"front", "miner", "blocks", "payments", "start", "error
 // its rate limiter; New mounts them beside the API.
 func NewPages(api *poolapi.Handler) http.Handler {
 	store := api.Store()
-	p := &pages{api: api, store: store, cfg: store.Config(), tmpl: map[string]*template.Template{}}
+	cfg := store.Config()
+	p := &pages{api: api, store: store, cfg: cfg, tmpl: map[string]*template.Template{},
+		drawn: newRendered(cfg.CacheTTL, cfg.CacheEntries, cfg.Now)}
 	funcs := template.FuncMap{
 		"hashrate": formatHashrate,
 		"large":    formatLarge,
@@ -133,6 +138,10 @@ func (p *pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("this address asked for pages faster than %g a second; wait a few seconds and reload", p.cfg.RatePerSecond)})
 		return
 	}
+	if body, ok := p.drawn.get(renderedKey(r.Host, r.URL.RequestURI())); ok {
+		p.send(w, r, http.StatusOK, body)
+		return
+	}
 	serve, ok := p.route(r.URL.EscapedPath())
 	if !ok {
 		p.fail(w, r, notFound("Page not found", "there is no page at this address; the menu above lists the pages there are"))
@@ -214,6 +223,14 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 		http.Error(w, "the page could not be drawn", http.StatusInternalServerError)
 		return
 	}
+	if status == http.StatusOK {
+		p.drawn.put(renderedKey(r.Host, r.URL.RequestURI()), buf.Bytes())
+	}
+	p.send(w, r, status, buf.Bytes())
+}
+
+// send writes a drawn page.
+func (p *pages) send(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if status == http.StatusOK {
 		w.Header().Set("Cache-Control", p.cfg.CacheControl())
@@ -222,7 +239,7 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
+		_, _ = w.Write(body)
 	}
 }
 
