@@ -111,6 +111,10 @@ func TestPagesInChromium(t *testing.T) {
 				if pg.name == "miner" {
 					assert.ElementsMatch(t, workersA, v.workers, "the miner's workers, as the shares name them")
 				}
+				// On a phone a page wider than the screen makes the
+				// browser zoom out, widening the window to the page: so
+				// the window must keep the device's width too.
+				assert.Equal(t, float64(wd.width), v.innerWidth, "the window's width: the page is zoomed out to fit something too wide")
 				assert.LessOrEqual(t, v.scrollWidth, v.innerWidth, "the page overflows the window's width")
 
 				for _, dir := range dirs {
