@@ -52,6 +52,7 @@ type options struct {
 	dbConns          int
 	serverCPU        int
 	clientCPU        int
+	hold             bool
 }
 
 func main() {
@@ -66,6 +67,7 @@ func main() {
 	flag.IntVar(&o.data.BlocksPerDay, "blocks-per-day", 10, "blocks the pool finds a day")
 	flag.DurationVar(&o.data.PayoutEvery, "payout-every", 3*time.Hour, "interval of the payouts")
 	flag.Uint64Var(&o.data.Seed, "seed", 1, "seed of the dataset")
+	flag.BoolVar(&o.hold, "hold", false, "fill the database, print its address and wait for ^C (to look at the data or the queries by hand); nothing is measured")
 	flag.IntVar(&o.dbConns, "db-conns", 4, "the server's database connections")
 	flag.IntVar(&o.serverCPU, "server-cpu", 0, "the core the server is pinned to")
 	flag.IntVar(&o.clientCPU, "client-cpu", 1, "the core the load generator and PostgreSQL are pinned to")
@@ -135,6 +137,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "filled in %s\n", f.Took.Round(time.Second))
+	if o.hold {
+		fmt.Printf("%s\nminer: %s\n", pg.dsn, f.BusiestMiner)
+		<-ctx.Done()
+		return nil
+	}
 
 	// From here the load generator and the database share one core,
 	// the server has the other.
