@@ -48,11 +48,16 @@ func (r result) percentile(p float64) time.Duration {
 }
 
 // load runs clients concurrent clients, each on its own keep-alive
-// connection asking for url again as soon as it has the whole answer,
-// for warmup unmeasured and then for duration measured. A request counts
-// when its answer ends inside the measured window; those unanswered when
-// it closes are cancelled, and the longest wait among them kept.
-func load(ctx context.Context, url string, clients int, warmup, duration time.Duration, serverPID int) (result, error) {
+// connection, for warmup unmeasured and then for duration measured.
+// With rate 0 each asks for url again as soon as it has the whole
+// answer: the most the server can answer. With a rate, the clients
+// between them ask rate times a second, each on a fixed schedule, and a
+// request's latency counts from when it was due, so that a server
+// falling behind is not excused by the clients waiting for it. A request
+// counts when its answer ends inside the measured window; those
+// unanswered when it closes are cancelled, and the longest wait among
+// them kept.
+func load(ctx context.Context, url string, clients int, rate float64, warmup, duration time.Duration, serverPID int) (result, error) {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns:        clients,
@@ -81,12 +86,30 @@ func load(ctx context.Context, url string, clients int, warmup, duration time.Du
 		lat            []time.Duration
 	}
 	tallies := make([]tally, clients)
+	var every time.Duration // each client's interval when paced
+	if rate > 0 {
+		every = time.Duration(float64(clients) / rate * float64(time.Second))
+	}
 	for c := range clients {
 		stop.Add(1)
 		go func(t *tally) {
 			defer stop.Done()
+			due := start
+			if every > 0 {
+				due = start.Add(every * time.Duration(c) / time.Duration(clients)) // spread over one interval
+			}
 			for window.Err() == nil {
 				began := time.Now()
+				if every > 0 {
+					if wait := time.Until(due); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-window.Done():
+							return
+						}
+					}
+					began, due = due, due.Add(every)
+				}
 				ok, n := get(window, client, url)
 				ended := time.Now()
 				if !ended.Before(measureTo) {

@@ -47,6 +47,8 @@ import (
 type options struct {
 	duration, warmup time.Duration
 	uncachedDuration time.Duration
+	pacedDuration    time.Duration
+	rate             float64
 	clients          int
 	data             dataset
 	dbConns          int
@@ -57,8 +59,10 @@ type options struct {
 
 func main() {
 	var o options
-	flag.DurationVar(&o.duration, "duration", 16*time.Second, "measured load of each page, cached: longer than the cache's 15 s, so that an expiry falls in it")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured load of each page, cached, the clients asking as fast as they are answered")
 	flag.DurationVar(&o.uncachedDuration, "uncached-duration", 6*time.Second, "measured load of each page, uncached")
+	flag.DurationVar(&o.pacedDuration, "paced-duration", 16*time.Second, "measured load of the front page, cached, at -rate: longer than the cache's 15 s, so that an expiry falls in it")
+	flag.Float64Var(&o.rate, "rate", targetRate, "requests a second the clients offer in the paced measurement")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each measurement")
 	flag.IntVar(&o.clients, "clients", 200, "concurrent keep-alive clients")
 	flag.IntVar(&o.data.Miners, "miners", 200, "miners (1 to 4 workers each, 12 for the one whose page is measured)")
@@ -75,7 +79,7 @@ func main() {
 	serveDSN := flag.String("serve", "", "(internal) serve the site over this database and print its address")
 	cached := flag.Bool("cached", true, "(internal) with -serve: keep answers (the web job's setting) or not")
 	flag.Parse()
-	if flag.NArg() > 0 || o.duration <= 0 || o.uncachedDuration <= 0 || o.warmup < 0 || o.clients < 1 || o.data.Miners < 1 || o.data.ShareSeconds <= 0 ||
+	if flag.NArg() > 0 || o.duration <= 0 || o.uncachedDuration <= 0 || o.pacedDuration <= 0 || o.rate <= 0 || o.warmup < 0 || o.clients < 1 || o.data.Miners < 1 || o.data.ShareSeconds <= 0 ||
 		o.data.Days < 2 || o.data.BlocksPerDay < 1 || o.data.PayoutEvery <= 0 || o.dbConns < 1 || o.serverCPU == o.clientCPU {
 		fmt.Fprintln(os.Stderr, "bench-web: bad flags (see -h)")
 		os.Exit(2)
@@ -101,6 +105,7 @@ type target struct{ name, path string }
 type measured struct {
 	cached  bool
 	results []result
+	paced   result // the front page at the target's rate (cached only)
 	peakRSS uint64
 	cpus    string // the server's Cpus_allowed_list
 }
@@ -153,6 +158,7 @@ func run(ctx context.Context, o options) error {
 	}
 	runtime.GOMAXPROCS(1)
 
+	loads := [2]string{loadAverage()}
 	targets := []target{
 		{"front page", "/"},
 		{"miner page", "/miners/" + f.BusiestMiner},
@@ -166,7 +172,8 @@ func run(ctx context.Context, o options) error {
 		}
 		runs = append(runs, m)
 	}
-	judgeErr := report(os.Stdout, o, f, targets, runs)
+	loads[1] = loadAverage()
+	judgeErr := report(os.Stdout, o, f, targets, runs, loads)
 	fmt.Printf("run took %s\n", time.Since(started).Round(time.Second))
 	return judgeErr
 }
@@ -219,7 +226,7 @@ func measureServer(ctx context.Context, o options, dsn string, cached bool, targ
 			duration = o.uncachedDuration
 		}
 		fmt.Fprintf(os.Stderr, "  %s, %s: %d clients for %s...\n", t.name, label, o.clients, o.warmup+duration)
-		r, err := load(ctx, "http://"+addr+t.path, o.clients, o.warmup, duration, pid)
+		r, err := load(ctx, "http://"+addr+t.path, o.clients, 0, o.warmup, duration, pid)
 		if err != nil {
 			return m, err
 		}
@@ -227,6 +234,12 @@ func measureServer(ctx context.Context, o options, dsn string, cached bool, targ
 		// Queries of cancelled requests run on to their timeout; the
 		// next page is measured once the database is idle again.
 		if err := waitIdle(ctx, dsn); err != nil {
+			return m, err
+		}
+	}
+	if cached {
+		fmt.Fprintf(os.Stderr, "  %s, cached: %d clients asking %g a second between them for %s...\n", targets[0].name, o.clients, o.rate, o.warmup+o.pacedDuration)
+		if m.paced, err = load(ctx, "http://"+addr+targets[0].path, o.clients, o.rate, o.warmup, o.pacedDuration, pid); err != nil {
 			return m, err
 		}
 	}
@@ -257,4 +270,14 @@ func waitIdle(ctx context.Context, dsn string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// loadAverage is the machine's 1-minute load average.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	first, _, _ := strings.Cut(string(b), " ")
+	return first
 }

@@ -23,9 +23,11 @@ func TestPercentile(t *testing.T) {
 // The verdicts follow the front page's cached figures; a run that
 // measured nothing fails.
 func TestReportVerdicts(t *testing.T) {
-	o := options{duration: 10 * time.Second, warmup: time.Second, uncachedDuration: 5 * time.Second, clients: 200, serverCPU: 0, clientCPU: 1}
+	o := options{duration: 10 * time.Second, warmup: time.Second, uncachedDuration: 5 * time.Second, pacedDuration: 16 * time.Second,
+		rate: 500, clients: 200, serverCPU: 0, clientCPU: 1}
 	targets := []target{{"front page", "/"}}
 	page := func(rate float64, p99 time.Duration, errs int64) result {
+		// Saturated at rate; at 500 offered, the same latencies.
 		r := result{Elapsed: 10 * time.Second, Requests: int64(rate * 10), Errors: errs}
 		for range r.Requests {
 			r.Latencies = append(r.Latencies, p99)
@@ -44,9 +46,13 @@ func TestReportVerdicts(t *testing.T) {
 		{"nothing measured", result{Elapsed: 10 * time.Second}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			runs := []measured{{cached: true, results: []result{tc.r}, cpus: "0"}, {cached: false, results: []result{{}}, cpus: "0"}}
+			paced := tc.r
+			if paced.Requests > 0 {
+				paced.Requests = min(paced.Requests, 5000) // 500/s for 10 s at most
+			}
+			runs := []measured{{cached: true, results: []result{tc.r}, paced: paced, cpus: "0"}, {cached: false, results: []result{{}}, cpus: "0"}}
 			var out bytes.Buffer
-			err := report(&out, o, filled{}, targets, runs)
+			err := report(&out, o, filled{}, targets, runs, [2]string{"1.0", "1.0"})
 			if tc.ok {
 				require.NoError(t, err, out.String())
 			} else {
