@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +31,8 @@ func serve(ctx context.Context, dsn, listen string, cached bool, dbConns int) er
 	}
 	defer db.Close()
 	site := siteConfig()
+	// What the site logs (a failed query, a timeout) is part of the figures.
+	site.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if !cached {
 		site.CacheTTL = -1
 	}
