@@ -2,6 +2,7 @@ package poolapi
 
 import (
 	"errors"
+	"sort"
 	"sync"
 	"time"
 )
@@ -16,12 +17,13 @@ import (
 // would wait for them at each expiry (bench-web measured p99 go from
 // milliseconds to the queries' time).
 type cache struct {
-	ttl   time.Duration
-	limit int
-	now   func() time.Time
+	ttl        time.Duration
+	limit, max int // entries, bytes
+	now        func() time.Time
 
 	mu       sync.Mutex
 	entries  map[string]cached
+	bytes    int
 	inflight map[string]*call
 }
 
@@ -42,9 +44,13 @@ type call struct {
 
 var errAbandoned = errors.New("the answer's computation ended without one")
 
-func newCache(ttl time.Duration, limit int, now func() time.Time) *cache {
-	return &cache{ttl: ttl, limit: limit, now: now, entries: map[string]cached{}, inflight: map[string]*call{}}
+func newCache(ttl time.Duration, limit, maxBytes int, now func() time.Time) *cache {
+	return &cache{ttl: ttl, limit: limit, max: maxBytes, now: now, entries: map[string]cached{}, inflight: map[string]*call{}}
 }
+
+// size is what an answer costs the cache: its body, its value (about as
+// large) and its key.
+func size(key string, v cached) int { return 2*len(v.body) + len(key) + 64 }
 
 // get returns key's answer, from the cache while it is fresh, else from
 // load, run once for every caller waiting on the same key. An answer
@@ -105,18 +111,41 @@ func (c *cache) store(key string, v cached) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if len(c.entries) >= c.limit {
+	if old, ok := c.entries[key]; ok {
+		c.bytes -= size(key, old)
+		delete(c.entries, key)
+	}
+	need := size(key, v)
+	if len(c.entries) >= c.limit || c.bytes+need > c.max {
+		// Answers past being served stale go first; then, while still
+		// too many or too large (someone walking the pages), those due
+		// first: an answer asked for all the time, as the front page's,
+		// is renewed all the time and is among the last to go.
 		for k, e := range c.entries {
-			if !now.Before(e.expires) {
+			if !now.Before(e.expires.Add(c.ttl)) {
+				c.bytes -= size(k, e)
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= c.limit || c.bytes+need > c.max {
+			keys := make([]string, 0, len(c.entries))
+			for k := range c.entries {
+				keys = append(keys, k)
+			}
+			sort.Slice(keys, func(i, j int) bool { return c.entries[keys[i]].expires.Before(c.entries[keys[j]].expires) })
+			for _, k := range keys {
+				if len(c.entries) < c.limit && c.bytes+need <= c.max {
+					break
+				}
+				c.bytes -= size(k, c.entries[k])
 				delete(c.entries, k)
 			}
 		}
 	}
-	if len(c.entries) >= c.limit {
-		// Still full of fresh answers: someone is walking the pages.
-		// Start over rather than grow.
-		clear(c.entries)
+	if need > c.max {
+		return // one answer larger than the whole cache: not kept
 	}
 	v.expires = now.Add(c.ttl)
 	c.entries[key] = v
+	c.bytes += need
 }

@@ -2,6 +2,7 @@ package poolapi
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +24,7 @@ func TestCacheLifetimes(t *testing.T) {
 		defer mu.Unlock()
 		clock = clock.Add(d)
 	}
-	c := newCache(10*time.Second, 100, func() time.Time {
+	c := newCache(10*time.Second, 100, 1<<20, func() time.Time {
 		mu.Lock()
 		defer mu.Unlock()
 		return clock
@@ -65,7 +66,7 @@ func TestCacheLifetimes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 7, v.status, "errors are not kept")
 
-	none := newCache(-1, 100, time.Now)
+	none := newCache(-1, 100, 1<<20, time.Now)
 	var n int
 	for range 3 {
 		v, err := none.get("k", func() (cached, error) { n++; return cached{status: n}, nil })
@@ -73,4 +74,36 @@ func TestCacheLifetimes(t *testing.T) {
 		assert.Equal(t, n, v.status)
 	}
 	assert.Equal(t, 3, n, "a negative ttl keeps nothing")
+}
+
+// A client walking through pages fills the cache up to its bounds, in
+// entries and in bytes, and no further: the answers due first go, and
+// one answer larger than the whole cache is not kept.
+func TestCacheBounds(t *testing.T) {
+	clock := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	c := newCache(10*time.Second, 8, 4096, func() time.Time { return clock })
+	answer := func(n int) func() (cached, error) {
+		return func() (cached, error) { return cached{status: 200, body: make([]byte, n)}, nil }
+	}
+	for i := range 50 {
+		clock = clock.Add(time.Millisecond)
+		_, err := c.get("front", answer(100))
+		require.NoError(t, err)
+		_, err = c.get(fmt.Sprintf("page-%d", i), answer(300))
+		require.NoError(t, err)
+		assert.LessOrEqual(t, len(c.entries), 8, "entries after %d pages", i)
+		assert.LessOrEqual(t, c.bytes, 4096, "bytes after %d pages", i)
+	}
+	total := 0
+	for k, e := range c.entries {
+		total += size(k, e)
+	}
+	assert.Equal(t, total, c.bytes, "the count of bytes follows the entries")
+	assert.Contains(t, c.entries, "page-49", "the newest page is kept")
+	assert.NotContains(t, c.entries, "page-0", "the oldest page went")
+
+	_, err := c.get("huge", answer(10_000))
+	require.NoError(t, err)
+	assert.NotContains(t, c.entries, "huge", "larger than the cache: served, not kept")
+	assert.LessOrEqual(t, c.bytes, 4096)
 }

@@ -21,9 +21,12 @@ type Config struct {
 	// database (15s). Negative keeps no answer: every request asks the
 	// database (benchmarks measure what the cache saves with it).
 	CacheTTL time.Duration
-	// CacheEntries bounds the cached answers (4096), so that a client
-	// walking through pages cannot fill the memory of a Pi.
+	// CacheEntries and CacheBytes bound the cached answers (4096, and
+	// 16 MiB counting each answer's body twice, for its value beside it),
+	// so that a client walking through pages cannot fill the memory of a
+	// Pi: the answers due first go first.
 	CacheEntries int
+	CacheBytes   int
 	// RatePerSecond and Burst size each client's token bucket (5 per
 	// second, as MiningCore, and a burst of 20: a front page asks for
 	// several routes at once).
@@ -182,6 +185,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CacheEntries <= 0 {
 		c.CacheEntries = 4096
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = 16 << 20
 	}
 	if c.RatePerSecond <= 0 {
 		c.RatePerSecond = 5

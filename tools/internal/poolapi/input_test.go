@@ -3,6 +3,7 @@ package poolapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -139,6 +140,13 @@ func TestRateLimitPerClient(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, from("203.0.113.7:50001"), "another port of the same client")
 	assert.Equal(t, http.StatusNotFound, from("203.0.113.8:50000"), "another client has its own bucket")
 	assert.Equal(t, http.StatusNotFound, from("[::1]:50000"), "loopback is not limited")
+	// An IPv6 subscriber's /64 is one client: a new address per request
+	// draws from the same bucket; the next /64 is another client.
+	for i := range 5 {
+		assert.Equal(t, http.StatusNotFound, from(fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1)), "request %d of the /64's burst", i)
+	}
+	assert.Equal(t, http.StatusTooManyRequests, from("[2001:db8:1:2:ffff::9]:443"), "another address of the same /64")
+	assert.Equal(t, http.StatusNotFound, from("[2001:db8:1:3::1]:443"), "the next /64 has its own bucket")
 	for range 10 {
 		assert.Equal(t, http.StatusNotFound, from("127.0.0.1:1"))
 	}

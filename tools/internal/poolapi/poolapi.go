@@ -49,7 +49,7 @@ func New(cfg Config, db Querier) *Handler {
 	cfg = cfg.withDefaults()
 	h := &Handler{
 		cfg: cfg, db: db, coins: map[string]*Coin{},
-		cache:   newCache(cfg.CacheTTL, cfg.CacheEntries, cfg.Now),
+		cache:   newCache(cfg.CacheTTL, cfg.CacheEntries, cfg.CacheBytes, cfg.Now),
 		limiter: newLimiter(cfg.RatePerSecond, cfg.Burst, cfg.Now),
 	}
 	for i := range cfg.Coins {

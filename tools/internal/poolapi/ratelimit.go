@@ -34,8 +34,22 @@ func newLimiter(rate float64, burst int, now func() time.Time) *limiter {
 	return &limiter{rate: rate, burst: float64(burst), now: now, buckets: map[netip.Addr]*bucket{}}
 }
 
+// bucketOf is the bucket addr draws from: its own for IPv4, its /64's
+// for IPv6, where one subscriber holds a whole /64 and could take a new
+// address for each request (stratum counts connections the same way).
+func bucketOf(addr netip.Addr) netip.Addr {
+	addr = addr.Unmap()
+	if addr.Is6() {
+		if p, err := addr.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return addr
+}
+
 // allow takes a token for addr, or says how long until one is there.
 func (l *limiter) allow(addr netip.Addr) (bool, time.Duration) {
+	addr = bucketOf(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()

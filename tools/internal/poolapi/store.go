@@ -43,7 +43,7 @@ SELECT
 	(SELECT coalesce(sum(paid), 0) FROM balances WHERE coin = $1)::bigint,
 	(SELECT count(*) FROM blocks WHERE coin = $1),
 	(SELECT max(found_at) FROM blocks WHERE coin = $1),
-	(SELECT coalesce(sum(difficulty / network_difficulty), 0) FROM shares
+	(SELECT coalesce(sum(difficulty / NULLIF(network_difficulty, 0)), 0) FROM shares
 	 WHERE coin = $1 AND id > coalesce((SELECT max(share_id) FROM blocks WHERE coin = $1), 0))`
 
 	// The peak 10-minute rate of each miner in the range, as MiningCore
@@ -67,11 +67,18 @@ FROM shares WHERE coin = $1 AND submitted_at >= $2 AND submitted_at <= $3 GROUP 
 	// A block's effort is its round's shares over the network
 	// difficulty, the round being the shares after the previous block's
 	// (whatever its status, as MiningCore counts). Unknown (NULL) once
-	// pruning took the finding share or the round's first shares.
+	// pruning took the finding share or the round's first shares: the
+	// round is whole while the previous block's finding share (or one
+	// before it) is kept, as pruning takes the oldest first. Share ids are
+	// one sequence for every coin, with gaps, so a coin's first block is
+	// whole only if its coin's first share is the table's first id. A
+	// share of no network difficulty counts for nothing.
 	sqlBlocks = `
 SELECT b.coin, b.height, b.status, b.confirmations, b.reward, b.hash, b.address, b.found_at, s.network_difficulty,
-	CASE WHEN s.id IS NULL OR (SELECT min(o.id) FROM shares o WHERE o.coin = b.coin) > coalesce(prev.share_id, 0) + 1 THEN NULL
-	ELSE (SELECT sum(x.difficulty / x.network_difficulty) FROM shares x
+	CASE WHEN s.id IS NULL OR CASE WHEN prev.share_id IS NULL
+		THEN (SELECT min(o.id) FROM shares o WHERE o.coin = b.coin) > 1
+		ELSE NOT EXISTS (SELECT FROM shares o WHERE o.coin = b.coin AND o.id <= prev.share_id) END THEN NULL
+	ELSE (SELECT sum(x.difficulty / NULLIF(x.network_difficulty, 0)) FROM shares x
 	      WHERE x.coin = b.coin AND x.id <= b.share_id AND x.id > coalesce(prev.share_id, 0)) END
 FROM blocks b
 LEFT JOIN shares s ON s.id = b.share_id

@@ -65,9 +65,15 @@ func (p *pages) list(r *http.Request, path string) (listPage, poolapi.Paging, er
 	if err != nil {
 		return listPage{}, poolapi.Paging{}, err
 	}
+	return listPage{Coin: c, Pager: pager{Page: paging.Page, Base: p.pagerBase(path, c, paging)}, Several: len(p.cfg.Coins) > 1}, paging, nil
+}
+
+// pagerBase is a paged page's path and query before page=: its coin
+// when the pool has several, its page size when not the default.
+func (p *pages) pagerBase(path string, c poolapi.Coin, paging poolapi.Paging) string {
 	base := path + "?" + coinQuery(c, len(p.cfg.Coins))
 	if def, _ := p.store.Paging(""); paging.Size != def.Size {
 		base += "pageSize=" + strconv.FormatInt(paging.Size, 10) + "&"
 	}
-	return listPage{Coin: c, Pager: pager{Page: paging.Page, Base: base}, Several: len(p.cfg.Coins) > 1}, paging, nil
+	return base
 }

@@ -139,7 +139,7 @@ func (p *pages) miner(w http.ResponseWriter, r *http.Request) (string, view, err
 		return "", view{}, err
 	}
 	mp.Payments = paymentViews(payments)
-	mp.Pager = pager{Page: paging.Page, Pages: pages, Base: minerURL(address) + "?" + coinQuery(c, len(p.cfg.Coins))}
+	mp.Pager = pager{Page: paging.Page, Pages: pages, Base: p.pagerBase(minerURL(address), c, paging)}
 
 	pool, err := p.store.Pool(ctx, c.ID)
 	if err != nil {

@@ -2,6 +2,8 @@ package poolweb
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/poolapi"
@@ -95,9 +97,11 @@ func poolSeries(stats []poolapi.AggregatedPoolStats) []point {
 func minerSeries(samples []poolapi.WorkerPerformance) []point {
 	out := make([]point, 0, len(samples))
 	for _, s := range samples {
+		// In the workers' order, not the map's: a float sum depends on
+		// its order, and the page must not change between two draws.
 		sum := 0.0
-		for _, w := range s.Workers {
-			sum += w.Hashrate
+		for _, name := range slices.Sorted(maps.Keys(s.Workers)) {
+			sum += s.Workers[name].Hashrate
 		}
 		out = append(out, point{At: s.Created, Value: sum})
 	}
