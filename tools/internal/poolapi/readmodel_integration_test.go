@@ -103,3 +103,29 @@ func TestStoreRefusesBadArguments(t *testing.T) {
 	allowed, _ := h.Allow(&http.Request{RemoteAddr: "127.0.0.1:1"})
 	assert.True(t, allowed, "loopback is not limited by default")
 }
+
+// An address the pool never saw costs the database one lookup by key,
+// not the miner's queries over the day's shares (any valid address is
+// free to make): MiningCore's answer of zeros, and no samples.
+func TestUnknownMinerCostsOneLookup(t *testing.T) {
+	db := startLedger(t)
+	fill(t, db)
+	counter := &countingDB{db: db}
+	h := New(testConfig(), counter)
+	for _, path := range []string{"/api/pools/ltc/miners/" + stranger, "/api/pools/ltc/miners/" + stranger + "/performance"} {
+		n := counter.n.Load()
+		rec := get(t, h, path)
+		require.Equal(t, http.StatusOK, rec.Code, path)
+		assert.Equal(t, n+1, counter.n.Load(), "%s: one query", path)
+	}
+	m := decode[MinerStats](t, get(t, h, "/api/pools/ltc/miners/"+stranger+"?perfMode=Hour"))
+	assert.Equal(t, "0.00000000", m.PendingBalance.String())
+	assert.Empty(t, m.PerformanceSamples)
+	perf := decode[[]WorkerPerformance](t, get(t, h, "/api/pools/ltc/miners/"+stranger+"/performance?mode=Month"))
+	assert.NotNil(t, perf)
+	assert.Empty(t, perf)
+
+	// A miner the pool knows still gets its figures.
+	known := decode[MinerStats](t, get(t, h, "/api/pools/ltc/miners/"+minerA))
+	assert.NotEmpty(t, known.PerformanceSamples)
+}

@@ -454,6 +454,14 @@ func (h *Handler) paymentCount(ctx context.Context, c *Coin, address string) (in
 }
 
 func (h *Handler) minerStats(ctx context.Context, c *Coin, address string, samples sampleRange, now time.Time) (MinerStats, error) {
+	known, err := h.known(ctx, c, address)
+	if err != nil || !known {
+		// An address the pool never saw: MiningCore's answer of zeros,
+		// without the queries (any valid address is free to make, and
+		// the shares have no index by address).
+		zero := payout.Coins(0, c.UnitsPerCoin)
+		return MinerStats{PendingBalance: zero, TotalPaid: zero, TodayPaid: zero, PerformanceSamples: []WorkerPerformance{}}, err
+	}
 	var s MinerStats
 	var owed, paid, today int64
 	var held string
@@ -484,16 +492,34 @@ func (h *Handler) minerStats(ctx context.Context, c *Coin, address string, sampl
 		return MinerStats{}, err
 	}
 	s.Performance = perf
-	if s.PerformanceSamples, err = h.minerPerformance(ctx, c, address, samples, now); err != nil {
+	if s.PerformanceSamples, err = h.samples(ctx, c, address, samples, now); err != nil {
 		return MinerStats{}, err
 	}
 	return s, nil
+}
+
+// known says whether the pool has seen address (sqlMinerKnown: two
+// lookups by key, where the miner's figures scan the day's shares).
+func (h *Handler) known(ctx context.Context, c *Coin, address string) (bool, error) {
+	var known bool
+	if err := h.db.QueryRow(ctx, sqlMinerKnown, c.ID, address).Scan(&known); err != nil {
+		return false, fmt.Errorf("pool %s miner known: %w", c.ID, err)
+	}
+	return known, nil
 }
 
 // minerPerformance is a miner's samples over a range: Hour in 3-minute
 // and Day in hourly buckets from the shares (kept at least 24 h), Month
 // in daily buckets from stats_hourly (per address, no workers).
 func (h *Handler) minerPerformance(ctx context.Context, c *Coin, address string, r sampleRange, now time.Time) ([]WorkerPerformance, error) {
+	if known, err := h.known(ctx, c, address); err != nil || !known {
+		return []WorkerPerformance{}, err // as minerStats: no query for an address never seen
+	}
+	return h.samples(ctx, c, address, r, now)
+}
+
+// samples is minerPerformance for an address the pool has seen.
+func (h *Handler) samples(ctx context.Context, c *Coin, address string, r sampleRange, now time.Time) ([]WorkerPerformance, error) {
 	switch r {
 	case rangeHour:
 		bin := 3 * time.Minute
