@@ -166,7 +166,7 @@ func checkFigures(t *testing.T, h http.Handler, db *pgxpool.Pool) {
 func TestCacheSparesTheDatabase(t *testing.T) {
 	db := startLedger(t)
 	fill(t, db)
-	counter := &countingDB{db: db}
+	counter := &countingDB{DB: db}
 	// The background computation reads the clock too.
 	var mu sync.Mutex
 	clock := now
@@ -187,34 +187,34 @@ func TestCacheSparesTheDatabase(t *testing.T) {
 	path := "/api/pools/ltc/miners/" + minerA
 	first := get(t, h, path)
 	require.Equal(t, http.StatusOK, first.Code)
-	perRequest := counter.n.Load()
+	perRequest := counter.N.Load()
 	require.Positive(t, perRequest)
 
 	// The same answer however the query's keys and the address are spelt.
 	again := get(t, h, "/API/pools/ltc/miners/"+strings.ToUpper(minerA)+"?PERFMODE=day")
 	assert.Equal(t, first.Body.String(), again.Body.String())
-	assert.Equal(t, perRequest, counter.n.Load(), "served from the cache")
+	assert.Equal(t, perRequest, counter.N.Load(), "served from the cache")
 
 	advance(14 * time.Second)
 	get(t, h, path)
-	assert.Equal(t, perRequest, counter.n.Load(), "still fresh")
+	assert.Equal(t, perRequest, counter.N.Load(), "still fresh")
 
 	// Past the TTL the old answer is served once more while one
 	// computation of the new runs in the background.
 	advance(time.Second)
 	stale := get(t, h, path)
 	assert.Equal(t, first.Body.String(), stale.Body.String(), "the old answer, while the new is computed")
-	require.Eventually(t, func() bool { return counter.n.Load() == 2*perRequest }, 10*time.Second, 10*time.Millisecond, "expired after the TTL: computed again")
+	require.Eventually(t, func() bool { return counter.N.Load() == 2*perRequest }, 10*time.Second, 10*time.Millisecond, "expired after the TTL: computed again")
 	get(t, h, path)
-	assert.Equal(t, 2*perRequest, counter.n.Load(), "the new answer, fresh")
+	assert.Equal(t, 2*perRequest, counter.N.Load(), "the new answer, fresh")
 
 	// A different answer is a different entry.
 	get(t, h, path+"?perfMode=Hour")
-	assert.Equal(t, 3*perRequest, counter.n.Load())
+	assert.Equal(t, 3*perRequest, counter.N.Load())
 
 	// Concurrent misses of one key: one computation between them.
 	advance(time.Minute)
-	before := counter.n.Load()
+	before := counter.N.Load()
 	done := make(chan int, 8)
 	for range 8 {
 		go func() { done <- get(t, h, path).Code }()
@@ -222,7 +222,7 @@ func TestCacheSparesTheDatabase(t *testing.T) {
 	for range 8 {
 		assert.Equal(t, http.StatusOK, <-done)
 	}
-	assert.Equal(t, before+perRequest, counter.n.Load(), "eight concurrent misses, one round of queries")
+	assert.Equal(t, before+perRequest, counter.N.Load(), "eight concurrent misses, one round of queries")
 }
 
 // A negative TTL keeps nothing: every request asks the database, and
@@ -231,7 +231,7 @@ func TestCacheSparesTheDatabase(t *testing.T) {
 func TestNoCacheAsksEveryTime(t *testing.T) {
 	db := startLedger(t)
 	fill(t, db)
-	counter := &countingDB{db: db}
+	counter := &countingDB{DB: db}
 	cfg := testConfig()
 	cfg.CacheTTL = -1
 	h := New(cfg, counter)
@@ -240,9 +240,9 @@ func TestNoCacheAsksEveryTime(t *testing.T) {
 	first := get(t, h, path)
 	require.Equal(t, http.StatusOK, first.Code)
 	assert.Equal(t, "no-store", first.Header().Get("Cache-Control"))
-	perRequest := counter.n.Load()
+	perRequest := counter.N.Load()
 	require.Positive(t, perRequest)
 	again := get(t, h, path)
 	assert.Equal(t, first.Body.String(), again.Body.String())
-	assert.Equal(t, 2*perRequest, counter.n.Load(), "asked again")
+	assert.Equal(t, 2*perRequest, counter.N.Load(), "asked again")
 }

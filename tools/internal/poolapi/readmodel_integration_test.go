@@ -17,22 +17,22 @@ import (
 func TestStoreSharesTheAPIsAnswers(t *testing.T) {
 	db := startLedger(t)
 	fill(t, db)
-	counter := &countingDB{db: db}
+	counter := &countingDB{DB: db}
 	h := New(testConfig(), counter)
 	s := h.Store()
 	ctx := context.Background()
 
 	pool, err := s.Pool(ctx, "ltc")
 	require.NoError(t, err)
-	n := counter.n.Load()
+	n := counter.N.Load()
 	assert.Equal(t, decode[poolResponse](t, get(t, h, "/api/pools/ltc")).Pool, pool)
-	assert.Equal(t, n, counter.n.Load(), "the API's answer came from the Store's cache entry")
+	assert.Equal(t, n, counter.N.Load(), "the API's answer came from the Store's cache entry")
 
 	api := decode[MinerStats](t, get(t, h, "/api/pools/ltc/miners/"+minerA))
-	n = counter.n.Load()
+	n = counter.N.Load()
 	m, err := s.Miner(ctx, "ltc", minerA)
 	require.NoError(t, err)
-	assert.Equal(t, n, counter.n.Load(), "the Store's answer came from the API's cache entry")
+	assert.Equal(t, n, counter.N.Load(), "the Store's answer came from the API's cache entry")
 	assert.Equal(t, api.PendingBalance, m.PendingBalance)
 	assert.Equal(t, api.TotalPaid, m.TotalPaid)
 
@@ -110,13 +110,13 @@ func TestStoreRefusesBadArguments(t *testing.T) {
 func TestUnknownMinerCostsOneLookup(t *testing.T) {
 	db := startLedger(t)
 	fill(t, db)
-	counter := &countingDB{db: db}
+	counter := &countingDB{DB: db}
 	h := New(testConfig(), counter)
 	for _, path := range []string{"/api/pools/ltc/miners/" + stranger, "/api/pools/ltc/miners/" + stranger + "/performance"} {
-		n := counter.n.Load()
+		n := counter.N.Load()
 		rec := get(t, h, path)
 		require.Equal(t, http.StatusOK, rec.Code, path)
-		assert.Equal(t, n+1, counter.n.Load(), "%s: one query", path)
+		assert.Equal(t, n+1, counter.N.Load(), "%s: one query", path)
 	}
 	m := decode[MinerStats](t, get(t, h, "/api/pools/ltc/miners/"+stranger+"?perfMode=Hour"))
 	assert.Equal(t, "0.00000000", m.PendingBalance.String())

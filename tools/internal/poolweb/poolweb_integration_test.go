@@ -164,11 +164,11 @@ func checkFigures(t *testing.T, h http.Handler, db *pgxpool.Pool) {
 func TestPagesShareTheAPIsCache(t *testing.T) {
 	db := startLedger(t)
 	fill(t, db)
-	counter := &countingDB{db: db}
+	counter := &countingDB{DB: db}
 	h := New(testConfig(), counter)
 
 	require.Equal(t, http.StatusOK, get(t, h, "/miners/"+minerA).Code)
-	n := counter.n.Load()
+	n := counter.N.Load()
 	require.Positive(t, n)
 	for _, path := range []string{
 		"/api/pools/ltc/miners/" + minerA,
@@ -178,7 +178,7 @@ func TestPagesShareTheAPIsCache(t *testing.T) {
 	} {
 		rec := get(t, h, path)
 		require.Equal(t, http.StatusOK, rec.Code, path)
-		assert.Equal(t, n, counter.n.Load(), "%s answered from the cache", path)
+		assert.Equal(t, n, counter.N.Load(), "%s answered from the cache", path)
 	}
 	assert.Equal(t, "application/json; charset=utf-8", get(t, h, "/Api/pools").Header().Get("Content-Type"), "the API's paths in any case")
 }
