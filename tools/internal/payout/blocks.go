@@ -11,10 +11,15 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/chain"
 )
 
+// SpendableDepth is the depth at which Litecoin Core's wallet spends a
+// coinbase (COINBASE_MATURITY+1; category "generate", "immature" before):
+// no block is credited before it, whatever the pool's confirmations say.
+const SpendableDepth = 101
+
 // TrackOptions are what block tracking runs with.
 type TrackOptions struct {
 	Coin          string
-	Confirmations int64 // a block's reward is credited at this depth
+	Confirmations int64 // a block's reward is credited at this depth, once its wallet can spend it
 	FeePercent    float64
 	Scheme        Scheme
 	UnitsPerCoin  int64
@@ -80,7 +85,11 @@ func TrackBlocks(ctx context.Context, db *pgxpool.Pool, w Wallet, o TrackOptions
 			continue
 		}
 		switch {
-		case state.confirmations >= o.Confirmations:
+		// The wallet's word too: Core spends a coinbase only at
+		// SpendableDepth (category "generate"; it is "immature" at 100). A reward credited before it could be spent
+		// owes miners coins the wallet cannot send, and a payout that
+		// cannot pay everything owed pays nothing.
+		case state.confirmations >= o.Confirmations && state.category == "generate":
 			reward, err := Units(state.amount, o.UnitsPerCoin)
 			if err != nil {
 				return res, fmt.Errorf("block %d's coinbase: %w", b.height, err)

@@ -444,6 +444,23 @@ func TestBlocksAreCreditedOnceByPPLNS(t *testing.T) {
 	require.NoError(t, e.db.QueryRow(context.Background(), `SELECT status, confirmations FROM blocks WHERE height = 40`).Scan(&status, &confs))
 	assert.Equal(t, "pending", status)
 	assert.Equal(t, int64(91), confs)
+
+	// A coinbase exactly Confirmations deep is still immature to the
+	// wallet (it spends one at 101): credited then, its reward would be
+	// owed before the wallet could pay it. One block later it is.
+	e.nextBlock = 31 // 130 - 31 + 1 = 100 confirmations
+	e.found(map[string]float64{miners[0]: 1})
+	atDepth := e.track()
+	assert.Equal(t, 0, atDepth.Confirmed, "a coinbase at 100 confirmations is immature")
+	assert.Equal(t, 2, atDepth.Pending)
+	require.NoError(t, e.db.QueryRow(context.Background(), `SELECT status, confirmations FROM blocks WHERE height = 31`).Scan(&status, &confs))
+	assert.Equal(t, "pending", status)
+	assert.Equal(t, int64(100), confs)
+	e.mine(1)
+	mature := e.track()
+	assert.Equal(t, 1, mature.Confirmed, "at 101 confirmations the wallet can spend it")
+	require.NoError(t, e.db.QueryRow(context.Background(), `SELECT status FROM blocks WHERE height = 31`).Scan(&status))
+	assert.Equal(t, "confirmed", status)
 }
 
 // A payout killed at every step, then run again: every miner address

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/config"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 )
 
 // Config is what the API knows that the database does not: each coin's
@@ -68,7 +69,8 @@ type Coin struct {
 	Scheme         string  // pplns or proportional
 	Window         float64 // PPLNS's N
 	MinimumPayment float64 // coins
-	// Confirmations a block needs before it is credited.
+	// Confirmations a block needs before it is credited (never fewer
+	// than payout.SpendableDepth).
 	Confirmations int
 	UnitsPerCoin  int64
 	// BlockTime is the chain's target spacing, for the network hashrate.
@@ -215,9 +217,9 @@ func (c Config) withDefaults() Config {
 		if coin.BlockTime <= 0 {
 			coin.BlockTime = 150 * time.Second
 		}
-		if coin.Confirmations <= 0 {
-			coin.Confirmations = 100
-		}
+		// A block is credited at the pool's confirmations and not before
+		// its wallet can spend the coinbase: the depth the API shows.
+		coin.Confirmations = max(coin.Confirmations, payout.SpendableDepth)
 		coins[i] = coin
 	}
 	c.Coins = coins

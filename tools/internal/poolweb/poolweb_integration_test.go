@@ -142,7 +142,7 @@ func checkFigures(t *testing.T, h http.Handler, db *pgxpool.Pool) {
 		assert.Contains(t, blocks, fmt.Sprintf("<td class=\"num\">%d</td>\n<td><span class=\"status %s\">%s</span>", height, status, status))
 	}
 	require.NoError(t, rows.Err())
-	assert.Contains(t, blocks, "37 of 100 confirmations", "the pending block's progress")
+	assert.Contains(t, blocks, "37 of 101 confirmations", "the pending block's progress: the pool credits it once its wallet can spend it")
 
 	payments := get(t, h, "/payments").Body.String()
 	assert.Equal(t, int(scalar(`SELECT count(*) FROM payout_items i JOIN payouts p ON p.id = i.payout_id WHERE p.status = 'sent'`)),
