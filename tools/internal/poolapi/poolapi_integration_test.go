@@ -86,6 +86,35 @@ func TestRoutesAgainstTheLedger(t *testing.T) {
 	})
 }
 
+// The newest hours do not wait for the stats job: with the roll-up of
+// the last two hours undone, as if the stats job had not run since, the
+// pool's chart and its top miners are what they are with it.
+func TestNewestHoursComeFromShares(t *testing.T) {
+	db := startLedger(t)
+	fill(t, db)
+	paths := []string{"/api/pools/ltc/performance", "/api/pools/ltc/performance?r=Month&i=Day", "/api/pools/ltc/miners"}
+	want := map[string]string{}
+	for _, p := range paths {
+		want[p] = get(t, New(testConfig(), db), p).Body.String()
+	}
+	_, err := db.Exec(context.Background(), `DELETE FROM stats_hourly WHERE hour >= $1`, now.Truncate(time.Hour).Add(-time.Hour))
+	require.NoError(t, err)
+	for _, p := range paths {
+		rec := get(t, New(testConfig(), db), p)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		assert.JSONEq(t, want[p], rec.Body.String(), p)
+	}
+	// And the newest point is the current hour's rate so far.
+	perf := decode[poolPerformanceResponse](t, get(t, New(testConfig(), db), "/api/pools/ltc/performance")).Stats
+	require.NotEmpty(t, perf)
+	last := perf[len(perf)-1]
+	assert.Equal(t, now.Truncate(time.Hour), last.Created)
+	var d float64
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT sum(difficulty) FROM shares WHERE submitted_at >= $1 AND submitted_at <= $2`,
+		now.Truncate(time.Hour), now).Scan(&d))
+	assert.InDelta(t, d*65536/now.Sub(now.Truncate(time.Hour)).Seconds(), last.PoolHashrate, 1)
+}
+
 func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 	t.Helper()
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
@@ -126,6 +155,19 @@ func checkFigures(t *testing.T, h http.Handler, db *pgxpool.Pool) {
 	assert.InDelta(t, float(`SELECT sum(difficulty) * 65536 / 600 FROM shares WHERE submitted_at > $1`, now.Add(-10*time.Minute)),
 		float64(pool.PoolStats.PoolHashrate), 1)
 	assert.Equal(t, storedNetDiff/65536, pool.NetworkStats.NetworkDifficulty)
+	// Top miners by their peak hourly rate: a whole hour's, or the hour
+	// up to now, as the shares say.
+	require.NotEmpty(t, pool.TopMiners)
+	for _, m := range pool.TopMiners {
+		peak := float(`
+			SELECT max(d) * 65536 / 3600 FROM (
+				SELECT sum(difficulty) AS d FROM shares WHERE address = $1 AND submitted_at >= $2 AND submitted_at < $3
+				GROUP BY date_trunc('hour', submitted_at, 'UTC')
+				UNION ALL
+				SELECT sum(difficulty) FROM shares WHERE address = $1 AND submitted_at > $4 AND submitted_at <= $5) p`,
+			m.Miner, now.Add(-24*time.Hour), now.Truncate(time.Hour), now.Add(-time.Hour), now)
+		assert.InDelta(t, peak, m.Hashrate, 1e-6*peak, "%s's hashrate in topMiners", m.Miner)
+	}
 
 	for _, status := range []string{"pending", "confirmed", "orphaned"} {
 		blocks := decode[[]Block](t, get(t, h, "/api/pools/ltc/blocks?state="+status))

@@ -46,23 +46,46 @@ SELECT
 	(SELECT coalesce(sum(difficulty / NULLIF(network_difficulty, 0)), 0) FROM shares
 	 WHERE coin = $1 AND id > coalesce((SELECT max(share_id) FROM blocks WHERE coin = $1), 0))`
 
-	// The peak 10-minute rate of each miner in the range, as MiningCore
-	// ranks miners by their highest sample.
+	// Each miner's peak sample in the range, as MiningCore ranks miners
+	// by their highest: the hours rolled up in stats_hourly, the last
+	// whole hour from shares (stats_hourly's newest hours are only as
+	// new as the stats job's last run), and the hour up to now. Rates are
+	// per second; $4 is the start of the hour before the current one, $5
+	// the current hour's. At most two hours of shares are read, not the
+	// day's (1.6 s over a 200-miner pool's 2.8 M, on this machine).
 	sqlTopMiners = `
-WITH b AS (
-	SELECT address, date_bin('10 minutes', submitted_at, ` + binOrigin + `) AS t, sum(difficulty) AS d, count(*) AS n
-	FROM shares WHERE coin = $1 AND submitted_at > $2 AND submitted_at <= $3 GROUP BY 1, 2)
-SELECT address, max(d), (array_agg(n ORDER BY d DESC))[1] FROM b
-GROUP BY address ORDER BY max(d) DESC, address OFFSET $4 LIMIT $5`
+WITH s AS (
+	SELECT address, difficulty / 3600 AS rate, shares::float8 / 3600 AS sps
+	FROM stats_hourly WHERE coin = $1 AND hour >= $2 AND hour < $4
+	UNION ALL
+	SELECT address, sum(difficulty) / 3600, count(*)::float8 / 3600
+	FROM shares WHERE coin = $1 AND submitted_at >= greatest($4, $2) AND submitted_at < $5 GROUP BY address
+	UNION ALL
+	SELECT address, sum(difficulty) / 3600, count(*)::float8 / 3600
+	FROM shares WHERE coin = $1 AND submitted_at > $3::timestamptz - interval '1 hour' AND submitted_at <= $3 GROUP BY address)
+SELECT address, max(rate), (array_agg(sps ORDER BY rate DESC))[1] FROM s
+GROUP BY address ORDER BY max(rate) DESC, address OFFSET $6 LIMIT $7`
 
+	// The pool's hours: from stats_hourly before $5 (the start of the
+	// hour before the current one), from shares after it, so that the
+	// newest points do not wait for the stats job's next run.
 	sqlPoolHourly = `
+WITH h AS (
+	SELECT address, hour, shares, difficulty FROM stats_hourly WHERE coin = $1 AND hour >= $2 AND hour < $5
+	UNION ALL
+	SELECT address, date_trunc('hour', submitted_at, 'UTC'), count(*), sum(difficulty)
+	FROM shares WHERE coin = $1 AND submitted_at >= greatest($5, $2) AND submitted_at <= $3 GROUP BY 1, 2)
 SELECT date_bin(make_interval(secs => $4), hour, ` + binOrigin + `) AS t,
 	sum(difficulty), sum(shares)::bigint, count(DISTINCT address)
-FROM stats_hourly WHERE coin = $1 AND hour >= $2 AND hour <= $3 GROUP BY t ORDER BY t`
+FROM h GROUP BY t ORDER BY t`
 
+	// The network difficulty of each bin is that of its last share: one
+	// index lookup a bin, not a scan of the range's shares.
 	sqlNetworkDifficultyBins = `
-SELECT date_bin(make_interval(secs => $4), submitted_at, ` + binOrigin + `) AS t, avg(network_difficulty)
-FROM shares WHERE coin = $1 AND submitted_at >= $2 AND submitted_at <= $3 GROUP BY t`
+SELECT t, d FROM generate_series($2::timestamptz, $3::timestamptz, make_interval(secs => $4)) AS t,
+LATERAL (SELECT network_difficulty AS d FROM shares
+	WHERE coin = $1 AND submitted_at >= t AND submitted_at < t + make_interval(secs => $4)
+	ORDER BY submitted_at DESC LIMIT 1) AS last`
 
 	// A block's effort is its round's shares over the network
 	// difficulty, the round being the shares after the previous block's
@@ -279,21 +302,19 @@ func networkHashrate(storedDifficulty float64, blockTime time.Duration) float64 
 const topMinersCount = 15
 
 func (h *Handler) topMiners(ctx context.Context, c *Coin, rng time.Duration, offset, limit int64, now time.Time) ([]MinerPerformanceStats, error) {
-	rows, err := h.db.Query(ctx, sqlTopMiners, c.ID, now.Add(-rng), now, offset, limit)
+	hour := now.Truncate(time.Hour)
+	rows, err := h.db.Query(ctx, sqlTopMiners, c.ID, now.Add(-rng), now, hour.Add(-time.Hour), hour, offset, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pool %s miners: %w", c.ID, err)
 	}
-	bin := (10 * time.Minute).Seconds()
 	out := []MinerPerformanceStats{}
 	for rows.Next() {
 		var m MinerPerformanceStats
-		var peak float64
-		var n int64
-		if err := rows.Scan(&m.Miner, &peak, &n); err != nil {
+		var rate float64
+		if err := rows.Scan(&m.Miner, &rate, &m.SharesPerSecond); err != nil {
 			return nil, fmt.Errorf("pool %s miners: %w", c.ID, err)
 		}
-		m.Hashrate = peak * hashesPerDifficulty / bin
-		m.SharesPerSecond = float64(n) / bin
+		m.Hashrate = rate * hashesPerDifficulty
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
@@ -329,7 +350,7 @@ func (h *Handler) poolPerformance(ctx context.Context, c *Coin, rng, bin time.Du
 		return nil, fmt.Errorf("pool %s network difficulty: %w", c.ID, err)
 	}
 
-	rows, err = h.db.Query(ctx, sqlPoolHourly, c.ID, start, now, bin.Seconds())
+	rows, err = h.db.Query(ctx, sqlPoolHourly, c.ID, start, now, bin.Seconds(), now.Truncate(time.Hour).Add(-time.Hour))
 	if err != nil {
 		return nil, fmt.Errorf("pool %s performance: %w", c.ID, err)
 	}
