@@ -641,6 +641,20 @@ func (c *checker) checkWeb(w *Web, whole hcl.Range, nodes int, stratumPorts map[
 			"With one web server, the pool's pages and API are down whenever it restarts or its node fails; use instances = 2 or more.")
 	}
 	c.resources(w.Body, at, w.CPUMHz, w.MemoryMB)
+	for _, proxy := range w.TrustedProxies {
+		if c.skip(w.Body, "trusted_proxies") {
+			break
+		}
+		prefix, err := ParseProxy(proxy)
+		switch {
+		case err != nil:
+			c.errorf(AttrRange(w.Body, "trusted_proxies", at), "Invalid proxy",
+				"trusted_proxies entry %q is neither an IP address nor a network in CIDR form such as \"192.168.1.1/32\": %s.", proxy, err)
+		case prefix.Bits() == 0:
+			c.errorf(AttrRange(w.Body, "trusted_proxies", at), "Every address trusted",
+				"trusted_proxies entry %q trusts every client's X-Forwarded-For: any client could name another address and escape the rate limit. Name the proxy's own address.", proxy)
+		}
+	}
 	seen := map[string]hcl.Range{}
 	for _, e := range w.Explorers {
 		er := BlockRange(e.Body, at)
@@ -664,6 +678,22 @@ func (c *checker) checkWeb(w *Web, whole hcl.Range, nodes int, stratumPorts map[
 			}
 		}
 	}
+}
+
+// ParseProxy reads a trusted_proxies entry: an address (the network of
+// that address alone) or a network in CIDR form.
+func ParseProxy(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("an address with a zone")
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return p.Masked(), nil
 }
 
 // linkProblem says what is wrong with an explorer link template, or "".

@@ -174,6 +174,11 @@ type Web struct {
 	Instances int `hcl:"instances,optional" json:"instances"`
 	CPUMHz    int `hcl:"cpu_mhz,optional" json:"cpu_mhz"`
 	MemoryMB  int `hcl:"memory_mb,optional" json:"memory_mb"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR
+	// networks) in front of the web servers, say a TLS proxy on the
+	// router: their X-Forwarded-For names the client that the rate limit
+	// counts. From any other address the header is ignored.
+	TrustedProxies []string `hcl:"trusted_proxies,optional" json:"trusted_proxies,omitempty"`
 	// Explorers override a coin's block explorer links (mainnet coins
 	// have defaults; other networks have none).
 	Explorers []*Explorer `hcl:"explorer,block" json:"explorers,omitempty"`

@@ -1,6 +1,7 @@
 package poolapi
 
 import (
+	"context"
 	"errors"
 	"sort"
 	"sync"
@@ -56,8 +57,9 @@ func size(key string, v cached) int { return 2*len(v.body) + len(key) + 64 }
 // load, run once for every caller waiting on the same key. An answer
 // less than one ttl past its time is returned as it is while load runs
 // in the background. Errors are not cached. With a negative ttl nothing
-// is: every caller loads.
-func (c *cache) get(key string, load func() (cached, error)) (cached, error) {
+// is: every caller loads. A caller whose ctx ends stops waiting with
+// ctx's error; the computation goes on for the others and the cache.
+func (c *cache) get(ctx context.Context, key string, load func() (cached, error)) (cached, error) {
 	if c.ttl < 0 {
 		return load()
 	}
@@ -74,22 +76,30 @@ func (c *cache) get(key string, load func() (cached, error)) (cached, error) {
 		if stale {
 			return e, nil
 		}
-		<-cl.done
-		return cl.val, cl.err
+		return cl.wait(ctx)
 	}
 	// Waiters see this error if load panics instead of returning.
 	cl := &call{done: make(chan struct{}), err: errAbandoned}
 	c.inflight[key] = cl
 	c.mu.Unlock()
+	go func() {
+		defer func() { _ = recover() }() // as a request's panic would end one request
+		c.run(key, cl, load)
+	}()
 	if stale {
-		go func() {
-			defer func() { _ = recover() }() // as a request's panic would end one request
-			c.run(key, cl, load)
-		}()
 		return e, nil
 	}
-	c.run(key, cl, load)
-	return cl.val, cl.err
+	return cl.wait(ctx)
+}
+
+// wait is the call's answer, or ctx's error if ctx ends first.
+func (cl *call) wait(ctx context.Context) (cached, error) {
+	select {
+	case <-cl.done:
+		return cl.val, cl.err
+	case <-ctx.Done():
+		return cached{}, ctx.Err()
+	}
 }
 
 // run computes key's answer for cl's waiters and keeps it.

@@ -1,6 +1,7 @@
 package poolapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -40,7 +41,7 @@ func TestCacheLifetimes(t *testing.T) {
 	}
 	get := func() int {
 		t.Helper()
-		v, err := c.get("k", load)
+		v, err := c.get(context.Background(), "k", load)
 		require.NoError(t, err)
 		return v.status
 	}
@@ -60,20 +61,54 @@ func TestCacheLifetimes(t *testing.T) {
 	assert.Equal(t, 3, get(), "more than one ttl past its time: waited for")
 
 	failing := errors.New("database down")
-	_, err := c.get("bad", func() (cached, error) { return cached{}, failing })
+	_, err := c.get(context.Background(), "bad", func() (cached, error) { return cached{}, failing })
 	assert.ErrorIs(t, err, failing)
-	v, err := c.get("bad", func() (cached, error) { return cached{status: 7}, nil })
+	v, err := c.get(context.Background(), "bad", func() (cached, error) { return cached{status: 7}, nil })
 	require.NoError(t, err)
 	assert.Equal(t, 7, v.status, "errors are not kept")
 
 	none := newCache(-1, 100, 1<<20, time.Now)
 	var n int
 	for range 3 {
-		v, err := none.get("k", func() (cached, error) { n++; return cached{status: n}, nil })
+		v, err := none.get(context.Background(), "k", func() (cached, error) { n++; return cached{status: n}, nil })
 		require.NoError(t, err)
 		assert.Equal(t, n, v.status)
 	}
 	assert.Equal(t, 3, n, "a negative ttl keeps nothing")
+}
+
+// A client that hangs up stops waiting; the computation it started goes
+// on, and the next caller gets its answer from the cache.
+func TestCacheWaiterLeavesWithItsContext(t *testing.T) {
+	c := newCache(10*time.Second, 100, 1<<20, time.Now)
+	release := make(chan struct{})
+	var loads atomic.Int64
+	load := func() (cached, error) {
+		loads.Add(1)
+		<-release
+		return cached{status: 200}, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	for range 2 { // the caller that starts the computation, and one that joins it
+		go func() {
+			_, err := c.get(ctx, "k", load)
+			errs <- err
+		}()
+	}
+	require.Eventually(t, func() bool { return loads.Load() == 1 }, 5*time.Second, time.Millisecond)
+	cancel()
+	for range 2 {
+		assert.ErrorIs(t, <-errs, context.Canceled)
+	}
+	close(release)
+	v, err := c.get(context.Background(), "k", func() (cached, error) {
+		t.Error("a second computation")
+		return cached{}, nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 200, v.status, "the abandoned computation's answer, kept")
+	assert.Equal(t, int64(1), loads.Load())
 }
 
 // A client walking through pages fills the cache up to its bounds, in
@@ -87,9 +122,9 @@ func TestCacheBounds(t *testing.T) {
 	}
 	for i := range 50 {
 		clock = clock.Add(time.Millisecond)
-		_, err := c.get("front", answer(100))
+		_, err := c.get(context.Background(), "front", answer(100))
 		require.NoError(t, err)
-		_, err = c.get(fmt.Sprintf("page-%d", i), answer(300))
+		_, err = c.get(context.Background(), fmt.Sprintf("page-%d", i), answer(300))
 		require.NoError(t, err)
 		assert.LessOrEqual(t, len(c.entries), 8, "entries after %d pages", i)
 		assert.LessOrEqual(t, c.bytes, 4096, "bytes after %d pages", i)
@@ -102,7 +137,7 @@ func TestCacheBounds(t *testing.T) {
 	assert.Contains(t, c.entries, "page-49", "the newest page is kept")
 	assert.NotContains(t, c.entries, "page-0", "the oldest page went")
 
-	_, err := c.get("huge", answer(10_000))
+	_, err := c.get(context.Background(), "huge", answer(10_000))
 	require.NoError(t, err)
 	assert.NotContains(t, c.entries, "huge", "larger than the cache: served, not kept")
 	assert.LessOrEqual(t, c.bytes, 4096)

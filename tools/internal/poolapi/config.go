@@ -178,6 +178,14 @@ func ConfigFrom(p *config.Pool) Config {
 		}
 		cfg.Coins = append(cfg.Coins, coin)
 	}
+	if p.Web != nil {
+		for _, proxy := range p.Web.TrustedProxies {
+			// Validated: an entry that does not parse never got here.
+			if prefix, err := config.ParseProxy(proxy); err == nil {
+				cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
+			}
+		}
+	}
 	return cfg
 }
 

@@ -1,6 +1,8 @@
 package poolapi
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -50,6 +52,27 @@ func TestConfigFromTakesTheWebBlocksExplorers(t *testing.T) {
 	assert.Equal(t, "https://explorer.example/tx/{0}", got.TxLink)
 	assert.Equal(t, defaults.BlockLink, got.BlockLink)
 	assert.Equal(t, defaults.AddressLink, got.AddressLink)
+}
+
+// trusted_proxies in the web block are the proxies whose X-Forwarded-For
+// names the client: an address stands for itself alone.
+func TestConfigFromTakesTheTrustedProxies(t *testing.T) {
+	pool, _, diags := config.Load(testenv.Example(t, "home-12pi"))
+	require.False(t, diags.HasErrors(), diags.Error())
+	assert.Empty(t, ConfigFrom(pool).TrustedProxies, "none unless written")
+	pool.Web.TrustedProxies = []string{"192.168.1.1", "fd00::/8"}
+	got := ConfigFrom(pool).TrustedProxies
+	require.Len(t, got, 2)
+	assert.Equal(t, "192.168.1.1/32", got[0].String())
+	assert.Equal(t, "fd00::/8", got[1].String())
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("X-Forwarded-For", "203.0.113.7")
+	for remote, want := range map[string]string{"192.168.1.1:5000": "203.0.113.7", "192.168.1.2:5000": "192.168.1.2"} {
+		r.RemoteAddr = remote
+		addr, ok := clientAddr(r, got)
+		require.True(t, ok)
+		assert.Equal(t, want, addr.String(), "a request from %s", remote)
+	}
 }
 
 // The cache's lifetime reaches browsers as Cache-Control; a server that

@@ -204,7 +204,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer is key's answer from the cache, or computed by load and
 // cached, its value kept beside the JSON the API sends.
 func (h *Handler) answer(ctx context.Context, key string, load loader) (cached, error) {
-	return h.cache.get(key, func() (cached, error) {
+	return h.cache.get(ctx, key, func() (cached, error) {
 		// The answer is shared by every caller waiting on it: one
 		// client hanging up must not cancel it for the others.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.QueryTimeout)

@@ -1,6 +1,7 @@
 # The web servers' port is a port of their own on every node (not an
 # agent's, not a stratum port), and explorer links name a coin of the pool
-# and say where the value goes.
+# and say where the value goes; trusted proxies are addresses or networks,
+# never every address.
 pool "scryptpool" {
   datacenter = "home"
 }
@@ -29,6 +30,7 @@ web {
   port      = 3333
   instances = 0
   memory_mb = 4
+  trusted_proxies = ["192.168.1.1", "10.0.0.0/8", "0.0.0.0/0", "proxy.lan"]
   explorer "ltc" {
     block_link   = "https://explorer.example.org/block/"
     tx_link      = "javascript:alert({0})"
