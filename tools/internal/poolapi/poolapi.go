@@ -42,6 +42,7 @@ type Handler struct {
 	order   []*Coin
 	cache   *cache
 	limiter *limiter
+	efforts efforts
 }
 
 // New returns the API over db (a *pgxpool.Pool) for cfg's coins.

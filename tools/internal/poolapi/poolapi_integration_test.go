@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -287,4 +290,49 @@ func TestNoCacheAsksEveryTime(t *testing.T) {
 	again := get(t, h, path)
 	assert.Equal(t, first.Body.String(), again.Body.String())
 	assert.Equal(t, 2*perRequest, counter.N.Load(), "asked again")
+}
+
+// effortQueries counts the statements that sum a block's round.
+type effortQueries struct {
+	*pgxpool.Pool
+	n atomic.Int64
+}
+
+func (e *effortQueries) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if sql == sqlBlockEfforts {
+		e.n.Add(1)
+	}
+	return e.Pool.Query(ctx, sql, args...)
+}
+
+// A block's effort (a sum over its round's shares) is computed once its
+// round is settled, then kept: another page of blocks, or the same one
+// after the cache's time, does not sum it again. A block found minutes
+// ago is summed each time.
+func TestBlockEffortIsKept(t *testing.T) {
+	db := startLedger(t)
+	fill(t, db)
+	q := &effortQueries{Pool: db}
+	h := New(testConfig(), q)
+	first := decode[[]Block](t, get(t, h, "/api/pools/ltc/blocks"))
+	require.Len(t, first, 3)
+	assert.Equal(t, int64(1), q.n.Load())
+	again := decode[[]Block](t, get(t, h, "/api/pools/ltc/blocks?pageSize=2"))
+	assert.Equal(t, first[:2], again)
+	assert.Equal(t, int64(1), q.n.Load(), "settled blocks' efforts are kept")
+
+	var share int64
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT max(id) FROM shares`).Scan(&share))
+	_, err := db.Exec(context.Background(), `INSERT INTO blocks (coin, height, hash, address, reward, share_id, found_at)
+		VALUES ('ltc', 2700003, 'hash-new', $1, 625000000, $2, $3)`, minerA, share, now.Add(-time.Minute))
+	require.NoError(t, err)
+	for i, size := range []int{10, 20} {
+		blocks := decode[[]Block](t, get(t, h, fmt.Sprintf("/api/pools/ltc/blocks?pageSize=%d", size)))
+		require.Len(t, blocks, 4)
+		require.Equal(t, "hash-new", *blocks[0].Hash)
+		require.NotNil(t, blocks[0].Effort)
+		assert.Positive(t, *blocks[0].Effort)
+		assert.Equal(t, first, blocks[1:], "the older blocks as before")
+		assert.Equal(t, int64(2+i), q.n.Load(), "a block a minute old is summed each time")
+	}
 }

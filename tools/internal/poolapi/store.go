@@ -3,6 +3,7 @@ package poolapi
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,7 +90,9 @@ LATERAL (SELECT network_difficulty AS d FROM shares
 
 	// A block's effort is its round's shares over the network
 	// difficulty, the round being the shares after the previous block's
-	// (whatever its status, as MiningCore counts). Unknown (NULL) once
+	// (whatever its status, as MiningCore counts): a sum over the round's
+	// shares, 60 ms a block over a day of a 200-miner pool's, so each is
+	// kept once its round is settled (efforts). Unknown (NULL) once
 	// pruning took the finding share or the round's first shares: the
 	// round is whole while the previous block's finding share (or one
 	// before it) is kept, as pruning takes the oldest first. Share ids are
@@ -97,7 +100,14 @@ LATERAL (SELECT network_difficulty AS d FROM shares
 	// whole only if its coin's first share is the table's first id. A
 	// share of no network difficulty counts for nothing.
 	sqlBlocks = `
-SELECT b.coin, b.height, b.status, b.confirmations, b.reward, b.hash, b.address, b.found_at, s.network_difficulty,
+SELECT b.id, b.coin, b.height, b.status, b.confirmations, b.reward, b.hash, b.address, b.found_at, s.network_difficulty
+FROM blocks b
+LEFT JOIN shares s ON s.id = b.share_id
+WHERE b.coin = ANY($1) AND b.status = ANY($2)
+ORDER BY b.found_at DESC, b.id DESC OFFSET $3 LIMIT $4`
+
+	sqlBlockEfforts = `
+SELECT b.id,
 	CASE WHEN s.id IS NULL OR CASE WHEN prev.share_id IS NULL
 		THEN (SELECT min(o.id) FROM shares o WHERE o.coin = b.coin) > 1
 		ELSE NOT EXISTS (SELECT FROM shares o WHERE o.coin = b.coin AND o.id <= prev.share_id) END THEN NULL
@@ -106,8 +116,7 @@ SELECT b.coin, b.height, b.status, b.confirmations, b.reward, b.hash, b.address,
 FROM blocks b
 LEFT JOIN shares s ON s.id = b.share_id
 LEFT JOIN LATERAL (SELECT max(p.share_id) AS share_id FROM blocks p WHERE p.coin = b.coin AND p.share_id < b.share_id) prev ON true
-WHERE b.coin = ANY($1) AND b.status = ANY($2)
-ORDER BY b.found_at DESC, b.id DESC OFFSET $3 LIMIT $4`
+WHERE b.id = ANY($1)`
 
 	sqlBlockCount = `SELECT count(*) FROM blocks WHERE coin = ANY($1) AND status = ANY($2)`
 
@@ -390,14 +399,16 @@ func (h *Handler) blocks(ctx context.Context, coins []*Coin, states []string, of
 		return nil, fmt.Errorf("blocks: %w", err)
 	}
 	out := []Block{}
+	var blockIDs []int64
 	for rows.Next() {
 		var b Block
-		var height, reward int64
+		var id, height, reward int64
 		var hash, miner string
-		var netDiff, effort *float64
-		if err := rows.Scan(&b.PoolID, &height, &b.Status, &b.Confirmations, &reward, &hash, &miner, &b.Created, &netDiff, &effort); err != nil {
+		var netDiff *float64
+		if err := rows.Scan(&id, &b.PoolID, &height, &b.Status, &b.Confirmations, &reward, &hash, &miner, &b.Created, &netDiff); err != nil {
 			return nil, fmt.Errorf("blocks: %w", err)
 		}
+		blockIDs = append(blockIDs, id)
 		c := byID[b.PoolID]
 		b.BlockHeight = uint64(max(height, 0))
 		b.Created = b.Created.UTC()
@@ -408,7 +419,6 @@ func (h *Handler) blocks(ctx context.Context, coins []*Coin, states []string, of
 		if netDiff != nil {
 			b.NetworkDifficulty = *netDiff / storedPerNetworkDifficulty
 		}
-		b.Effort = effort
 		switch b.Status {
 		case "confirmed":
 			b.ConfirmationProgress = 1
@@ -420,6 +430,80 @@ func (h *Handler) blocks(ctx context.Context, coins []*Coin, states []string, of
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("blocks: %w", err)
+	}
+	efforts, err := h.efforts.of(ctx, h.db, blockIDs, out, h.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Effort = efforts[i]
+	}
+	return out, nil
+}
+
+// effortSettled is how old a block must be before its effort is kept:
+// a share committed out of id order (two stratum servers) has landed by
+// then.
+const effortSettled = 10 * time.Minute
+
+// maxEfforts bounds the efforts kept: a pool finding a block every
+// minute for two months.
+const maxEfforts = 100_000
+
+// efforts keeps each block's effort once its round is settled: it never
+// changes after (pruning its shares later would only make it unknown).
+type efforts struct {
+	mu   sync.Mutex
+	kept map[int64]*float64
+}
+
+// of is the effort of each block (ids[i] is blocks[i]'s), from those
+// kept, the rest from one query.
+func (e *efforts) of(ctx context.Context, db Querier, ids []int64, blocks []Block, now time.Time) ([]*float64, error) {
+	out := make([]*float64, len(ids))
+	var missing []int64
+	e.mu.Lock()
+	for i, id := range ids {
+		if v, ok := e.kept[id]; ok {
+			out[i] = v
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	e.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, sqlBlockEfforts, missing)
+	if err != nil {
+		return nil, fmt.Errorf("blocks' effort: %w", err)
+	}
+	computed := map[int64]*float64{}
+	for rows.Next() {
+		var id int64
+		var v *float64
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, fmt.Errorf("blocks' effort: %w", err)
+		}
+		computed[id] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("blocks' effort: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.kept == nil || len(e.kept)+len(computed) > maxEfforts {
+		e.kept = map[int64]*float64{}
+	}
+	for i, id := range ids {
+		v, ok := computed[id]
+		if !ok {
+			continue
+		}
+		out[i] = v
+		if now.Sub(blocks[i].Created) >= effortSettled {
+			e.kept[id] = v
+		}
 	}
 	return out, nil
 }
