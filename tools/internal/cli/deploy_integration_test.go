@@ -147,6 +147,10 @@ func TestDeployDevExample(t *testing.T) {
 		assert.Contains(t, stdout, "Periodic runs")
 	})
 
+	t.Run("the site shows what the database and the wallets hold", func(t *testing.T) {
+		siteShowsTheLedger(t, c)
+	})
+
 	t.Run("stats and backups run as periodic jobs", func(t *testing.T) {
 		housekeepOnDevCluster(t, c)
 		code, stdout, stderr := run(t, append([]string{"status"}, append(conn, dev)...)...)
