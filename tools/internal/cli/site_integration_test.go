@@ -185,4 +185,6 @@ func siteShowsTheLedger(t *testing.T, c *cluster.Cluster) {
 	}
 	assert.Contains(t, page, string(m.TotalPaid), "the page shows what was paid")
 	assert.True(t, strings.Contains(page, "<td>e2e"), "the page lists the worker that mined")
+	t.Logf("the site shows %d blocks (%d confirmed), %d payment(s), %s paid to %s: as the database and the wallet hold them",
+		len(shown), confirmed, len(listed), m.TotalPaid, minerAddress)
 }
