@@ -87,8 +87,8 @@ func TrackBlocks(ctx context.Context, db *pgxpool.Pool, w Wallet, o TrackOptions
 		switch {
 		// The wallet's word too: Core spends a coinbase only at
 		// SpendableDepth (category "generate"; it is "immature" at 100). A reward credited before it could be spent
-		// owes miners coins the wallet cannot send, and a payout that
-		// cannot pay everything owed pays nothing.
+		// owes miners coins the wallet cannot send: a miner owed more
+		// than the wallet can spend waits (one miner, all of it).
 		case state.confirmations >= o.Confirmations && state.category == "generate":
 			reward, err := Units(state.amount, o.UnitsPerCoin)
 			if err != nil {
