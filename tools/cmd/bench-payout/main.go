@@ -20,12 +20,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"os/signal"
-	"os/user"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -35,13 +31,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/localdb"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
 )
 
-const (
-	postgresBin   = "/usr/lib/postgresql/15/bin"
-	sharedBuffers = "256MB"
-)
+// sharedBuffers is the scratch server's shared_buffers.
+const sharedBuffers = "256MB"
 
 func main() {
 	miners := flag.Int("miners", 10_000, "miner addresses")
@@ -61,12 +56,12 @@ func run(ctx context.Context, miners, shares, runs int) error {
 		return fmt.Errorf("miners, shares and runs must be positive")
 	}
 	started := time.Now()
-	pg, err := startPostgres()
+	pg, err := localdb.StartScratch("bench-payout-", "fsync=off", "shared_buffers="+sharedBuffers)
 	if err != nil {
 		return err
 	}
-	defer pg.stop()
-	db, err := pgxpool.New(ctx, pg.dsn)
+	defer pg.Stop()
+	db, err := pgxpool.New(ctx, pg.DSN)
 	if err != nil {
 		return err
 	}
@@ -190,87 +185,4 @@ func naiveOnce(ctx context.Context, db *pgx.Conn, reward int64, fee float64, sch
 		units += u
 	}
 	return len(split.Credits), units, nil
-}
-
-// postgres is a throwaway server in a temporary directory, run as the
-// OS user postgres (it refuses root).
-type postgres struct {
-	dir string
-	cmd *exec.Cmd
-	dsn string
-}
-
-func startPostgres() (*postgres, error) {
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("the postgres OS user comes with the Debian package postgresql-15: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
-	dir, err := os.MkdirTemp("", "bench-payout-")
-	if err != nil {
-		return nil, err
-	}
-	p := &postgres{dir: dir}
-	data := filepath.Join(dir, "data")
-	if err := os.Chmod(dir, 0o711); err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(data, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.Chown(data, uid, gid); err != nil {
-		return nil, err
-	}
-	command := func(name string, args ...string) *exec.Cmd {
-		c := exec.Command(filepath.Join(postgresBin, name), args...)
-		c.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
-		c.Dir = dir
-		return c
-	}
-	if out, err := command("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions").CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %v: %s", err, out)
-	}
-	l, err := listenPort()
-	if err != nil {
-		return nil, err
-	}
-	p.cmd = command("postgres", "-D", data, "-p", strconv.Itoa(l), "-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+data, "-c", "fsync=off", "-c", "shared_buffers="+sharedBuffers)
-	if err := p.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	p.dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", l)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if command("pg_isready", "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(l)).Run() == nil {
-			return p, nil
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("postgres did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (p *postgres) stop() {
-	if p.cmd != nil && p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-		_ = p.cmd.Wait()
-	}
-	os.RemoveAll(p.dir)
-}
-
-// listenPort is a port free on loopback now.
-func listenPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/scryptpool/poolmicrocloud/tools/internal/localdb"
 )
 
 // figure is one run of one approach; memory in MiB.
@@ -33,8 +35,8 @@ const mib = 1 << 20
 // measure runs f on a new connection (a new backend, so that no earlier
 // run's memory counts), after a GC, and samples this process's heap and
 // the database processes serving the connection while it runs.
-func measure(ctx context.Context, pg *postgres, f func(*pgx.Conn) (int, int64, error)) (figure, error) {
-	conn, err := pgx.Connect(ctx, pg.dsn)
+func measure(ctx context.Context, pg *localdb.Scratch, f func(*pgx.Conn) (int, int64, error)) (figure, error) {
+	conn, err := pgx.Connect(ctx, pg.DSN)
 	if err != nil {
 		return figure{}, err
 	}
@@ -43,7 +45,7 @@ func measure(ctx context.Context, pg *postgres, f func(*pgx.Conn) (int, int64, e
 	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
 		return figure{}, fmt.Errorf("backend pid: %w", err)
 	}
-	db, err := newDBSampler(pg.cmd.Process.Pid, backend)
+	db, err := newDBSampler(pg.Pid(), backend)
 	if err != nil {
 		return figure{}, err
 	}

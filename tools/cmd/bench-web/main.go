@@ -42,6 +42,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/localdb"
 )
 
 type options struct {
@@ -121,12 +122,13 @@ func run(ctx context.Context, o options) error {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		return fmt.Errorf("taskset (Debian's util-linux) pins the server to one core: %w", err)
 	}
-	pg, err := startPostgres()
+	// fsync off: the figures are the web server's, not the disk's.
+	pg, err := localdb.StartScratch("bench-web-", "fsync=off", "shared_buffers=256MB", "max_wal_size=4GB", "max_connections=50")
 	if err != nil {
 		return err
 	}
-	defer pg.stop()
-	db, err := pgxpool.New(ctx, pg.dsn)
+	defer pg.Stop()
+	db, err := pgxpool.New(ctx, pg.DSN)
 	if err != nil {
 		return err
 	}
@@ -143,14 +145,14 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Fprintf(os.Stderr, "filled in %s\n", f.Took.Round(time.Second))
 	if o.hold {
-		fmt.Printf("%s\nminer: %s\n", pg.dsn, f.BusiestMiner)
+		fmt.Printf("%s\nminer: %s\n", pg.DSN, f.BusiestMiner)
 		<-ctx.Done()
 		return nil
 	}
 
 	// From here the load generator and the database share one core,
 	// the server has the other.
-	if err := pinTree(pg.pid(), o.clientCPU); err != nil {
+	if err := pinTree(pg.Pid(), o.clientCPU); err != nil {
 		return err
 	}
 	if err := pinProcess(os.Getpid(), o.clientCPU); err != nil {
@@ -166,7 +168,7 @@ func run(ctx context.Context, o options) error {
 	}
 	var runs []measured
 	for _, cached := range []bool{true, false} {
-		m, err := measureServer(ctx, o, pg.dsn, cached, targets)
+		m, err := measureServer(ctx, o, pg.DSN, cached, targets)
 		if err != nil {
 			return err
 		}
