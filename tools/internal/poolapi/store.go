@@ -51,25 +51,25 @@ SELECT
 	// by their highest: the hours rolled up in stats_hourly, the last
 	// whole hour from shares (stats_hourly's newest hours are only as
 	// new as the stats job's last run), and the hour up to now. Rates are
-	// per second; $4 is the start of the hour before the current one, $5
-	// the current hour's. At most two hours of shares are read, not the
-	// day's (1.6 s over a 200-miner pool's 2.8 M, on this machine).
+	// per second; $4 is fromShares(now). At most two hours of shares are
+	// read, not the day's (1.6 s over a 200-miner pool's 2.8 M, on this
+	// machine).
 	sqlTopMiners = `
 WITH s AS (
 	SELECT address, difficulty / 3600 AS rate, shares::float8 / 3600 AS sps
 	FROM stats_hourly WHERE coin = $1 AND hour >= $2 AND hour < $4
 	UNION ALL
 	SELECT address, sum(difficulty) / 3600, count(*)::float8 / 3600
-	FROM shares WHERE coin = $1 AND submitted_at >= greatest($4, $2) AND submitted_at < $5 GROUP BY address
+	FROM shares WHERE coin = $1 AND submitted_at >= greatest($4, $2) AND submitted_at < $4::timestamptz + interval '1 hour' GROUP BY address
 	UNION ALL
 	SELECT address, sum(difficulty) / 3600, count(*)::float8 / 3600
 	FROM shares WHERE coin = $1 AND submitted_at > $3::timestamptz - interval '1 hour' AND submitted_at <= $3 GROUP BY address)
 SELECT address, max(rate), (array_agg(sps ORDER BY rate DESC))[1] FROM s
-GROUP BY address ORDER BY max(rate) DESC, address OFFSET $6 LIMIT $7`
+GROUP BY address ORDER BY max(rate) DESC, address OFFSET $5 LIMIT $6`
 
-	// The pool's hours: from stats_hourly before $5 (the start of the
-	// hour before the current one), from shares after it, so that the
-	// newest points do not wait for the stats job's next run.
+	// The pool's hours: from stats_hourly before $5 (fromShares(now)),
+	// from shares after it, so that the newest points do not wait for the
+	// stats job's next run.
 	sqlPoolHourly = `
 WITH h AS (
 	SELECT address, hour, shares, difficulty FROM stats_hourly WHERE coin = $1 AND hour >= $2 AND hour < $5
@@ -307,12 +307,17 @@ func networkHashrate(storedDifficulty float64, blockTime time.Duration) float64 
 	return storedDifficulty * hashesPerDifficulty / blockTime.Seconds()
 }
 
+// fromShares is where the pool's figures stop reading stats_hourly and
+// read the shares: the start of the hour before now's, since
+// stats_hourly's newest hours are only as new as the stats job's last
+// run.
+func fromShares(now time.Time) time.Time { return now.Truncate(time.Hour).Add(-time.Hour) }
+
 // topMinersCount is how many miners PoolInfo.topMiners lists, as MiningCore.
 const topMinersCount = 15
 
 func (h *Handler) topMiners(ctx context.Context, c *Coin, rng time.Duration, offset, limit int64, now time.Time) ([]MinerPerformanceStats, error) {
-	hour := now.Truncate(time.Hour)
-	rows, err := h.db.Query(ctx, sqlTopMiners, c.ID, now.Add(-rng), now, hour.Add(-time.Hour), hour, offset, limit)
+	rows, err := h.db.Query(ctx, sqlTopMiners, c.ID, now.Add(-rng), now, fromShares(now), offset, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pool %s miners: %w", c.ID, err)
 	}
@@ -359,7 +364,7 @@ func (h *Handler) poolPerformance(ctx context.Context, c *Coin, rng, bin time.Du
 		return nil, fmt.Errorf("pool %s network difficulty: %w", c.ID, err)
 	}
 
-	rows, err = h.db.Query(ctx, sqlPoolHourly, c.ID, start, now, bin.Seconds(), now.Truncate(time.Hour).Add(-time.Hour))
+	rows, err = h.db.Query(ctx, sqlPoolHourly, c.ID, start, now, bin.Seconds(), fromShares(now))
 	if err != nil {
 		return nil, fmt.Errorf("pool %s performance: %w", c.ID, err)
 	}
