@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -34,15 +33,7 @@ import (
 func siteShowsTheLedger(t *testing.T, c *cluster.Cluster) {
 	ctx := context.Background()
 	base := "http://" + serviceAddr(t, c, contract.WebService("devpool"))
-	get := func(path string) (int, string) {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	get := func(path string) (int, string) { return httpGet(base + path) }
 	decode := func(path string, v any) bool {
 		code, body := get(path)
 		return code == http.StatusOK && json.Unmarshal([]byte(body), v) == nil

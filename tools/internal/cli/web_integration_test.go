@@ -24,6 +24,18 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 )
 
+// httpGet is url's status and body; status 0 and the error when there is
+// no answer.
+func httpGet(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // poolctl web, as the web job runs it, against a real PostgreSQL and
 // Consul: it serves the pool definition deploy recorded and the pool
 // address the stratum servers chose, follows a new address without a
@@ -73,15 +85,7 @@ func TestWebServesTheRecordedPool(t *testing.T) {
 		}
 	})
 
-	get := func(path string) (int, string) {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return httpGet(base + path) }
 	require.Eventually(t, func() bool { code, _ := get("/api/health-check"); return code == http.StatusOK },
 		30*time.Second, 200*time.Millisecond, "the health check answers; log:\n%s", &logs)
 
