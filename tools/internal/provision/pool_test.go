@@ -33,6 +33,7 @@ import (
 	"github.com/scryptpool/poolmicrocloud/tools/internal/ledger"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/miner"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/payout"
+	"github.com/scryptpool/poolmicrocloud/tools/internal/poolapi"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/secrets"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/testenv"
 	"github.com/scryptpool/poolmicrocloud/tools/internal/validate"
@@ -309,6 +310,13 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 		assert.Equal(t, units, got, "the chain pays the miner what the ledger says (txid %s)", txid)
 	})
 
+	// The web job reads the pool's definition and the database's address
+	// from Consul with its own identity and the ledger under its read-only
+	// login: on this cluster, ACLs and TLS on, it shows the payout.
+	t.Run("every web server shows the miner's payment", func(t *testing.T) {
+		checkSite(t, c, nomad, consul)
+	})
+
 	t.Run("status shows the whole pool with the deploy tokens", func(t *testing.T) {
 		// The payout came right after 101 blocks mined on one wallet: the
 		// other's "in sync" check may still say it lags (a warm run caught
@@ -318,6 +326,7 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 		code, stdout, stderr := c.poolctlRun(t, env, "status", pool)
 		require.Equal(t, 0, code, "poolctl status:\n%s\n%s", stdout, stderr)
 		assert.Contains(t, stdout, "Pool scryptpool: passing")
+		assert.Regexp(t, `site: http://\S+:\d+/`, stdout, "status says where the site answers")
 		assert.Regexp(t, `ltc-payout\s+\S+ \S+ \S+\s+ok`, stdout)
 		// Patroni's leader lock and replication work under ACLs and TLS
 		// with the database job's own token.
@@ -376,6 +385,88 @@ func checkPoolRuns(t *testing.T, c *testCluster, lan string) {
 		require.Positive(t, seen, "no task logs read")
 		t.Logf("%d task logs hold no refusal", seen)
 	})
+}
+
+// checkSite asks every passing web server for the provisioned miner's
+// stats and payments: what it shows is what the ledger holds.
+func checkSite(t *testing.T, c *testCluster, nomad *nomadapi.Client, consul *consulapi.Client) {
+	t.Helper()
+	ctx := context.Background()
+	db := c.database(t, nomad, consul)
+	var txid string
+	require.NoError(t, db.QueryRow(ctx, `SELECT p.txid FROM payouts p JOIN payout_items i ON i.payout_id = p.id
+		WHERE p.status = 'sent' AND i.address = $1`, provMinerAddress).Scan(&txid), "the miner's payout")
+
+	service := contract.WebService("scryptpool")
+	var servers []string
+	waitFor(t, 3*time.Minute, "two passing "+service, func() bool {
+		entries, _, err := consul.Health().Service(service, "", true, nil)
+		if err != nil || len(entries) < 2 {
+			return false
+		}
+		servers = nil
+		for _, e := range entries {
+			servers = append(servers, net.JoinHostPort(e.Service.Address, strconv.Itoa(e.Service.Port)))
+		}
+		return true
+	})
+	for _, addr := range servers {
+		checkSiteServer(t, ctx, db, addr, txid)
+	}
+}
+
+// checkSiteServer asks the web server at addr for the provisioned miner:
+// its balance and total paid are the ledger's, its one payment is txid.
+func checkSiteServer(t *testing.T, ctx context.Context, db *pgx.Conn, addr, txid string) {
+	t.Helper()
+	units := func(n json.Number) int64 {
+		u, err := payout.Units(n, 100_000_000)
+		require.NoError(t, err)
+		return u
+	}
+	base := "http://" + addr + "/api/pools/ltc/miners/" + provMinerAddress
+	// Answers are cached for 15 s, and the blocks job may credit a block
+	// meanwhile: the ledger is read again with each answer.
+	var m poolapi.MinerStats
+	var paid, owed int64
+	var lastErr error
+	defer func() {
+		if t.Failed() {
+			t.Logf("%s last answered %+v (error: %v); the ledger: paid %d, owed %d", addr, m, lastErr, paid, owed)
+		}
+	}()
+	waitFor(t, time.Minute, addr+" shows the miner's balance and payout", func() bool {
+		m = poolapi.MinerStats{}
+		if lastErr = getJSON(base, &m); lastErr != nil || m.TotalPaid == "" || m.PendingBalance == "" {
+			return false
+		}
+		require.NoError(t, db.QueryRow(ctx, `SELECT paid, owed FROM balances WHERE coin = 'ltc' AND address = $1`, provMinerAddress).Scan(&paid, &owed))
+		return units(m.TotalPaid) == paid && units(m.PendingBalance) == owed
+	})
+	require.Positive(t, paid, "the miner was paid")
+	var payments []poolapi.Payment
+	require.NoError(t, getJSON(base+"/payments", &payments), "%s: the miner's payments", addr)
+	require.Len(t, payments, 1, "%s: the miner's payments", addr)
+	assert.Equal(t, txid, payments[0].TransactionConfirmationData, "%s: the payment's transaction", addr)
+	t.Logf("%s: total paid %s, pending %s, payment %s", addr, m.TotalPaid, m.PendingBalance, txid)
+}
+
+// getJSON decodes the 200 answer of url into v.
+func getJSON(url string, v any) error {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, body)
+	}
+	return json.Unmarshal(body, v)
 }
 
 // catLog is a task log file of the allocation, empty when the task wrote
