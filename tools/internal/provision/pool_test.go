@@ -67,6 +67,9 @@ func testPool(t *testing.T, c *testCluster, lan string) string {
 		// leader lock and replication under ACLs and TLS.
 		{"host_volume \"pool-data\" {\n    nodes = 1", "host_volume \"pool-data\" {\n    nodes = 2"},
 		{"database {\n", "database {\n  instances = 2\n"},
+		// Two web servers, as in production: each reads the definition
+		// and the ledger with the web job's own logins.
+		{"web {\n  port      = 8080\n  instances = 1\n", "web {\n  port      = 8080\n  instances = 2\n"},
 	} {
 		require.Contains(t, out, r[0])
 		out = strings.Replace(out, r[0], r[1], 1)
