@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -397,17 +398,51 @@ func (p *Pool) describeDatabase(ctx context.Context) string {
 		}
 		parts = append(parts, fmt.Sprintf("Patroni's keys: leader %q, sync standby %q, members [%s]", d.Leader, d.SyncStandby, strings.Join(members, "; ")))
 	}
-	job := contract.JobID(p.Pool.Name, "", contract.KindDatabase)
+	for _, job := range []string{contract.JobID(p.Pool.Name, "", contract.KindDatabase), contract.JobID(p.Pool.Name, p.Coin, contract.KindWallet)} {
+		parts = append(parts, p.describeAllocations(ctx, job))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// describeAllocations says where the job's allocations are, and what
+// their tasks did last.
+func (p *Pool) describeAllocations(ctx context.Context, job string) string {
 	allocs, _, err := p.Nomad.Jobs().Allocations(job, false, (&nomadapi.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return strings.Join(append(parts, "allocations: "+err.Error()), "; ")
+		return job + " allocations: " + err.Error()
 	}
 	var lines []string
 	for _, a := range allocs {
-		lines = append(lines, fmt.Sprintf("%s on %s: %s/%s", a.Name, a.NodeName, a.DesiredStatus, a.ClientStatus))
+		lines = append(lines, fmt.Sprintf("%s on %s: %s/%s%s", a.Name, a.NodeName, a.DesiredStatus, a.ClientStatus, lastEvents(a)))
 	}
 	slices.Sort(lines)
-	return strings.Join(append(parts, job+" allocations ["+strings.Join(lines, "; ")+"]"), "; ")
+	return job + " allocations [" + strings.Join(lines, "; ") + "]"
+}
+
+// lastEvents is the newest task events of a running allocation, for a
+// failure's message: a task that restarts or waits says why.
+func lastEvents(a *nomadapi.AllocationListStub) string {
+	if a.DesiredStatus != nomadapi.AllocDesiredStatusRun {
+		return ""
+	}
+	const keep = 4
+	var out []string
+	for _, task := range slices.Sorted(maps.Keys(a.TaskStates)) {
+		st := a.TaskStates[task]
+		var evs []string
+		for _, e := range st.Events[max(0, len(st.Events)-keep):] {
+			msg := e.DisplayMessage
+			if msg == "" {
+				msg = e.Message
+			}
+			evs = append(evs, fmt.Sprintf("%s %s: %s", time.Unix(0, e.Time).UTC().Format("15:04:05"), e.Type, msg))
+		}
+		out = append(out, fmt.Sprintf("task %s %s, %d restarts (%s)", task, st.State, st.Restarts, strings.Join(evs, "; ")))
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " [" + strings.Join(out, "; ") + "]"
 }
 
 func (p *Pool) votersBack(ctx context.Context) bool {
