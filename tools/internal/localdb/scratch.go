@@ -23,7 +23,7 @@ type Scratch struct {
 // StartScratch initialises and starts a scratch server in a temporary
 // directory named after prefix; settings are the server's "name=value"
 // options (fsync=off, shared_buffers=256MB, ...).
-func StartScratch(prefix string, settings ...string) (*Scratch, error) {
+func StartScratch(prefix string, settings ...string) (_ *Scratch, err error) {
 	cred, err := postgresCredential()
 	if err != nil {
 		return nil, err
@@ -33,6 +33,11 @@ func StartScratch(prefix string, settings ...string) (*Scratch, error) {
 		return nil, err
 	}
 	s := &Scratch{dir: dir}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
 	data := filepath.Join(dir, "data")
 	for _, step := range []func() error{
 		func() error { return os.Chmod(dir, 0o711) },
@@ -40,7 +45,6 @@ func StartScratch(prefix string, settings ...string) (*Scratch, error) {
 		func() error { return os.Chown(data, int(cred.Uid), int(cred.Gid)) },
 	} {
 		if err := step(); err != nil {
-			os.RemoveAll(dir)
 			return nil, err
 		}
 	}
@@ -51,12 +55,10 @@ func StartScratch(prefix string, settings ...string) (*Scratch, error) {
 		return c
 	}
 	if out, err := command("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions").CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %v: %s", err, out)
 	}
 	port, err := FreePort()
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	args := []string{"-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + data}
@@ -65,14 +67,13 @@ func StartScratch(prefix string, settings ...string) (*Scratch, error) {
 	}
 	s.cmd = command("postgres", args...)
 	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
+		s.cmd = nil
 		return nil, err
 	}
 	s.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	deadline := time.Now().Add(time.Minute)
 	for command("pg_isready", "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(port)).Run() != nil {
 		if time.Now().After(deadline) {
-			s.Stop()
 			return nil, fmt.Errorf("postgres did not start within a minute")
 		}
 		time.Sleep(50 * time.Millisecond)

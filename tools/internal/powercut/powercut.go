@@ -377,8 +377,9 @@ func (p *Pool) waitHealthy(ctx context.Context, since *time.Time) error {
 	return nil
 }
 
-// describeDatabase says what Patroni's keys and Nomad say of the
-// database's members now, for a failure's message.
+// describeDatabase says what Patroni's keys say of the database now, and
+// what Nomad says of the database's and the wallets' allocations, for a
+// failure's message.
 func (p *Pool) describeDatabase(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
